@@ -1,0 +1,398 @@
+//! The `depot` command: `serve` (the local registry), `admin` (provisioning on a store).
+
+use clap::{Parser, Subcommand};
+use depot::admin::{Admin, AdminError, TokenSpec};
+use depot::config::{Config, init_logging};
+use depot::domain::{Role, Scope, Timestamp, TokenKind};
+use depot::{Limits, local_meta, local_registry, router};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "depot",
+    version,
+    about = "A GitLab-compatible generic package registry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry on the embedded local store.
+    Serve(Config),
+    /// Provision groups, projects, users, memberships, tokens and settings.
+    Admin(AdminArgs),
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// Data directory of the store to provision (the one `depot serve` uses).
+    #[arg(long, env = "DEPOT_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// `group create <path>`
+    Group {
+        #[command(subcommand)]
+        action: GroupAction,
+    },
+    /// `project create <group>/<name> [--public]`
+    Project {
+        #[command(subcommand)]
+        action: ProjectAction,
+    },
+    /// `user create <username>`
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// `member add <username> <group-or-project-path> <role>`
+    Member {
+        #[command(subcommand)]
+        action: MemberAction,
+    },
+    /// `token create personal|deploy|job ...`, `token revoke <id>`
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// `settings set <group> [--duplicates-allowed true|false] [--exception-regex RE]`
+    Settings {
+        #[command(subcommand)]
+        action: SettingsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupAction {
+    Create { path: String },
+}
+
+#[derive(Subcommand)]
+enum ProjectAction {
+    Create {
+        /// `<group>/<name>`
+        path: String,
+        #[arg(long)]
+        public: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    Create { username: String },
+}
+
+#[derive(Subcommand)]
+enum MemberAction {
+    Add {
+        username: String,
+        /// Full path of a group or a project.
+        path: String,
+        /// guest | reporter | developer | maintainer | owner
+        role: Role,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    Create {
+        #[command(subcommand)]
+        kind: TokenCreate,
+    },
+    Revoke {
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCreate {
+    /// A personal access token of a user.
+    Personal {
+        #[arg(long)]
+        user: String,
+        /// api and/or read_api, comma-separated.
+        #[arg(long)]
+        scopes: String,
+        /// Last day of validity (the token expires at the start of that day, UTC).
+        #[arg(long, value_parser = parse_date)]
+        expires_at: Option<Timestamp>,
+    },
+    /// A deploy token of a project (or of a group: valid for all its projects).
+    Deploy {
+        #[arg(long, required_unless_present = "group", conflicts_with = "group")]
+        project: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        /// read_package_registry and/or write_package_registry, comma-separated.
+        #[arg(long)]
+        scopes: String,
+        #[arg(long, value_parser = parse_date)]
+        expires_at: Option<Timestamp>,
+    },
+    /// A CI job token: acts as the user, in one project, for a limited time.
+    Job {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        project: String,
+        /// Lifetime: `90s`, `30m`, `1h`, `2d`.
+        #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+        ttl: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum SettingsAction {
+    Set {
+        group: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        duplicates_allowed: Option<bool>,
+        #[arg(long)]
+        exception_regex: Option<String>,
+    },
+}
+
+fn parse_date(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_date(s).ok_or_else(|| format!("{s:?} is not a YYYY-MM-DD date"))
+}
+
+/// `90s`, `30m`, `1h`, `2d` → seconds.
+fn parse_ttl(s: &str) -> Result<i64, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n.parse().map_err(|_| format!("{s:?} is not a duration"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("{s:?}: use s, m, h or d")),
+    };
+    Ok(n * secs)
+}
+
+fn scopes(list: &str) -> Result<Vec<Scope>, AdminError> {
+    Scope::parse_list(list).map_err(AdminError::Invalid)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(config) => serve(config).await,
+        Command::Admin(args) => admin(args).await,
+    }
+}
+
+async fn admin(args: AdminArgs) -> ExitCode {
+    let meta = match local_meta(&args.data_dir) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!(
+                "depot admin: cannot open the store in {}: {e}",
+                args.data_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let admin = Admin::new(meta);
+    let result = match args.command {
+        AdminCommand::Group {
+            action: GroupAction::Create { path },
+        } => admin.create_group(&path).await,
+        AdminCommand::Project {
+            action: ProjectAction::Create { path, public },
+        } => admin.create_project(&path, public).await,
+        AdminCommand::User {
+            action: UserAction::Create { username },
+        } => admin.create_user(&username).await,
+        AdminCommand::Member {
+            action:
+                MemberAction::Add {
+                    username,
+                    path,
+                    role,
+                },
+        } => admin.add_member(&username, &path, role).await,
+        AdminCommand::Token {
+            action: TokenAction::Revoke { id },
+        } => admin.revoke_token(id).await,
+        AdminCommand::Token {
+            action: TokenAction::Create { kind },
+        } => {
+            let spec = match kind {
+                TokenCreate::Personal {
+                    user,
+                    scopes: list,
+                    expires_at,
+                } => scopes(&list).map(|scopes| TokenSpec {
+                    kind: TokenKind::Personal,
+                    scopes,
+                    user: Some(user),
+                    project: None,
+                    group: None,
+                    expires_at,
+                }),
+                TokenCreate::Deploy {
+                    project,
+                    group,
+                    scopes: list,
+                    expires_at,
+                } => scopes(&list).map(|scopes| TokenSpec {
+                    kind: TokenKind::Deploy,
+                    scopes,
+                    user: None,
+                    project,
+                    group,
+                    expires_at,
+                }),
+                TokenCreate::Job { user, project, ttl } => Ok(TokenSpec {
+                    kind: TokenKind::Job,
+                    scopes: vec![Scope::Api],
+                    user: Some(user),
+                    project: Some(project),
+                    group: None,
+                    expires_at: Some(Timestamp::now().plus_seconds(ttl)),
+                }),
+            };
+            match spec {
+                Ok(spec) => admin.create_token(spec).await,
+                Err(e) => Err(e),
+            }
+        }
+        AdminCommand::Settings {
+            action:
+                SettingsAction::Set {
+                    group,
+                    duplicates_allowed,
+                    exception_regex,
+                },
+        } => {
+            admin
+                .set_settings(&group, duplicates_allowed, exception_regex)
+                .await
+        }
+    };
+    match result {
+        Ok(value) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("depot admin: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    init_logging();
+    let limits = Limits {
+        max_file_size: config.max_file_size,
+    };
+    let registry = match local_registry(&config.data_dir, limits) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            eprintln!(
+                "depot serve: cannot open the store in {}: {e}",
+                config.data_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let demo = match Admin::new(registry.meta().clone()).bootstrap_demo().await {
+        Ok(demo) => demo,
+        Err(e) => {
+            eprintln!("depot serve: cannot create the demo data: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("depot serve: cannot listen on {}: {e}", config.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let base = match &config.public_url {
+        Some(_) => config.base_url(),
+        None => format!("http://{bound}"),
+    };
+    print_banner(&base, &config, demo.as_ref());
+    let app = router(registry);
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    {
+        eprintln!("depot serve: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_banner(base: &str, config: &Config, demo: Option<&depot::admin::Demo>) {
+    let dir = config.data_dir.display();
+    println!("depot is serving {base} (data in {dir})");
+    match demo {
+        Some(demo) => {
+            let url = format!(
+                "{base}/api/v4/projects/{}/packages/generic/my_package/0.0.1/file.txt",
+                demo.project.id
+            );
+            println!();
+            println!(
+                "First start: created group \"demo\", project \"{}\" (id {}), user \"{}\" (group owner)",
+                demo.project.path_with_namespace, demo.project.id, demo.user.username
+            );
+            println!("and a personal access token with api scope (shown only this once):");
+            println!();
+            println!("  {}", demo.token);
+            println!();
+            println!("Upload a file:");
+            println!("  echo 'hello depot' > file.txt");
+            println!(
+                "  curl --header \"PRIVATE-TOKEN: {}\" --upload-file file.txt \"{url}\"",
+                demo.token
+            );
+            println!("Download it:");
+            println!(
+                "  curl --header \"PRIVATE-TOKEN: {}\" \"{url}\"",
+                demo.token
+            );
+        }
+        None => {
+            println!(
+                "New token: depot admin --data-dir {dir} token create personal --user <user> --scopes api"
+            );
+        }
+    }
+    println!();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

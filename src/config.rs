@@ -1,0 +1,86 @@
+//! One typed configuration, read once from flags or the environment (`DEPOT_*`).
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// GitLab's default generic package size limit: 5 GiB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 5 << 30;
+
+/// Settings of a running registry.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "DEPOT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory holding the SQLite metadata file and the blobs.
+    #[arg(long, env = "DEPOT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Largest accepted file: a file of this size or more is refused. 0 = unlimited.
+    /// Accepts plain bytes or KiB/MiB/GiB/TiB (and K/M/G/T) suffixes.
+    #[arg(long, env = "DEPOT_MAX_FILE_SIZE", default_value = "5GiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+    /// Base URL clients use to reach this registry (printed in examples). Defaults to
+    /// `http://<listen>`.
+    #[arg(long, env = "DEPOT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+impl Config {
+    /// The URL clients should use, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// Where the metadata database of a data directory lives.
+pub fn database_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("depot.sqlite3")
+}
+
+/// `5GiB`, `100M`, `4096` → bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" | "kb" => 10,
+        "m" | "mib" | "mb" => 20,
+        "g" | "gib" | "gb" => 30,
+        "t" | "tib" | "tb" => 40,
+        other => return Err(format!("unknown size unit {other:?}")),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// Human-readable logs on stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("5GiB"), Ok(DEFAULT_MAX_FILE_SIZE));
+        assert_eq!(parse_size("100M"), Ok(100 << 20));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5XB").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+}

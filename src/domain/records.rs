@@ -1,0 +1,200 @@
+//! The registry's records: groups, projects, users, memberships, tokens, packages, files.
+
+use super::{FileName, MembershipTarget, PackageName, PackageVersion, Role, Scope, Timestamp};
+use super::{TokenKind, Visibility};
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: i64,
+    /// Full path, `parent/child`.
+    pub path: String,
+    pub parent_id: Option<i64>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    /// `group/sub/name`
+    pub path_with_namespace: String,
+    pub namespace_id: i64,
+    pub visibility: Visibility,
+    pub created_at: Timestamp,
+}
+
+impl Project {
+    /// Full path of the group the project lives in.
+    pub fn namespace_path(&self) -> &str {
+        self.path_with_namespace
+            .rsplit_once('/')
+            .map_or("", |(ns, _)| ns)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub user_id: i64,
+    pub target: MembershipTarget,
+    pub role: Role,
+}
+
+/// A token as stored: never the secret, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub id: i64,
+    pub kind: TokenKind,
+    pub sha256: [u8; 32],
+    pub scopes: Vec<Scope>,
+    /// Personal and job tokens act as this user.
+    pub user_id: Option<i64>,
+    /// Deploy tokens belong to a project or a group; job tokens run in a project.
+    pub target: Option<MembershipTarget>,
+    pub expires_at: Option<Timestamp>,
+    pub revoked: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub kind: TokenKind,
+    pub sha256: [u8; 32],
+    pub scopes: Vec<Scope>,
+    pub user_id: Option<i64>,
+    pub target: Option<MembershipTarget>,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A group's package settings (from GitLab's namespace package settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSettings {
+    pub generic_duplicates_allowed: bool,
+    pub generic_duplicate_exception_regex: String,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        Self {
+            generic_duplicates_allowed: true,
+            generic_duplicate_exception_regex: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PackageStatus {
+    Default,
+    Hidden,
+    /// Deleted: invisible at once, bytes purged afterwards.
+    PendingDestruction,
+}
+
+impl PackageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageStatus::Default => "default",
+            PackageStatus::Hidden => "hidden",
+            PackageStatus::PendingDestruction => "pending_destruction",
+        }
+    }
+
+    /// The values a client may ask for on upload (`default`, `hidden`).
+    pub fn parse_upload(s: &str) -> Option<Self> {
+        match s {
+            "default" => Some(PackageStatus::Default),
+            "hidden" => Some(PackageStatus::Hidden),
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for PackageStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending_destruction" => Ok(PackageStatus::PendingDestruction),
+            other => Self::parse_upload(other).ok_or_else(|| format!("unknown status {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub id: i64,
+    pub project_id: i64,
+    pub name: PackageName,
+    pub version: PackageVersion,
+    pub status: PackageStatus,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_downloaded_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageFile {
+    pub id: i64,
+    pub package_id: i64,
+    pub file_name: FileName,
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+    pub blob_key: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Everything the store needs to commit one published file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFile {
+    pub project_id: i64,
+    pub name: PackageName,
+    pub version: PackageVersion,
+    /// Status for a new package; on an existing one, a new status if given.
+    pub status: Option<PackageStatus>,
+    pub file_name: FileName,
+    pub size: u64,
+    pub sha256: String,
+    pub blob_key: String,
+    /// Refuse (with `AlreadyExists`) if the package already has a live file of this name.
+    pub refuse_duplicate: bool,
+    pub now: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_of_a_project() {
+        let p = Project {
+            id: 1,
+            name: "app".into(),
+            path_with_namespace: "demo/sub/app".into(),
+            namespace_id: 2,
+            visibility: Visibility::Private,
+            created_at: Timestamp::from_millis(0),
+        };
+        assert_eq!(p.namespace_path(), "demo/sub");
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(
+            PackageStatus::parse_upload("hidden"),
+            Some(PackageStatus::Hidden)
+        );
+        assert_eq!(PackageStatus::parse_upload("pending_destruction"), None);
+        assert_eq!(
+            "pending_destruction".parse(),
+            Ok(PackageStatus::PendingDestruction)
+        );
+    }
+}

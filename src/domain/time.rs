@@ -1,0 +1,73 @@
+//! Timestamps: milliseconds since the Unix epoch, rendered the way GitLab renders them.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+
+/// A point in time with millisecond precision (what GitLab's API shows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self(Utc::now().timestamp_millis())
+    }
+
+    pub fn from_millis(ms: i64) -> Self {
+        Self(ms)
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// `self + seconds`.
+    pub fn plus_seconds(self, seconds: i64) -> Self {
+        Self(self.0.saturating_add(seconds.saturating_mul(1000)))
+    }
+
+    /// Midnight UTC at the start of a `YYYY-MM-DD` date.
+    pub fn parse_date(date: &str) -> Option<Self> {
+        let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+        Some(Self(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis()))
+    }
+
+    /// ISO-8601 UTC with milliseconds: `2021-10-12T12:05:23.387Z`.
+    pub fn to_iso8601(self) -> String {
+        DateTime::<Utc>::from_timestamp_millis(self.0)
+            .unwrap_or_default()
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_iso8601())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_like_gitlab() {
+        assert_eq!(
+            Timestamp::from_millis(1_634_040_323_387).to_iso8601(),
+            "2021-10-12T12:05:23.387Z"
+        );
+        assert_eq!(
+            Timestamp::from_millis(0).to_iso8601(),
+            "1970-01-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn parses_dates() {
+        assert_eq!(
+            Timestamp::parse_date("2021-10-12").unwrap().to_iso8601(),
+            "2021-10-12T00:00:00.000Z"
+        );
+        assert!(Timestamp::parse_date("2021-13-01").is_none());
+        assert!(Timestamp::parse_date("tomorrow").is_none());
+    }
+}

@@ -1,0 +1,298 @@
+//! Use cases: publish a file, locate and open it for download. Handlers call these; these call
+//! the stores. Every rule of SPEC.md §4–6 that is not wire formatting lives here.
+
+use crate::auth::{self, Action, Credential, Denied, Principal};
+use crate::domain::{
+    FileName, GroupSettings, InvalidParams, NewFile, Package, PackageFile, PackageName,
+    PackageStatus, PackageVersion, Project, ProjectRef, Timestamp,
+};
+use crate::store::{BlobBody, BlobStore, ByteStream, MetaStore, StoreError, new_blob_key};
+use regex::Regex;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Why a use case did not succeed. `api::error` turns each into GitLab's status and body.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid parameters: {0}")]
+    Invalid(InvalidParams),
+    #[error("denied: {0:?}")]
+    Denied(Denied),
+    #[error("not found")]
+    NotFound,
+    #[error("file is too large")]
+    TooLarge,
+    #[error("duplicate package is not allowed")]
+    Duplicate,
+    #[error("the request body ended early: {0}")]
+    BodyFailed(std::io::Error),
+    #[error("storage: {0}")]
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}
+
+impl From<Denied> for Error {
+    fn from(d: Denied) -> Self {
+        Error::Denied(d)
+    }
+}
+
+impl From<InvalidParams> for Error {
+    fn from(p: InvalidParams) -> Self {
+        Error::Invalid(p)
+    }
+}
+
+/// Where a generic package file lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCoordinates {
+    pub project: ProjectRef,
+    pub name: PackageName,
+    pub version: PackageVersion,
+    pub file_name: FileName,
+}
+
+/// Limits that apply to every publish.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A file of this size or more is refused; 0 means unlimited.
+    pub max_file_size: u64,
+}
+
+pub struct Registry {
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    limits: Limits,
+}
+
+impl Registry {
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, limits: Limits) -> Self {
+        Self {
+            meta,
+            blobs,
+            limits,
+        }
+    }
+
+    pub fn meta(&self) -> &Arc<dyn MetaStore> {
+        &self.meta
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    /// Who presents `credential`, and may their token do `action` at all (scope check).
+    pub async fn authenticate(
+        &self,
+        credential: Option<&Credential>,
+        action: Action,
+        is_get: bool,
+    ) -> Result<Principal, Error> {
+        let principal =
+            auth::authenticate(self.meta.as_ref(), credential, is_get, Timestamp::now()).await??;
+        principal.check_scope(action)?;
+        Ok(principal)
+    }
+
+    /// The project `reference` names, if `principal` may do `action` on it.
+    pub async fn authorized_project(
+        &self,
+        principal: &Principal,
+        reference: &ProjectRef,
+        action: Action,
+    ) -> Result<Project, Error> {
+        let project = match reference {
+            ProjectRef::Id(id) => self.meta.project_by_id(*id).await?,
+            ProjectRef::Path(path) => self.meta.project_by_path(path).await?,
+        };
+        let Some(project) = project else {
+            // An anonymous caller learns nothing about which projects exist.
+            return Err(match principal {
+                Principal::Anonymous if action != Action::Read => Denied::Unauthorized,
+                _ => Denied::ProjectNotFound,
+            }
+            .into());
+        };
+        let memberships = match principal {
+            Principal::User { user_id, .. } => self.meta.memberships_of(*user_id).await?,
+            _ => Vec::new(),
+        };
+        auth::decide(principal, action, &project, &memberships)?;
+        Ok(project)
+    }
+
+    /// Publish one file: check permission, size and the duplicate rule, stream the body into
+    /// the blob store while hashing, then commit the records in one step. On any failure the
+    /// blob is removed and no record is left.
+    pub async fn publish(
+        &self,
+        principal: &Principal,
+        at: FileCoordinates,
+        status: Option<PackageStatus>,
+        declared_size: Option<u64>,
+        body: ByteStream,
+    ) -> Result<(Package, PackageFile), Error> {
+        let project = self
+            .authorized_project(principal, &at.project, Action::Write)
+            .await?;
+        let max = self.limits.max_file_size;
+        if max > 0 && declared_size.is_some_and(|size| size >= max) {
+            return Err(Error::TooLarge);
+        }
+        let settings = self.meta.group_settings(project.namespace_id).await?;
+        let refuse_duplicate = !duplicates_allowed(&settings, &at.name, &at.version);
+        // Refuse early, before any byte is stored; the commit re-checks atomically.
+        if refuse_duplicate
+            && self
+                .meta
+                .live_file_exists(project.id, &at.name, &at.version, &at.file_name)
+                .await?
+        {
+            return Err(Error::Duplicate);
+        }
+        let key = new_blob_key();
+        let stored = self
+            .blobs
+            .put(&key, body, (max > 0).then(|| max - 1))
+            .await
+            .map_err(|e| match e {
+                StoreError::TooLarge => Error::TooLarge,
+                StoreError::BodyFailed(io) => Error::BodyFailed(io),
+                other => Error::Store(other),
+            })?;
+        let new_file = NewFile {
+            project_id: project.id,
+            name: at.name,
+            version: at.version,
+            status,
+            file_name: at.file_name,
+            size: stored.size,
+            sha256: stored.sha256,
+            blob_key: key.clone(),
+            refuse_duplicate,
+            now: Timestamp::now(),
+        };
+        // Commit (or clean up) in a task of its own: if the client goes away now and this
+        // future is dropped, the blob is still either recorded or removed.
+        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
+        let commit = tokio::spawn(async move {
+            let result = meta.publish(new_file).await;
+            if result.is_err()
+                && let Err(e) = blobs.delete(&key).await
+            {
+                tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed publish");
+            }
+            result
+        });
+        match commit.await.map_err(StoreError::backend)? {
+            Ok(published) => Ok(published),
+            Err(StoreError::AlreadyExists) => Err(Error::Duplicate),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Find the newest live file at `at` that `principal` may read. `record_download` sets the
+    /// package's `last_downloaded_at`.
+    pub async fn locate(
+        &self,
+        principal: &Principal,
+        at: &FileCoordinates,
+        record_download: bool,
+    ) -> Result<(Package, PackageFile), Error> {
+        let project = self
+            .authorized_project(principal, &at.project, Action::Read)
+            .await?;
+        let (package, file) = self
+            .meta
+            .newest_file(project.id, &at.name, &at.version, &at.file_name)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if record_download {
+            self.meta
+                .mark_downloaded(package.id, Timestamp::now())
+                .await?;
+        }
+        Ok((package, file))
+    }
+
+    /// Open a located file's bytes, or the byte `range` of them.
+    pub async fn open(
+        &self,
+        file: &PackageFile,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobBody, Error> {
+        self.blobs.get(&file.blob_key, range).await.map_err(|e| match e {
+            StoreError::NotFound => {
+                tracing::error!(file_id = file.id, blob_key = %file.blob_key, "blob of a live file is missing");
+                Error::NotFound
+            }
+            other => other.into(),
+        })
+    }
+
+    pub fn file_store_code(&self) -> i64 {
+        self.blobs.file_store_code()
+    }
+}
+
+/// GitLab's duplicate rule: the exception regex, anchored, tested against name and version;
+/// allowed = toggle ? !match : match.
+pub fn duplicates_allowed(
+    settings: &GroupSettings,
+    name: &PackageName,
+    version: &PackageVersion,
+) -> bool {
+    let pattern = settings.generic_duplicate_exception_regex.as_str();
+    let matched = !pattern.is_empty()
+        && match Regex::new(&format!(r"\A(?:{pattern})\z")) {
+            Ok(re) => re.is_match(name.as_str()) || re.is_match(version.as_str()),
+            Err(e) => {
+                tracing::warn!(error = %e, "stored duplicate exception regex does not compile");
+                false
+            }
+        };
+    if settings.generic_duplicates_allowed {
+        !matched
+    } else {
+        matched
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_rule_table() {
+        let s = |allowed: bool, re: &str| GroupSettings {
+            generic_duplicates_allowed: allowed,
+            generic_duplicate_exception_regex: re.into(),
+        };
+        let n = |x: &str| PackageName::parse(x).unwrap();
+        let v = |x: &str| PackageVersion::parse(x).unwrap();
+        let table = [
+            (s(true, ""), "foo", "1.0", true),
+            (s(false, ""), "foo", "1.0", false),
+            (s(true, "foo-.*"), "foo-bar", "1.0", false),
+            (s(true, "foo-.*"), "foo", "1.0", true),
+            (s(true, "foo"), "foobar", "1.0", true),
+            (s(true, ".*-SNAPSHOT"), "pkg", "1.0-SNAPSHOT", false),
+            (s(false, "foo-.*"), "foo-bar", "1.0", true),
+            (s(false, "foo-.*"), "bar", "1.0", false),
+            (s(false, "1\\..*"), "bar", "1.2", true),
+        ];
+        for (settings, name, version, expected) in table {
+            assert_eq!(
+                duplicates_allowed(&settings, &n(name), &v(version)),
+                expected,
+                "{settings:?} {name} {version}"
+            );
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! `BlobStore` on a local directory: bytes stream into a temp file (hashed on the way) and are
+//! renamed into place, so no reader ever sees a partial blob.
+
+use super::{BlobBody, BlobStore, BodyMeter, ByteStream, StoreError, StoreResult, StoredBlob};
+use async_trait::async_trait;
+use futures::StreamExt;
+use std::io::SeekFrom;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio_util::io::ReaderStream;
+
+/// Temp files older than this at start-up are leftovers of a crash and are removed.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+const WRITE_BUFFER: usize = 1 << 20;
+const READ_CHUNK: usize = 64 << 10;
+
+pub struct FsBlobStore {
+    root: PathBuf,
+}
+
+impl FsBlobStore {
+    /// Use `root` (created if missing): blobs under `root/blobs`, uploads in flight in `root/tmp`.
+    pub fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join("blobs"))?;
+        std::fs::create_dir_all(root.join("tmp"))?;
+        let store = Self { root };
+        store.remove_stale_temps();
+        Ok(store)
+    }
+
+    /// Files of uploads still being received.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn remove_stale_temps(&self) {
+        let Ok(entries) = std::fs::read_dir(self.temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age > STALE_TEMP_AGE);
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Map a key to its path; keys are `[a-z0-9]` segments separated by `/`, nothing else.
+    fn path_of(&self, key: &str) -> StoreResult<PathBuf> {
+        let safe = !key.is_empty()
+            && key.split('/').all(|seg| {
+                !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            });
+        if !safe {
+            return Err(StoreError::Invalid(format!("bad blob key {key:?}")));
+        }
+        Ok(self.root.join(key))
+    }
+}
+
+/// Deletes its file when dropped unless disarmed: covers errors and cancelled uploads alike.
+struct TempFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn io_err(e: std::io::Error) -> StoreError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        StoreError::NotFound
+    } else {
+        StoreError::backend(e)
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn put(
+        &self,
+        key: &str,
+        mut body: ByteStream,
+        max_bytes: Option<u64>,
+    ) -> StoreResult<StoredBlob> {
+        let target = self.path_of(key)?;
+        let mut temp = TempFile {
+            path: self
+                .temp_dir()
+                .join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>()))),
+            armed: true,
+        };
+        let file = tokio::fs::File::create(&temp.path)
+            .await
+            .map_err(StoreError::backend)?;
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut meter = BodyMeter::new(max_bytes);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(StoreError::BodyFailed)?;
+            meter.feed(&chunk)?;
+            writer
+                .write_all(&chunk)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        writer.flush().await.map_err(StoreError::backend)?;
+        let file = writer.into_inner();
+        file.sync_data().await.map_err(StoreError::backend)?;
+        drop(file);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        tokio::fs::rename(&temp.path, &target)
+            .await
+            .map_err(StoreError::backend)?;
+        temp.armed = false;
+        Ok(meter.finish())
+    }
+
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> StoreResult<BlobBody> {
+        let path = self.path_of(key)?;
+        let mut file = tokio::fs::File::open(&path).await.map_err(io_err)?;
+        let total_size = file.metadata().await.map_err(io_err)?.len();
+        let range = range.unwrap_or(0..total_size);
+        if range.start > range.end || range.end > total_size {
+            return Err(StoreError::Invalid(format!(
+                "range {range:?} outside 0..{total_size}"
+            )));
+        }
+        if range.start > 0 {
+            file.seek(SeekFrom::Start(range.start))
+                .await
+                .map_err(io_err)?;
+        }
+        let reader = file.take(range.end - range.start);
+        let stream = ReaderStream::with_capacity(reader, READ_CHUNK).boxed();
+        Ok(BlobBody {
+            total_size,
+            range,
+            stream,
+        })
+    }
+
+    async fn head(&self, key: &str) -> StoreResult<u64> {
+        let path = self.path_of(key)?;
+        Ok(tokio::fs::metadata(&path).await.map_err(io_err)?.len())
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        let path = self.path_of(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::backend(e)),
+        }
+    }
+
+    fn file_store_code(&self) -> i64 {
+        1
+    }
+}
+
+/// Number of files under `dir` (recursively); used by tests that prove nothing stray is left.
+pub fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() { count_files(&p) } else { 1 }
+        })
+        .sum()
+}

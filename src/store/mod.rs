@@ -1,0 +1,234 @@
+//! The two storage seams: `BlobStore` (file bytes) and `MetaStore` (records), their semantic
+//! errors, and the one place that decides object keys.
+
+pub mod fs;
+pub mod sqlite;
+
+use crate::domain::{
+    FileName, Group, GroupSettings, Membership, MembershipTarget, NewFile, NewToken, Package,
+    PackageFile, PackageName, PackageVersion, Project, Role, Timestamp, Token, User, Visibility,
+};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use sha2::{Digest, Sha256};
+use std::ops::Range;
+
+/// Errors every store speaks, whatever is behind it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    AlreadyExists,
+    /// The body grew past the allowed size while it was being stored.
+    #[error("body exceeds the size limit")]
+    TooLarge,
+    /// The body stream failed (client went away); nothing was kept.
+    #[error("body stream failed: {0}")]
+    BodyFailed(std::io::Error),
+    /// A request the store cannot satisfy (e.g. a parent that does not exist).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storage backend: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A body of bytes arriving or leaving in chunks.
+pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// What a finished `put` learned about the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub size: u64,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+}
+
+/// A blob (or a byte range of it) being read.
+pub struct BlobBody {
+    /// Length of the whole blob.
+    pub total_size: u64,
+    /// The range being returned (`0..total_size` without a range).
+    pub range: Range<u64>,
+    pub stream: ByteStream,
+}
+
+/// Counts, hashes and bounds a body while a store writes it: shared by every `BlobStore`.
+pub struct BodyMeter {
+    hasher: Sha256,
+    size: u64,
+    max_bytes: Option<u64>,
+}
+
+impl BodyMeter {
+    pub fn new(max_bytes: Option<u64>) -> Self {
+        Self {
+            hasher: Sha256::new(),
+            size: 0,
+            max_bytes,
+        }
+    }
+
+    /// Account for one chunk; `TooLarge` as soon as the body passes `max_bytes`.
+    pub fn feed(&mut self, chunk: &[u8]) -> StoreResult<()> {
+        self.size += chunk.len() as u64;
+        if self.max_bytes.is_some_and(|max| self.size > max) {
+            return Err(StoreError::TooLarge);
+        }
+        self.hasher.update(chunk);
+        Ok(())
+    }
+
+    pub fn finish(self) -> StoredBlob {
+        StoredBlob {
+            size: self.size,
+            sha256: hex::encode(self.hasher.finalize()),
+        }
+    }
+}
+
+/// The one place object keys are decided: a fresh blob key never reused or rewritten.
+pub fn new_blob_key() -> String {
+    format!("blobs/{}", hex::encode(rand::random::<[u8; 16]>()))
+}
+
+/// File bytes. Keys come from [`new_blob_key`]; a key is written once and never changes.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stream `body` to `key` while hashing it. Readers never see a partial blob: on any error
+    /// (`TooLarge`, `BodyFailed`, backend) nothing is left behind.
+    async fn put(
+        &self,
+        key: &str,
+        body: ByteStream,
+        max_bytes: Option<u64>,
+    ) -> StoreResult<StoredBlob>;
+
+    /// Read a blob, or the byte `range` of it (already checked against its size by the caller).
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> StoreResult<BlobBody>;
+
+    /// Size of a stored blob.
+    async fn head(&self, key: &str) -> StoreResult<u64>;
+
+    /// Remove a blob; removing a missing blob is not an error.
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+
+    /// GitLab's `file_store` code for files kept here: 1 local, 2 object storage.
+    fn file_store_code(&self) -> i64;
+}
+
+/// Records, in domain terms. Every implementation passes the same conformance suite.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// True when nothing was ever provisioned (first start).
+    async fn is_empty(&self) -> StoreResult<bool>;
+
+    /// Create a group; its parent (the path minus its last segment) must exist.
+    async fn create_group(&self, path: &str, now: Timestamp) -> StoreResult<Group>;
+    async fn group_by_path(&self, path: &str) -> StoreResult<Option<Group>>;
+
+    async fn create_project(
+        &self,
+        group: &Group,
+        name: &str,
+        visibility: Visibility,
+        now: Timestamp,
+    ) -> StoreResult<Project>;
+    async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>>;
+    async fn project_by_path(&self, path: &str) -> StoreResult<Option<Project>>;
+
+    async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User>;
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+
+    /// Add a membership, or change the role of an existing one.
+    async fn set_membership(
+        &self,
+        user_id: i64,
+        target: &MembershipTarget,
+        role: Role,
+    ) -> StoreResult<Membership>;
+    async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>>;
+
+    async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token>;
+    async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>>;
+    /// `NotFound` for an unknown id.
+    async fn revoke_token(&self, id: i64) -> StoreResult<Token>;
+
+    /// Settings of a group (defaults when never set).
+    async fn group_settings(&self, group_id: i64) -> StoreResult<GroupSettings>;
+    async fn set_group_settings(
+        &self,
+        group_id: i64,
+        settings: &GroupSettings,
+    ) -> StoreResult<GroupSettings>;
+
+    /// Does the live package (project, name, version) have a live file named `file_name`?
+    async fn live_file_exists(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+        file_name: &FileName,
+    ) -> StoreResult<bool>;
+
+    /// Atomically find-or-create the package and add the file. With `refuse_duplicate` and a
+    /// live file of the same name already there: `AlreadyExists`, and nothing changes.
+    async fn publish(&self, file: NewFile) -> StoreResult<(Package, PackageFile)>;
+
+    /// The newest live file `file_name` of the package (project, name, version), with its
+    /// package, when the package is `default` or `hidden`.
+    async fn newest_file(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+        file_name: &FileName,
+    ) -> StoreResult<Option<(Package, PackageFile)>>;
+
+    /// Record a download.
+    async fn mark_downloaded(&self, package_id: i64, at: Timestamp) -> StoreResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meter_hashes_counts_and_bounds() {
+        let mut m = BodyMeter::new(Some(5));
+        m.feed(b"abc").unwrap();
+        m.feed(b"").unwrap();
+        assert_eq!(
+            m.finish(),
+            StoredBlob {
+                size: 3,
+                sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into()
+            }
+        );
+        let mut m = BodyMeter::new(Some(5));
+        m.feed(b"12345").unwrap();
+        assert!(matches!(m.feed(b"6"), Err(StoreError::TooLarge)));
+        let empty = BodyMeter::new(None).finish();
+        assert_eq!(
+            empty.sha256,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn blob_keys_are_unique_and_safe() {
+        let a = new_blob_key();
+        assert_ne!(a, new_blob_key());
+        assert!(a.starts_with("blobs/") && a.len() == 6 + 32);
+        assert!(a[6..].bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+}

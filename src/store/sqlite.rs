@@ -1,0 +1,716 @@
+//! `MetaStore` on an embedded SQLite file (WAL, busy timeout), safe to share with
+//! `depot admin` running in another process on the same data directory.
+
+use super::{MetaStore, StoreError, StoreResult};
+use crate::domain::{
+    FileName, Group, GroupSettings, Membership, MembershipTarget, NewFile, NewToken, Package,
+    PackageFile, PackageName, PackageStatus, PackageVersion, Project, Role, Scope, Timestamp,
+    Token, TokenKind, User, Visibility,
+};
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    parent_id INTEGER REFERENCES groups(id),
+    created_at INTEGER NOT NULL,
+    generic_duplicates_allowed INTEGER NOT NULL DEFAULT 1,
+    generic_duplicate_exception_regex TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY,
+    namespace_id INTEGER NOT NULL REFERENCES groups(id),
+    name TEXT NOT NULL,
+    path TEXT NOT NULL UNIQUE,
+    visibility TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    target_kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    access_level INTEGER NOT NULL,
+    PRIMARY KEY (user_id, target_kind, target)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    sha256 BLOB NOT NULL UNIQUE,
+    scopes TEXT NOT NULL,
+    user_id INTEGER REFERENCES users(id),
+    target_kind TEXT,
+    target TEXT,
+    expires_at INTEGER,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS packages (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_downloaded_at INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS packages_live
+    ON packages (project_id, name, version) WHERE status != 'pending_destruction';
+CREATE TABLE IF NOT EXISTS package_files (
+    id INTEGER PRIMARY KEY,
+    package_id INTEGER NOT NULL REFERENCES packages(id),
+    file_name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    blob_key TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'default',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS package_files_by_name ON package_files (package_id, file_name, id);
+"#;
+
+pub struct SqliteMetaStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteMetaStore {
+    /// Open (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let conn = Connection::open(path).map_err(StoreError::backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(StoreError::backend)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(StoreError::backend)?;
+        conn.execute_batch(SCHEMA).map_err(StoreError::backend)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Run `f` on the connection off the async threads.
+    async fn call<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(code, _)
+            if code.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::AlreadyExists
+        }
+        _ => StoreError::backend(e),
+    }
+}
+
+fn target_columns(target: &MembershipTarget) -> (&'static str, String) {
+    match target {
+        MembershipTarget::Group(path) => ("group", path.clone()),
+        MembershipTarget::Project(id) => ("project", id.to_string()),
+    }
+}
+
+fn target_from_columns(kind: Option<String>, value: Option<String>) -> Option<MembershipTarget> {
+    match (kind.as_deref(), value) {
+        (Some("group"), Some(path)) => Some(MembershipTarget::Group(path)),
+        (Some("project"), Some(id)) => id.parse().ok().map(MembershipTarget::Project),
+        _ => None,
+    }
+}
+
+fn bad_row(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, what.to_string(), rusqlite::types::Type::Text)
+}
+
+const GROUP_COLS: &str = "id, path, parent_id, created_at";
+fn group_row(r: &Row) -> rusqlite::Result<Group> {
+    Ok(Group {
+        id: r.get(0)?,
+        path: r.get(1)?,
+        parent_id: r.get(2)?,
+        created_at: Timestamp::from_millis(r.get(3)?),
+    })
+}
+
+const PROJECT_COLS: &str = "id, name, path, namespace_id, visibility, created_at";
+fn project_row(r: &Row) -> rusqlite::Result<Project> {
+    let visibility: String = r.get(4)?;
+    Ok(Project {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        path_with_namespace: r.get(2)?,
+        namespace_id: r.get(3)?,
+        visibility: visibility.parse().map_err(|_| bad_row("visibility"))?,
+        created_at: Timestamp::from_millis(r.get(5)?),
+    })
+}
+
+const USER_COLS: &str = "id, username, created_at";
+fn user_row(r: &Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        created_at: Timestamp::from_millis(r.get(2)?),
+    })
+}
+
+const TOKEN_COLS: &str =
+    "id, kind, sha256, scopes, user_id, target_kind, target, expires_at, revoked, created_at";
+fn token_row(r: &Row) -> rusqlite::Result<Token> {
+    let kind: String = r.get(1)?;
+    let sha: Vec<u8> = r.get(2)?;
+    let scopes: String = r.get(3)?;
+    Ok(Token {
+        id: r.get(0)?,
+        kind: kind.parse::<TokenKind>().map_err(|_| bad_row("kind"))?,
+        sha256: sha.try_into().map_err(|_| bad_row("sha256"))?,
+        scopes: Scope::parse_list(&scopes).map_err(|_| bad_row("scopes"))?,
+        user_id: r.get(4)?,
+        target: target_from_columns(r.get(5)?, r.get(6)?),
+        expires_at: r.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
+        revoked: r.get(8)?,
+        created_at: Timestamp::from_millis(r.get(9)?),
+    })
+}
+
+const PACKAGE_COLS: &str =
+    "id, project_id, name, version, status, created_at, updated_at, last_downloaded_at";
+fn package_row(r: &Row) -> rusqlite::Result<Package> {
+    let name: String = r.get(2)?;
+    let version: String = r.get(3)?;
+    let status: String = r.get(4)?;
+    Ok(Package {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        name: PackageName::parse(&name).map_err(|_| bad_row("name"))?,
+        version: PackageVersion::parse(&version).map_err(|_| bad_row("version"))?,
+        status: status.parse().map_err(|_| bad_row("status"))?,
+        created_at: Timestamp::from_millis(r.get(5)?),
+        updated_at: Timestamp::from_millis(r.get(6)?),
+        last_downloaded_at: r.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
+    })
+}
+
+const FILE_COLS: &str = "id, package_id, file_name, size, sha256, blob_key, created_at, updated_at";
+fn file_row(r: &Row) -> rusqlite::Result<PackageFile> {
+    Ok(PackageFile {
+        id: r.get(0)?,
+        package_id: r.get(1)?,
+        file_name: FileName::from_stored(r.get(2)?),
+        size: r.get::<_, i64>(3)? as u64,
+        sha256: r.get(4)?,
+        blob_key: r.get(5)?,
+        created_at: Timestamp::from_millis(r.get(6)?),
+        updated_at: Timestamp::from_millis(r.get(7)?),
+    })
+}
+
+fn live_package(
+    conn: &Connection,
+    project_id: i64,
+    name: &str,
+    version: &str,
+) -> rusqlite::Result<Option<Package>> {
+    conn.query_row(
+        &format!(
+            "SELECT {PACKAGE_COLS} FROM packages WHERE project_id = ?1 AND name = ?2 \
+             AND version = ?3 AND status != 'pending_destruction'"
+        ),
+        params![project_id, name, version],
+        package_row,
+    )
+    .optional()
+}
+
+fn newest_live_file(
+    conn: &Connection,
+    package_id: i64,
+    file_name: &str,
+) -> rusqlite::Result<Option<PackageFile>> {
+    conn.query_row(
+        &format!(
+            "SELECT {FILE_COLS} FROM package_files WHERE package_id = ?1 AND file_name = ?2 \
+             AND status != 'pending_destruction' ORDER BY id DESC LIMIT 1"
+        ),
+        params![package_id, file_name],
+        file_row,
+    )
+    .optional()
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        self.call(|c| {
+            let n: i64 = c
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM groups) + (SELECT COUNT(*) FROM users) \
+                     + (SELECT COUNT(*) FROM tokens)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            Ok(n == 0)
+        })
+        .await
+    }
+
+    async fn create_group(&self, path: &str, now: Timestamp) -> StoreResult<Group> {
+        let path = path.to_string();
+        self.call(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let parent_id = match path.rsplit_once('/') {
+                None => None,
+                Some((parent, _)) => Some(
+                    tx.query_row("SELECT id FROM groups WHERE path = ?1", [parent], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(db_err)?
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!("parent group {parent:?} does not exist"))
+                    })?,
+                ),
+            };
+            tx.execute(
+                "INSERT INTO groups (path, parent_id, created_at) VALUES (?1, ?2, ?3)",
+                params![path, parent_id, now.millis()],
+            )
+            .map_err(db_err)?;
+            let group = Group {
+                id: tx.last_insert_rowid(),
+                path,
+                parent_id,
+                created_at: now,
+            };
+            tx.commit().map_err(db_err)?;
+            Ok(group)
+        })
+        .await
+    }
+
+    async fn group_by_path(&self, path: &str) -> StoreResult<Option<Group>> {
+        let path = path.to_string();
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {GROUP_COLS} FROM groups WHERE path = ?1"),
+                [path],
+                group_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn create_project(
+        &self,
+        group: &Group,
+        name: &str,
+        visibility: Visibility,
+        now: Timestamp,
+    ) -> StoreResult<Project> {
+        let (group_id, full_path, name) = (
+            group.id,
+            format!("{}/{}", group.path, name),
+            name.to_string(),
+        );
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO projects (namespace_id, name, path, visibility, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![group_id, name, full_path, visibility.as_str(), now.millis()],
+            )
+            .map_err(db_err)?;
+            Ok(Project {
+                id: c.last_insert_rowid(),
+                name,
+                path_with_namespace: full_path,
+                namespace_id: group_id,
+                visibility,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>> {
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {PROJECT_COLS} FROM projects WHERE id = ?1"),
+                [id],
+                project_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn project_by_path(&self, path: &str) -> StoreResult<Option<Project>> {
+        let path = path.to_string();
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {PROJECT_COLS} FROM projects WHERE path = ?1"),
+                [path],
+                project_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User> {
+        let username = username.to_string();
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO users (username, created_at) VALUES (?1, ?2)",
+                params![username, now.millis()],
+            )
+            .map_err(db_err)?;
+            Ok(User {
+                id: c.last_insert_rowid(),
+                username,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        let username = username.to_string();
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
+                [username],
+                user_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn set_membership(
+        &self,
+        user_id: i64,
+        target: &MembershipTarget,
+        role: Role,
+    ) -> StoreResult<Membership> {
+        let target = target.clone();
+        self.call(move |c| {
+            let (kind, value) = target_columns(&target);
+            c.execute(
+                "INSERT INTO memberships (user_id, target_kind, target, access_level) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, target_kind, target) \
+                 DO UPDATE SET access_level = excluded.access_level",
+                params![user_id, kind, value, role.access_level()],
+            )
+            .map_err(db_err)?;
+            Ok(Membership {
+                user_id,
+                target,
+                role,
+            })
+        })
+        .await
+    }
+
+    async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>> {
+        self.call(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT target_kind, target, access_level FROM memberships WHERE user_id = ?1",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([user_id], |r| {
+                    let target = target_from_columns(r.get(0)?, r.get(1)?)
+                        .ok_or_else(|| bad_row("target"))?;
+                    let role = Role::from_access_level(r.get(2)?).ok_or_else(|| bad_row("role"))?;
+                    Ok(Membership {
+                        user_id,
+                        target,
+                        role,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token> {
+        self.call(move |c| {
+            let (kind, value) = match &token.target {
+                Some(t) => {
+                    let (k, v) = target_columns(t);
+                    (Some(k), Some(v))
+                }
+                None => (None, None),
+            };
+            c.execute(
+                "INSERT INTO tokens (kind, sha256, scopes, user_id, target_kind, target, \
+                 expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    token.kind.as_str(),
+                    token.sha256.as_slice(),
+                    Scope::join(&token.scopes),
+                    token.user_id,
+                    kind,
+                    value,
+                    token.expires_at.map(Timestamp::millis),
+                    now.millis()
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(Token {
+                id: c.last_insert_rowid(),
+                kind: token.kind,
+                sha256: token.sha256,
+                scopes: token.scopes,
+                user_id: token.user_id,
+                target: token.target,
+                expires_at: token.expires_at,
+                revoked: false,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>> {
+        let sha = *sha256;
+        self.call(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLS} FROM tokens WHERE sha256 = ?1"
+            ))
+            .map_err(db_err)?
+            .query_row([sha.as_slice()], token_row)
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: i64) -> StoreResult<Token> {
+        self.call(move |c| {
+            let n = c
+                .execute("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            c.query_row(
+                &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"),
+                [id],
+                token_row,
+            )
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn group_settings(&self, group_id: i64) -> StoreResult<GroupSettings> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT generic_duplicates_allowed, generic_duplicate_exception_regex \
+                 FROM groups WHERE id = ?1",
+                [group_id],
+                |r| {
+                    Ok(GroupSettings {
+                        generic_duplicates_allowed: r.get(0)?,
+                        generic_duplicate_exception_regex: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err)?
+            .ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn set_group_settings(
+        &self,
+        group_id: i64,
+        settings: &GroupSettings,
+    ) -> StoreResult<GroupSettings> {
+        let settings = settings.clone();
+        self.call(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE groups SET generic_duplicates_allowed = ?2, \
+                     generic_duplicate_exception_regex = ?3 WHERE id = ?1",
+                    params![
+                        group_id,
+                        settings.generic_duplicates_allowed,
+                        settings.generic_duplicate_exception_regex
+                    ],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(settings)
+        })
+        .await
+    }
+
+    async fn live_file_exists(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+        file_name: &FileName,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .newest_file(project_id, name, version, file_name)
+            .await?
+            .is_some())
+    }
+
+    async fn publish(&self, f: NewFile) -> StoreResult<(Package, PackageFile)> {
+        self.call(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let now = f.now.millis();
+            let package = match live_package(&tx, f.project_id, f.name.as_str(), f.version.as_str())
+                .map_err(db_err)?
+            {
+                Some(mut p) => {
+                    if f.refuse_duplicate
+                        && newest_live_file(&tx, p.id, f.file_name.as_str())
+                            .map_err(db_err)?
+                            .is_some()
+                    {
+                        return Err(StoreError::AlreadyExists);
+                    }
+                    let status = f.status.unwrap_or(p.status);
+                    tx.execute(
+                        "UPDATE packages SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![p.id, status.as_str(), now],
+                    )
+                    .map_err(db_err)?;
+                    p.status = status;
+                    p.updated_at = f.now;
+                    p
+                }
+                None => {
+                    let status = f.status.unwrap_or(PackageStatus::Default);
+                    tx.execute(
+                        "INSERT INTO packages (project_id, name, version, status, created_at, \
+                         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                        params![
+                            f.project_id,
+                            f.name.as_str(),
+                            f.version.as_str(),
+                            status.as_str(),
+                            now
+                        ],
+                    )
+                    .map_err(db_err)?;
+                    Package {
+                        id: tx.last_insert_rowid(),
+                        project_id: f.project_id,
+                        name: f.name.clone(),
+                        version: f.version.clone(),
+                        status,
+                        created_at: f.now,
+                        updated_at: f.now,
+                        last_downloaded_at: None,
+                    }
+                }
+            };
+            tx.execute(
+                "INSERT INTO package_files (package_id, file_name, size, sha256, blob_key, \
+                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                params![
+                    package.id,
+                    f.file_name.as_str(),
+                    f.size as i64,
+                    f.sha256,
+                    f.blob_key,
+                    now
+                ],
+            )
+            .map_err(db_err)?;
+            let file = PackageFile {
+                id: tx.last_insert_rowid(),
+                package_id: package.id,
+                file_name: f.file_name,
+                size: f.size,
+                sha256: f.sha256,
+                blob_key: f.blob_key,
+                created_at: f.now,
+                updated_at: f.now,
+            };
+            tx.commit().map_err(db_err)?;
+            Ok((package, file))
+        })
+        .await
+    }
+
+    async fn newest_file(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+        file_name: &FileName,
+    ) -> StoreResult<Option<(Package, PackageFile)>> {
+        let (name, version, file_name) = (
+            name.as_str().to_string(),
+            version.as_str().to_string(),
+            file_name.as_str().to_string(),
+        );
+        self.call(move |c| {
+            let Some(package) = live_package(c, project_id, &name, &version).map_err(db_err)?
+            else {
+                return Ok(None);
+            };
+            Ok(newest_live_file(c, package.id, &file_name)
+                .map_err(db_err)?
+                .map(|f| (package, f)))
+        })
+        .await
+    }
+
+    async fn mark_downloaded(&self, package_id: i64, at: Timestamp) -> StoreResult<()> {
+        self.call(move |c| {
+            c.execute(
+                "UPDATE packages SET last_downloaded_at = ?2 WHERE id = ?1",
+                params![package_id, at.millis()],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+}
