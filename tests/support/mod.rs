@@ -1,0 +1,283 @@
+//! Test harness shared by the integration tests: a registry on a fresh store, provisioning
+//! helpers, and an in-process HTTP client that drives the router with `oneshot`.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use depot::admin::{Admin, TokenSpec};
+use depot::domain::{Role, Scope, Timestamp, TokenKind};
+use depot::store::MetaStore;
+use depot::{Limits, Registry, local_registry, router};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+/// A registry on its own fresh store, with its router.
+pub struct TestApp {
+    pub dir: TempDir,
+    pub registry: Arc<Registry>,
+    pub router: axum::Router,
+    pub admin: Admin,
+}
+
+/// An answer: status, headers, body bytes.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Assert status and exact JSON body.
+    #[track_caller]
+    pub fn expect(&self, status: u16, body: Value) {
+        assert_eq!(self.status.as_u16(), status, "status; body {}", self.text());
+        assert_eq!(self.json(), body);
+    }
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::with_limits(Limits {
+            max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
+        })
+        .await
+    }
+
+    pub async fn with_limits(limits: Limits) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Arc::new(local_registry(dir.path(), limits).unwrap());
+        let router = router(registry.clone());
+        let admin = Admin::new(registry.meta().clone());
+        Self {
+            dir,
+            registry,
+            router,
+            admin,
+        }
+    }
+
+    pub fn meta(&self) -> &Arc<dyn MetaStore> {
+        self.registry.meta()
+    }
+
+    /// Send one request through the router.
+    pub async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Answer {
+        let mut req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn put(&self, uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        self.send("PUT", uri, headers, body.to_vec()).await
+    }
+
+    pub async fn get(&self, uri: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send("GET", uri, headers, Body::empty()).await
+    }
+
+    pub async fn group(&self, path: &str) {
+        self.admin.create_group(path).await.unwrap();
+    }
+
+    /// Create a project; returns its id.
+    pub async fn project(&self, path: &str, public: bool) -> i64 {
+        self.admin.create_project(path, public).await.unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub async fn user(&self, name: &str) {
+        self.admin.create_user(name).await.unwrap();
+    }
+
+    pub async fn member(&self, user: &str, path: &str, role: Role) {
+        self.admin.add_member(user, path, role).await.unwrap();
+    }
+
+    /// A personal token; returns (id, secret).
+    pub async fn pat(
+        &self,
+        user: &str,
+        scopes: &[Scope],
+        expires_at: Option<Timestamp>,
+    ) -> (i64, String) {
+        self.token(TokenSpec {
+            kind: TokenKind::Personal,
+            scopes: scopes.to_vec(),
+            user: Some(user.into()),
+            project: None,
+            group: None,
+            expires_at,
+        })
+        .await
+    }
+
+    pub async fn deploy_token(
+        &self,
+        project: Option<&str>,
+        group: Option<&str>,
+        scopes: &[Scope],
+    ) -> String {
+        self.token(TokenSpec {
+            kind: TokenKind::Deploy,
+            scopes: scopes.to_vec(),
+            user: None,
+            project: project.map(Into::into),
+            group: group.map(Into::into),
+            expires_at: None,
+        })
+        .await
+        .1
+    }
+
+    pub async fn job_token(
+        &self,
+        user: &str,
+        project: &str,
+        expires_at: Timestamp,
+    ) -> (i64, String) {
+        self.token(TokenSpec {
+            kind: TokenKind::Job,
+            scopes: vec![Scope::Api],
+            user: Some(user.into()),
+            project: Some(project.into()),
+            group: None,
+            expires_at: Some(expires_at),
+        })
+        .await
+    }
+
+    async fn token(&self, spec: TokenSpec) -> (i64, String) {
+        let v = self.admin.create_token(spec).await.unwrap();
+        (
+            v["id"].as_i64().unwrap(),
+            v["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Files under the blob directory and the temp directory.
+    pub fn blob_count(&self) -> usize {
+        depot::store::fs::count_files(&self.dir.path().join("blobs"))
+    }
+
+    pub fn temp_count(&self) -> usize {
+        depot::store::fs::count_files(&self.dir.path().join("tmp"))
+    }
+}
+
+/// A standard world: group `grp` (+ `grp/sub`), private project `grp/app`, public project
+/// `grp/pub`, and users with every role on `grp`, plus a non-member; each with an `api` token.
+pub struct World {
+    pub app: TestApp,
+    pub private_id: i64,
+    pub public_id: i64,
+    pub tokens: std::collections::HashMap<&'static str, String>,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with_limits(Limits {
+            max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
+        })
+        .await
+    }
+
+    pub async fn with_limits(limits: Limits) -> Self {
+        let app = TestApp::with_limits(limits).await;
+        app.group("grp").await;
+        let private_id = app.project("grp/app", false).await;
+        let public_id = app.project("grp/pub", true).await;
+        let mut tokens = std::collections::HashMap::new();
+        for (name, role) in [
+            ("guest", Some(Role::Guest)),
+            ("reporter", Some(Role::Reporter)),
+            ("developer", Some(Role::Developer)),
+            ("maintainer", Some(Role::Maintainer)),
+            ("owner", Some(Role::Owner)),
+            ("stranger", None),
+        ] {
+            app.user(name).await;
+            if let Some(role) = role {
+                app.member(name, "grp", role).await;
+            }
+            tokens.insert(name, app.pat(name, &[Scope::Api], None).await.1);
+        }
+        Self {
+            app,
+            private_id,
+            public_id,
+            tokens,
+        }
+    }
+
+    pub fn token(&self, user: &str) -> &str {
+        &self.tokens[user]
+    }
+
+    /// `/api/v4/projects/{project}/packages/generic/{rest}`
+    pub fn url(&self, project: impl std::fmt::Display, rest: &str) -> String {
+        format!("/api/v4/projects/{project}/packages/generic/{rest}")
+    }
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
