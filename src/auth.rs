@@ -328,7 +328,8 @@ mod tests {
     #[test]
     fn every_credential_form_is_recognised() {
         let q = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
-        let cases: Vec<(HeaderMap, Vec<(String, String)>, Option<Credential>)> = vec![
+        type Case = (HeaderMap, Vec<(String, String)>, Option<Credential>);
+        let cases: Vec<Case> = vec![
             (
                 headers(&[("private-token", "p")]),
                 vec![],
@@ -441,7 +442,8 @@ mod tests {
         let none: Vec<Membership> = vec![];
         let api = user(&[Scope::Api]);
         #[rustfmt::skip]
-        let table: Vec<(Visibility, Vec<Membership>, Action, Result<(), Denied>)> = vec![
+        type Row = (Visibility, Vec<Membership>, Action, Result<(), Denied>);
+        let table: Vec<Row> = vec![
             (Public, none.clone(), Read, Ok(())),
             (Public, none.clone(), Write, Err(Forbidden)),
             (Private, none.clone(), Read, Err(ProjectNotFound)),
@@ -453,10 +455,30 @@ mod tests {
             (Private, g(Role::Developer), Delete, Err(Forbidden)),
             (Private, g(Role::Maintainer), Delete, Ok(())),
             (Private, g(Role::Owner), Delete, Ok(())),
-            (Private, member(MembershipTarget::Project(10), Role::Developer), Write, Ok(())),
-            (Private, member(MembershipTarget::Project(11), Role::Owner), Read, Err(ProjectNotFound)),
-            (Private, member(MembershipTarget::Group("grp/sub".into()), Role::Developer), Write, Ok(())),
-            (Private, member(MembershipTarget::Group("other".into()), Role::Owner), Read, Err(ProjectNotFound)),
+            (
+                Private,
+                member(MembershipTarget::Project(10), Role::Developer),
+                Write,
+                Ok(()),
+            ),
+            (
+                Private,
+                member(MembershipTarget::Project(11), Role::Owner),
+                Read,
+                Err(ProjectNotFound),
+            ),
+            (
+                Private,
+                member(MembershipTarget::Group("grp/sub".into()), Role::Developer),
+                Write,
+                Ok(()),
+            ),
+            (
+                Private,
+                member(MembershipTarget::Group("other".into()), Role::Owner),
+                Read,
+                Err(ProjectNotFound),
+            ),
         ];
         for (vis, memberships, action, expected) in table {
             assert_eq!(

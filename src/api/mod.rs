@@ -40,10 +40,10 @@ async fn projects(
     let Some((project, rest)) = split_project(raw) else {
         return error::route_not_found();
     };
-    if let Some(generic) = rest.strip_prefix("packages/generic/") {
-        if let Some(route) = generic::Route::parse(project, generic) {
-            return generic::handle(registry, method, route, request).await;
-        }
+    if let Some(generic) = rest.strip_prefix("packages/generic/")
+        && let Some(route) = generic::Route::parse(project, generic)
+    {
+        return generic::handle(registry, method, route, request).await;
     }
     error::route_not_found()
 }

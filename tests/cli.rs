@@ -1,0 +1,400 @@
+//! End to end against a real `depot serve` process: the admin CLI (also while the server runs),
+//! GitLab's documented curl and wget commands run verbatim, and python-gitlab.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const DEPOT: &str = env!("CARGO_BIN_EXE_depot");
+
+/// A `depot serve` child on a free loopback port; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    banner: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir)
+    }
+
+    fn start_in(dir: tempfile::TempDir) -> Self {
+        let mut child = Command::new(DEPOT)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start depot serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        // A first start ends with the curl pair; a later one with the hint for new tokens.
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+            let done = line.starts_with("New token:")
+                || (line.trim().starts_with("curl ")
+                    && banner
+                        .iter()
+                        .any(|l: &String| l.trim().starts_with("curl ")));
+            banner.push(line);
+            if done {
+                break;
+            }
+        }
+        let base = banner
+            .first()
+            .and_then(|l| l.strip_prefix("depot is serving "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no banner from depot serve: {banner:?}"))
+            .to_string();
+        Server {
+            child,
+            base,
+            banner,
+            dir,
+        }
+    }
+
+    fn demo_token(&self) -> String {
+        self.banner
+            .iter()
+            .map(|l| l.trim())
+            .find(|l| l.starts_with("dpat-"))
+            .unwrap_or_else(|| panic!("no token in banner {:?}", self.banner))
+            .to_string()
+    }
+
+    fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run `depot admin --data-dir DIR args...`; the JSON line it prints.
+fn admin(dir: &Path, args: &[&str]) -> Value {
+    let out = Command::new(DEPOT)
+        .arg("admin")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "depot admin {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout:?}");
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+fn admin_fails(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(DEPOT)
+        .arg("admin")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "depot admin {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn sh(cwd: &Path, script: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(cwd)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn first_start_prints_a_working_curl_pair_and_later_starts_print_no_secret() {
+    let server = Server::start();
+    let token = server.demo_token();
+    let text = server.banner.join("\n");
+    let curls: Vec<&str> = server
+        .banner
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("curl "))
+        .collect();
+    assert_eq!(curls.len(), 2, "{text}");
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("file.txt"), "hello depot\n").unwrap();
+    let (ok, out, err) = sh(work.path(), curls[0], &[]);
+    assert!(ok, "{err}");
+    assert_eq!(out, r#"{"message":"201 Created"}"#);
+    let (ok, out, err) = sh(work.path(), curls[1], &[]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "hello depot\n");
+
+    let dir = server.stop();
+    let again = Server::start_in(dir);
+    let text = again.banner.join("\n");
+    assert!(
+        !text.contains(&token) && !text.contains("dpat-"),
+        "a later start shows no secret: {text}"
+    );
+    // The data survived the restart.
+    let url = format!(
+        "{}/api/v4/projects/1/packages/generic/my_package/0.0.1/file.txt",
+        again.base
+    );
+    let (ok, out, _) = sh(
+        work.path(),
+        &format!("curl -s --header 'PRIVATE-TOKEN: {token}' '{url}'"),
+        &[],
+    );
+    assert!(ok);
+    assert_eq!(out, "hello depot\n");
+}
+
+#[test]
+fn admin_commands_print_json_and_work_while_serving() {
+    let server = Server::start();
+    let dir = server.dir.path().to_path_buf();
+    let group = admin(&dir, &["group", "create", "acme"]);
+    assert_eq!(group["full_path"], "acme");
+    admin(&dir, &["group", "create", "acme/tools"]);
+    let project = admin(&dir, &["project", "create", "acme/tools/cli", "--public"]);
+    assert_eq!(project["path_with_namespace"], "acme/tools/cli");
+    assert_eq!(project["visibility"], "public");
+    let pid = project["id"].as_i64().unwrap();
+    assert_eq!(
+        admin(&dir, &["user", "create", "alice"])["username"],
+        "alice"
+    );
+    let member = admin(&dir, &["member", "add", "alice", "acme", "developer"]);
+    assert_eq!(member["access_level"], 30);
+    let pat = admin(
+        &dir,
+        &[
+            "token",
+            "create",
+            "personal",
+            "--user",
+            "alice",
+            "--scopes",
+            "api,read_api",
+            "--expires-at",
+            "2099-01-01",
+        ],
+    );
+    let secret = pat["token"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("dpat-"));
+    assert_eq!(pat["expires_at"], "2099-01-01T00:00:00.000Z");
+    let deploy = admin(
+        &dir,
+        &[
+            "token",
+            "create",
+            "deploy",
+            "--project",
+            "acme/tools/cli",
+            "--scopes",
+            "read_package_registry,write_package_registry",
+        ],
+    );
+    assert!(deploy["token"].as_str().unwrap().starts_with("ddt-"));
+    let job = admin(
+        &dir,
+        &[
+            "token",
+            "create",
+            "job",
+            "--user",
+            "alice",
+            "--project",
+            "acme/tools/cli",
+            "--ttl",
+            "1h",
+        ],
+    );
+    assert!(job["token"].as_str().unwrap().starts_with("djt-"));
+    let settings = admin(
+        &dir,
+        &[
+            "settings",
+            "set",
+            "acme/tools",
+            "--duplicates-allowed",
+            "false",
+            "--exception-regex",
+            "nightly-.*",
+        ],
+    );
+    assert_eq!(settings["generic_duplicates_allowed"], false);
+    assert_eq!(settings["generic_duplicate_exception_regex"], "nightly-.*");
+
+    // The running server sees all of it at once.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("f.bin"), "v1").unwrap();
+    let url = format!(
+        "{}/api/v4/projects/{pid}/packages/generic/tool/1.0/f.bin",
+        server.base
+    );
+    let put = format!("curl -s -H 'PRIVATE-TOKEN: {secret}' --upload-file f.bin '{url}'");
+    assert_eq!(sh(work.path(), &put, &[]).1, r#"{"message":"201 Created"}"#);
+    assert_eq!(
+        sh(work.path(), &put, &[]).1,
+        r#"{"message":"400 Bad request - Duplicate package is not allowed"}"#
+    );
+    let revoked = admin(&dir, &["token", "revoke", &pat["id"].to_string()]);
+    assert_eq!(revoked["revoked"], true);
+    assert!(sh(work.path(), &put, &[]).1.contains("Token was revoked"));
+
+    // Mistakes are refused with a message and a failing exit code.
+    assert!(admin_fails(&dir, &["project", "create", "nogroup/x"]).contains("not found"));
+    assert!(admin_fails(&dir, &["project", "create", "lonely"]).contains("<group>/<name>"));
+    assert!(admin_fails(&dir, &["group", "create", "acme"]).contains("already exists"));
+    assert!(admin_fails(&dir, &["member", "add", "alice", "acme", "boss"]).contains("role"));
+    assert!(
+        admin_fails(
+            &dir,
+            &[
+                "token",
+                "create",
+                "personal",
+                "--user",
+                "alice",
+                "--scopes",
+                "write_package_registry"
+            ]
+        )
+        .contains("not valid")
+    );
+    assert!(
+        admin_fails(&dir, &["settings", "set", "acme", "--exception-regex", "("])
+            .contains("invalid regexp")
+    );
+    assert!(admin_fails(&dir, &["token", "revoke", "9999"]).contains("not found"));
+}
+
+/// GitLab's documented commands, byte for byte, with the variables they use.
+#[test]
+fn gitlab_documented_curl_and_wget_commands_run_verbatim() {
+    let server = Server::start();
+    let dir = server.dir.path().to_path_buf();
+    let token = server.demo_token();
+    // The docs use project 24: create projects until one has that id.
+    let mut id = 1;
+    let mut n = 0;
+    while id < 24 {
+        n += 1;
+        id = admin(&dir, &["project", "create", &format!("demo/p{n}")])["id"]
+            .as_i64()
+            .unwrap();
+    }
+    assert_eq!(id, 24);
+    let job = admin(
+        &dir,
+        &[
+            "token",
+            "create",
+            "job",
+            "--user",
+            "demo",
+            "--project",
+            "demo/app",
+        ],
+    );
+    let job_token = job["token"].as_str().unwrap().to_string();
+    let api = format!("{}/api/v4", server.base);
+    let env = [
+        ("TOKEN", token.as_str()),
+        ("URL", server.base.as_str()),
+        ("CI_JOB_TOKEN", job_token.as_str()),
+        ("CI_API_V4_URL", api.as_str()),
+        ("CI_PROJECT_ID", "1"),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("path/to")).unwrap();
+    std::fs::write(work.path().join("path/to/file.txt"), "documented\n").unwrap();
+
+    let upload = r#"curl --header "PRIVATE-TOKEN: $TOKEN" --upload-file path/to/file.txt \
+  "$URL/api/v4/projects/24/packages/generic/my_package/0.0.1/file.txt""#;
+    let (ok, out, err) = sh(work.path(), upload, &env);
+    assert!(ok, "{err}");
+    assert_eq!(out, r#"{"message":"201 Created"}"#);
+
+    let download = r#"curl --header "PRIVATE-TOKEN: $TOKEN" "$URL/api/v4/projects/24/packages/generic/my_package/0.0.1/file.txt""#;
+    assert_eq!(sh(work.path(), download, &env).1, "documented\n");
+    let basic = r#"curl --user "user:$TOKEN" "$URL/api/v4/projects/24/packages/generic/my_package/0.0.1/file.txt""#;
+    assert_eq!(sh(work.path(), basic, &env).1, "documented\n");
+
+    let ci_upload = r#"curl --header "JOB-TOKEN: $CI_JOB_TOKEN" --upload-file path/to/file.txt \
+  "${CI_API_V4_URL}/projects/${CI_PROJECT_ID}/packages/generic/my_package/0.0.1/file.txt""#;
+    let (ok, out, err) = sh(work.path(), ci_upload, &env);
+    assert!(ok, "{err}");
+    assert_eq!(out, r#"{"message":"201 Created"}"#);
+    let wget = r#"wget --header="JOB-TOKEN: $CI_JOB_TOKEN" ${CI_API_V4_URL}/projects/${CI_PROJECT_ID}/packages/generic/my_package/0.0.1/file.txt"#;
+    let fetched = tempfile::tempdir().unwrap();
+    let (ok, _, err) = sh(fetched.path(), wget, &env);
+    assert!(ok, "wget failed: {err}");
+    assert_eq!(
+        std::fs::read_to_string(fetched.path().join("file.txt")).unwrap(),
+        "documented\n"
+    );
+}
+
+fn venv_python() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make test` (its `venv` target installs python-gitlab)",
+        python.display()
+    );
+    python
+}
+
+#[test]
+fn python_gitlab_uploads_and_downloads() {
+    let python = venv_python();
+    let server = Server::start();
+    let token = server.demo_token();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python_gitlab.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args([&server.base, &token, "demo/app"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "python-gitlab script failed:\n{stdout}\n{stderr}"
+    );
+    assert_eq!(stdout.trim(), "OK");
+}

@@ -1,0 +1,185 @@
+//! Streaming safety and races: aborted uploads leave nothing behind, concurrent first uploads
+//! create one package, and racing uploads against a refused duplicate let exactly one win.
+
+mod support;
+
+use depot::domain::{FileName, PackageName, PackageVersion};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{TestApp, World};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Serve the world's router on a loopback port; the server task stops with the runtime.
+async fn serve(w: &World) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = w.app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+async fn file_exists(app: &TestApp, project: i64, name: &str) -> bool {
+    app.meta()
+        .newest_file(
+            project,
+            &PackageName::parse("pkg").unwrap(),
+            &PackageVersion::parse("1.0").unwrap(),
+            &FileName::parse(None, name).unwrap(),
+        )
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn client_disconnecting_midway_leaves_no_record_and_no_blob() {
+    let w = World::new().await;
+    let addr = serve(&w).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PUT /api/v4/projects/{}/packages/generic/pkg/1.0/big.bin HTTP/1.1\r\nHost: x\r\n\
+         PRIVATE-TOKEN: {}\r\nContent-Length: {}\r\n\r\n",
+        w.private_id,
+        w.token("developer"),
+        64 << 20
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![0xA5u8; 1 << 20];
+    for _ in 0..8 {
+        stream.write_all(&chunk).await.unwrap();
+    }
+    stream.flush().await.unwrap();
+    // The upload is in flight: its temp file exists.
+    wait_until("the upload has started", || w.app.temp_count() == 1).await;
+    drop(stream);
+    wait_until("the temp file is removed", || w.app.temp_count() == 0).await;
+    assert_eq!(w.app.blob_count(), 0);
+    assert!(!file_exists(&w.app, w.private_id, "big.bin").await);
+    // The package was never created either: nothing under the name downloads.
+    let a = w
+        .app
+        .get(
+            &w.url(w.private_id, "pkg/1.0/big.bin"),
+            &[("PRIVATE-TOKEN", w.token("developer"))],
+        )
+        .await;
+    assert_eq!(a.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn body_shorter_than_content_length_is_refused_and_cleaned() {
+    let w = World::new().await;
+    let addr = serve(&w).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PUT /api/v4/projects/{}/packages/generic/pkg/1.0/short.bin HTTP/1.1\r\nHost: x\r\n\
+         PRIVATE-TOKEN: {}\r\nContent-Length: 1000\r\n\r\n",
+        w.private_id,
+        w.token("developer")
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[1u8; 10]).await.unwrap();
+    // Half-close: the server sees EOF before the declared length.
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    wait_until("the temp file is removed", || w.app.temp_count() == 0).await;
+    assert_eq!(w.app.blob_count(), 0);
+    assert!(!file_exists(&w.app, w.private_id, "short.bin").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_uploads_create_exactly_one_package() {
+    let w = Arc::new(World::new().await);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let w = w.clone();
+        tasks.push(tokio::spawn(async move {
+            let url = w.url(w.private_id, &format!("fresh/1.0/file-{i}.bin"));
+            w.app
+                .put(
+                    &url,
+                    &[("PRIVATE-TOKEN", w.token("developer"))],
+                    format!("{i}").as_bytes(),
+                )
+                .await
+                .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 201);
+    }
+    let mut package_ids = std::collections::BTreeSet::new();
+    for i in 0..16 {
+        let (package, file) = w
+            .app
+            .meta()
+            .newest_file(
+                w.private_id,
+                &PackageName::parse("fresh").unwrap(),
+                &PackageVersion::parse("1.0").unwrap(),
+                &FileName::parse(None, &format!("file-{i}.bin")).unwrap(),
+            )
+            .await
+            .unwrap()
+            .expect("every file was recorded");
+        assert_eq!(file.size, format!("{i}").len() as u64);
+        package_ids.insert(package.id);
+    }
+    assert_eq!(
+        package_ids.len(),
+        1,
+        "all files belong to one package: {package_ids:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_a_refused_duplicate_lets_exactly_one_win() {
+    let w = Arc::new(World::new().await);
+    w.app
+        .admin
+        .set_settings("grp", Some(false), None)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let w = w.clone();
+        tasks.push(tokio::spawn(async move {
+            let url = w.url(w.private_id, "pkg/1.0/same.bin");
+            let a = w
+                .app
+                .put(
+                    &url,
+                    &[("PRIVATE-TOKEN", w.token("developer"))],
+                    &vec![i as u8; 50_000],
+                )
+                .await;
+            (a.status.as_u16(), a.text())
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (201, _) => won += 1,
+            (400, body) => assert_eq!(
+                body,
+                r#"{"message":"400 Bad request - Duplicate package is not allowed"}"#
+            ),
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(w.app.blob_count(), 1, "losers' blobs are removed");
+    assert_eq!(w.app.temp_count(), 0);
+}
