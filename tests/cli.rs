@@ -25,11 +25,13 @@ impl Server {
     }
 
     fn start_in(dir: tempfile::TempDir) -> Self {
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
         let mut child = Command::new(DEPOT)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
+            .env("RUST_LOG", "trace")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start depot serve");
         let stdout = child.stdout.take().unwrap();
@@ -66,6 +68,10 @@ impl Server {
             banner,
             dir,
         }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap()
     }
 
     fn demo_token(&self) -> String {
@@ -397,4 +403,40 @@ fn python_gitlab_uploads_and_downloads() {
         "python-gitlab script failed:\n{stdout}\n{stderr}"
     );
     assert_eq!(stdout.trim(), "OK");
+}
+
+#[test]
+fn no_token_ever_appears_in_a_log_line() {
+    let server = Server::start();
+    let token = server.demo_token();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("f.txt"), "x").unwrap();
+    let url = format!(
+        "{}/api/v4/projects/demo%2Fapp/packages/generic/p/1.0/f.txt",
+        server.base
+    );
+    for cmd in [
+        format!("curl -s -H 'PRIVATE-TOKEN: {token}' --upload-file f.txt '{url}'"),
+        format!("curl -s --upload-file f.txt '{url}?private_token={token}'"),
+        format!("curl -s -H 'Authorization: Bearer {token}' '{url}'"),
+        format!("curl -s --user 'u:{token}' '{url}'"),
+        format!("curl -s -H 'PRIVATE-TOKEN: {token}x' '{url}'"),
+        format!("curl -s '{url}?private_token={token}&job_token={token}'"),
+    ] {
+        assert!(sh(work.path(), &cmd, &[]).0, "{cmd}");
+    }
+    let log = server.log();
+    assert!(
+        log.contains("status=201"),
+        "requests are logged at all: {log}"
+    );
+    assert!(
+        log.lines().filter(|l| l.contains("request")).count() >= 6,
+        "{log}"
+    );
+    let hex = token.trim_start_matches("dpat-");
+    assert!(
+        !log.contains(&token) && !log.contains(hex),
+        "a token leaked into the log"
+    );
 }

@@ -183,3 +183,61 @@ async fn racing_a_refused_duplicate_lets_exactly_one_win() {
     assert_eq!(w.app.blob_count(), 1, "losers' blobs are removed");
     assert_eq!(w.app.temp_count(), 0);
 }
+
+#[tokio::test]
+async fn disk_error_while_storing_leaves_nothing() {
+    let w = World::new().await;
+    // Make the blob directory unusable: a regular file where the directory should be.
+    let blobs = w.app.dir.path().join("blobs");
+    std::fs::remove_dir_all(&blobs).unwrap();
+    std::fs::write(&blobs, b"not a directory").unwrap();
+    let url = w.url(w.private_id, "pkg/1.0/f.bin");
+    let a = w
+        .app
+        .put(
+            &url,
+            &[("PRIVATE-TOKEN", w.token("developer"))],
+            &[1u8; 100_000],
+        )
+        .await;
+    a.expect(
+        500,
+        serde_json::json!({"message": "500 Internal Server Error"}),
+    );
+    assert_eq!(w.app.temp_count(), 0, "the partial upload is removed");
+    assert!(!file_exists(&w.app, w.private_id, "f.bin").await);
+}
+
+#[tokio::test]
+async fn failed_metadata_commit_removes_the_blob() {
+    let w = World::new().await;
+    let url = w.url(w.private_id, "pkg/1.0/f.bin");
+    let dev = [("PRIVATE-TOKEN", w.token("developer"))];
+    w.app
+        .put(&url, &dev, b"kept")
+        .await
+        .expect(201, serde_json::json!({"message": "201 Created"}));
+    assert_eq!(w.app.blob_count(), 1);
+    // Break the metadata store underneath the running registry: the file table disappears.
+    let db = rusqlite::Connection::open(depot::config::database_path(w.app.dir.path())).unwrap();
+    db.execute_batch("ALTER TABLE package_files RENAME TO package_files_away")
+        .unwrap();
+    let a = w
+        .app
+        .put(&w.url(w.private_id, "pkg/1.0/g.bin"), &dev, &[2u8; 50_000])
+        .await;
+    a.expect(
+        500,
+        serde_json::json!({"message": "500 Internal Server Error"}),
+    );
+    assert_eq!(
+        w.app.blob_count(),
+        1,
+        "the new blob was deleted after the failed commit"
+    );
+    assert_eq!(w.app.temp_count(), 0);
+    db.execute_batch("ALTER TABLE package_files_away RENAME TO package_files")
+        .unwrap();
+    assert!(!file_exists(&w.app, w.private_id, "g.bin").await);
+    assert!(file_exists(&w.app, w.private_id, "f.bin").await);
+}
