@@ -4,7 +4,7 @@
 mod support;
 
 use depot::Limits;
-use depot::domain::{FileName, PackageName, PackageStatus, PackageVersion, Scope, Timestamp};
+use depot::domain::{PackageStatus, Scope, Timestamp};
 use serde_json::json;
 use support::{World, basic, sha256_hex};
 
@@ -722,15 +722,8 @@ async fn hidden_status_and_status_changes() {
         .expect(201, created());
     let lookup = || async {
         w.app
-            .meta()
-            .newest_file(
-                w.private_id,
-                &PackageName::parse("pkg").unwrap(),
-                &PackageVersion::parse("1.0").unwrap(),
-                &FileName::parse(None, "f.txt").unwrap(),
-            )
+            .newest(w.private_id, "pkg", "1.0", "f.txt")
             .await
-            .unwrap()
             .unwrap()
             .0
     };
@@ -768,15 +761,8 @@ async fn downloads_set_last_downloaded_at() {
     w.app.put(&url, &dev, b"x").await.expect(201, created());
     let package = || async {
         w.app
-            .meta()
-            .newest_file(
-                w.private_id,
-                &PackageName::parse("pkg").unwrap(),
-                &PackageVersion::parse("1.0").unwrap(),
-                &FileName::parse(None, "f.txt").unwrap(),
-            )
+            .newest(w.private_id, "pkg", "1.0", "f.txt")
             .await
-            .unwrap()
             .unwrap()
             .0
     };

@@ -3,7 +3,6 @@
 
 mod support;
 
-use depot::domain::{FileName, PackageName, PackageVersion};
 use std::sync::Arc;
 use std::time::Duration;
 use support::{TestApp, World};
@@ -30,16 +29,7 @@ async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 async fn file_exists(app: &TestApp, project: i64, name: &str) -> bool {
-    app.meta()
-        .newest_file(
-            project,
-            &PackageName::parse("pkg").unwrap(),
-            &PackageVersion::parse("1.0").unwrap(),
-            &FileName::parse(None, name).unwrap(),
-        )
-        .await
-        .unwrap()
-        .is_some()
+    app.newest(project, "pkg", "1.0", name).await.is_some()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -124,15 +114,8 @@ async fn concurrent_first_uploads_create_exactly_one_package() {
     for i in 0..16 {
         let (package, file) = w
             .app
-            .meta()
-            .newest_file(
-                w.private_id,
-                &PackageName::parse("fresh").unwrap(),
-                &PackageVersion::parse("1.0").unwrap(),
-                &FileName::parse(None, &format!("file-{i}.bin")).unwrap(),
-            )
+            .newest(w.private_id, "fresh", "1.0", &format!("file-{i}.bin"))
             .await
-            .unwrap()
             .expect("every file was recorded");
         assert_eq!(file.size, format!("{i}").len() as u64);
         package_ids.insert(package.id);

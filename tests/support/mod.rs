@@ -204,6 +204,26 @@ impl TestApp {
         )
     }
 
+    /// The newest live file `file` of package `name`/`version` in `project`, with its package.
+    pub async fn newest(
+        &self,
+        project: i64,
+        name: &str,
+        version: &str,
+        file: &str,
+    ) -> Option<(depot::domain::Package, depot::domain::PackageFile)> {
+        use depot::domain::{FileName, PackageName, PackageVersion};
+        self.meta()
+            .newest_file(
+                project,
+                &PackageName::parse(name).unwrap(),
+                &PackageVersion::parse(version).unwrap(),
+                &FileName::parse(None, file).unwrap(),
+            )
+            .await
+            .unwrap()
+    }
+
     /// Files under the blob directory and the temp directory.
     pub fn blob_count(&self) -> usize {
         depot::store::fs::count_files(&self.dir.path().join("blobs"))
