@@ -28,6 +28,16 @@ async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
+/// The head of a raw `PUT` of `file` declaring `length` body bytes.
+fn put_head(w: &World, file: &str, length: u64) -> String {
+    format!(
+        "PUT /api/v4/projects/{}/packages/generic/pkg/1.0/{file} HTTP/1.1\r\nHost: x\r\n\
+         PRIVATE-TOKEN: {}\r\nContent-Length: {length}\r\n\r\n",
+        w.private_id,
+        w.token("developer"),
+    )
+}
+
 async fn file_exists(app: &TestApp, project: i64, name: &str) -> bool {
     app.newest(project, "pkg", "1.0", name).await.is_some()
 }
@@ -37,13 +47,7 @@ async fn client_disconnecting_midway_leaves_no_record_and_no_blob() {
     let w = World::new().await;
     let addr = serve(&w).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "PUT /api/v4/projects/{}/packages/generic/pkg/1.0/big.bin HTTP/1.1\r\nHost: x\r\n\
-         PRIVATE-TOKEN: {}\r\nContent-Length: {}\r\n\r\n",
-        w.private_id,
-        w.token("developer"),
-        64 << 20
-    );
+    let head = put_head(&w, "big.bin", 64 << 20);
     stream.write_all(head.as_bytes()).await.unwrap();
     let chunk = vec![0xA5u8; 1 << 20];
     for _ in 0..8 {
@@ -72,12 +76,7 @@ async fn body_shorter_than_content_length_is_refused_and_cleaned() {
     let w = World::new().await;
     let addr = serve(&w).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "PUT /api/v4/projects/{}/packages/generic/pkg/1.0/short.bin HTTP/1.1\r\nHost: x\r\n\
-         PRIVATE-TOKEN: {}\r\nContent-Length: 1000\r\n\r\n",
-        w.private_id,
-        w.token("developer")
-    );
+    let head = put_head(&w, "short.bin", 1000);
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&[1u8; 10]).await.unwrap();
     // Half-close: the server sees EOF before the declared length.
