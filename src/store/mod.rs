@@ -2,6 +2,7 @@
 //! errors, and the one place that decides object keys.
 
 pub mod fs;
+pub mod s3;
 pub mod sqlite;
 
 use crate::domain::{

@@ -1,0 +1,242 @@
+//! `BlobStore` on S3 (or an S3-compatible endpoint). Bodies stream through one part buffer:
+//! a body that fits in one part is a single `PutObject`; a larger one becomes a multipart
+//! upload, aborted on any failure. Either way the object appears whole or not at all.
+
+use super::{BlobBody, BlobStore, BodyMeter, ByteStream, StoreError, StoreResult, StoredBlob};
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::primitives::ByteStream as S3Body;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use std::ops::Range;
+use tokio_util::io::ReaderStream;
+
+/// S3's smallest part (except the last) is 5 MiB; 8 MiB keeps memory small and requests few.
+pub const DEFAULT_PART_SIZE: usize = 8 << 20;
+
+pub struct S3BlobStore {
+    client: Client,
+    bucket: String,
+    part_size: usize,
+}
+
+impl S3BlobStore {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            part_size: DEFAULT_PART_SIZE,
+        }
+    }
+
+    /// Bytes buffered per part (at least S3's 5 MiB minimum).
+    pub fn with_part_size(mut self, part_size: usize) -> Self {
+        self.part_size = part_size.max(5 << 20);
+        self
+    }
+
+    /// An S3 client from the environment's AWS configuration (credentials, region,
+    /// `AWS_ENDPOINT_URL_S3`), with path-style addressing so emulators work too.
+    pub fn client_from(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> Client {
+        let mut config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(url) = endpoint {
+            config = config.endpoint_url(url);
+        }
+        Client::from_conf(config.build())
+    }
+
+    async fn put_multipart(
+        &self,
+        key: &str,
+        first: Bytes,
+        mut body: ByteStream,
+        mut meter: BodyMeter,
+    ) -> StoreResult<StoredBlob> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        let result: StoreResult<StoredBlob> = async {
+            let mut parts = Vec::new();
+            let mut pending = Some(first);
+            let mut buffer = BytesMut::with_capacity(self.part_size);
+            let mut done = false;
+            loop {
+                if let Some(part) = pending.take() {
+                    let number = parts.len() as i32 + 1;
+                    let uploaded = self
+                        .client
+                        .upload_part()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(&upload_id)
+                        .part_number(number)
+                        .content_length(part.len() as i64)
+                        .body(S3Body::from(part))
+                        .send()
+                        .await
+                        .map_err(StoreError::backend)?;
+                    parts.push(
+                        CompletedPart::builder()
+                            .part_number(number)
+                            .set_e_tag(uploaded.e_tag().map(str::to_string))
+                            .build(),
+                    );
+                }
+                if done {
+                    break;
+                }
+                match body.next().await {
+                    Some(chunk) => {
+                        let chunk = chunk.map_err(StoreError::BodyFailed)?;
+                        meter.feed(&chunk)?;
+                        buffer.extend_from_slice(&chunk);
+                        if buffer.len() >= self.part_size {
+                            pending = Some(buffer.split().freeze());
+                        }
+                    }
+                    None => {
+                        done = true;
+                        if !buffer.is_empty() {
+                            pending = Some(buffer.split().freeze());
+                        }
+                    }
+                }
+            }
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(meter.finish())
+        }
+        .await;
+        if result.is_err() {
+            let aborted = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            if let Err(e) = aborted {
+                tracing::warn!(error = %e, "could not abort a failed multipart upload (the lifecycle rule will)");
+            }
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put(
+        &self,
+        key: &str,
+        mut body: ByteStream,
+        max_bytes: Option<u64>,
+    ) -> StoreResult<StoredBlob> {
+        let mut meter = BodyMeter::new(max_bytes);
+        let mut buffer = BytesMut::with_capacity(self.part_size.min(1 << 20));
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(StoreError::BodyFailed)?;
+            meter.feed(&chunk)?;
+            buffer.extend_from_slice(&chunk);
+            if buffer.len() >= self.part_size {
+                return self.put_multipart(key, buffer.freeze(), body, meter).await;
+            }
+        }
+        let bytes = buffer.freeze();
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(bytes.len() as i64)
+            .body(S3Body::from(bytes))
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(meter.finish())
+    }
+
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> StoreResult<BlobBody> {
+        let mut request = self.client.get_object().bucket(&self.bucket).key(key);
+        if let Some(r) = &range {
+            if r.start >= r.end {
+                return Err(StoreError::Invalid(format!("empty range {r:?}")));
+            }
+            request = request.range(format!("bytes={}-{}", r.start, r.end - 1));
+        }
+        let out = request.send().await.map_err(|e| {
+            if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                StoreError::NotFound
+            } else {
+                StoreError::backend(e)
+            }
+        })?;
+        let length = out.content_length().unwrap_or_default().max(0) as u64;
+        let total_size = out
+            .content_range()
+            .and_then(|cr| cr.rsplit_once('/'))
+            .and_then(|(_, total)| total.parse().ok())
+            .unwrap_or(length);
+        let range = range.unwrap_or(0..total_size);
+        let stream = ReaderStream::with_capacity(out.body.into_async_read(), 64 << 10).boxed();
+        Ok(BlobBody {
+            total_size,
+            range,
+            stream,
+        })
+    }
+
+    async fn head(&self, key: &str) -> StoreResult<u64> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_not_found()) {
+                    StoreError::NotFound
+                } else {
+                    StoreError::backend(e)
+                }
+            })?;
+        Ok(out.content_length().unwrap_or_default().max(0) as u64)
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    fn file_store_code(&self) -> i64 {
+        2
+    }
+}

@@ -1,0 +1,309 @@
+//! One `BlobStore` conformance suite, run against every backend: the local directory store and
+//! S3 (s3s-fs, in-process, checking SigV4). Same cases, same assertions.
+
+mod support;
+
+use bytes::Bytes;
+use depot::store::fs::{FsBlobStore, count_files};
+use depot::store::s3::S3BlobStore;
+use depot::store::{BlobStore, ByteStream, StoreError, new_blob_key};
+use futures::{StreamExt, TryStreamExt};
+use std::sync::Arc;
+use support::s3::S3Emulator;
+use support::sha256_hex;
+
+/// A store under test, with a way to count what it holds (finished or not).
+struct Subject {
+    store: Arc<dyn BlobStore>,
+    backend: Backend,
+}
+
+enum Backend {
+    Fs(tempfile::TempDir),
+    S3 {
+        emulator: S3Emulator,
+        bucket: String,
+    },
+}
+
+impl Subject {
+    async fn fs() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FsBlobStore::open(dir.path()).unwrap());
+        Self {
+            store,
+            backend: Backend::Fs(dir),
+        }
+    }
+
+    async fn s3() -> Self {
+        let emulator = S3Emulator::start().await;
+        let bucket = emulator.bucket("depot-test").await;
+        // The smallest part size S3 allows, so multipart paths run with small test data.
+        let store = Arc::new(S3BlobStore::new(emulator.client(), &bucket).with_part_size(5 << 20));
+        Self {
+            store,
+            backend: Backend::S3 { emulator, bucket },
+        }
+    }
+
+    /// Every object, temp file or unfinished multipart part the backend holds.
+    async fn everything_stored(&self) -> usize {
+        match &self.backend {
+            Backend::Fs(dir) => count_files(dir.path()),
+            Backend::S3 { emulator, bucket } => {
+                let parts = std::fs::read_dir(emulator.root.path())
+                    .unwrap()
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".upload_id-"))
+                    .count();
+                emulator.keys(bucket).await.len() + parts
+            }
+        }
+    }
+}
+
+fn body_of(data: Vec<u8>, chunk: usize) -> ByteStream {
+    let chunks: Vec<Result<Bytes, std::io::Error>> = data
+        .chunks(chunk.max(1))
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    futures::stream::iter(chunks).boxed()
+}
+
+fn random(len: usize) -> Vec<u8> {
+    (0..len).map(|_| rand::random::<u8>()).collect()
+}
+
+async fn collect(stream: ByteStream) -> Vec<u8> {
+    stream
+        .try_fold(Vec::new(), |mut acc, chunk| async move {
+            acc.extend_from_slice(&chunk);
+            Ok(acc)
+        })
+        .await
+        .unwrap()
+}
+
+async fn read_all(
+    store: &dyn BlobStore,
+    key: &str,
+    range: Option<std::ops::Range<u64>>,
+) -> Vec<u8> {
+    let body = store.get(key, range).await.unwrap();
+    collect(body.stream).await
+}
+
+async fn round_trip(s: Subject) {
+    let key = new_blob_key();
+    let stored = s
+        .store
+        .put(&key, body_of(b"hello blob".to_vec(), 3), None)
+        .await
+        .unwrap();
+    assert_eq!(stored.size, 10);
+    assert_eq!(stored.sha256, sha256_hex(b"hello blob"));
+    assert_eq!(s.store.head(&key).await.unwrap(), 10);
+    let body = s.store.get(&key, None).await.unwrap();
+    assert_eq!((body.total_size, body.range.clone()), (10, 0..10));
+    assert_eq!(collect(body.stream).await, b"hello blob");
+    assert_eq!(s.everything_stored().await, 1);
+}
+
+async fn empty_blob(s: Subject) {
+    let key = new_blob_key();
+    let stored = s
+        .store
+        .put(&key, body_of(Vec::new(), 1), None)
+        .await
+        .unwrap();
+    assert_eq!(stored.size, 0);
+    assert_eq!(
+        stored.sha256,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert_eq!(s.store.head(&key).await.unwrap(), 0);
+    assert!(read_all(s.store.as_ref(), &key, None).await.is_empty());
+}
+
+async fn large_blob_in_many_chunks(s: Subject) {
+    // 12 MiB + a bit: three parts on S3 at a 5 MiB part size.
+    let data = random((12 << 20) + 12345);
+    let key = new_blob_key();
+    let stored = s
+        .store
+        .put(&key, body_of(data.clone(), 64 << 10), None)
+        .await
+        .unwrap();
+    assert_eq!(stored.size, data.len() as u64);
+    assert_eq!(stored.sha256, sha256_hex(&data));
+    assert_eq!(s.store.head(&key).await.unwrap(), data.len() as u64);
+    assert!(
+        read_all(s.store.as_ref(), &key, None).await == data,
+        "bytes differ"
+    );
+    assert_eq!(s.everything_stored().await, 1, "no parts left behind");
+}
+
+async fn ranges(s: Subject) {
+    let key = new_blob_key();
+    s.store
+        .put(&key, body_of(b"0123456789".to_vec(), 4), None)
+        .await
+        .unwrap();
+    let body = s.store.get(&key, Some(2..6)).await.unwrap();
+    assert_eq!((body.total_size, body.range.clone()), (10, 2..6));
+    assert_eq!(collect(body.stream).await, b"2345");
+    assert_eq!(read_all(s.store.as_ref(), &key, Some(9..10)).await, b"9");
+}
+
+async fn missing_blobs(s: Subject) {
+    let key = new_blob_key();
+    assert!(matches!(
+        s.store.get(&key, None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.store.head(&key).await,
+        Err(StoreError::NotFound)
+    ));
+    s.store
+        .delete(&key)
+        .await
+        .expect("deleting a missing blob is fine");
+}
+
+async fn delete_removes(s: Subject) {
+    let key = new_blob_key();
+    s.store
+        .put(&key, body_of(b"x".to_vec(), 1), None)
+        .await
+        .unwrap();
+    s.store.delete(&key).await.unwrap();
+    assert!(matches!(
+        s.store.head(&key).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.everything_stored().await, 0);
+}
+
+async fn too_large_leaves_nothing(s: Subject) {
+    let key = new_blob_key();
+    let r = s.store.put(&key, body_of(vec![1; 20], 7), Some(10)).await;
+    assert!(matches!(r, Err(StoreError::TooLarge)), "{r:?}");
+    // Exactly at the limit is fine.
+    let ok = new_blob_key();
+    assert_eq!(
+        s.store
+            .put(&ok, body_of(vec![1; 10], 7), Some(10))
+            .await
+            .unwrap()
+            .size,
+        10
+    );
+    // Over the limit after several parts were already sent.
+    let big = new_blob_key();
+    let r = s
+        .store
+        .put(&big, body_of(random(12 << 20), 1 << 20), Some(11 << 20))
+        .await;
+    assert!(matches!(r, Err(StoreError::TooLarge)), "{r:?}");
+    assert!(matches!(
+        s.store.head(&key).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.store.head(&big).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.everything_stored().await,
+        1,
+        "only the blob within the limit"
+    );
+}
+
+async fn failing_body_leaves_nothing(s: Subject) {
+    for size_before_failure in [100, 7 << 20] {
+        let key = new_blob_key();
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from(vec![1u8; size_before_failure])),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "client went away",
+            )),
+        ];
+        let r = s
+            .store
+            .put(&key, futures::stream::iter(chunks).boxed(), None)
+            .await;
+        assert!(matches!(r, Err(StoreError::BodyFailed(_))), "{r:?}");
+        assert!(matches!(
+            s.store.head(&key).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+    assert_eq!(s.everything_stored().await, 0);
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod fs_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Subject::fs().await).await
+                }
+            )*
+        }
+        mod s3_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::Subject::s3().await).await
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    round_trip,
+    empty_blob,
+    large_blob_in_many_chunks,
+    ranges,
+    missing_blobs,
+    delete_removes,
+    too_large_leaves_nothing,
+    failing_body_leaves_nothing,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_emulator_checks_signatures() {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+    let emulator = S3Emulator::start().await;
+    let bucket = emulator.bucket("signed").await;
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            support::s3::ACCESS_KEY,
+            "wrong-secret",
+            None,
+            None,
+            "test",
+        )))
+        .build();
+    let forged = S3BlobStore::new(
+        S3BlobStore::client_from(&sdk, Some(&emulator.endpoint)),
+        &bucket,
+    );
+    let r = forged
+        .put(&new_blob_key(), body_of(b"x".to_vec(), 1), None)
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::Backend(_))),
+        "a bad signature must be refused: {r:?}"
+    );
+    assert!(emulator.keys(&bucket).await.is_empty());
+}

@@ -1,0 +1,93 @@
+//! An S3 emulator for tests: s3s-fs (which checks SigV4 signatures) served in-process on a free
+//! loopback port, stopped when dropped.
+#![allow(dead_code)]
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+
+pub const ACCESS_KEY: &str = "test";
+pub const SECRET_KEY: &str = "test";
+
+pub struct S3Emulator {
+    pub endpoint: String,
+    pub root: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for S3Emulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl S3Emulator {
+    pub async fn start() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let http = ConnBuilder::new(TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+        Self {
+            endpoint,
+            root,
+            server,
+        }
+    }
+
+    /// An SDK client for this emulator, configured as depot configures its own.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"),
+            ))
+            .build();
+        depot::store::s3::S3BlobStore::client_from(&sdk, Some(&self.endpoint))
+    }
+
+    /// Create a bucket; returns its name.
+    pub async fn bucket(&self, name: &str) -> String {
+        self.client()
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .unwrap();
+        name.to_string()
+    }
+
+    /// Objects stored in `bucket` (every key).
+    pub async fn keys(&self, bucket: &str) -> Vec<String> {
+        let out = self
+            .client()
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    }
+}
