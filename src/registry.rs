@@ -215,7 +215,7 @@ impl Registry {
             .ok_or(Error::NotFound)?;
         if record_download {
             self.meta
-                .mark_downloaded(package.id, Timestamp::now())
+                .mark_downloaded(&package, Timestamp::now())
                 .await?;
         }
         Ok((package, file))

@@ -1,6 +1,7 @@
 //! The two storage seams: `BlobStore` (file bytes) and `MetaStore` (records), their semantic
 //! errors, and the one place that decides object keys.
 
+pub mod dynamo;
 pub mod fs;
 pub mod s3;
 pub mod sqlite;
@@ -196,7 +197,7 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> StoreResult<Option<(Package, PackageFile)>>;
 
     /// Record a download.
-    async fn mark_downloaded(&self, package_id: i64, at: Timestamp) -> StoreResult<()>;
+    async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()>;
 }
 
 #[cfg(test)]

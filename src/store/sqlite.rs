@@ -118,9 +118,18 @@ impl SqliteMetaStore {
 fn db_err(e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(code, _)
-            if code.code == rusqlite::ErrorCode::ConstraintViolation =>
+            if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
         {
             StoreError::AlreadyExists
+        }
+        rusqlite::Error::SqliteFailure(code, msg)
+            if code.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Invalid(format!(
+                "constraint violated: {}",
+                msg.as_deref().unwrap_or("?")
+            ))
         }
         _ => StoreError::backend(e),
     }
@@ -702,7 +711,8 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn mark_downloaded(&self, package_id: i64, at: Timestamp) -> StoreResult<()> {
+    async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()> {
+        let package_id = package.id;
         self.call(move |c| {
             c.execute(
                 "UPDATE packages SET last_downloaded_at = ?2 WHERE id = ?1",

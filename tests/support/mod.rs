@@ -301,4 +301,5 @@ pub fn basic(user: &str, password: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
+pub mod dynamo;
 pub mod s3;

@@ -1,0 +1,893 @@
+//! `MetaStore` on one DynamoDB table (on-demand). Keys (PK / SK):
+//!
+//! | item | PK | SK |
+//! |---|---|---|
+//! | id counter | `COUNTER` | `<entity>` (atomic `ADD`) |
+//! | group | `GROUP#<id>` | `META` (with its package settings) |
+//! | group path alias | `GROUPPATH#<path>` | `GROUP` |
+//! | project | `PROJECT#<id>` | `META` |
+//! | project path alias | `PATH#<full_path>` | `PROJECT` |
+//! | user / username alias | `USER#<id>` / `USERNAME#<name>` | `META` / `USER` |
+//! | membership | `USER#<id>` | `MEMBER#<group|project>#<target>` |
+//! | token / id alias | `TOKEN#<sha256>` / `TOKENID#<id>` | `TOKEN` |
+//! | package | `PROJECT#<id>` | `PKG#<name>#<version>` |
+//! | package id alias | `PACKAGE#<id>` | `PACKAGE` (project id + package SK) |
+//! | file | `PKG#<package_id>` | `FILE#<file_name>#<zero-padded file id>` (newest: one descending query) |
+//! | file-name guard | `PKG#<package_id>` | `NAME#<file_name>` (exists while a live file has that name) |
+//!
+//! Names, versions and file names cannot contain `#`, so the keys are unambiguous. Every
+//! lookup is a `GetItem` or a `Query` on a key; nothing here scans. Publishing is one
+//! `TransactWriteItems` (package put-or-update + file + name guard), so two concurrent uploads
+//! can neither create two packages nor both win a refused duplicate.
+
+use super::{MetaStore, StoreError, StoreResult};
+use crate::domain::{
+    FileName, Group, GroupSettings, Membership, MembershipTarget, NewFile, NewToken, Package,
+    PackageFile, PackageName, PackageStatus, PackageVersion, Project, Role, Scope, Timestamp,
+    Token, TokenKind, User, Visibility,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
+    ScalarAttributeType, TableStatus, TransactWriteItem, Update,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub struct DynamoMetaStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("PK".to_string(), s(pk)), ("SK".to_string(), s(sk))])
+}
+
+fn get_s(item: &Item, name: &str) -> StoreResult<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(StoreError::Invalid(format!(
+            "item lacks string attribute {name}"
+        ))),
+    }
+}
+
+fn opt_s(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn get_n(item: &Item, name: &str) -> StoreResult<i64> {
+    opt_n(item, name)
+        .ok_or_else(|| StoreError::Invalid(format!("item lacks number attribute {name}")))
+}
+
+fn opt_n(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn get_bool(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::Bool(true)))
+}
+
+fn bad(what: &str) -> StoreError {
+    StoreError::Invalid(format!("stored {what} does not parse"))
+}
+
+fn target_sk(target: &MembershipTarget) -> String {
+    match target {
+        MembershipTarget::Group(path) => format!("MEMBER#group#{path}"),
+        MembershipTarget::Project(id) => format!("MEMBER#project#{id}"),
+    }
+}
+
+fn target_from_sk(sk: &str) -> Option<MembershipTarget> {
+    let rest = sk.strip_prefix("MEMBER#")?;
+    let (kind, value) = rest.split_once('#')?;
+    target_parts(kind, value)
+}
+
+fn target_parts(kind: &str, value: &str) -> Option<MembershipTarget> {
+    match kind {
+        "group" => Some(MembershipTarget::Group(value.to_string())),
+        "project" => value.parse().ok().map(MembershipTarget::Project),
+        _ => None,
+    }
+}
+
+fn group_from(item: &Item) -> StoreResult<Group> {
+    Ok(Group {
+        id: get_n(item, "id")?,
+        path: get_s(item, "path")?,
+        parent_id: opt_n(item, "parent_id"),
+        created_at: Timestamp::from_millis(get_n(item, "created_at")?),
+    })
+}
+
+fn project_from(item: &Item) -> StoreResult<Project> {
+    Ok(Project {
+        id: get_n(item, "id")?,
+        name: get_s(item, "name")?,
+        path_with_namespace: get_s(item, "path")?,
+        namespace_id: get_n(item, "namespace_id")?,
+        visibility: get_s(item, "visibility")?
+            .parse::<Visibility>()
+            .map_err(|_| bad("visibility"))?,
+        created_at: Timestamp::from_millis(get_n(item, "created_at")?),
+    })
+}
+
+fn token_from(item: &Item) -> StoreResult<Token> {
+    let sha = hex::decode(get_s(item, "sha256")?).map_err(|_| bad("token hash"))?;
+    let target = match (opt_s(item, "target_kind"), opt_s(item, "target")) {
+        (Some(kind), Some(value)) => target_parts(&kind, &value),
+        _ => None,
+    };
+    Ok(Token {
+        id: get_n(item, "id")?,
+        kind: get_s(item, "kind")?
+            .parse::<TokenKind>()
+            .map_err(|_| bad("token kind"))?,
+        sha256: sha.try_into().map_err(|_| bad("token hash"))?,
+        scopes: Scope::parse_list(&get_s(item, "scopes")?).map_err(|_| bad("scopes"))?,
+        user_id: opt_n(item, "user_id"),
+        target,
+        expires_at: opt_n(item, "expires_at").map(Timestamp::from_millis),
+        revoked: get_bool(item, "revoked"),
+        created_at: Timestamp::from_millis(get_n(item, "created_at")?),
+    })
+}
+
+fn package_from(item: &Item) -> StoreResult<Package> {
+    Ok(Package {
+        id: get_n(item, "id")?,
+        project_id: get_n(item, "project_id")?,
+        name: PackageName::parse(&get_s(item, "name")?).map_err(|_| bad("package name"))?,
+        version: PackageVersion::parse(&get_s(item, "version")?).map_err(|_| bad("version"))?,
+        status: get_s(item, "status")?
+            .parse::<PackageStatus>()
+            .map_err(|_| bad("status"))?,
+        created_at: Timestamp::from_millis(get_n(item, "created_at")?),
+        updated_at: Timestamp::from_millis(get_n(item, "updated_at")?),
+        last_downloaded_at: opt_n(item, "last_downloaded_at").map(Timestamp::from_millis),
+    })
+}
+
+fn file_from(item: &Item) -> StoreResult<PackageFile> {
+    Ok(PackageFile {
+        id: get_n(item, "id")?,
+        package_id: get_n(item, "package_id")?,
+        file_name: FileName::from_stored(get_s(item, "file_name")?),
+        size: get_n(item, "size")? as u64,
+        sha256: get_s(item, "sha256")?,
+        blob_key: get_s(item, "blob_key")?,
+        created_at: Timestamp::from_millis(get_n(item, "created_at")?),
+        updated_at: Timestamp::from_millis(get_n(item, "updated_at")?),
+    })
+}
+
+fn package_sk(name: &PackageName, version: &PackageVersion) -> String {
+    format!("PKG#{}#{}", name.as_str(), version.as_str())
+}
+
+fn conditional_failed<E>(e: &SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// Indexes of the transaction items whose condition failed.
+fn failed_conditions(e: &SdkError<TransactWriteItemsError>) -> Option<Vec<usize>> {
+    let TransactWriteItemsError::TransactionCanceledException(c) = e.as_service_error()? else {
+        return None;
+    };
+    Some(
+        c.cancellation_reasons()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect(),
+    )
+}
+
+impl DynamoMetaStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A DynamoDB client from the environment's AWS configuration (`AWS_ENDPOINT_URL_DYNAMODB`
+    /// or `endpoint` for emulators).
+    pub fn client_from(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> Client {
+        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk);
+        if let Some(url) = endpoint {
+            config = config.endpoint_url(url);
+        }
+        Client::from_conf(config.build())
+    }
+
+    /// Create the table (as the SAM template does) and wait until it is ACTIVE. For tests and
+    /// for `depot admin` against an emulator; deployed stacks get the table from the template.
+    pub async fn create_table(client: &Client, table: &str) -> StoreResult<()> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(StoreError::backend)
+        };
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(StoreError::backend)
+        };
+        client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("PK")?)
+            .attribute_definitions(attr("SK")?)
+            .key_schema(key("PK", KeyType::Hash)?)
+            .key_schema(key("SK", KeyType::Range)?)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        for _ in 0..100 {
+            let out = client
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(StoreError::Invalid(format!(
+            "table {table} did not become ACTIVE"
+        )))
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(out.item)
+    }
+
+    /// The next id of `entity` (1, 2, ...), from an atomic counter.
+    async fn next_id(&self, entity: &str) -> StoreResult<i64> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key("COUNTER", entity)))
+            .update_expression("ADD #v :one")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        out.attributes()
+            .map(|a| get_n(a, "value"))
+            .unwrap_or_else(|| Err(bad("counter")))
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> StoreResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .map_err(StoreError::backend)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Write `items` all or nothing; `AlreadyExists` if a condition failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if failed_conditions(&e).is_some_and(|f| !f.is_empty()) => {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(StoreError::backend(e)),
+        }
+    }
+
+    /// Put an item and its unique alias together; `AlreadyExists` if the alias is taken.
+    async fn put_with_alias(&self, item: Item, alias: Item) -> StoreResult<()> {
+        let items = vec![
+            self.put(alias, Some("attribute_not_exists(PK)"))?,
+            self.put(item, Some("attribute_not_exists(PK)"))?,
+        ];
+        self.transact(items).await
+    }
+
+    async fn by_alias(&self, pk: String, sk: &str, entity_pk: &str) -> StoreResult<Option<Item>> {
+        let Some(alias) = self.get(pk, sk).await? else {
+            return Ok(None);
+        };
+        self.get(format!("{entity_pk}#{}", get_n(&alias, "id")?), "META")
+            .await
+    }
+
+    async fn live_package(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+    ) -> StoreResult<Option<Package>> {
+        let item = self
+            .get(format!("PROJECT#{project_id}"), &package_sk(name, version))
+            .await?;
+        item.map(|i| package_from(&i)).transpose()
+    }
+
+    async fn newest_file_of(
+        &self,
+        package_id: i64,
+        file_name: &FileName,
+    ) -> StoreResult<Option<PackageFile>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(format!("PKG#{package_id}")))
+            .expression_attribute_values(":prefix", s(format!("FILE#{}#", file_name.as_str())))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        out.items().first().map(file_from).transpose()
+    }
+}
+
+#[async_trait]
+impl MetaStore for DynamoMetaStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s("COUNTER"))
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(out.items().is_empty())
+    }
+
+    async fn create_group(&self, path: &str, now: Timestamp) -> StoreResult<Group> {
+        let parent_id = match path.rsplit_once('/') {
+            None => None,
+            Some((parent, _)) => Some(
+                self.group_by_path(parent)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!("parent group {parent:?} does not exist"))
+                    })?
+                    .id,
+            ),
+        };
+        if self
+            .get(format!("GROUPPATH#{path}"), "GROUP")
+            .await?
+            .is_some()
+        {
+            return Err(StoreError::AlreadyExists);
+        }
+        let id = self.next_id("group").await?;
+        let mut item = key(format!("GROUP#{id}"), "META");
+        item.insert("id".into(), n(id));
+        item.insert("path".into(), s(path));
+        item.insert("created_at".into(), n(now.millis()));
+        item.insert(
+            "generic_duplicates_allowed".into(),
+            AttributeValue::Bool(true),
+        );
+        item.insert("generic_duplicate_exception_regex".into(), s(""));
+        if let Some(p) = parent_id {
+            item.insert("parent_id".into(), n(p));
+        }
+        let mut alias = key(format!("GROUPPATH#{path}"), "GROUP");
+        alias.insert("id".into(), n(id));
+        self.put_with_alias(item, alias).await?;
+        Ok(Group {
+            id,
+            path: path.to_string(),
+            parent_id,
+            created_at: now,
+        })
+    }
+
+    async fn group_by_path(&self, path: &str) -> StoreResult<Option<Group>> {
+        self.by_alias(format!("GROUPPATH#{path}"), "GROUP", "GROUP")
+            .await?
+            .map(|i| group_from(&i))
+            .transpose()
+    }
+
+    async fn create_project(
+        &self,
+        group: &Group,
+        name: &str,
+        visibility: Visibility,
+        now: Timestamp,
+    ) -> StoreResult<Project> {
+        let full_path = format!("{}/{}", group.path, name);
+        if self
+            .get(format!("PATH#{full_path}"), "PROJECT")
+            .await?
+            .is_some()
+        {
+            return Err(StoreError::AlreadyExists);
+        }
+        let id = self.next_id("project").await?;
+        let mut item = key(format!("PROJECT#{id}"), "META");
+        item.insert("id".into(), n(id));
+        item.insert("name".into(), s(name));
+        item.insert("path".into(), s(&full_path));
+        item.insert("namespace_id".into(), n(group.id));
+        item.insert("visibility".into(), s(visibility.as_str()));
+        item.insert("created_at".into(), n(now.millis()));
+        let mut alias = key(format!("PATH#{full_path}"), "PROJECT");
+        alias.insert("id".into(), n(id));
+        self.put_with_alias(item, alias).await?;
+        Ok(Project {
+            id,
+            name: name.to_string(),
+            path_with_namespace: full_path,
+            namespace_id: group.id,
+            visibility,
+            created_at: now,
+        })
+    }
+
+    async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>> {
+        self.get(format!("PROJECT#{id}"), "META")
+            .await?
+            .map(|i| project_from(&i))
+            .transpose()
+    }
+
+    async fn project_by_path(&self, path: &str) -> StoreResult<Option<Project>> {
+        self.by_alias(format!("PATH#{path}"), "PROJECT", "PROJECT")
+            .await?
+            .map(|i| project_from(&i))
+            .transpose()
+    }
+
+    async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User> {
+        if self
+            .get(format!("USERNAME#{username}"), "USER")
+            .await?
+            .is_some()
+        {
+            return Err(StoreError::AlreadyExists);
+        }
+        let id = self.next_id("user").await?;
+        let mut item = key(format!("USER#{id}"), "META");
+        item.insert("id".into(), n(id));
+        item.insert("username".into(), s(username));
+        item.insert("created_at".into(), n(now.millis()));
+        let mut alias = key(format!("USERNAME#{username}"), "USER");
+        alias.insert("id".into(), n(id));
+        self.put_with_alias(item, alias).await?;
+        Ok(User {
+            id,
+            username: username.to_string(),
+            created_at: now,
+        })
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        let Some(item) = self
+            .by_alias(format!("USERNAME#{username}"), "USER", "USER")
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(User {
+            id: get_n(&item, "id")?,
+            username: get_s(&item, "username")?,
+            created_at: Timestamp::from_millis(get_n(&item, "created_at")?),
+        }))
+    }
+
+    async fn set_membership(
+        &self,
+        user_id: i64,
+        target: &MembershipTarget,
+        role: Role,
+    ) -> StoreResult<Membership> {
+        let mut item = key(format!("USER#{user_id}"), target_sk(target));
+        item.insert("access_level".into(), n(role.access_level()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(Membership {
+            user_id,
+            target: target.clone(),
+            role,
+        })
+    }
+
+    async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :m)")
+                .expression_attribute_values(":pk", s(format!("USER#{user_id}")))
+                .expression_attribute_values(":m", s("MEMBER#"))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            for item in page.items() {
+                let target =
+                    target_from_sk(&get_s(item, "SK")?).ok_or_else(|| bad("membership"))?;
+                let role = Role::from_access_level(get_n(item, "access_level")?)
+                    .ok_or_else(|| bad("role"))?;
+                out.push(Membership {
+                    user_id,
+                    target,
+                    role,
+                });
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token> {
+        let id = self.next_id("token").await?;
+        let sha = hex::encode(token.sha256);
+        let mut item = key(format!("TOKEN#{sha}"), "TOKEN");
+        item.insert("id".into(), n(id));
+        item.insert("kind".into(), s(token.kind.as_str()));
+        item.insert("sha256".into(), s(&sha));
+        item.insert("scopes".into(), s(Scope::join(&token.scopes)));
+        item.insert("revoked".into(), AttributeValue::Bool(false));
+        item.insert("created_at".into(), n(now.millis()));
+        if let Some(u) = token.user_id {
+            item.insert("user_id".into(), n(u));
+        }
+        if let Some(at) = token.expires_at {
+            item.insert("expires_at".into(), n(at.millis()));
+        }
+        if let Some(t) = &token.target {
+            let (kind, value) = match t {
+                MembershipTarget::Group(p) => ("group", p.clone()),
+                MembershipTarget::Project(id) => ("project", id.to_string()),
+            };
+            item.insert("target_kind".into(), s(kind));
+            item.insert("target".into(), s(value));
+        }
+        let mut alias = key(format!("TOKENID#{id}"), "TOKEN");
+        alias.insert("sha256".into(), s(&sha));
+        self.put_with_alias(item, alias).await?;
+        Ok(Token {
+            id,
+            kind: token.kind,
+            sha256: token.sha256,
+            scopes: token.scopes,
+            user_id: token.user_id,
+            target: token.target,
+            expires_at: token.expires_at,
+            revoked: false,
+            created_at: now,
+        })
+    }
+
+    async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>> {
+        self.get(format!("TOKEN#{}", hex::encode(sha256)), "TOKEN")
+            .await?
+            .map(|i| token_from(&i))
+            .transpose()
+    }
+
+    async fn revoke_token(&self, id: i64) -> StoreResult<Token> {
+        let alias = self
+            .get(format!("TOKENID#{id}"), "TOKEN")
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                format!("TOKEN#{}", get_s(&alias, "sha256")?),
+                "TOKEN",
+            )))
+            .update_expression("SET revoked = :t")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| {
+                if conditional_failed(&e) {
+                    StoreError::NotFound
+                } else {
+                    StoreError::backend(e)
+                }
+            })?;
+        token_from(out.attributes().ok_or_else(|| bad("token"))?)
+    }
+
+    async fn group_settings(&self, group_id: i64) -> StoreResult<GroupSettings> {
+        let item = self
+            .get(format!("GROUP#{group_id}"), "META")
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(GroupSettings {
+            generic_duplicates_allowed: get_bool(&item, "generic_duplicates_allowed"),
+            generic_duplicate_exception_regex: opt_s(&item, "generic_duplicate_exception_regex")
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn set_group_settings(
+        &self,
+        group_id: i64,
+        settings: &GroupSettings,
+    ) -> StoreResult<GroupSettings> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("GROUP#{group_id}"), "META")))
+            .update_expression(
+                "SET generic_duplicates_allowed = :a, generic_duplicate_exception_regex = :r",
+            )
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(
+                ":a",
+                AttributeValue::Bool(settings.generic_duplicates_allowed),
+            )
+            .expression_attribute_values(":r", s(&settings.generic_duplicate_exception_regex))
+            .send()
+            .await
+            .map_err(|e| {
+                if conditional_failed(&e) {
+                    StoreError::NotFound
+                } else {
+                    StoreError::backend(e)
+                }
+            })?;
+        Ok(settings.clone())
+    }
+
+    async fn live_file_exists(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+        file_name: &FileName,
+    ) -> StoreResult<bool> {
+        let Some(package) = self.live_package(project_id, name, version).await? else {
+            return Ok(false);
+        };
+        Ok(self
+            .get(
+                format!("PKG#{}", package.id),
+                &format!("NAME#{}", file_name.as_str()),
+            )
+            .await?
+            .is_some())
+    }
+
+    async fn publish(&self, f: NewFile) -> StoreResult<(Package, PackageFile)> {
+        let file_id = self.next_id("package_file").await?;
+        let now = f.now.millis();
+        // A concurrent publish may create the package between our read and our write; the
+        // transaction's condition catches that and we go round again with the package it made.
+        for _ in 0..8 {
+            let existing = self.live_package(f.project_id, &f.name, &f.version).await?;
+            let mut new_alias = None;
+            let (package, package_write) = match existing {
+                Some(mut p) => {
+                    p.status = f.status.unwrap_or(p.status);
+                    p.updated_at = f.now;
+                    let update = Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(
+                            format!("PROJECT#{}", f.project_id),
+                            package_sk(&f.name, &f.version),
+                        )))
+                        .update_expression("SET #s = :s, updated_at = :u")
+                        .condition_expression("attribute_exists(PK) AND id = :id")
+                        .expression_attribute_names("#s", "status")
+                        .expression_attribute_values(":s", s(p.status.as_str()))
+                        .expression_attribute_values(":u", n(now))
+                        .expression_attribute_values(":id", n(p.id))
+                        .build()
+                        .map_err(StoreError::backend)?;
+                    (p, TransactWriteItem::builder().update(update).build())
+                }
+                None => {
+                    let id = self.next_id("package").await?;
+                    let p = Package {
+                        id,
+                        project_id: f.project_id,
+                        name: f.name.clone(),
+                        version: f.version.clone(),
+                        status: f.status.unwrap_or(PackageStatus::Default),
+                        created_at: f.now,
+                        updated_at: f.now,
+                        last_downloaded_at: None,
+                    };
+                    let mut item = key(
+                        format!("PROJECT#{}", f.project_id),
+                        package_sk(&f.name, &f.version),
+                    );
+                    item.insert("id".into(), n(id));
+                    item.insert("project_id".into(), n(f.project_id));
+                    item.insert("name".into(), s(f.name.as_str()));
+                    item.insert("version".into(), s(f.version.as_str()));
+                    item.insert("status".into(), s(p.status.as_str()));
+                    item.insert("created_at".into(), n(now));
+                    item.insert("updated_at".into(), n(now));
+                    let mut alias = key(format!("PACKAGE#{id}"), "PACKAGE");
+                    alias.insert("project_id".into(), n(f.project_id));
+                    alias.insert("sk".into(), s(package_sk(&f.name, &f.version)));
+                    new_alias = Some(self.put(alias, None)?);
+                    (p, self.put(item, Some("attribute_not_exists(PK)"))?)
+                }
+            };
+            let file = PackageFile {
+                id: file_id,
+                package_id: package.id,
+                file_name: f.file_name.clone(),
+                size: f.size,
+                sha256: f.sha256.clone(),
+                blob_key: f.blob_key.clone(),
+                created_at: f.now,
+                updated_at: f.now,
+            };
+            let mut file_item = key(
+                format!("PKG#{}", package.id),
+                format!("FILE#{}#{file_id:020}", f.file_name.as_str()),
+            );
+            file_item.insert("id".into(), n(file_id));
+            file_item.insert("package_id".into(), n(package.id));
+            file_item.insert("file_name".into(), s(f.file_name.as_str()));
+            file_item.insert("size".into(), n(f.size as i64));
+            file_item.insert("sha256".into(), s(&f.sha256));
+            file_item.insert("blob_key".into(), s(&f.blob_key));
+            file_item.insert("created_at".into(), n(now));
+            file_item.insert("updated_at".into(), n(now));
+            let mut guard = key(
+                format!("PKG#{}", package.id),
+                format!("NAME#{}", f.file_name.as_str()),
+            );
+            guard.insert("newest_file_id".into(), n(file_id));
+            let guard_condition = f.refuse_duplicate.then_some("attribute_not_exists(PK)");
+            // Condition indexes below: 0 = the package, 2 = the name guard.
+            let mut items = vec![
+                package_write,
+                self.put(file_item, None)?,
+                self.put(guard, guard_condition)?,
+            ];
+            items.extend(new_alias);
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok((package, file)),
+                Err(e) => match failed_conditions(&e) {
+                    Some(failed) if failed.contains(&2) => return Err(StoreError::AlreadyExists),
+                    Some(failed) if failed.contains(&0) => continue,
+                    // Transactions touching the same items at once are cancelled with a
+                    // conflict; go round again.
+                    Some(_) => {
+                        tokio::time::sleep(Duration::from_millis(5 + rand::random::<u64>() % 20))
+                            .await;
+                        continue;
+                    }
+                    None => return Err(StoreError::backend(e)),
+                },
+            }
+        }
+        Err(StoreError::Invalid(
+            "publish kept conflicting with concurrent writes".into(),
+        ))
+    }
+
+    async fn newest_file(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+        file_name: &FileName,
+    ) -> StoreResult<Option<(Package, PackageFile)>> {
+        let Some(package) = self.live_package(project_id, name, version).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .newest_file_of(package.id, file_name)
+            .await?
+            .map(|f| (package, f)))
+    }
+
+    async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                format!("PROJECT#{}", package.project_id),
+                package_sk(&package.name, &package.version),
+            )))
+            .update_expression("SET last_downloaded_at = :t")
+            .condition_expression("attribute_exists(PK) AND id = :id")
+            .expression_attribute_values(":t", n(at.millis()))
+            .expression_attribute_values(":id", n(package.id))
+            .send()
+            .await
+            .map(|_| ())
+            // The package went away meanwhile: nothing to record.
+            .or_else(|e| {
+                if conditional_failed(&e) {
+                    Ok(())
+                } else {
+                    Err(StoreError::backend(e))
+                }
+            })
+    }
+}

@@ -1,0 +1,439 @@
+//! One `MetaStore` conformance suite, run against every backend: SQLite and DynamoDB (DynamoDB
+//! Local). Same cases, same assertions.
+
+mod support;
+
+use depot::domain::{
+    FileName, GroupSettings, MembershipTarget, NewFile, NewToken, PackageName, PackageStatus,
+    PackageVersion, Role, Scope, Timestamp, TokenKind, Visibility,
+};
+use depot::store::dynamo::DynamoMetaStore;
+use depot::store::sqlite::SqliteMetaStore;
+use depot::store::{MetaStore, StoreError};
+use std::sync::Arc;
+use support::dynamo::DynamoEmulator;
+
+struct Subject {
+    meta: Arc<dyn MetaStore>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Subject {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Arc::new(SqliteMetaStore::open(&dir.path().join("meta.sqlite3")).unwrap());
+        Self {
+            meta,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn dynamo() -> Self {
+        let (client, table) = DynamoEmulator::shared().fresh_table().await;
+        Self {
+            meta: Arc::new(DynamoMetaStore::new(client, table)),
+            _dir: None,
+        }
+    }
+}
+
+fn t(ms: i64) -> Timestamp {
+    Timestamp::from_millis(1_700_000_000_000 + ms)
+}
+
+fn new_file(project_id: i64, name: &str, version: &str, file: &str, refuse: bool) -> NewFile {
+    NewFile {
+        project_id,
+        name: PackageName::parse(name).unwrap(),
+        version: PackageVersion::parse(version).unwrap(),
+        status: None,
+        file_name: FileName::parse(None, file).unwrap(),
+        size: 3,
+        sha256: "ab".repeat(32),
+        blob_key: depot::store::new_blob_key(),
+        refuse_duplicate: refuse,
+        now: t(0),
+    }
+}
+
+/// Two real projects (`g/a`, `g/b`) for the package cases; returns their ids.
+async fn projects(m: &dyn MetaStore) -> (i64, i64) {
+    let g = m.create_group("g", t(0)).await.unwrap();
+    let a = m
+        .create_project(&g, "a", Visibility::Private, t(0))
+        .await
+        .unwrap();
+    let b = m
+        .create_project(&g, "b", Visibility::Private, t(0))
+        .await
+        .unwrap();
+    (a.id, b.id)
+}
+
+async fn newest(
+    m: &dyn MetaStore,
+    project: i64,
+    name: &str,
+    version: &str,
+    file: &str,
+) -> Option<(depot::domain::Package, depot::domain::PackageFile)> {
+    m.newest_file(
+        project,
+        &PackageName::parse(name).unwrap(),
+        &PackageVersion::parse(version).unwrap(),
+        &FileName::parse(None, file).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn groups_and_projects(s: Subject) {
+    let m = s.meta.as_ref();
+    assert!(m.is_empty().await.unwrap());
+    let g = m.create_group("acme", t(1)).await.unwrap();
+    assert!(!m.is_empty().await.unwrap());
+    assert_eq!((g.path.as_str(), g.parent_id), ("acme", None));
+    let sub = m.create_group("acme/tools", t(2)).await.unwrap();
+    assert_eq!(sub.parent_id, Some(g.id));
+    assert_ne!(sub.id, g.id);
+    assert!(matches!(
+        m.create_group("acme", t(3)).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert!(matches!(
+        m.create_group("nope/child", t(3)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        m.group_by_path("acme/tools").await.unwrap(),
+        Some(sub.clone())
+    );
+    assert_eq!(m.group_by_path("missing").await.unwrap(), None);
+
+    let p = m
+        .create_project(&sub, "cli", Visibility::Public, t(4))
+        .await
+        .unwrap();
+    assert_eq!(p.path_with_namespace, "acme/tools/cli");
+    assert_eq!(
+        (p.namespace_id, p.visibility, p.created_at),
+        (sub.id, Visibility::Public, t(4))
+    );
+    let q = m
+        .create_project(&g, "app", Visibility::Private, t(5))
+        .await
+        .unwrap();
+    assert_ne!(p.id, q.id);
+    assert!(matches!(
+        m.create_project(&sub, "cli", Visibility::Private, t(6))
+            .await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(m.project_by_id(p.id).await.unwrap(), Some(p.clone()));
+    assert_eq!(m.project_by_path("acme/tools/cli").await.unwrap(), Some(p));
+    assert_eq!(m.project_by_path("acme/none").await.unwrap(), None);
+    assert_eq!(m.project_by_id(9999).await.unwrap(), None);
+}
+
+async fn users_and_memberships(s: Subject) {
+    let m = s.meta.as_ref();
+    let u = m.create_user("alice", t(1)).await.unwrap();
+    assert!(matches!(
+        m.create_user("alice", t(2)).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(m.user_by_name("alice").await.unwrap(), Some(u.clone()));
+    assert_eq!(m.user_by_name("bob").await.unwrap(), None);
+    assert!(m.memberships_of(u.id).await.unwrap().is_empty());
+    let group = MembershipTarget::Group("acme".into());
+    m.set_membership(u.id, &group, Role::Guest).await.unwrap();
+    m.set_membership(u.id, &MembershipTarget::Project(7), Role::Developer)
+        .await
+        .unwrap();
+    // Setting again changes the role; it does not add a second membership.
+    m.set_membership(u.id, &group, Role::Maintainer)
+        .await
+        .unwrap();
+    let mut got: Vec<_> = m
+        .memberships_of(u.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.target, x.role))
+        .collect();
+    got.sort_by_key(|(t, _)| format!("{t:?}"));
+    assert_eq!(
+        got,
+        vec![
+            (group, Role::Maintainer),
+            (MembershipTarget::Project(7), Role::Developer)
+        ]
+    );
+}
+
+async fn tokens(s: Subject) {
+    let m = s.meta.as_ref();
+    let user = m.create_user("alice", t(0)).await.unwrap();
+    let sha = [7u8; 32];
+    let token = m
+        .create_token(
+            NewToken {
+                kind: TokenKind::Deploy,
+                sha256: sha,
+                scopes: vec![Scope::ReadPackageRegistry, Scope::WritePackageRegistry],
+                user_id: None,
+                target: Some(MembershipTarget::Group("acme".into())),
+                expires_at: Some(t(100)),
+            },
+            t(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(m.token_by_sha256(&sha).await.unwrap(), Some(token.clone()));
+    assert_eq!(m.token_by_sha256(&[8u8; 32]).await.unwrap(), None);
+    let personal = m
+        .create_token(
+            NewToken {
+                kind: TokenKind::Personal,
+                sha256: [9u8; 32],
+                scopes: vec![Scope::Api],
+                user_id: Some(user.id),
+                target: None,
+                expires_at: None,
+            },
+            t(2),
+        )
+        .await
+        .unwrap();
+    assert_ne!(personal.id, token.id);
+    let revoked = m.revoke_token(token.id).await.unwrap();
+    assert!(revoked.revoked);
+    assert!(m.token_by_sha256(&sha).await.unwrap().unwrap().revoked);
+    assert!(
+        !m.token_by_sha256(&[9u8; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(matches!(
+        m.revoke_token(424242).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn settings(s: Subject) {
+    let m = s.meta.as_ref();
+    let g = m.create_group("acme", t(1)).await.unwrap();
+    assert_eq!(
+        m.group_settings(g.id).await.unwrap(),
+        GroupSettings::default()
+    );
+    let wanted = GroupSettings {
+        generic_duplicates_allowed: false,
+        generic_duplicate_exception_regex: "foo-.*".into(),
+    };
+    assert_eq!(m.set_group_settings(g.id, &wanted).await.unwrap(), wanted);
+    assert_eq!(m.group_settings(g.id).await.unwrap(), wanted);
+    assert!(matches!(
+        m.group_settings(999).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        m.set_group_settings(999, &wanted).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn publish_find_or_create(s: Subject) {
+    let m = s.meta.as_ref();
+    let (a, b) = projects(m).await;
+    let (p1, f1) = m
+        .publish(new_file(a, "pkg", "1.0", "a.txt", false))
+        .await
+        .unwrap();
+    assert_eq!(
+        (p1.status, p1.project_id, f1.package_id),
+        (PackageStatus::Default, a, p1.id)
+    );
+    let mut second = new_file(a, "pkg", "1.0", "b.txt", false);
+    second.status = Some(PackageStatus::Hidden);
+    second.now = t(5);
+    let (p2, f2) = m.publish(second).await.unwrap();
+    assert_eq!(p2.id, p1.id, "same package");
+    assert_eq!(
+        (p2.status, p2.updated_at, p2.created_at),
+        (PackageStatus::Hidden, t(5), t(0))
+    );
+    assert_ne!(f2.id, f1.id);
+    // Another version or project is another package.
+    let (p3, _) = m
+        .publish(new_file(a, "pkg", "2.0", "a.txt", false))
+        .await
+        .unwrap();
+    let (p4, _) = m
+        .publish(new_file(b, "pkg", "1.0", "a.txt", false))
+        .await
+        .unwrap();
+    assert!(p3.id != p1.id && p4.id != p1.id && p3.id != p4.id);
+    let (found, file) = newest(m, a, "pkg", "1.0", "b.txt").await.unwrap();
+    assert_eq!((found.status, file.clone()), (PackageStatus::Hidden, f2));
+    assert!(newest(m, a, "pkg", "1.0", "c.txt").await.is_none());
+    assert!(newest(m, a, "other", "1.0", "a.txt").await.is_none());
+    // A file name that is a prefix of another is a different file.
+    m.publish(new_file(a, "pkg", "1.0", "a.txt.sig", false))
+        .await
+        .unwrap();
+    assert_eq!(newest(m, a, "pkg", "1.0", "a.txt").await.unwrap().1, f1);
+}
+
+async fn duplicates(s: Subject) {
+    let m = s.meta.as_ref();
+    let (a, _) = projects(m).await;
+    let (_, first) = m
+        .publish(new_file(a, "pkg", "1.0", "f", false))
+        .await
+        .unwrap();
+    // Allowed: a second record, and it is the newest.
+    let (_, second) = m
+        .publish(new_file(a, "pkg", "1.0", "f", false))
+        .await
+        .unwrap();
+    assert!(second.id > first.id);
+    assert_eq!(newest(m, a, "pkg", "1.0", "f").await.unwrap().1, second);
+    // Refused: nothing changes.
+    let mut refused = new_file(a, "pkg", "1.0", "f", true);
+    refused.status = Some(PackageStatus::Hidden);
+    assert!(matches!(
+        m.publish(refused).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let (package, newest_file) = newest(m, a, "pkg", "1.0", "f").await.unwrap();
+    assert_eq!(
+        (package.status, newest_file),
+        (PackageStatus::Default, second)
+    );
+    assert!(
+        m.live_file_exists(
+            a,
+            &PackageName::parse("pkg").unwrap(),
+            &PackageVersion::parse("1.0").unwrap(),
+            &FileName::parse(None, "f").unwrap()
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !m.live_file_exists(
+            a,
+            &PackageName::parse("pkg").unwrap(),
+            &PackageVersion::parse("1.0").unwrap(),
+            &FileName::parse(None, "g").unwrap()
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !m.live_file_exists(
+            a,
+            &PackageName::parse("new").unwrap(),
+            &PackageVersion::parse("1.0").unwrap(),
+            &FileName::parse(None, "f").unwrap()
+        )
+        .await
+        .unwrap()
+    );
+    // Refusal with no existing file is a normal publish.
+    m.publish(new_file(a, "pkg", "1.0", "g", true))
+        .await
+        .unwrap();
+}
+
+async fn downloads_are_recorded(s: Subject) {
+    let m = s.meta.as_ref();
+    let (a, _) = projects(m).await;
+    let (package, _) = m
+        .publish(new_file(a, "pkg", "1.0", "f", false))
+        .await
+        .unwrap();
+    assert_eq!(package.last_downloaded_at, None);
+    m.mark_downloaded(&package, t(50)).await.unwrap();
+    assert_eq!(
+        newest(m, a, "pkg", "1.0", "f")
+            .await
+            .unwrap()
+            .0
+            .last_downloaded_at,
+        Some(t(50))
+    );
+}
+
+async fn concurrent_first_publishes_make_one_package(s: Subject) {
+    let (a, _) = projects(s.meta.as_ref()).await;
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let meta = s.meta.clone();
+        tasks.push(tokio::spawn(async move {
+            meta.publish(new_file(a, "race", "1.0", &format!("f{i}"), false))
+                .await
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        ids.insert(task.await.unwrap().unwrap().0.id);
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}
+
+async fn concurrent_refused_duplicates_let_one_win(s: Subject) {
+    let (a, _) = projects(s.meta.as_ref()).await;
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let meta = s.meta.clone();
+        tasks.push(tokio::spawn(async move {
+            meta.publish(new_file(a, "race", "1.0", "same", true)).await
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(StoreError::AlreadyExists) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::Subject::sqlite().await).await
+                }
+            )*
+        }
+        mod dynamo_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::Subject::dynamo().await).await
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    groups_and_projects,
+    users_and_memberships,
+    tokens,
+    settings,
+    publish_find_or_create,
+    duplicates,
+    downloads_are_recorded,
+    concurrent_first_publishes_make_one_package,
+    concurrent_refused_duplicates_let_one_win,
+);
