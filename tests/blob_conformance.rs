@@ -52,12 +52,7 @@ impl Subject {
         match &self.backend {
             Backend::Fs(dir) => count_files(dir.path()),
             Backend::S3 { emulator, bucket } => {
-                let parts = std::fs::read_dir(emulator.root.path())
-                    .unwrap()
-                    .flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(".upload_id-"))
-                    .count();
-                emulator.keys(bucket).await.len() + parts
+                emulator.keys(bucket).await.len() + emulator.unfinished_parts()
             }
         }
     }

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Backend;
+
 use depot::Limits;
 use depot::domain::{PackageStatus, Scope, Timestamp};
 use serde_json::json;
@@ -18,9 +20,8 @@ fn unauthorized() -> serde_json::Value {
 
 const FORBIDDEN: &str = "403 Forbidden";
 
-#[tokio::test]
-async fn publish_and_download_with_every_header() {
-    let w = World::new().await;
+async fn publish_and_download_with_every_header(backend: Backend) {
+    let w = World::new(backend).await;
     let url = w.url(w.private_id, "my_package/0.0.1/file.txt");
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     w.app
@@ -43,9 +44,8 @@ async fn publish_and_download_with_every_header() {
     assert_eq!(a.header("accept-ranges"), Some("bytes"));
 }
 
-#[tokio::test]
-async fn select_package_file_returns_the_full_record() {
-    let w = World::new().await;
+async fn select_package_file_returns_the_full_record(backend: Backend) {
+    let w = World::new(backend).await;
     let url = w.url(
         w.private_id,
         "my_package/0.0.1/file.txt?select=package_file",
@@ -86,7 +86,7 @@ async fn select_package_file_returns_the_full_record() {
     assert_eq!(r["file_md5"], json!(null));
     assert_eq!(r["file_sha1"], json!(null));
     assert_eq!(r["file_name"], "file.txt");
-    assert_eq!(r["file_store"], 1);
+    assert_eq!(r["file_store"], w.app.registry.file_store_code());
     assert_eq!(
         r["file_sha256"],
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -106,9 +106,8 @@ async fn select_package_file_returns_the_full_record() {
     assert!(created_at.ends_with('Z') && created_at.as_bytes()[19] == b'.');
 }
 
-#[tokio::test]
-async fn file_size_limit() {
-    let w = World::with_limits(Limits { max_file_size: 10 }).await;
+async fn file_size_limit(backend: Backend) {
+    let w = World::with_limits(backend, Limits { max_file_size: 10 }).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     let too_large = json!({"message": "400 Bad request - File is too large"});
     w.app
@@ -130,14 +129,18 @@ async fn file_size_limit() {
         .send("PUT", &w.url(w.private_id, "p/1/chunked"), &dev, body)
         .await
         .expect(400, too_large);
-    assert_eq!(w.app.blob_count(), 1, "only the accepted file is stored");
-    assert_eq!(w.app.temp_count(), 0);
+    assert_eq!(
+        w.app.blob_count().await,
+        1,
+        "only the accepted file is stored"
+    );
+    assert_eq!(w.app.temp_count().await, 0);
     w.app
         .get(&w.url(w.private_id, "p/1/ten"), &dev)
         .await
         .expect(404, json!({"message": "404 Not found"}));
 
-    let unlimited = World::with_limits(Limits { max_file_size: 0 }).await;
+    let unlimited = World::with_limits(backend, Limits { max_file_size: 0 }).await;
     let dev = [("PRIVATE-TOKEN", unlimited.token("developer"))];
     unlimited
         .app
@@ -150,9 +153,8 @@ async fn file_size_limit() {
         .expect(201, created());
 }
 
-#[tokio::test]
-async fn validation_errors_use_gitlabs_wording() {
-    let w = World::new().await;
+async fn validation_errors_use_gitlabs_wording(backend: Backend) {
+    let w = World::new(backend).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     let p = w.private_id;
     let cases = [
@@ -200,12 +202,11 @@ async fn validation_errors_use_gitlabs_wording() {
         .get(&w.url(p, "bad%20name/1.0/f.txt"), &[])
         .await
         .expect(400, json!({"error": "package_name is invalid"}));
-    assert_eq!(w.app.blob_count(), 0);
+    assert_eq!(w.app.blob_count().await, 0);
 }
 
-#[tokio::test]
-async fn order_of_checks() {
-    let w = World::new().await;
+async fn order_of_checks(backend: Backend) {
+    let w = World::new(backend).await;
     // PUT without credentials: 401 before validation and before the project lookup.
     let bad = w.url(999, "bad%20name/1.0/f.txt");
     w.app.put(&bad, &[], b"x").await.expect(401, unauthorized());
@@ -241,9 +242,8 @@ async fn order_of_checks() {
         .expect(401, unauthorized());
 }
 
-#[tokio::test]
-async fn upload_role_table() {
-    let w = World::new().await;
+async fn upload_role_table(backend: Backend) {
+    let w = World::new(backend).await;
     let forbidden = json!({"message": FORBIDDEN});
     let not_found = json!({"message": "404 Project Not Found"});
     let cases = [
@@ -276,9 +276,8 @@ async fn upload_role_table() {
         .expect(401, unauthorized());
 }
 
-#[tokio::test]
-async fn download_role_table() {
-    let w = World::new().await;
+async fn download_role_table(backend: Backend) {
+    let w = World::new(backend).await;
     for project in [w.private_id, w.public_id] {
         let url = w.url(project, "pkg/1.0/f.bin");
         w.app
@@ -310,9 +309,8 @@ async fn download_role_table() {
     }
 }
 
-#[tokio::test]
-async fn missing_package_or_file_is_404() {
-    let w = World::new().await;
+async fn missing_package_or_file_is_404(backend: Backend) {
+    let w = World::new(backend).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     let not_found = json!({"message": "404 Not found"});
     w.app
@@ -350,9 +348,8 @@ async fn missing_package_or_file_is_404() {
         .expect(404, json!({"message": "404 Project Not Found"}));
 }
 
-#[tokio::test]
-async fn every_credential_form() {
-    let w = World::new().await;
+async fn every_credential_form(backend: Backend) {
+    let w = World::new(backend).await;
     let app = &w.app;
     let url = |n: &str| w.url(w.private_id, &format!("pkg/1.0/{n}"));
     let pat = w.token("developer").to_string();
@@ -401,9 +398,8 @@ async fn every_credential_form() {
         .expect(401, unauthorized());
 }
 
-#[tokio::test]
-async fn scopes() {
-    let w = World::new().await;
+async fn scopes(backend: Backend) {
+    let w = World::new(backend).await;
     let app = &w.app;
     let dev_url = w.url(w.private_id, "pkg/1.0/f");
     app.put(&dev_url, &[("PRIVATE-TOKEN", w.token("developer"))], b"x")
@@ -452,9 +448,8 @@ async fn scopes() {
         .expect(404, json!({"message": "404 Project Not Found"}));
 }
 
-#[tokio::test]
-async fn unknown_expired_and_revoked_tokens() {
-    let w = World::new().await;
+async fn unknown_expired_and_revoked_tokens(backend: Backend) {
+    let w = World::new(backend).await;
     let app = &w.app;
     let public = w.url(w.public_id, "pkg/1.0/f");
     app.put(&public, &[("PRIVATE-TOKEN", w.token("developer"))], b"x")
@@ -534,9 +529,8 @@ async fn unknown_expired_and_revoked_tokens() {
         .expect(401, unauthorized());
 }
 
-#[tokio::test]
-async fn subgroup_projects_inherit_group_membership() {
-    let w = World::new().await;
+async fn subgroup_projects_inherit_group_membership(backend: Backend) {
+    let w = World::new(backend).await;
     w.app.group("grp/sub").await;
     let id = w.app.project("grp/sub/deep", false).await;
     let url = w.url(id, "pkg/1.0/f");
@@ -557,9 +551,8 @@ async fn subgroup_projects_inherit_group_membership() {
     );
 }
 
-#[tokio::test]
-async fn project_id_forms_and_go_gitlab_escapes() {
-    let w = World::new().await;
+async fn project_id_forms_and_go_gitlab_escapes(backend: Backend) {
+    let w = World::new(backend).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     w.app
         .put(&w.url("grp%2Fapp", "pkg/1.0/a.txt"), &dev, b"a")
@@ -602,9 +595,8 @@ async fn project_id_forms_and_go_gitlab_escapes() {
     );
 }
 
-#[tokio::test]
-async fn directories_before_the_file_name() {
-    let w = World::new().await;
+async fn directories_before_the_file_name(backend: Backend) {
+    let w = World::new(backend).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     let a = w
         .app
@@ -651,9 +643,8 @@ async fn directories_before_the_file_name() {
     );
 }
 
-#[tokio::test]
-async fn duplicates_default_allowed_newest_wins() {
-    let w = World::new().await;
+async fn duplicates_default_allowed_newest_wins(backend: Backend) {
+    let w = World::new(backend).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     let url = w.url(w.private_id, "pkg/1.0/f.txt");
     w.app.put(&url, &dev, b"first").await.expect(201, created());
@@ -662,12 +653,11 @@ async fn duplicates_default_allowed_newest_wins() {
         .await
         .expect(201, created());
     assert_eq!(w.app.get(&url, &dev).await.text(), "second");
-    assert_eq!(w.app.blob_count(), 2, "both files are kept");
+    assert_eq!(w.app.blob_count().await, 2, "both files are kept");
 }
 
-#[tokio::test]
-async fn duplicate_settings_and_exception_regex() {
-    let w = &World::new().await;
+async fn duplicate_settings_and_exception_regex(backend: Backend) {
+    let w = &World::new(backend).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     let refused = json!({"message": "400 Bad request - Duplicate package is not allowed"});
     let put = |name: &str, version: &str| {
@@ -704,13 +694,12 @@ async fn duplicate_settings_and_exception_regex() {
         .await
         .expect(201, created());
     // Refused uploads leave no blob behind: 7 accepted files, 7 blobs.
-    assert_eq!(w.app.blob_count(), 7);
-    assert_eq!(w.app.temp_count(), 0);
+    assert_eq!(w.app.blob_count().await, 7);
+    assert_eq!(w.app.temp_count().await, 0);
 }
 
-#[tokio::test]
-async fn hidden_status_and_status_changes() {
-    let w = World::new().await;
+async fn hidden_status_and_status_changes(backend: Backend) {
+    let w = World::new(backend).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     w.app
         .put(
@@ -753,9 +742,8 @@ async fn hidden_status_and_status_changes() {
     assert_eq!(lookup().await.status, PackageStatus::Default);
 }
 
-#[tokio::test]
-async fn downloads_set_last_downloaded_at() {
-    let w = World::new().await;
+async fn downloads_set_last_downloaded_at(backend: Backend) {
+    let w = World::new(backend).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     let url = w.url(w.private_id, "pkg/1.0/f.txt");
     w.app.put(&url, &dev, b"x").await.expect(201, created());
@@ -784,9 +772,8 @@ async fn downloads_set_last_downloaded_at() {
     assert!(at >= before && at <= Timestamp::now());
 }
 
-#[tokio::test]
-async fn head_range_and_etag() {
-    let w = &World::new().await;
+async fn head_range_and_etag(backend: Backend) {
+    let w = &World::new(backend).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     let url = w.url(w.private_id, "pkg/1.0/f.txt");
     w.app
@@ -859,9 +846,8 @@ async fn head_range_and_etag() {
     assert_eq!(stale.status, 200);
 }
 
-#[tokio::test]
-async fn empty_body_is_a_zero_byte_file() {
-    let w = World::new().await;
+async fn empty_body_is_a_zero_byte_file(backend: Backend) {
+    let w = World::new(backend).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     let url = w.url(w.private_id, "pkg/1.0/empty");
     w.app.put(&url, &dev, b"").await.expect(201, created());
@@ -872,3 +858,26 @@ async fn empty_body_is_a_zero_byte_file() {
         Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     );
 }
+
+on_every_backend!(
+    publish_and_download_with_every_header,
+    select_package_file_returns_the_full_record,
+    file_size_limit,
+    validation_errors_use_gitlabs_wording,
+    order_of_checks,
+    upload_role_table,
+    download_role_table,
+    missing_package_or_file_is_404,
+    every_credential_form,
+    scopes,
+    unknown_expired_and_revoked_tokens,
+    subgroup_projects_inherit_group_membership,
+    project_id_forms_and_go_gitlab_escapes,
+    directories_before_the_file_name,
+    duplicates_default_allowed_newest_wins,
+    duplicate_settings_and_exception_regex,
+    hidden_status_and_status_changes,
+    downloads_set_last_downloaded_at,
+    head_range_and_etag,
+    empty_body_is_a_zero_byte_file,
+);

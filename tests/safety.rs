@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Backend;
+
 use std::sync::Arc;
 use std::time::Duration;
 use support::{TestApp, World};
@@ -18,9 +20,13 @@ async fn serve(w: &World) -> std::net::SocketAddr {
     addr
 }
 
-async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if check() {
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..400 {
+        if check().await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -42,23 +48,29 @@ async fn file_exists(app: &TestApp, project: i64, name: &str) -> bool {
     app.newest(project, "pkg", "1.0", name).await.is_some()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn client_disconnecting_midway_leaves_no_record_and_no_blob() {
-    let w = World::new().await;
+async fn client_disconnecting_midway_leaves_no_record_and_no_blob(backend: Backend) {
+    let w = World::new(backend).await;
     let addr = serve(&w).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let head = put_head(&w, "big.bin", 64 << 20);
     stream.write_all(head.as_bytes()).await.unwrap();
     let chunk = vec![0xA5u8; 1 << 20];
-    for _ in 0..8 {
+    // 12 MiB: past the first multipart part on S3.
+    for _ in 0..12 {
         stream.write_all(&chunk).await.unwrap();
     }
     stream.flush().await.unwrap();
     // The upload is in flight: its temp file exists.
-    wait_until("the upload has started", || w.app.temp_count() == 1).await;
+    wait_until("the upload has started", || async {
+        w.app.temp_count().await >= 1
+    })
+    .await;
     drop(stream);
-    wait_until("the temp file is removed", || w.app.temp_count() == 0).await;
-    assert_eq!(w.app.blob_count(), 0);
+    wait_until("the partial upload is removed", || async {
+        w.app.temp_count().await == 0
+    })
+    .await;
+    assert_eq!(w.app.blob_count().await, 0);
     assert!(!file_exists(&w.app, w.private_id, "big.bin").await);
     // The package was never created either: nothing under the name downloads.
     let a = w
@@ -71,9 +83,8 @@ async fn client_disconnecting_midway_leaves_no_record_and_no_blob() {
     assert_eq!(a.status, 404);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn body_shorter_than_content_length_is_refused_and_cleaned() {
-    let w = World::new().await;
+async fn body_shorter_than_content_length_is_refused_and_cleaned(backend: Backend) {
+    let w = World::new(backend).await;
     let addr = serve(&w).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let head = put_head(&w, "short.bin", 1000);
@@ -83,14 +94,16 @@ async fn body_shorter_than_content_length_is_refused_and_cleaned() {
     stream.shutdown().await.unwrap();
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
-    wait_until("the temp file is removed", || w.app.temp_count() == 0).await;
-    assert_eq!(w.app.blob_count(), 0);
+    wait_until("the partial upload is removed", || async {
+        w.app.temp_count().await == 0
+    })
+    .await;
+    assert_eq!(w.app.blob_count().await, 0);
     assert!(!file_exists(&w.app, w.private_id, "short.bin").await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_first_uploads_create_exactly_one_package() {
-    let w = Arc::new(World::new().await);
+async fn concurrent_first_uploads_create_exactly_one_package(backend: Backend) {
+    let w = Arc::new(World::new(backend).await);
     let mut tasks = Vec::new();
     for i in 0..16 {
         let w = w.clone();
@@ -126,9 +139,8 @@ async fn concurrent_first_uploads_create_exactly_one_package() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_a_refused_duplicate_lets_exactly_one_win() {
-    let w = Arc::new(World::new().await);
+async fn racing_a_refused_duplicate_lets_exactly_one_win(backend: Backend) {
+    let w = Arc::new(World::new(backend).await);
     w.app
         .admin
         .set_settings("grp", Some(false), None)
@@ -162,15 +174,15 @@ async fn racing_a_refused_duplicate_lets_exactly_one_win() {
         }
     }
     assert_eq!(won, 1);
-    assert_eq!(w.app.blob_count(), 1, "losers' blobs are removed");
-    assert_eq!(w.app.temp_count(), 0);
+    assert_eq!(w.app.blob_count().await, 1, "losers' blobs are removed");
+    assert_eq!(w.app.temp_count().await, 0);
 }
 
 #[tokio::test]
 async fn disk_error_while_storing_leaves_nothing() {
-    let w = World::new().await;
+    let w = World::new(Backend::Local).await;
     // Make the blob directory unusable: a regular file where the directory should be.
-    let blobs = w.app.dir.path().join("blobs");
+    let blobs = w.app.local_dir().join("blobs");
     std::fs::remove_dir_all(&blobs).unwrap();
     std::fs::write(&blobs, b"not a directory").unwrap();
     let url = w.url(w.private_id, "pkg/1.0/f.bin");
@@ -186,22 +198,22 @@ async fn disk_error_while_storing_leaves_nothing() {
         500,
         serde_json::json!({"message": "500 Internal Server Error"}),
     );
-    assert_eq!(w.app.temp_count(), 0, "the partial upload is removed");
+    assert_eq!(w.app.temp_count().await, 0, "the partial upload is removed");
     assert!(!file_exists(&w.app, w.private_id, "f.bin").await);
 }
 
 #[tokio::test]
 async fn failed_metadata_commit_removes_the_blob() {
-    let w = World::new().await;
+    let w = World::new(Backend::Local).await;
     let url = w.url(w.private_id, "pkg/1.0/f.bin");
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     w.app
         .put(&url, &dev, b"kept")
         .await
         .expect(201, serde_json::json!({"message": "201 Created"}));
-    assert_eq!(w.app.blob_count(), 1);
+    assert_eq!(w.app.blob_count().await, 1);
     // Break the metadata store underneath the running registry: the file table disappears.
-    let db = rusqlite::Connection::open(depot::config::database_path(w.app.dir.path())).unwrap();
+    let db = rusqlite::Connection::open(depot::config::database_path(w.app.local_dir())).unwrap();
     db.execute_batch("ALTER TABLE package_files RENAME TO package_files_away")
         .unwrap();
     let a = w
@@ -213,13 +225,20 @@ async fn failed_metadata_commit_removes_the_blob() {
         serde_json::json!({"message": "500 Internal Server Error"}),
     );
     assert_eq!(
-        w.app.blob_count(),
+        w.app.blob_count().await,
         1,
         "the new blob was deleted after the failed commit"
     );
-    assert_eq!(w.app.temp_count(), 0);
+    assert_eq!(w.app.temp_count().await, 0);
     db.execute_batch("ALTER TABLE package_files_away RENAME TO package_files")
         .unwrap();
     assert!(!file_exists(&w.app, w.private_id, "g.bin").await);
     assert!(file_exists(&w.app, w.private_id, "f.bin").await);
 }
+
+on_every_backend!(
+    client_disconnecting_midway_leaves_no_record_and_no_blob,
+    body_shorter_than_content_length_is_refused_and_cleaned,
+    concurrent_first_uploads_create_exactly_one_package,
+    racing_a_refused_duplicate_lets_exactly_one_win,
+);

@@ -2,11 +2,16 @@
 //! helpers, and an in-process HTTP client that drives the router with `oneshot`.
 #![allow(dead_code)]
 
+pub mod dynamo;
+pub mod s3;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use depot::admin::{Admin, TokenSpec};
 use depot::domain::{Role, Scope, Timestamp, TokenKind};
-use depot::store::MetaStore;
+use depot::store::dynamo::DynamoMetaStore;
+use depot::store::s3::S3BlobStore;
+use depot::store::{BlobStore, MetaStore};
 use depot::{Limits, Registry, local_registry, router};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -14,9 +19,23 @@ use std::sync::Arc;
 use tempfile::TempDir;
 use tower::ServiceExt;
 
+/// The store pairs every HTTP test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite + a directory (the embedded default).
+    Local,
+    /// DynamoDB (DynamoDB Local) + S3 (s3s-fs), as on AWS.
+    Aws,
+}
+
+enum Stores {
+    Local(TempDir),
+    Aws { s3: s3::S3Emulator, bucket: String },
+}
+
 /// A registry on its own fresh store, with its router.
 pub struct TestApp {
-    pub dir: TempDir,
+    stores: Stores,
     pub registry: Arc<Registry>,
     pub router: axum::Router,
     pub admin: Admin,
@@ -56,23 +75,51 @@ impl Answer {
 }
 
 impl TestApp {
-    pub async fn start() -> Self {
-        Self::with_limits(Limits {
-            max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
-        })
+    pub async fn start(backend: Backend) -> Self {
+        Self::with_limits(
+            backend,
+            Limits {
+                max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
+            },
+        )
         .await
     }
 
-    pub async fn with_limits(limits: Limits) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Arc::new(local_registry(dir.path(), limits).unwrap());
+    pub async fn with_limits(backend: Backend, limits: Limits) -> Self {
+        let (stores, registry) = match backend {
+            Backend::Local => {
+                let dir = tempfile::tempdir().unwrap();
+                let registry = local_registry(dir.path(), limits).unwrap();
+                (Stores::Local(dir), registry)
+            }
+            Backend::Aws => {
+                let s3 = s3::S3Emulator::start().await;
+                let bucket = s3.bucket("depot-test").await;
+                let (client, table) = dynamo::DynamoEmulator::shared().fresh_table().await;
+                let meta: Arc<dyn MetaStore> = Arc::new(DynamoMetaStore::new(client, table));
+                let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.client(), &bucket));
+                (
+                    Stores::Aws { s3, bucket },
+                    Registry::new(meta, blobs, limits),
+                )
+            }
+        };
+        let registry = Arc::new(registry);
         let router = router(registry.clone());
         let admin = Admin::new(registry.meta().clone());
         Self {
-            dir,
+            stores,
             registry,
             router,
             admin,
+        }
+    }
+
+    /// The data directory of a local app (for fault injection on the embedded store).
+    pub fn local_dir(&self) -> &std::path::Path {
+        match &self.stores {
+            Stores::Local(dir) => dir.path(),
+            Stores::Aws { .. } => panic!("not a local app"),
         }
     }
 
@@ -224,13 +271,20 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Files under the blob directory and the temp directory.
-    pub fn blob_count(&self) -> usize {
-        depot::store::fs::count_files(&self.dir.path().join("blobs"))
+    /// Stored blobs (files under `blobs/`, or objects in the bucket).
+    pub async fn blob_count(&self) -> usize {
+        match &self.stores {
+            Stores::Local(dir) => depot::store::fs::count_files(&dir.path().join("blobs")),
+            Stores::Aws { s3, bucket } => s3.keys(bucket).await.len(),
+        }
     }
 
-    pub fn temp_count(&self) -> usize {
-        depot::store::fs::count_files(&self.dir.path().join("tmp"))
+    /// Uploads in flight or left over (temp files, or unfinished multipart parts).
+    pub async fn temp_count(&self) -> usize {
+        match &self.stores {
+            Stores::Local(dir) => depot::store::fs::count_files(&dir.path().join("tmp")),
+            Stores::Aws { s3, .. } => s3.unfinished_parts(),
+        }
     }
 }
 
@@ -244,15 +298,15 @@ pub struct World {
 }
 
 impl World {
-    pub async fn new() -> Self {
-        Self::with_limits(Limits {
+    pub async fn new(backend: Backend) -> Self {
+        let limits = Limits {
             max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
-        })
-        .await
+        };
+        Self::with_limits(backend, limits).await
     }
 
-    pub async fn with_limits(limits: Limits) -> Self {
-        let app = TestApp::with_limits(limits).await;
+    pub async fn with_limits(backend: Backend, limits: Limits) -> Self {
+        let app = TestApp::with_limits(backend, limits).await;
         app.group("grp").await;
         let private_id = app.project("grp/app", false).await;
         let public_id = app.project("grp/pub", true).await;
@@ -301,5 +355,26 @@ pub fn basic(user: &str, password: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
-pub mod dynamo;
-pub mod s3;
+
+/// One `#[tokio::test]` per backend for each listed `async fn case(backend: Backend)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case($crate::support::Backend::Local).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case($crate::support::Backend::Aws).await
+                }
+            )*
+        }
+    };
+}

@@ -76,6 +76,15 @@ impl S3Emulator {
         name.to_string()
     }
 
+    /// Parts of multipart uploads not completed or aborted (s3s-fs keeps them as files).
+    pub fn unfinished_parts(&self) -> usize {
+        std::fs::read_dir(self.root.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".upload_id-"))
+            .count()
+    }
+
     /// Objects stored in `bucket` (every key).
     pub async fn keys(&self, bucket: &str) -> Vec<String> {
         let out = self
