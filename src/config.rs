@@ -1,8 +1,45 @@
 //! One typed configuration, read once from flags or the environment (`DEPOT_*`).
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// Which store pair holds the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// SQLite + a directory under `--data-dir` (the embedded default).
+    Local,
+    /// DynamoDB table `--table` + S3 bucket `--bucket` (or their emulators).
+    Aws,
+}
+
+/// Where the registry's records and files live.
+#[derive(Debug, Clone, Args)]
+pub struct StoreConfig {
+    /// `local` (SQLite + directory) or `aws` (DynamoDB + S3).
+    #[arg(
+        long = "store",
+        env = "DEPOT_STORE",
+        value_enum,
+        default_value = "local"
+    )]
+    pub kind: StoreKind,
+    /// Directory holding the SQLite metadata file and the blobs (local store).
+    #[arg(long, env = "DEPOT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// DynamoDB table (aws store).
+    #[arg(long, env = "DEPOT_TABLE")]
+    pub table: Option<String>,
+    /// S3 bucket (aws store).
+    #[arg(long, env = "DEPOT_BUCKET")]
+    pub bucket: Option<String>,
+    /// S3 endpoint override, e.g. an emulator (`AWS_ENDPOINT_URL_S3` works too).
+    #[arg(long, env = "DEPOT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// DynamoDB endpoint override (`AWS_ENDPOINT_URL_DYNAMODB` works too).
+    #[arg(long, env = "DEPOT_DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+}
 
 /// GitLab's default generic package size limit: 5 GiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 5 << 30;
@@ -13,9 +50,8 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "DEPOT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Directory holding the SQLite metadata file and the blobs.
-    #[arg(long, env = "DEPOT_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreConfig,
     /// Largest accepted file: a file of this size or more is refused. 0 = unlimited.
     /// Accepts plain bytes or KiB/MiB/GiB/TiB (and K/M/G/T) suffixes.
     #[arg(long, env = "DEPOT_MAX_FILE_SIZE", default_value = "5GiB", value_parser = parse_size)]

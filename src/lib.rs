@@ -14,9 +14,12 @@ pub mod store;
 pub use api::router;
 pub use registry::{Limits, Registry};
 
+use config::{StoreConfig, StoreKind};
 use std::path::Path;
 use std::sync::Arc;
+use store::dynamo::DynamoMetaStore;
 use store::fs::FsBlobStore;
+use store::s3::S3BlobStore;
 use store::sqlite::SqliteMetaStore;
 use store::{BlobStore, MetaStore, StoreError};
 
@@ -34,4 +37,53 @@ pub fn local_registry(data_dir: &Path, limits: Limits) -> Result<Registry, Store
     let blobs: Arc<dyn BlobStore> =
         Arc::new(FsBlobStore::open(data_dir).map_err(StoreError::backend)?);
     Ok(Registry::new(meta, blobs, limits))
+}
+
+fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str, StoreError> {
+    value
+        .as_deref()
+        .ok_or_else(|| StoreError::Invalid(format!("the aws store needs {flag}")))
+}
+
+/// The AWS configuration of the environment, loaded once (credentials, region, endpoints).
+async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+/// The metadata store `config` names; AWS clients are built here, once.
+pub async fn meta_store(config: &StoreConfig) -> Result<Arc<dyn MetaStore>, StoreError> {
+    match config.kind {
+        StoreKind::Local => local_meta(&config.data_dir),
+        StoreKind::Aws => {
+            let table = required(&config.table, "--table (DEPOT_TABLE)")?;
+            let client = DynamoMetaStore::client_from(
+                &sdk_config().await,
+                config.dynamodb_endpoint.as_deref(),
+            );
+            Ok(Arc::new(DynamoMetaStore::new(client, table)))
+        }
+    }
+}
+
+/// A registry on the store pair `config` names.
+pub async fn registry(config: &StoreConfig, limits: Limits) -> Result<Registry, StoreError> {
+    match config.kind {
+        StoreKind::Local => local_registry(&config.data_dir, limits),
+        StoreKind::Aws => {
+            let table = required(&config.table, "--table (DEPOT_TABLE)")?;
+            let bucket = required(&config.bucket, "--bucket (DEPOT_BUCKET)")?;
+            let sdk = sdk_config().await;
+            let meta = DynamoMetaStore::new(
+                DynamoMetaStore::client_from(&sdk, config.dynamodb_endpoint.as_deref()),
+                table,
+            );
+            let blobs = S3BlobStore::new(
+                S3BlobStore::client_from(&sdk, config.s3_endpoint.as_deref()),
+                bucket,
+            );
+            Ok(Registry::new(Arc::new(meta), Arc::new(blobs), limits))
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! End to end against a real `depot serve` process: the admin CLI (also while the server runs),
 //! GitLab's documented curl and wget commands run verbatim, and python-gitlab.
 
+mod support;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -25,10 +27,17 @@ impl Server {
     }
 
     fn start_in(dir: tempfile::TempDir) -> Self {
+        Self::start_with(dir, &[], &[])
+    }
+
+    /// `depot serve` with extra flags and environment (e.g. `--store aws`).
+    fn start_with(dir: tempfile::TempDir, flags: &[String], env: &[(&str, &str)]) -> Self {
         let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
         let mut child = Command::new(DEPOT)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
+            .args(flags)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "trace")
             .stdout(Stdio::piped())
             .stderr(log)
@@ -439,4 +448,98 @@ fn no_token_ever_appears_in_a_log_line() {
         !log.contains(&token) && !log.contains(hex),
         "a token leaked into the log"
     );
+}
+
+/// Credentials and settings the AWS SDK reads, pointed at nothing real.
+const EMULATOR_ENV: [(&str, &str); 4] = [
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AWS_REGION", "us-east-1"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_and_admin_on_the_aws_stores() {
+    let s3 = support::s3::S3Emulator::start().await;
+    let bucket = s3.bucket("depot-cli").await;
+    let dynamo = support::dynamo::DynamoEmulator::shared();
+    let (_, table) = dynamo.fresh_table().await;
+    let flags: Vec<String> = [
+        "--store",
+        "aws",
+        "--table",
+        &table,
+        "--bucket",
+        &bucket,
+        "--s3-endpoint",
+        &s3.endpoint,
+        "--dynamodb-endpoint",
+        &dynamo.endpoint,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &flags, &EMULATOR_ENV);
+    assert!(
+        server.banner[0].contains(&format!("table {table}, bucket {bucket}")),
+        "{:?}",
+        server.banner
+    );
+    // The first start on an empty table creates the demo data; its curl pair works.
+    let curls: Vec<String> = server
+        .banner
+        .iter()
+        .map(|l| l.trim().to_string())
+        .filter(|l| l.starts_with("curl "))
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("file.txt"), "on aws\n").unwrap();
+    assert_eq!(
+        sh(work.path(), &curls[0], &[]).1,
+        r#"{"message":"201 Created"}"#
+    );
+    assert_eq!(sh(work.path(), &curls[1], &[]).1, "on aws\n");
+    assert_eq!(s3.keys(&bucket).await.len(), 1, "the file went to S3");
+
+    // depot admin provisions the same stores while the server runs.
+    let admin_aws = |args: &[&str]| {
+        let out = Command::new(DEPOT)
+            .arg("admin")
+            .args(&flags)
+            .args(args)
+            .envs(EMULATOR_ENV)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "depot admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    admin_aws(&["group", "create", "acme"]);
+    let pid = admin_aws(&["project", "create", "acme/tool"])["id"]
+        .as_i64()
+        .unwrap();
+    admin_aws(&["user", "create", "ci"]);
+    admin_aws(&["member", "add", "ci", "acme", "developer"]);
+    let token = admin_aws(&[
+        "token", "create", "personal", "--user", "ci", "--scopes", "api",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!(
+        "{}/api/v4/projects/{pid}/packages/generic/tool/1.0/file.txt",
+        server.base
+    );
+    let put = format!(
+        "curl -s -H 'PRIVATE-TOKEN: {token}' --upload-file file.txt '{url}?select=package_file'"
+    );
+    let record: Value = serde_json::from_str(&sh(work.path(), &put, &[]).1).unwrap();
+    assert_eq!(record["file_store"], 2, "object storage");
+    assert_eq!(record["size"], 7);
+    let get = format!("curl -s --user 'ci:{token}' '{url}'");
+    assert_eq!(sh(work.path(), &get, &[]).1, "on aws\n");
+    assert_eq!(s3.keys(&bucket).await.len(), 2);
 }

@@ -2,10 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use depot::admin::{Admin, AdminError, TokenSpec};
-use depot::config::{Config, init_logging};
+use depot::config::{Config, StoreConfig, StoreKind, init_logging};
 use depot::domain::{Role, Scope, Timestamp, TokenKind};
-use depot::{Limits, local_meta, local_registry, router};
-use std::path::PathBuf;
+use depot::{Limits, meta_store, registry, router};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -30,9 +29,10 @@ enum Command {
 
 #[derive(clap::Args)]
 struct AdminArgs {
-    /// Data directory of the store to provision (the one `depot serve` uses).
-    #[arg(long, env = "DEPOT_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    /// The store to provision (the one `depot serve` uses): `--data-dir DIR`, or
+    /// `--store aws --table T --bucket B` with the operator's AWS credentials.
+    #[command(flatten)]
+    store: StoreConfig,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -193,12 +193,12 @@ async fn main() -> ExitCode {
 }
 
 async fn admin(args: AdminArgs) -> ExitCode {
-    let meta = match local_meta(&args.data_dir) {
+    let meta = match meta_store(&args.store).await {
         Ok(m) => m,
         Err(e) => {
             eprintln!(
-                "depot admin: cannot open the store in {}: {e}",
-                args.data_dir.display()
+                "depot admin: cannot open the store ({}): {e}",
+                describe(&args.store)
             );
             return ExitCode::FAILURE;
         }
@@ -298,12 +298,12 @@ async fn serve(config: Config) -> ExitCode {
     let limits = Limits {
         max_file_size: config.max_file_size,
     };
-    let registry = match local_registry(&config.data_dir, limits) {
+    let registry = match registry(&config.store, limits).await {
         Ok(r) => Arc::new(r),
         Err(e) => {
             eprintln!(
-                "depot serve: cannot open the store in {}: {e}",
-                config.data_dir.display()
+                "depot serve: cannot open the store ({}): {e}",
+                describe(&config.store)
             );
             return ExitCode::FAILURE;
         }
@@ -342,9 +342,32 @@ async fn serve(config: Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Where a store lives, for messages.
+fn describe(store: &StoreConfig) -> String {
+    match store.kind {
+        StoreKind::Local => format!("data in {}", store.data_dir.display()),
+        StoreKind::Aws => format!(
+            "table {}, bucket {}",
+            store.table.as_deref().unwrap_or("?"),
+            store.bucket.as_deref().unwrap_or("?")
+        ),
+    }
+}
+
+/// The `depot admin` flags that reach the same store.
+fn admin_flags(store: &StoreConfig) -> String {
+    match store.kind {
+        StoreKind::Local => format!("--data-dir {}", store.data_dir.display()),
+        StoreKind::Aws => format!(
+            "--store aws --table {} --bucket {}",
+            store.table.as_deref().unwrap_or("T"),
+            store.bucket.as_deref().unwrap_or("B")
+        ),
+    }
+}
+
 fn print_banner(base: &str, config: &Config, demo: Option<&depot::admin::Demo>) {
-    let dir = config.data_dir.display();
-    println!("depot is serving {base} (data in {dir})");
+    println!("depot is serving {base} ({})", describe(&config.store));
     match demo {
         Some(demo) => {
             let url = format!(
@@ -374,7 +397,8 @@ fn print_banner(base: &str, config: &Config, demo: Option<&depot::admin::Demo>) 
         }
         None => {
             println!(
-                "New token: depot admin --data-dir {dir} token create personal --user <user> --scopes api"
+                "New token: depot admin {} token create personal --user <user> --scopes api",
+                admin_flags(&config.store)
             );
         }
     }
