@@ -95,6 +95,35 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// Settings of the Lambda function, read from its environment only (set by `template.yaml`).
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "lambda-api")]
+pub struct FunctionConfig {
+    #[command(flatten)]
+    pub store: StoreConfig,
+    /// As for `depot serve`.
+    #[arg(long, env = "DEPOT_MAX_FILE_SIZE", default_value = "5GiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+}
+
+impl FunctionConfig {
+    pub fn from_env() -> Result<Self, clap::Error> {
+        <Self as clap::Parser>::try_parse_from(["lambda-api"])
+    }
+}
+
+/// JSON logs on stdout (CloudWatch), filtered by `RUST_LOG` (default `info`).
+pub fn init_json_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .without_time()
+        .with_current_span(false)
+        .try_init();
+}
+
 /// Human-readable logs on stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
