@@ -1,0 +1,163 @@
+//! Smoke test of the real Lambda binary under `cargo lambda watch` (the Lambda runtime
+//! emulator from the project venv), on DynamoDB Local and s3s-fs: publish, download, HEAD.
+
+mod support;
+
+use depot::admin::{Admin, TokenSpec};
+use depot::domain::{Role, Scope, TokenKind};
+use depot::store::dynamo::DynamoMetaStore;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::dynamo::DynamoEmulator;
+use support::s3::S3Emulator;
+
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or((&text, ""));
+    (code.to_string(), body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv_bin = root.join(".venv/bin");
+    assert!(
+        venv_bin.join("cargo-lambda").exists(),
+        "cargo-lambda is missing: run `make test` (its venv target installs it)"
+    );
+
+    let s3 = S3Emulator::start().await;
+    let bucket = s3.bucket("depot-lambda").await;
+    let dynamo = DynamoEmulator::shared();
+    let (client, table) = dynamo.fresh_table().await;
+    let admin = Admin::new(Arc::new(DynamoMetaStore::new(client, &table)));
+    admin.create_group("ci").await.unwrap();
+    let pid = admin.create_project("ci/app", false).await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    admin.create_user("bot").await.unwrap();
+    admin
+        .add_member("bot", "ci", Role::Developer)
+        .await
+        .unwrap();
+    let token = admin
+        .create_token(TokenSpec {
+            kind: TokenKind::Personal,
+            scopes: vec![Scope::Api],
+            user: Some("bot".into()),
+            project: None,
+            group: None,
+            expires_at: None,
+        })
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // setsid: the watcher and the function it starts form one process group, killed together
+    // by the watchdog as soon as this test process is gone.
+    let script = r#"setsid cargo lambda watch -A 127.0.0.1 -P "$1" --bin lambda-api >"$2" 2>&1 &
+p=$!
+cat >/dev/null
+kill -- -$p 2>/dev/null"#;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let path = format!(
+        "{}:{}",
+        venv_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut watchdog = Command::new("sh")
+        .args(["-c", script, "sh", &port.to_string()])
+        .arg(log.path())
+        .current_dir(root)
+        .env("PATH", path)
+        // Its own target dir: the watcher builds with other flags than `cargo test`, and sharing
+        // one would make each rebuild the other's artifacts.
+        .env("CARGO_TARGET_DIR", root.join("target/lambda-watch"))
+        .env("DEPOT_STORE", "aws")
+        .env("DEPOT_TABLE", &table)
+        .env("DEPOT_BUCKET", &bucket)
+        .env("DEPOT_S3_ENDPOINT", &s3.endpoint)
+        .env("DEPOT_DYNAMODB_ENDPOINT", &dynamo.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let base = format!(
+        "http://127.0.0.1:{port}/lambda-url/lambda-api/api/v4/projects/{pid}/packages/generic/smoke/1.0"
+    );
+    let header = format!("PRIVATE-TOKEN: {token}");
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("smoke.bin");
+    let payload: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    std::fs::write(&file, &payload).unwrap();
+    let file = file.to_str().unwrap();
+
+    // The first request builds and starts the function; wait for it (bounded).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let (code, body) = loop {
+        let (code, body) = curl(&[
+            "-H",
+            &header,
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--upload-file",
+            file,
+            &format!("{base}/smoke.bin"),
+        ]);
+        if code == "201" || Instant::now() > deadline {
+            break (code, body);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let watch_log = || std::fs::read_to_string(log.path()).unwrap_or_default();
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("201", r#"{"message":"201 Created"}"#),
+        "log:\n{}",
+        watch_log()
+    );
+
+    let out = work.path().join("back.bin");
+    let (code, _) = curl(&[
+        "-H",
+        &header,
+        "-o",
+        out.to_str().unwrap(),
+        &format!("{base}/smoke.bin"),
+    ]);
+    assert_eq!(code, "200");
+    assert!(
+        std::fs::read(&out).unwrap() == payload,
+        "downloaded bytes differ"
+    );
+    let (code, _) = curl(&["-I", "-H", &header, &format!("{base}/smoke.bin")]);
+    assert_eq!(code, "200");
+    let (code, body) = curl(&[&format!("{base}/smoke.bin")]);
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("401", r#"{"message":"401 Unauthorized"}"#)
+    );
+    assert_eq!(s3.keys(&bucket).await.len(), 1, "the file is in S3");
+
+    eprintln!("cargo lambda watch log:\n{}", watch_log());
+    drop(watchdog.stdin.take());
+    let _ = watchdog.wait();
+}
