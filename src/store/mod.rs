@@ -64,6 +64,14 @@ pub struct BlobBody {
     pub stream: ByteStream,
 }
 
+/// A presigned request: where to send it, and the headers that must go with it (they are
+/// part of the signature).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
 /// Counts, hashes and bounds a body while a store writes it: shared by every `BlobStore`.
 pub struct BodyMeter {
     hasher: Sha256,
@@ -123,6 +131,30 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Remove a blob; removing a missing blob is not an error.
     async fn delete(&self, key: &str) -> StoreResult<()>;
+
+    /// A URL that downloads the blob until `ttl` passes, answering with `content_disposition`.
+    /// `None` where the backend cannot presign.
+    async fn presign_get(
+        &self,
+        _key: &str,
+        _ttl: std::time::Duration,
+        _content_disposition: &str,
+    ) -> StoreResult<Option<Presigned>> {
+        Ok(None)
+    }
+
+    /// A request that uploads exactly `size` bytes to `key` until `ttl` passes; with `sha256`
+    /// (lower-case hex) the store refuses any other bytes. `None` where the backend cannot
+    /// presign.
+    async fn presign_put(
+        &self,
+        _key: &str,
+        _ttl: std::time::Duration,
+        _size: u64,
+        _sha256: Option<&str>,
+    ) -> StoreResult<Option<Presigned>> {
+        Ok(None)
+    }
 
     /// GitLab's `file_store` code for files kept here: 1 local, 2 object storage.
     fn file_store_code(&self) -> i64;

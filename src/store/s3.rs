@@ -2,15 +2,20 @@
 //! a body that fits in one part is a single `PutObject`; a larger one becomes a multipart
 //! upload, aborted on any failure. Either way the object appears whole or not at all.
 
-use super::{BlobBody, BlobStore, BodyMeter, ByteStream, StoreError, StoreResult, StoredBlob};
+use super::{
+    BlobBody, BlobStore, BodyMeter, ByteStream, Presigned, StoreError, StoreResult, StoredBlob,
+};
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream as S3Body;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::ops::Range;
+use std::time::Duration;
 use tokio_util::io::ReaderStream;
 
 /// S3's smallest part (except the last) is 5 MiB; 8 MiB keeps memory small and requests few.
@@ -236,7 +241,64 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
+    async fn presign_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+        content_disposition: &str,
+    ) -> StoreResult<Option<Presigned>> {
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(content_disposition)
+            .response_content_type("application/octet-stream")
+            .presigned(PresigningConfig::expires_in(ttl).map_err(StoreError::backend)?)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(Some(presigned(request)))
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        ttl: Duration,
+        size: u64,
+        sha256: Option<&str>,
+    ) -> StoreResult<Option<Presigned>> {
+        let checksum = match sha256 {
+            Some(hex_digest) => {
+                let raw = hex::decode(hex_digest)
+                    .map_err(|_| StoreError::Invalid(format!("{hex_digest:?} is not a SHA-256")))?;
+                Some(base64::engine::general_purpose::STANDARD.encode(raw))
+            }
+            None => None,
+        };
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(size as i64)
+            .set_checksum_sha256(checksum)
+            .presigned(PresigningConfig::expires_in(ttl).map_err(StoreError::backend)?)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(Some(presigned(request)))
+    }
+
     fn file_store_code(&self) -> i64 {
         2
+    }
+}
+
+fn presigned(request: PresignedRequest) -> Presigned {
+    Presigned {
+        url: request.uri().to_string(),
+        headers: request
+            .headers()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
