@@ -1,0 +1,169 @@
+//! What one small publish and one download cost on the AWS stores, in DynamoDB and S3
+//! requests, counted by an SDK interceptor on the real clients against the emulators. The
+//! exact counts are asserted so a change in cost is a deliberate one.
+
+mod support;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use depot::admin::{Admin, TokenSpec};
+use depot::domain::{Role, Scope, TokenKind};
+use depot::store::dynamo::DynamoMetaStore;
+use depot::store::s3::S3BlobStore;
+use depot::{Limits, Registry, router};
+use std::sync::{Arc, Mutex};
+use support::dynamo::DynamoEmulator;
+use support::s3::S3Emulator;
+use tower::ServiceExt;
+
+/// Records each request the SDK sends: the DynamoDB operation, or the S3 method.
+#[derive(Debug, Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl Recorder {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "request-recorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = ctx.request();
+        let what = match request.headers().get("x-amz-target") {
+            Some(target) => target.rsplit('.').next().unwrap_or(target).to_string(),
+            None => format!("S3 {}", request.method()),
+        };
+        self.0.lock().unwrap().push(what);
+        Ok(())
+    }
+}
+
+async fn send(router: &axum::Router, method: &str, uri: &str, token: &str, body: &[u8]) -> u16 {
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("PRIVATE-TOKEN", token)
+        .body(axum::body::Body::from(body.to_vec()))
+        .unwrap();
+    router
+        .clone()
+        .oneshot(request)
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_per_publish_and_download() {
+    let s3 = S3Emulator::start().await;
+    let bucket = s3.bucket("depot-costs").await;
+    let (dynamo_client, table) = DynamoEmulator::shared().fresh_table().await;
+    let recorder = Recorder::default();
+    let dynamo_client = aws_sdk_dynamodb::Client::from_conf(
+        dynamo_client
+            .config()
+            .to_builder()
+            .interceptor(recorder.clone())
+            .build(),
+    );
+    let s3_client = s3.client();
+    let s3_client = aws_sdk_s3::Client::from_conf(
+        s3_client
+            .config()
+            .to_builder()
+            .interceptor(recorder.clone())
+            .build(),
+    );
+    let meta = Arc::new(DynamoMetaStore::new(dynamo_client, table));
+    let registry = Arc::new(Registry::new(
+        meta.clone(),
+        Arc::new(S3BlobStore::new(s3_client, &bucket)),
+        Limits { max_file_size: 0 },
+    ));
+    let admin = Admin::new(meta);
+    admin.create_group("g").await.unwrap();
+    let pid = admin.create_project("g/p", false).await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    admin.create_user("u").await.unwrap();
+    admin.add_member("u", "g", Role::Developer).await.unwrap();
+    let token = admin
+        .create_token(TokenSpec {
+            kind: TokenKind::Personal,
+            scopes: vec![Scope::Api],
+            user: Some("u".into()),
+            project: None,
+            group: None,
+            expires_at: None,
+        })
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = router(registry);
+    let url = |file: &str| format!("/api/v4/projects/{pid}/packages/generic/pkg/1.0/{file}");
+    recorder.take();
+
+    assert_eq!(
+        send(&app, "PUT", &url("a.bin"), &token, &[1; 4096]).await,
+        201
+    );
+    let first = recorder.take();
+    assert_eq!(
+        send(&app, "PUT", &url("b.bin"), &token, &[2; 4096]).await,
+        201
+    );
+    let second = recorder.take();
+    assert_eq!(send(&app, "GET", &url("a.bin"), &token, b"").await, 200);
+    let download = recorder.take();
+    eprintln!(
+        "publish, new package:      {} requests: {first:?}",
+        first.len()
+    );
+    eprintln!(
+        "publish, existing package: {} requests: {second:?}",
+        second.len()
+    );
+    eprintln!(
+        "download:                  {} requests: {download:?}",
+        download.len()
+    );
+
+    let auth = ["GetItem", "GetItem", "Query"]; // token, project, memberships
+    let mut expected_first: Vec<&str> = auth.to_vec();
+    // group settings, file id, package lookup, package id, S3 put, one transaction
+    expected_first.extend([
+        "GetItem",
+        "S3 PUT",
+        "UpdateItem",
+        "GetItem",
+        "UpdateItem",
+        "TransactWriteItems",
+    ]);
+    assert_eq!(first, expected_first);
+    let mut expected_second: Vec<&str> = auth.to_vec();
+    expected_second.extend([
+        "GetItem",
+        "S3 PUT",
+        "UpdateItem",
+        "GetItem",
+        "TransactWriteItems",
+    ]);
+    assert_eq!(second, expected_second);
+    let mut expected_download: Vec<&str> = auth.to_vec();
+    // package, newest file, last_downloaded_at, the bytes
+    expected_download.extend(["GetItem", "Query", "UpdateItem", "S3 GET"]);
+    assert_eq!(download, expected_download);
+}
