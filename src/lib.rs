@@ -52,38 +52,38 @@ async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// The DynamoDB metadata store `config` names, on the environment's AWS configuration.
+fn dynamo_meta(
+    config: &StoreConfig,
+    sdk: &aws_config::SdkConfig,
+) -> Result<DynamoMetaStore, StoreError> {
+    let table = required(&config.table, "--table (DEPOT_TABLE)")?;
+    let client = DynamoMetaStore::client_from(sdk, config.dynamodb_endpoint.as_deref());
+    Ok(DynamoMetaStore::new(client, table))
+}
+
 /// The metadata store `config` names; AWS clients are built here, once.
 pub async fn meta_store(config: &StoreConfig) -> Result<Arc<dyn MetaStore>, StoreError> {
     match config.kind {
         StoreKind::Local => local_meta(&config.data_dir),
-        StoreKind::Aws => {
-            let table = required(&config.table, "--table (DEPOT_TABLE)")?;
-            let client = DynamoMetaStore::client_from(
-                &sdk_config().await,
-                config.dynamodb_endpoint.as_deref(),
-            );
-            Ok(Arc::new(DynamoMetaStore::new(client, table)))
-        }
+        StoreKind::Aws => Ok(Arc::new(dynamo_meta(config, &sdk_config().await)?)),
     }
 }
 
-/// A registry on the store pair `config` names.
+/// A registry on the store pair `config` names; AWS clients are built here, once.
 pub async fn registry(config: &StoreConfig, limits: Limits) -> Result<Registry, StoreError> {
     match config.kind {
         StoreKind::Local => local_registry(&config.data_dir, limits),
         StoreKind::Aws => {
-            let table = required(&config.table, "--table (DEPOT_TABLE)")?;
             let bucket = required(&config.bucket, "--bucket (DEPOT_BUCKET)")?;
             let sdk = sdk_config().await;
-            let meta = DynamoMetaStore::new(
-                DynamoMetaStore::client_from(&sdk, config.dynamodb_endpoint.as_deref()),
-                table,
-            );
-            let blobs = S3BlobStore::new(
-                S3BlobStore::client_from(&sdk, config.s3_endpoint.as_deref()),
-                bucket,
-            );
-            Ok(Registry::new(Arc::new(meta), Arc::new(blobs), limits))
+            let meta = dynamo_meta(config, &sdk)?;
+            let s3 = S3BlobStore::client_from(&sdk, config.s3_endpoint.as_deref());
+            Ok(Registry::new(
+                Arc::new(meta),
+                Arc::new(S3BlobStore::new(s3, bucket)),
+                limits,
+            ))
         }
     }
 }
