@@ -341,6 +341,31 @@ impl DynamoMetaStore {
         self.transact(items).await
     }
 
+    /// Create an entity `<entity_pk>#<id>`/`META` with a fresh id of `entity`, unique under its
+    /// alias item (`alias_pk`/`alias_sk`, which records the id); `fill` adds the entity's own
+    /// attributes. `AlreadyExists` if the alias is taken (checked first, so no id is spent,
+    /// and again atomically when both items are written).
+    async fn create_unique(
+        &self,
+        entity: &str,
+        entity_pk: &str,
+        alias_pk: String,
+        alias_sk: &str,
+        fill: impl FnOnce(&mut Item),
+    ) -> StoreResult<i64> {
+        if self.get(alias_pk.clone(), alias_sk).await?.is_some() {
+            return Err(StoreError::AlreadyExists);
+        }
+        let id = self.next_id(entity).await?;
+        let mut item = key(format!("{entity_pk}#{id}"), "META");
+        item.insert("id".into(), n(id));
+        fill(&mut item);
+        let mut alias = key(alias_pk, alias_sk);
+        alias.insert("id".into(), n(id));
+        self.put_with_alias(item, alias).await?;
+        Ok(id)
+    }
+
     async fn by_alias(&self, pk: String, sk: &str, entity_pk: &str) -> StoreResult<Option<Item>> {
         let Some(alias) = self.get(pk, sk).await? else {
             return Ok(None);
@@ -412,29 +437,26 @@ impl MetaStore for DynamoMetaStore {
                     .id,
             ),
         };
-        if self
-            .get(format!("GROUPPATH#{path}"), "GROUP")
-            .await?
-            .is_some()
-        {
-            return Err(StoreError::AlreadyExists);
-        }
-        let id = self.next_id("group").await?;
-        let mut item = key(format!("GROUP#{id}"), "META");
-        item.insert("id".into(), n(id));
-        item.insert("path".into(), s(path));
-        item.insert("created_at".into(), n(now.millis()));
-        item.insert(
-            "generic_duplicates_allowed".into(),
-            AttributeValue::Bool(true),
-        );
-        item.insert("generic_duplicate_exception_regex".into(), s(""));
-        if let Some(p) = parent_id {
-            item.insert("parent_id".into(), n(p));
-        }
-        let mut alias = key(format!("GROUPPATH#{path}"), "GROUP");
-        alias.insert("id".into(), n(id));
-        self.put_with_alias(item, alias).await?;
+        let id = self
+            .create_unique(
+                "group",
+                "GROUP",
+                format!("GROUPPATH#{path}"),
+                "GROUP",
+                |item| {
+                    item.insert("path".into(), s(path));
+                    item.insert("created_at".into(), n(now.millis()));
+                    item.insert(
+                        "generic_duplicates_allowed".into(),
+                        AttributeValue::Bool(true),
+                    );
+                    item.insert("generic_duplicate_exception_regex".into(), s(""));
+                    if let Some(p) = parent_id {
+                        item.insert("parent_id".into(), n(p));
+                    }
+                },
+            )
+            .await?;
         Ok(Group {
             id,
             path: path.to_string(),
@@ -458,24 +480,21 @@ impl MetaStore for DynamoMetaStore {
         now: Timestamp,
     ) -> StoreResult<Project> {
         let full_path = format!("{}/{}", group.path, name);
-        if self
-            .get(format!("PATH#{full_path}"), "PROJECT")
-            .await?
-            .is_some()
-        {
-            return Err(StoreError::AlreadyExists);
-        }
-        let id = self.next_id("project").await?;
-        let mut item = key(format!("PROJECT#{id}"), "META");
-        item.insert("id".into(), n(id));
-        item.insert("name".into(), s(name));
-        item.insert("path".into(), s(&full_path));
-        item.insert("namespace_id".into(), n(group.id));
-        item.insert("visibility".into(), s(visibility.as_str()));
-        item.insert("created_at".into(), n(now.millis()));
-        let mut alias = key(format!("PATH#{full_path}"), "PROJECT");
-        alias.insert("id".into(), n(id));
-        self.put_with_alias(item, alias).await?;
+        let id = self
+            .create_unique(
+                "project",
+                "PROJECT",
+                format!("PATH#{full_path}"),
+                "PROJECT",
+                |item| {
+                    item.insert("name".into(), s(name));
+                    item.insert("path".into(), s(&full_path));
+                    item.insert("namespace_id".into(), n(group.id));
+                    item.insert("visibility".into(), s(visibility.as_str()));
+                    item.insert("created_at".into(), n(now.millis()));
+                },
+            )
+            .await?;
         Ok(Project {
             id,
             name: name.to_string(),
@@ -501,21 +520,18 @@ impl MetaStore for DynamoMetaStore {
     }
 
     async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User> {
-        if self
-            .get(format!("USERNAME#{username}"), "USER")
-            .await?
-            .is_some()
-        {
-            return Err(StoreError::AlreadyExists);
-        }
-        let id = self.next_id("user").await?;
-        let mut item = key(format!("USER#{id}"), "META");
-        item.insert("id".into(), n(id));
-        item.insert("username".into(), s(username));
-        item.insert("created_at".into(), n(now.millis()));
-        let mut alias = key(format!("USERNAME#{username}"), "USER");
-        alias.insert("id".into(), n(id));
-        self.put_with_alias(item, alias).await?;
+        let id = self
+            .create_unique(
+                "user",
+                "USER",
+                format!("USERNAME#{username}"),
+                "USER",
+                |item| {
+                    item.insert("username".into(), s(username));
+                    item.insert("created_at".into(), n(now.millis()));
+                },
+            )
+            .await?;
         Ok(User {
             id,
             username: username.to_string(),
