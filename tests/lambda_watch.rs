@@ -3,8 +3,7 @@
 
 mod support;
 
-use depot::admin::{Admin, TokenSpec};
-use depot::domain::{Role, Scope, TokenKind};
+use depot::admin::Admin;
 use depot::store::dynamo::DynamoMetaStore;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -38,29 +37,7 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
     let dynamo = DynamoEmulator::shared();
     let (client, table) = dynamo.fresh_table().await;
     let admin = Admin::new(Arc::new(DynamoMetaStore::new(client, &table)));
-    admin.create_group("ci").await.unwrap();
-    let pid = admin.create_project("ci/app", false).await.unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    admin.create_user("bot").await.unwrap();
-    admin
-        .add_member("bot", "ci", Role::Developer)
-        .await
-        .unwrap();
-    let token = admin
-        .create_token(TokenSpec {
-            kind: TokenKind::Personal,
-            scopes: vec![Scope::Api],
-            user: Some("bot".into()),
-            project: None,
-            group: None,
-            expires_at: None,
-        })
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (pid, token) = support::provision_developer(&admin, "ci", "app", "bot").await;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

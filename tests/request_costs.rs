@@ -7,8 +7,7 @@ mod support;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
-use depot::admin::{Admin, TokenSpec};
-use depot::domain::{Role, Scope, TokenKind};
+use depot::admin::Admin;
 use depot::store::dynamo::DynamoMetaStore;
 use depot::store::s3::S3BlobStore;
 use depot::{Limits, Registry, router};
@@ -92,26 +91,7 @@ async fn requests_per_publish_and_download() {
         Limits { max_file_size: 0 },
     ));
     let admin = Admin::new(meta);
-    admin.create_group("g").await.unwrap();
-    let pid = admin.create_project("g/p", false).await.unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    admin.create_user("u").await.unwrap();
-    admin.add_member("u", "g", Role::Developer).await.unwrap();
-    let token = admin
-        .create_token(TokenSpec {
-            kind: TokenKind::Personal,
-            scopes: vec![Scope::Api],
-            user: Some("u".into()),
-            project: None,
-            group: None,
-            expires_at: None,
-        })
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (pid, token) = support::provision_developer(&admin, "g", "p", "u").await;
     let app = router(registry);
     let url = |file: &str| format!("/api/v4/projects/{pid}/packages/generic/pkg/1.0/{file}");
     recorder.take();

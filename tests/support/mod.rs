@@ -343,6 +343,41 @@ impl World {
     }
 }
 
+/// On any store: group `group`, private project `group/project`, user `user` as Developer of
+/// the group, and an `api` personal token. Returns (project id, token).
+pub async fn provision_developer(
+    admin: &Admin,
+    group: &str,
+    project: &str,
+    user: &str,
+) -> (i64, String) {
+    admin.create_group(group).await.unwrap();
+    let pid = admin
+        .create_project(&format!("{group}/{project}"), false)
+        .await
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    admin.create_user(user).await.unwrap();
+    admin
+        .add_member(user, group, Role::Developer)
+        .await
+        .unwrap();
+    let spec = TokenSpec {
+        kind: TokenKind::Personal,
+        scopes: vec![Scope::Api],
+        user: Some(user.into()),
+        project: None,
+        group: None,
+        expires_at: None,
+    };
+    let token = admin.create_token(spec).await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (pid, token)
+}
+
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
