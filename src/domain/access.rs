@@ -207,6 +207,23 @@ pub enum MembershipTarget {
 }
 
 impl MembershipTarget {
+    /// The stored form, shared by every store: `("group", path)` or `("project", id)`.
+    pub fn to_parts(&self) -> (&'static str, String) {
+        match self {
+            MembershipTarget::Group(path) => ("group", path.clone()),
+            MembershipTarget::Project(id) => ("project", id.to_string()),
+        }
+    }
+
+    /// Back from [`to_parts`](Self::to_parts); `None` for anything else.
+    pub fn from_parts(kind: &str, value: &str) -> Option<Self> {
+        match kind {
+            "group" => Some(MembershipTarget::Group(value.to_string())),
+            "project" => value.parse().ok().map(MembershipTarget::Project),
+            _ => None,
+        }
+    }
+
     /// Does this target cover the project `project_id` living in namespace `namespace_path`?
     pub fn covers(&self, project_id: i64, namespace_path: &str) -> bool {
         match self {
@@ -256,5 +273,18 @@ mod tests {
         assert!(!g.covers(1, "other/demo"));
         assert!(MembershipTarget::Project(7).covers(7, "x"));
         assert!(!MembershipTarget::Project(7).covers(8, "x"));
+    }
+
+    #[test]
+    fn targets_round_trip_through_their_stored_parts() {
+        for t in [
+            MembershipTarget::Group("a/b".into()),
+            MembershipTarget::Project(42),
+        ] {
+            let (kind, value) = t.to_parts();
+            assert_eq!(MembershipTarget::from_parts(kind, &value), Some(t));
+        }
+        assert_eq!(MembershipTarget::from_parts("project", "x"), None);
+        assert_eq!(MembershipTarget::from_parts("user", "1"), None);
     }
 }

@@ -73,6 +73,23 @@ pub struct NewToken {
     pub expires_at: Option<Timestamp>,
 }
 
+impl NewToken {
+    /// The token as stored under `id`, created at `now`, not revoked.
+    pub fn into_token(self, id: i64, now: Timestamp) -> Token {
+        Token {
+            id,
+            kind: self.kind,
+            sha256: self.sha256,
+            scopes: self.scopes,
+            user_id: self.user_id,
+            target: self.target,
+            expires_at: self.expires_at,
+            revoked: false,
+            created_at: now,
+        }
+    }
+}
+
 /// A group's package settings (from GitLab's namespace package settings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupSettings {

@@ -93,24 +93,14 @@ fn bad(what: &str) -> StoreError {
 }
 
 fn target_sk(target: &MembershipTarget) -> String {
-    match target {
-        MembershipTarget::Group(path) => format!("MEMBER#group#{path}"),
-        MembershipTarget::Project(id) => format!("MEMBER#project#{id}"),
-    }
+    let (kind, value) = target.to_parts();
+    format!("MEMBER#{kind}#{value}")
 }
 
 fn target_from_sk(sk: &str) -> Option<MembershipTarget> {
     let rest = sk.strip_prefix("MEMBER#")?;
     let (kind, value) = rest.split_once('#')?;
-    target_parts(kind, value)
-}
-
-fn target_parts(kind: &str, value: &str) -> Option<MembershipTarget> {
-    match kind {
-        "group" => Some(MembershipTarget::Group(value.to_string())),
-        "project" => value.parse().ok().map(MembershipTarget::Project),
-        _ => None,
-    }
+    MembershipTarget::from_parts(kind, value)
 }
 
 fn group_from(item: &Item) -> StoreResult<Group> {
@@ -138,7 +128,7 @@ fn project_from(item: &Item) -> StoreResult<Project> {
 fn token_from(item: &Item) -> StoreResult<Token> {
     let sha = hex::decode(get_s(item, "sha256")?).map_err(|_| bad("token hash"))?;
     let target = match (opt_s(item, "target_kind"), opt_s(item, "target")) {
-        (Some(kind), Some(value)) => target_parts(&kind, &value),
+        (Some(kind), Some(value)) => MembershipTarget::from_parts(&kind, &value),
         _ => None,
     };
     Ok(Token {
@@ -626,27 +616,14 @@ impl MetaStore for DynamoMetaStore {
             item.insert("expires_at".into(), n(at.millis()));
         }
         if let Some(t) = &token.target {
-            let (kind, value) = match t {
-                MembershipTarget::Group(p) => ("group", p.clone()),
-                MembershipTarget::Project(id) => ("project", id.to_string()),
-            };
+            let (kind, value) = t.to_parts();
             item.insert("target_kind".into(), s(kind));
             item.insert("target".into(), s(value));
         }
         let mut alias = key(format!("TOKENID#{id}"), "TOKEN");
         alias.insert("sha256".into(), s(&sha));
         self.put_with_alias(item, alias).await?;
-        Ok(Token {
-            id,
-            kind: token.kind,
-            sha256: token.sha256,
-            scopes: token.scopes,
-            user_id: token.user_id,
-            target: token.target,
-            expires_at: token.expires_at,
-            revoked: false,
-            created_at: now,
-        })
+        Ok(token.into_token(id, now))
     }
 
     async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>> {

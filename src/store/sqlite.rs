@@ -135,19 +135,8 @@ fn db_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn target_columns(target: &MembershipTarget) -> (&'static str, String) {
-    match target {
-        MembershipTarget::Group(path) => ("group", path.clone()),
-        MembershipTarget::Project(id) => ("project", id.to_string()),
-    }
-}
-
 fn target_from_columns(kind: Option<String>, value: Option<String>) -> Option<MembershipTarget> {
-    match (kind.as_deref(), value) {
-        (Some("group"), Some(path)) => Some(MembershipTarget::Group(path)),
-        (Some("project"), Some(id)) => id.parse().ok().map(MembershipTarget::Project),
-        _ => None,
-    }
+    MembershipTarget::from_parts(&kind?, &value?)
 }
 
 fn bad_row(what: &str) -> rusqlite::Error {
@@ -434,7 +423,7 @@ impl MetaStore for SqliteMetaStore {
     ) -> StoreResult<Membership> {
         let target = target.clone();
         self.call(move |c| {
-            let (kind, value) = target_columns(&target);
+            let (kind, value) = target.to_parts();
             c.execute(
                 "INSERT INTO memberships (user_id, target_kind, target, access_level) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, target_kind, target) \
@@ -479,7 +468,7 @@ impl MetaStore for SqliteMetaStore {
         self.call(move |c| {
             let (kind, value) = match &token.target {
                 Some(t) => {
-                    let (k, v) = target_columns(t);
+                    let (k, v) = t.to_parts();
                     (Some(k), Some(v))
                 }
                 None => (None, None),
@@ -499,17 +488,7 @@ impl MetaStore for SqliteMetaStore {
                 ],
             )
             .map_err(db_err)?;
-            Ok(Token {
-                id: c.last_insert_rowid(),
-                kind: token.kind,
-                sha256: token.sha256,
-                scopes: token.scopes,
-                user_id: token.user_id,
-                target: token.target,
-                expires_at: token.expires_at,
-                revoked: false,
-                created_at: now,
-            })
+            Ok(token.into_token(c.last_insert_rowid(), now))
         })
         .await
     }
