@@ -12,6 +12,7 @@ use depot::store::sqlite::SqliteMetaStore;
 use depot::store::{MetaStore, StoreError};
 use std::sync::Arc;
 use support::dynamo::DynamoEmulator;
+use support::newest;
 
 struct Subject {
     meta: Arc<dyn MetaStore>,
@@ -68,23 +69,6 @@ async fn projects(m: &dyn MetaStore) -> (i64, i64) {
         .await
         .unwrap();
     (a.id, b.id)
-}
-
-async fn newest(
-    m: &dyn MetaStore,
-    project: i64,
-    name: &str,
-    version: &str,
-    file: &str,
-) -> Option<(depot::domain::Package, depot::domain::PackageFile)> {
-    m.newest_file(
-        project,
-        &PackageName::parse(name).unwrap(),
-        &PackageVersion::parse(version).unwrap(),
-        &FileName::parse(None, file).unwrap(),
-    )
-    .await
-    .unwrap()
 }
 
 async fn groups_and_projects(s: Subject) {

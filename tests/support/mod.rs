@@ -259,16 +259,7 @@ impl TestApp {
         version: &str,
         file: &str,
     ) -> Option<(depot::domain::Package, depot::domain::PackageFile)> {
-        use depot::domain::{FileName, PackageName, PackageVersion};
-        self.meta()
-            .newest_file(
-                project,
-                &PackageName::parse(name).unwrap(),
-                &PackageVersion::parse(version).unwrap(),
-                &FileName::parse(None, file).unwrap(),
-            )
-            .await
-            .unwrap()
+        newest(self.meta().as_ref(), project, name, version, file).await
     }
 
     /// Stored blobs (files under `blobs/`, or objects in the bucket).
@@ -341,6 +332,25 @@ impl World {
     pub fn url(&self, project: impl std::fmt::Display, rest: &str) -> String {
         format!("/api/v4/projects/{project}/packages/generic/{rest}")
     }
+}
+
+/// The newest live file `file` of package `name`/`version` in `project` of any store.
+pub async fn newest(
+    meta: &dyn MetaStore,
+    project: i64,
+    name: &str,
+    version: &str,
+    file: &str,
+) -> Option<(depot::domain::Package, depot::domain::PackageFile)> {
+    use depot::domain::{FileName, PackageName, PackageVersion};
+    meta.newest_file(
+        project,
+        &PackageName::parse(name).unwrap(),
+        &PackageVersion::parse(version).unwrap(),
+        &FileName::parse(None, file).unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 /// On any store: group `group`, private project `group/project`, user `user` as Developer of
