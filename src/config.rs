@@ -104,6 +104,9 @@ pub struct FunctionConfig {
     /// As for `depot serve`.
     #[arg(long, env = "DEPOT_MAX_FILE_SIZE", default_value = "5GiB", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Base URL for links in answers (a custom domain); unset, links use the request's host.
+    #[arg(long, env = "DEPOT_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl FunctionConfig {

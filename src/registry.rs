@@ -11,6 +11,9 @@ use regex::Regex;
 use std::ops::Range;
 use std::sync::Arc;
 
+mod packages;
+pub use packages::PackageList;
+
 /// Why a use case did not succeed. `api::error` turns each into GitLab's status and body.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -20,6 +23,8 @@ pub enum Error {
     Denied(Denied),
     #[error("not found")]
     NotFound,
+    #[error("group not found")]
+    GroupNotFound,
     #[error("file is too large")]
     TooLarge,
     #[error("duplicate package is not allowed")]
@@ -68,6 +73,7 @@ pub struct Registry {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
     limits: Limits,
+    public_url: Option<String>,
 }
 
 impl Registry {
@@ -76,7 +82,19 @@ impl Registry {
             meta,
             blobs,
             limits,
+            public_url: None,
         }
+    }
+
+    /// The base URL clients reach the registry at, for links in answers (`Link`,
+    /// `delete_api_path`). Without it, links are built from the request's host.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url.map(|u| u.trim_end_matches('/').to_string());
+        self
+    }
+
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.as_deref()
     }
 
     pub fn meta(&self) -> &Arc<dyn MetaStore> {

@@ -67,6 +67,7 @@ impl IntoResponse for Error {
                 message(StatusCode::NOT_FOUND, "404 Project Not Found")
             }
             Error::NotFound => message(StatusCode::NOT_FOUND, "404 Not found"),
+            Error::GroupNotFound => message(StatusCode::NOT_FOUND, "404 Group Not Found"),
             Error::TooLarge => message(
                 StatusCode::BAD_REQUEST,
                 "400 Bad request - File is too large",

@@ -1,7 +1,7 @@
 //! Generic packages: `PUT` (publish) and `GET`/`HEAD` (download) of
 //! `/projects/:id/packages/generic/:name/:version/(*dirs/):file_name` (SPEC.md §1–6).
 
-use super::{AppState, error};
+use super::{AppState, error, query_pairs};
 use crate::auth::{Action, Credential};
 use crate::domain::{
     FileName, InvalidParams, Package, PackageFile, PackageName, PackageStatus, PackageVersion,
@@ -64,12 +64,6 @@ pub async fn handle(
         _ => return error::route_not_found(),
     };
     result.unwrap_or_else(IntoResponse::into_response)
-}
-
-fn query_pairs(request: &Request) -> Vec<(String, String)> {
-    form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
 }
 
 fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {

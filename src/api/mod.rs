@@ -3,6 +3,7 @@
 
 pub mod error;
 mod generic;
+mod packages;
 
 use crate::registry::Registry;
 use axum::Router;
@@ -20,6 +21,7 @@ pub type AppState = Arc<Registry>;
 pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/api/v4/projects/{*rest}", any(projects))
+        .route("/api/v4/groups/{*rest}", any(groups))
         .fallback(|| async { error::route_not_found() })
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(log_request))
@@ -45,7 +47,29 @@ async fn projects(
     {
         return generic::handle(registry, method, route, request).await;
     }
+    if let Some(after) = rest.strip_prefix("packages")
+        && let Some(route) = packages::ProjectRoute::parse(after)
+        && (after.is_empty() || after.starts_with('/'))
+    {
+        return packages::handle_project(registry, project, route, request).await;
+    }
     error::route_not_found()
+}
+
+/// `/groups/:id/packages`, where the id may be a path with decoded slashes.
+async fn groups(State(registry): State<AppState>, uri: Uri, request: Request) -> Response {
+    let raw = uri.path().strip_prefix("/api/v4/groups/").unwrap_or_default();
+    match raw.trim_end_matches('/').strip_suffix("/packages") {
+        Some(group) if !group.is_empty() => packages::handle_group(registry, group, request).await,
+        _ => error::route_not_found(),
+    }
+}
+
+/// The query string's pairs, decoded.
+fn query_pairs(request: &Request) -> Vec<(String, String)> {
+    form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// Split `<id>/<rest>`. A numeric or `%2F`-encoded id is one segment; an id whose slashes
@@ -56,7 +80,9 @@ fn split_project(raw: &str) -> Option<(&str, &str)> {
     if encoded || first.bytes().all(|b| b.is_ascii_digit()) {
         return Some((first, raw.get(first.len() + 1..)?));
     }
-    let at = raw.find("/packages/")?;
+    let at = raw
+        .find("/packages/")
+        .or_else(|| raw.strip_suffix("/packages").map(str::len))?;
     Some((&raw[..at], &raw[at + 1..]))
 }
 
@@ -96,6 +122,8 @@ mod tests {
                 Some(("g/sub/p", "packages/generic/a/1/f")),
             ),
             ("g/p/other", None),
+            ("g/sub/p/packages", Some(("g/sub/p", "packages"))),
+            ("g/p/packages/7/package_files", Some(("g/p", "packages/7/package_files"))),
             ("24", None),
         ];
         for (raw, expected) in cases {

@@ -12,6 +12,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let limits = Limits {
         max_file_size: config.max_file_size,
     };
-    let registry = registry(&config.store, limits).await?;
+    let registry = registry(&config.store, limits)
+        .await?
+        .with_public_url(config.public_url.filter(|u| !u.is_empty()));
     lambda_http::run(router(Arc::new(registry))).await
 }

@@ -236,6 +236,14 @@ impl MembershipTarget {
             }
         }
     }
+
+    /// Does this target cover the group at `group_path` (itself or an ancestor of it)?
+    pub fn covers_group(&self, group_path: &str) -> bool {
+        match self {
+            MembershipTarget::Project(_) => false,
+            MembershipTarget::Group(_) => self.covers(i64::MIN, group_path),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,27 @@ impl fmt::Display for ProjectRef {
     }
 }
 
+/// A group as the URL names it: numeric id or full path (`group/sub`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GroupRef {
+    Id(i64),
+    Path(String),
+}
+
+impl GroupRef {
+    /// Parse an already percent-decoded `:id`.
+    pub fn parse(decoded: &str) -> Option<Self> {
+        if !decoded.is_empty() && decoded.bytes().all(|b| b.is_ascii_digit()) {
+            return decoded.parse().ok().map(GroupRef::Id);
+        }
+        let trimmed = decoded.trim_matches('/');
+        if trimmed.is_empty() || trimmed.split('/').any(str::is_empty) {
+            return None;
+        }
+        Some(GroupRef::Path(trimmed.to_string()))
+    }
+}
+
 /// Validation failures, in GitLab's wording (`package_name is invalid`), joined by ", ".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InvalidParams(pub Vec<String>);

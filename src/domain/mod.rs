@@ -5,12 +5,16 @@
 
 mod access;
 mod coordinates;
+mod listing;
 mod records;
 mod time;
 
 pub use access::{MembershipTarget, Role, Scope, TokenKind, Visibility};
 pub use coordinates::{
-    FileName, InvalidParams, PackageName, PackageVersion, ProjectRef, check_file_path,
+    FileName, GroupRef, InvalidParams, PackageName, PackageVersion, ProjectRef, check_file_path,
+};
+pub use listing::{
+    COUNT_LIMIT, FileOrder, FileOrderBy, Listed, MAX_PER_PAGE, PackageOrder, PackageQuery, Page, parse_bool,
 };
 pub use records::{
     Group, GroupSettings, Membership, NewFile, NewToken, Package, PackageFile, PackageStatus,

@@ -15,6 +15,16 @@
 //! | file | `PKG#<package_id>` | `FILE#<file_name>#<zero-padded file id>` (newest: one descending query) |
 //! | file-name guard | `PKG#<package_id>` | `NAME#<file_name>` (exists while a live file has that name) |
 //!
+//! Four global secondary indexes serve the lists. Package items carry `LIST_PK` =
+//! `LIST#<project id>#<status>` and one sort key per order: `BY_CREATED` =
+//! `<created_at ms, 13 digits>#<id, 20 digits>`, `BY_NAME` = `<name>#<version>#<id>`,
+//! `BY_VERSION` = `<version>#<id>`; the indexes `by_created`, `by_name` and `by_version` project
+//! only the keys plus `name_lc` and `version` (for the name and version filters), so updating a
+//! package's other attributes never writes to them. Every character allowed in a name or version
+//! sorts after `#`, so these keys sort exactly like the (name, version, id) tuples the SQL store
+//! orders by. Project items carry `NS_PK` = `NS#<top-level group>` and `NS_SK` = their full
+//! path, indexed by `by_namespace`, so a group's projects (with subgroups) are one Query.
+//!
 //! Names, versions and file names cannot contain `#`, so the keys are unambiguous. Every
 //! lookup is a `GetItem` or a `Query` on a key; nothing here scans. Publishing is one
 //! `TransactWriteItems` (package put-or-update + file + name guard), so two concurrent uploads
@@ -22,17 +32,18 @@
 
 use super::{MetaStore, StoreError, StoreResult};
 use crate::domain::{
-    FileName, Group, GroupSettings, Membership, MembershipTarget, NewFile, NewToken, Package,
-    PackageFile, PackageName, PackageStatus, PackageVersion, Project, Role, Scope, Timestamp,
-    Token, TokenKind, User, Visibility,
+    COUNT_LIMIT, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile,
+    NewToken, Package, PackageFile, PackageName, PackageOrder, PackageQuery, PackageStatus,
+    PackageVersion, Project, Role, Scope, Timestamp, Token, TokenKind, User, Visibility,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
-    ScalarAttributeType, TableStatus, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
+    TableStatus, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -178,6 +189,62 @@ fn package_sk(name: &PackageName, version: &PackageVersion) -> String {
     format!("PKG#{}#{}", name.as_str(), version.as_str())
 }
 
+fn list_pk(project_id: i64, status: PackageStatus) -> String {
+    format!("LIST#{project_id}#{}", status.as_str())
+}
+
+/// The index attributes of a package item (see the file header).
+fn list_attributes(p: &Package) -> [(&'static str, AttributeValue); 5] {
+    [
+        ("LIST_PK", s(list_pk(p.project_id, p.status))),
+        (
+            "BY_CREATED",
+            s(format!("{:013}#{:020}", p.created_at.millis(), p.id)),
+        ),
+        (
+            "BY_NAME",
+            s(format!(
+                "{}#{}#{:020}",
+                p.name.as_str(),
+                p.version.as_str(),
+                p.id
+            )),
+        ),
+        (
+            "BY_VERSION",
+            s(format!("{}#{:020}", p.version.as_str(), p.id)),
+        ),
+        ("name_lc", s(p.name.as_str().to_lowercase())),
+    ]
+}
+
+/// The global secondary indexes, as `create_table` and `template.yaml` declare them:
+/// (name, partition key, sort key, attributes projected besides the keys; `None` = all).
+pub const INDEXES: [(&str, &str, &str, Option<&[&str]>); 4] = [
+    ("by_created", "LIST_PK", "BY_CREATED", Some(&["name_lc", "version"])),
+    ("by_name", "LIST_PK", "BY_NAME", Some(&["name_lc", "version"])),
+    ("by_version", "LIST_PK", "BY_VERSION", Some(&["name_lc", "version"])),
+    ("by_namespace", "NS_PK", "NS_SK", None),
+];
+
+/// Which index serves an order, and the attribute it sorts by.
+fn index_for(order: PackageOrder) -> (&'static str, &'static str) {
+    match order {
+        PackageOrder::CreatedAt | PackageOrder::Type | PackageOrder::ProjectPath => {
+            ("by_created", "BY_CREATED")
+        }
+        PackageOrder::Name => ("by_name", "BY_NAME"),
+        PackageOrder::Version => ("by_version", "BY_VERSION"),
+    }
+}
+
+/// One row of an index read: its sort key, the project's path (for `project_path` order) and
+/// the table key of the package item.
+struct IndexRow {
+    sort: (String, String),
+    table_key: Item,
+}
+
 fn conditional_failed<E>(e: &SdkError<E>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -235,17 +302,39 @@ impl DynamoMetaStore {
                 .build()
                 .map_err(StoreError::backend)
         };
-        client
+        let mut create = client
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("PK")?)
-            .attribute_definitions(attr("SK")?)
             .key_schema(key("PK", KeyType::Hash)?)
-            .key_schema(key("SK", KeyType::Range)?)
-            .send()
-            .await
-            .map_err(StoreError::backend)?;
+            .key_schema(key("SK", KeyType::Range)?);
+        let mut attributes = vec!["PK", "SK"];
+        for (name, pk, sk, included) in INDEXES {
+            let projection = match included {
+                Some(attrs) => Projection::builder()
+                    .projection_type(ProjectionType::Include)
+                    .set_non_key_attributes(Some(attrs.iter().map(|a| a.to_string()).collect())),
+                None => Projection::builder().projection_type(ProjectionType::All),
+            };
+            create = create.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(name)
+                    .key_schema(key(pk, KeyType::Hash)?)
+                    .key_schema(key(sk, KeyType::Range)?)
+                    .projection(projection.build())
+                    .build()
+                    .map_err(StoreError::backend)?,
+            );
+            for a in [pk, sk] {
+                if !attributes.contains(&a) {
+                    attributes.push(a);
+                }
+            }
+        }
+        for a in attributes {
+            create = create.attribute_definitions(attr(a)?);
+        }
+        create.send().await.map_err(StoreError::backend)?;
         for _ in 0..100 {
             let out = client
                 .describe_table()
@@ -376,6 +465,120 @@ impl DynamoMetaStore {
         item.map(|i| package_from(&i)).transpose()
     }
 
+    /// Up to `want` index rows of `project`'s packages that match `query`, in the query's
+    /// order, and whether the index has no more (`true`: every match was read).
+    ///
+    /// The status is part of the index partition key and the order is its sort key. Name words
+    /// (a case-insensitive substring match) and the version cannot be key conditions, so they
+    /// are a `FilterExpression` on the projected `name_lc` and `version`: a filtered list reads
+    /// the project's index rows (about 100 bytes each, so about 10,000 per 1 MB request) until it
+    /// has `want` matches, which bounds it by the size of one project, never the registry's.
+    async fn index_rows(
+        &self,
+        project: &Project,
+        query: &PackageQuery,
+        want: usize,
+    ) -> StoreResult<(Vec<IndexRow>, bool)> {
+        let (index, sort_attr) = index_for(query.order);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("LIST_PK = :pk")
+            .expression_attribute_values(":pk", s(list_pk(project.id, query.status)))
+            .scan_index_forward(!query.descending);
+        let mut filters = Vec::new();
+        for (i, word) in query.name_words.iter().enumerate() {
+            filters.push(format!("contains(name_lc, :w{i})"));
+            request = request.expression_attribute_values(format!(":w{i}"), s(word));
+        }
+        if let Some(version) = &query.version {
+            filters.push("#ver = :ver".to_string());
+            request = request
+                .expression_attribute_names("#ver", "version")
+                .expression_attribute_values(":ver", s(version));
+        }
+        if !filters.is_empty() {
+            request = request.filter_expression(filters.join(" AND "));
+        }
+        let path = match query.order {
+            PackageOrder::ProjectPath => project.path_with_namespace.clone(),
+            _ => String::new(),
+        };
+        let mut rows = Vec::new();
+        let mut start = None;
+        loop {
+            let page = request
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            for item in page.items() {
+                if rows.len() == want {
+                    return Ok((rows, false));
+                }
+                rows.push(IndexRow {
+                    sort: (path.clone(), get_s(item, sort_attr)?),
+                    table_key: key(get_s(item, "PK")?, get_s(item, "SK")?),
+                });
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok((rows, true));
+            }
+            if rows.len() == want {
+                return Ok((rows, false));
+            }
+        }
+    }
+
+    /// The items at `keys` (at most 100), in the order of `keys`; missing ones are left out.
+    async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        let mut pending = keys.clone();
+        for attempt in 0..10 {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(StoreError::backend)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                found.insert((get_s(item, "PK")?, get_s(item, "SK")?), item.clone());
+            }
+            pending = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            // Throttled: back off before asking for the rest.
+            tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Invalid(
+                "DynamoDB left keys unprocessed after retries".into(),
+            ));
+        }
+        Ok(keys
+            .iter()
+            .filter_map(|k| found.remove(&(get_s(k, "PK").ok()?, get_s(k, "SK").ok()?)))
+            .collect())
+    }
+
     async fn newest_file_of(
         &self,
         package_id: i64,
@@ -462,6 +665,13 @@ impl MetaStore for DynamoMetaStore {
             .transpose()
     }
 
+    async fn group_by_id(&self, id: i64) -> StoreResult<Option<Group>> {
+        self.get(format!("GROUP#{id}"), "META")
+            .await?
+            .map(|i| group_from(&i))
+            .transpose()
+    }
+
     async fn create_project(
         &self,
         group: &Group,
@@ -482,6 +692,9 @@ impl MetaStore for DynamoMetaStore {
                     item.insert("namespace_id".into(), n(group.id));
                     item.insert("visibility".into(), s(visibility.as_str()));
                     item.insert("created_at".into(), n(now.millis()));
+                    let top = full_path.split('/').next().unwrap_or_default();
+                    item.insert("NS_PK".into(), s(format!("NS#{top}")));
+                    item.insert("NS_SK".into(), s(&full_path));
                 },
             )
             .await?;
@@ -507,6 +720,41 @@ impl MetaStore for DynamoMetaStore {
             .await?
             .map(|i| project_from(&i))
             .transpose()
+    }
+
+    async fn projects_in_group(
+        &self,
+        group: &Group,
+        subgroups: bool,
+    ) -> StoreResult<Vec<Project>> {
+        let top = group.path.split('/').next().unwrap_or_default();
+        let mut projects = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("by_namespace")
+                .key_condition_expression("NS_PK = :pk AND begins_with(NS_SK, :prefix)")
+                .expression_attribute_values(":pk", s(format!("NS#{top}")))
+                .expression_attribute_values(":prefix", s(format!("{}/", group.path)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            for item in page.items() {
+                let project = project_from(item)?;
+                if subgroups || project.namespace_id == group.id {
+                    projects.push(project);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                projects.sort_by_key(|p| p.id);
+                return Ok(projects);
+            }
+        }
     }
 
     async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User> {
@@ -741,10 +989,11 @@ impl MetaStore for DynamoMetaStore {
                             format!("PROJECT#{}", f.project_id),
                             package_sk(&f.name, &f.version),
                         )))
-                        .update_expression("SET #s = :s, updated_at = :u")
+                        .update_expression("SET #s = :s, updated_at = :u, LIST_PK = :l")
                         .condition_expression("attribute_exists(PK) AND id = :id")
                         .expression_attribute_names("#s", "status")
                         .expression_attribute_values(":s", s(p.status.as_str()))
+                        .expression_attribute_values(":l", s(list_pk(p.project_id, p.status)))
                         .expression_attribute_values(":u", n(now))
                         .expression_attribute_values(":id", n(p.id))
                         .build()
@@ -774,6 +1023,9 @@ impl MetaStore for DynamoMetaStore {
                     item.insert("status".into(), s(p.status.as_str()));
                     item.insert("created_at".into(), n(now));
                     item.insert("updated_at".into(), n(now));
+                    for (name, value) in list_attributes(&p) {
+                        item.insert(name.into(), value);
+                    }
                     let mut alias = key(format!("PACKAGE#{id}"), "PACKAGE");
                     alias.insert("project_id".into(), n(f.project_id));
                     alias.insert("sk".into(), s(package_sk(&f.name, &f.version)));
@@ -882,5 +1134,109 @@ impl MetaStore for DynamoMetaStore {
                     Err(StoreError::backend(e))
                 }
             })
+    }
+
+    async fn package_by_id(&self, id: i64) -> StoreResult<Option<Package>> {
+        let Some(alias) = self.get(format!("PACKAGE#{id}"), "PACKAGE").await? else {
+            return Ok(None);
+        };
+        let item = self
+            .get(
+                format!("PROJECT#{}", get_n(&alias, "project_id")?),
+                &get_s(&alias, "sk")?,
+            )
+            .await?;
+        // The slot may hold a newer package of the same name and version by now.
+        Ok(item
+            .map(|i| package_from(&i))
+            .transpose()?
+            .filter(|p| p.id == id))
+    }
+
+    async fn list_packages(
+        &self,
+        projects: &[Project],
+        query: &PackageQuery,
+    ) -> StoreResult<Listed<Package>> {
+        if projects.is_empty() || !query.satisfiable {
+            return Ok(Listed {
+                items: Vec::new(),
+                total: Some(0),
+                has_next: false,
+            });
+        }
+        let offset = query.page.offset() as usize;
+        let per_page = query.page.per_page as usize;
+        // Enough rows for this page plus one (is there a next page?), and enough to count up
+        // to the limit. Each project's index is read in order, so the page is among the first
+        // `page_need` rows of each; a group list merges one read per project.
+        let page_need = offset + per_page + 1;
+        let count_need = COUNT_LIMIT as usize + 1;
+        let mut rows = Vec::new();
+        let mut every_row_read = true;
+        for project in projects {
+            let want = page_need.max(count_need.saturating_sub(rows.len()));
+            let (more, done) = self.index_rows(project, query, want).await?;
+            rows.extend(more);
+            every_row_read &= done;
+        }
+        if projects.len() > 1 {
+            rows.sort_by(|a, b| {
+                let order = a.sort.cmp(&b.sort);
+                if query.descending {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+        }
+        let counted = rows.len();
+        let keys: Vec<Item> = rows
+            .into_iter()
+            .skip(offset)
+            .take(per_page)
+            .map(|r| r.table_key)
+            .collect();
+        let mut items = Vec::with_capacity(keys.len());
+        for item in self.batch_get(keys).await? {
+            let package = package_from(&item)?;
+            // Indexes trail the table by a moment: drop a row whose package changed since.
+            if query.matches(&package) {
+                items.push(package);
+            }
+        }
+        Ok(Listed {
+            items,
+            total: (every_row_read && counted <= COUNT_LIMIT as usize).then_some(counted as u64),
+            has_next: counted > offset + per_page,
+        })
+    }
+
+    async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>> {
+        let mut files = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :f)")
+                .expression_attribute_values(":pk", s(format!("PKG#{package_id}")))
+                .expression_attribute_values(":f", s("FILE#"))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            for item in page.items() {
+                if opt_s(item, "status").as_deref() != Some("pending_destruction") {
+                    files.push(file_from(item)?);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(files);
+            }
+        }
     }
 }

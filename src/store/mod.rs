@@ -7,8 +7,9 @@ pub mod s3;
 pub mod sqlite;
 
 use crate::domain::{
-    FileName, Group, GroupSettings, Membership, MembershipTarget, NewFile, NewToken, Package,
-    PackageFile, PackageName, PackageVersion, Project, Role, Timestamp, Token, User, Visibility,
+    FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile, NewToken,
+    Package, PackageFile, PackageName, PackageQuery, PackageVersion, Project, Role, Timestamp,
+    Token, User, Visibility,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -169,6 +170,7 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Create a group; its parent (the path minus its last segment) must exist.
     async fn create_group(&self, path: &str, now: Timestamp) -> StoreResult<Group>;
     async fn group_by_path(&self, path: &str) -> StoreResult<Option<Group>>;
+    async fn group_by_id(&self, id: i64) -> StoreResult<Option<Group>>;
 
     async fn create_project(
         &self,
@@ -179,6 +181,9 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> StoreResult<Project>;
     async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>>;
     async fn project_by_path(&self, path: &str) -> StoreResult<Option<Project>>;
+    /// The projects directly in `group` and, with `subgroups`, in every group below it.
+    async fn projects_in_group(&self, group: &Group, subgroups: bool)
+    -> StoreResult<Vec<Project>>;
 
     async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
@@ -230,6 +235,21 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Record a download.
     async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()>;
+
+    /// A package by id, whatever its status (callers decide what is visible).
+    async fn package_by_id(&self, id: i64) -> StoreResult<Option<Package>>;
+
+    /// One page of the packages of `projects` that match `query` ([`PackageQuery::matches`]),
+    /// in its order (ties broken by creation, then id), counted up to
+    /// [`crate::domain::COUNT_LIMIT`].
+    async fn list_packages(
+        &self,
+        projects: &[Project],
+        query: &PackageQuery,
+    ) -> StoreResult<Listed<Package>>;
+
+    /// The live files of a package, in no particular order.
+    async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>>;
 }
 
 #[cfg(test)]

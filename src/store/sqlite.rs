@@ -3,9 +3,9 @@
 
 use super::{MetaStore, StoreError, StoreResult};
 use crate::domain::{
-    FileName, Group, GroupSettings, Membership, MembershipTarget, NewFile, NewToken, Package,
-    PackageFile, PackageName, PackageStatus, PackageVersion, Project, Role, Scope, Timestamp,
-    Token, TokenKind, User, Visibility,
+    COUNT_LIMIT, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile,
+    NewToken, Package, PackageFile, PackageName, PackageOrder, PackageQuery, PackageStatus,
+    PackageVersion, Project, Role, Scope, Timestamp, Token, TokenKind, User, Visibility,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -77,6 +77,10 @@ CREATE TABLE IF NOT EXISTS package_files (
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS package_files_by_name ON package_files (package_id, file_name, id);
+CREATE INDEX IF NOT EXISTS packages_by_created ON packages (project_id, status, created_at, id);
+CREATE INDEX IF NOT EXISTS packages_by_name ON packages (project_id, status, name, version, id);
+CREATE INDEX IF NOT EXISTS packages_by_version ON packages (project_id, status, version, id);
+CREATE INDEX IF NOT EXISTS projects_by_namespace ON projects (namespace_id);
 "#;
 
 pub struct SqliteMetaStore {
@@ -326,6 +330,19 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    async fn group_by_id(&self, id: i64) -> StoreResult<Option<Group>> {
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {GROUP_COLS} FROM groups WHERE id = ?1"),
+                [id],
+                group_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
     async fn create_project(
         &self,
         group: &Group,
@@ -380,6 +397,36 @@ impl MetaStore for SqliteMetaStore {
             )
             .optional()
             .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn projects_in_group(
+        &self,
+        group: &Group,
+        subgroups: bool,
+    ) -> StoreResult<Vec<Project>> {
+        let (group_id, prefix) = (group.id, format!("{}/", group.path));
+        self.call(move |c| {
+            // Paths of projects below the group start with `<group path>/`; compared with
+            // substr rather than LIKE, whose wildcards `_` and `%` could occur in a path.
+            let sql = if subgroups {
+                format!(
+                    "SELECT {PROJECT_COLS} FROM projects \
+                     WHERE substr(path, 1, length(?2)) = ?2 ORDER BY id"
+                )
+            } else {
+                format!("SELECT {PROJECT_COLS} FROM projects WHERE namespace_id = ?1 ORDER BY id")
+            };
+            let mut stmt = c.prepare(&sql).map_err(db_err)?;
+            let rows = if subgroups {
+                stmt.query_map([prefix], project_row)
+            } else {
+                stmt.query_map([group_id], project_row)
+            };
+            rows.map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)
         })
         .await
     }
@@ -699,6 +746,120 @@ impl MetaStore for SqliteMetaStore {
             )
             .map_err(db_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn package_by_id(&self, id: i64) -> StoreResult<Option<Package>> {
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {PACKAGE_COLS} FROM packages WHERE id = ?1"),
+                [id],
+                package_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_packages(
+        &self,
+        projects: &[Project],
+        query: &PackageQuery,
+    ) -> StoreResult<Listed<Package>> {
+        if projects.is_empty() || !query.satisfiable {
+            return Ok(Listed {
+                items: Vec::new(),
+                total: Some(0),
+                has_next: false,
+            });
+        }
+        let project_ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
+        let query = query.clone();
+        self.call(move |c| {
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            let mut arg = |v: rusqlite::types::Value| {
+                args.push(v);
+                format!("?{}", args.len())
+            };
+            let ids = project_ids
+                .into_iter()
+                .map(|id| arg(id.into()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut conditions = vec![
+                format!("p.project_id IN ({ids})"),
+                format!("p.status = {}", arg(query.status.as_str().to_string().into())),
+            ];
+            for word in &query.name_words {
+                conditions.push(format!("instr(lower(p.name), {}) > 0", arg(word.clone().into())));
+            }
+            if let Some(version) = &query.version {
+                conditions.push(format!("p.version = {}", arg(version.clone().into())));
+            }
+            let filter = conditions.join(" AND ");
+            let dir = if query.descending { "DESC" } else { "ASC" };
+            let order = match query.order {
+                PackageOrder::CreatedAt | PackageOrder::Type => {
+                    format!("p.created_at {dir}, p.id {dir}")
+                }
+                PackageOrder::Name => format!("p.name {dir}, p.version {dir}, p.id {dir}"),
+                PackageOrder::Version => format!("p.version {dir}, p.id {dir}"),
+                PackageOrder::ProjectPath => {
+                    format!("pr.path {dir}, p.created_at {dir}, p.id {dir}")
+                }
+            };
+            let cols = PACKAGE_COLS
+                .split(", ")
+                .map(|col| format!("p.{col}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let from = format!(
+                "FROM packages p JOIN projects pr ON pr.id = p.project_id WHERE {filter}"
+            );
+            // One row past the page says whether a next page exists.
+            let sql = format!(
+                "SELECT {cols} {from} ORDER BY {order} LIMIT {} OFFSET {}",
+                query.page.per_page + 1,
+                query.page.offset()
+            );
+            let mut stmt = c.prepare(&sql).map_err(db_err)?;
+            let mut items = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), package_row)
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)?;
+            let has_next = items.len() as u64 > query.page.per_page;
+            items.truncate(query.page.per_page as usize);
+            let counted: u64 = c
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM (SELECT 1 {from} LIMIT {})", COUNT_LIMIT + 1),
+                    rusqlite::params_from_iter(args.iter()),
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(db_err)? as u64;
+            Ok(Listed {
+                items,
+                total: (counted <= COUNT_LIMIT).then_some(counted),
+                has_next,
+            })
+        })
+        .await
+    }
+
+    async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>> {
+        self.call(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {FILE_COLS} FROM package_files WHERE package_id = ?1 \
+                     AND status != 'pending_destruction'"
+                ))
+                .map_err(db_err)?;
+            stmt.query_map([package_id], file_row)
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)
         })
         .await
     }
