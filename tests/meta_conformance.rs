@@ -4,8 +4,9 @@
 mod support;
 
 use depot::domain::{
-    FileName, GroupSettings, MembershipTarget, NewFile, NewToken, PackageName, PackageStatus,
-    PackageVersion, Role, Scope, Timestamp, TokenKind, Visibility,
+    FileName, GroupSettings, MembershipTarget, NewFile, NewToken, Package, PackageName,
+    PackageQuery, PackageStatus, PackageVersion, Project, Role, Scope, Timestamp, TokenKind,
+    Visibility,
 };
 use depot::store::dynamo::DynamoMetaStore;
 use depot::store::sqlite::SqliteMetaStore;
@@ -117,6 +118,41 @@ async fn groups_and_projects(s: Subject) {
     assert_eq!(m.project_by_path("acme/tools/cli").await.unwrap(), Some(p));
     assert_eq!(m.project_by_path("acme/none").await.unwrap(), None);
     assert_eq!(m.project_by_id(9999).await.unwrap(), None);
+
+    assert_eq!(m.group_by_id(sub.id).await.unwrap(), Some(sub.clone()));
+    assert_eq!(m.group_by_id(9999).await.unwrap(), None);
+    let deep = m.create_group("acme/tools/deep", t(7)).await.unwrap();
+    let r = m
+        .create_project(&deep, "r", Visibility::Private, t(8))
+        .await
+        .unwrap();
+    // A sibling whose path shares the prefix `acme/tools` is not below `acme/tools`.
+    let other = m.create_group("acme/toolsmith", t(9)).await.unwrap();
+    m.create_project(&other, "x", Visibility::Private, t(9))
+        .await
+        .unwrap();
+    let paths = |ps: Vec<Project>| {
+        ps.into_iter()
+            .map(|p| p.path_with_namespace)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        paths(m.projects_in_group(&sub, false).await.unwrap()),
+        vec!["acme/tools/cli"]
+    );
+    assert_eq!(
+        paths(m.projects_in_group(&sub, true).await.unwrap()),
+        vec!["acme/tools/cli", "acme/tools/deep/r"]
+    );
+    assert_eq!(
+        m.projects_in_group(&deep, true).await.unwrap(),
+        vec![r.clone()]
+    );
+    assert_eq!(
+        paths(m.projects_in_group(&g, false).await.unwrap()),
+        vec!["acme/app"]
+    );
+    assert_eq!(m.projects_in_group(&g, true).await.unwrap().len(), 4);
 }
 
 async fn users_and_memberships(s: Subject) {
@@ -389,6 +425,178 @@ async fn concurrent_refused_duplicates_let_one_win(s: Subject) {
     assert_eq!(won, 1);
 }
 
+fn query(q: &str, for_group: bool) -> PackageQuery {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+    PackageQuery::parse(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        for_group,
+    )
+    .unwrap()
+}
+
+/// Publish (project, name, version) at `at` with `status`; the package.
+async fn package_at(
+    m: &dyn MetaStore,
+    project_id: i64,
+    name: &str,
+    version: &str,
+    at: i64,
+    status: Option<PackageStatus>,
+) -> Package {
+    let mut f = new_file(project_id, name, version, "f.bin", false);
+    f.now = t(at);
+    f.status = status;
+    m.publish(f).await.unwrap().0
+}
+
+async fn lists_order_filter_and_page(s: Subject) {
+    let m = s.meta.as_ref();
+    let g = m.create_group("g", t(0)).await.unwrap();
+    let a = m
+        .create_project(&g, "a", Visibility::Private, t(0))
+        .await
+        .unwrap();
+    let b = m
+        .create_project(&g, "b", Visibility::Private, t(0))
+        .await
+        .unwrap();
+    let alpha1 = package_at(m, a.id, "alpha", "1.0", 10, None).await;
+    let beta = package_at(m, a.id, "Beta-Lib", "2.0", 20, None).await;
+    let alpha110 = package_at(m, a.id, "alpha", "1.10", 30, None).await;
+    let gamma = package_at(m, a.id, "gamma", "0.9", 40, Some(PackageStatus::Hidden)).await;
+    let core = package_at(m, a.id, "core-lib", "1.0", 50, None).await;
+    let alpha3 = package_at(m, b.id, "alpha", "3.0", 15, None).await;
+    let zeta = package_at(m, b.id, "zeta", "1.0", 25, None).await;
+    // A second file in a package neither duplicates it in lists nor changes its order.
+    let mut again = new_file(a.id, "alpha", "1.0", "g.bin", false);
+    again.now = t(60);
+    m.publish(again).await.unwrap();
+
+    let only_a = std::slice::from_ref(&a);
+    let both = [a.clone(), b.clone()];
+    let ids = |ps: &[Package]| ps.iter().map(|p| p.id).collect::<Vec<_>>();
+    let list = |projects: &[Project], q: &str, group: bool| {
+        let (projects, q) = (projects.to_vec(), query(q, group));
+        async move { m.list_packages(&projects, &q).await.unwrap() }
+    };
+
+    let cases: [(&str, Vec<i64>); 11] = [
+        ("", vec![alpha1.id, beta.id, alpha110.id, core.id]),
+        ("sort=desc", vec![core.id, alpha110.id, beta.id, alpha1.id]),
+        (
+            "order_by=type",
+            vec![alpha1.id, beta.id, alpha110.id, core.id],
+        ),
+        // Byte order, like GitLab's column order: upper case first, "1.0" before "1.10".
+        (
+            "order_by=name",
+            vec![beta.id, alpha1.id, alpha110.id, core.id],
+        ),
+        (
+            "order_by=name&sort=desc",
+            vec![core.id, alpha110.id, alpha1.id, beta.id],
+        ),
+        (
+            "order_by=version",
+            vec![alpha1.id, core.id, alpha110.id, beta.id],
+        ),
+        ("package_name=LIB", vec![beta.id, core.id]),
+        ("package_name=lib+core", vec![core.id]),
+        ("package_version=1.0", vec![alpha1.id, core.id]),
+        ("status=hidden", vec![gamma.id]),
+        ("package_type=npm", vec![]),
+    ];
+    for (q, expected) in cases {
+        let got = list(only_a, q, false).await;
+        assert_eq!(ids(&got.items), expected, "{q}");
+        assert_eq!(got.total, Some(expected.len() as u64), "{q}");
+        assert!(!got.has_next, "{q}");
+    }
+    let hidden = list(only_a, "status=hidden", false).await;
+    assert_eq!(hidden.items[0].status, PackageStatus::Hidden);
+    assert_eq!(
+        hidden.items[0],
+        m.package_by_id(gamma.id).await.unwrap().unwrap()
+    );
+
+    let first = list(only_a, "per_page=3", false).await;
+    assert_eq!(ids(&first.items), vec![alpha1.id, beta.id, alpha110.id]);
+    assert_eq!((first.total, first.has_next), (Some(4), true));
+    let second = list(only_a, "per_page=3&page=2", false).await;
+    assert_eq!(ids(&second.items), vec![core.id]);
+    assert_eq!((second.total, second.has_next), (Some(4), false));
+    let beyond = list(only_a, "per_page=3&page=5", false).await;
+    assert!(beyond.items.is_empty());
+    assert_eq!((beyond.total, beyond.has_next), (Some(4), false));
+
+    // A group list merges its projects' packages in one order.
+    let group_cases: [(&str, Vec<i64>); 5] = [
+        (
+            "",
+            vec![alpha1.id, alpha3.id, beta.id, zeta.id, alpha110.id, core.id],
+        ),
+        (
+            "order_by=project_path",
+            vec![alpha1.id, beta.id, alpha110.id, core.id, alpha3.id, zeta.id],
+        ),
+        (
+            "order_by=project_path&sort=desc",
+            vec![zeta.id, alpha3.id, core.id, alpha110.id, beta.id, alpha1.id],
+        ),
+        (
+            "order_by=version&sort=desc",
+            vec![alpha3.id, beta.id, alpha110.id, zeta.id, core.id, alpha1.id],
+        ),
+        (
+            "package_name=alpha",
+            vec![alpha1.id, alpha3.id, alpha110.id],
+        ),
+    ];
+    for (q, expected) in group_cases {
+        let got = list(&both, q, true).await;
+        assert_eq!(ids(&got.items), expected, "group {q}");
+        assert_eq!(got.total, Some(expected.len() as u64), "group {q}");
+    }
+    let page = list(&both, "per_page=4&page=2", true).await;
+    assert_eq!(ids(&page.items), vec![alpha110.id, core.id]);
+    assert_eq!((page.total, page.has_next), (Some(6), false));
+    let page = list(&both, "per_page=2&page=2", true).await;
+    assert_eq!(ids(&page.items), vec![beta.id, zeta.id]);
+    assert!(page.has_next);
+    assert!(list(&[], "", true).await.items.is_empty());
+
+    // A status change moves a package between the default and the hidden list.
+    let mut unhide = new_file(a.id, "gamma", "0.9", "h.bin", false);
+    unhide.status = Some(PackageStatus::Default);
+    m.publish(unhide).await.unwrap();
+    assert_eq!(list(only_a, "status=hidden", false).await.items, vec![]);
+    assert_eq!(list(only_a, "", false).await.total, Some(5));
+}
+
+async fn packages_by_id_and_their_files(s: Subject) {
+    let m = s.meta.as_ref();
+    let (a, _) = projects(m).await;
+    let (p, f1) = m
+        .publish(new_file(a, "pkg", "1.0", "a.bin", false))
+        .await
+        .unwrap();
+    let (_, f2) = m
+        .publish(new_file(a, "pkg", "1.0", "b.bin", false))
+        .await
+        .unwrap();
+    let (_, f3) = m
+        .publish(new_file(a, "pkg", "1.0", "a.bin", false))
+        .await
+        .unwrap();
+    let found = m.package_by_id(p.id).await.unwrap().unwrap();
+    assert_eq!((found.id, found.name.as_str()), (p.id, "pkg"));
+    assert_eq!(m.package_by_id(p.id + 1000).await.unwrap(), None);
+    let mut files = m.files_of(p.id).await.unwrap();
+    files.sort_by_key(|f| f.id);
+    assert_eq!(files, vec![f1, f2, f3]);
+    assert!(m.files_of(p.id + 1000).await.unwrap().is_empty());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_store {
@@ -420,4 +628,6 @@ conformance!(
     downloads_are_recorded,
     concurrent_first_publishes_make_one_package,
     concurrent_refused_duplicates_let_one_win,
+    lists_order_filter_and_page,
+    packages_by_id_and_their_files,
 );

@@ -89,3 +89,33 @@ fn template_has_what_the_product_promises() {
     assert!(!t.contains("dynamodb:*") && !t.contains("Resource: \"*\""));
     assert!(!t.contains("dynamodb:Scan"), "listing never scans");
 }
+
+#[test]
+fn template_declares_the_indexes_the_code_queries() {
+    let t = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let squashed: String = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (name, pk, sk, included) in depot::store::dynamo::INDEXES {
+        let keys = format!(
+            "IndexName: {name} KeySchema: - AttributeName: {pk} KeyType: HASH \
+             - AttributeName: {sk} KeyType: RANGE Projection:"
+        );
+        assert!(squashed.contains(&keys), "template.yaml lacks index {name}");
+        let projection = match included {
+            Some(attrs) => format!(
+                "{keys} ProjectionType: INCLUDE NonKeyAttributes: [{}]",
+                attrs.join(", ")
+            ),
+            None => format!("{keys} ProjectionType: ALL"),
+        };
+        assert!(
+            squashed.contains(&projection),
+            "index {name}: projection differs"
+        );
+        for attribute in [pk, sk] {
+            assert!(
+                squashed.contains(&format!("AttributeName: {attribute} AttributeType: S")),
+                "{attribute} is not defined"
+            );
+        }
+    }
+}

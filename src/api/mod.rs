@@ -58,7 +58,10 @@ async fn projects(
 
 /// `/groups/:id/packages`, where the id may be a path with decoded slashes.
 async fn groups(State(registry): State<AppState>, uri: Uri, request: Request) -> Response {
-    let raw = uri.path().strip_prefix("/api/v4/groups/").unwrap_or_default();
+    let raw = uri
+        .path()
+        .strip_prefix("/api/v4/groups/")
+        .unwrap_or_default();
     match raw.trim_end_matches('/').strip_suffix("/packages") {
         Some(group) if !group.is_empty() => packages::handle_group(registry, group, request).await,
         _ => error::route_not_found(),
@@ -123,7 +126,10 @@ mod tests {
             ),
             ("g/p/other", None),
             ("g/sub/p/packages", Some(("g/sub/p", "packages"))),
-            ("g/p/packages/7/package_files", Some(("g/p", "packages/7/package_files"))),
+            (
+                "g/p/packages/7/package_files",
+                Some(("g/p", "packages/7/package_files")),
+            ),
             ("24", None),
         ];
         for (raw, expected) in cases {

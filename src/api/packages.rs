@@ -408,7 +408,12 @@ fn page_url(base: &str, request: &Incoming, number: u64, per_page: u64) -> Strin
         .query
         .iter()
         .cloned()
-        .filter(|(k, _)| !matches!(k.as_str(), "page" | "per_page" | "private_token" | "job_token"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "page" | "per_page" | "private_token" | "job_token"
+            )
+        })
         .collect();
     params.push(("page".into(), number.to_string()));
     params.push(("per_page".into(), per_page.to_string()));
@@ -436,7 +441,12 @@ mod tests {
         }
     }
 
-    fn headers(listed: &Listed<()>, number: u64, per_page: u64, uri: &str) -> Vec<(&'static str, String)> {
+    fn headers(
+        listed: &Listed<()>,
+        number: u64,
+        per_page: u64,
+        uri: &str,
+    ) -> Vec<(&'static str, String)> {
         pagination_headers(
             listed,
             Page { number, per_page },
@@ -474,9 +484,8 @@ mod tests {
         assert_eq!(get("x-prev-page"), Some("1"));
         assert_eq!(get("x-total"), Some("45"));
         assert_eq!(get("x-total-pages"), Some("3"));
-        let url = |p: u64| {
-            format!("http://r/api/v4/projects/5/packages?page={p}&per_page=20&sort=desc")
-        };
+        let url =
+            |p: u64| format!("http://r/api/v4/projects/5/packages?page={p}&per_page=20&sort=desc");
         assert_eq!(
             get("link").unwrap(),
             format!(
@@ -492,9 +501,8 @@ mod tests {
     #[test]
     fn empty_last_and_uncounted_lists() {
         let h = headers(&listed(Some(0), false), 1, 20, "/x");
-        let get = |h: &[(&str, String)], n: &str| {
-            h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
-        };
+        let get =
+            |h: &[(&str, String)], n: &str| h.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
         assert_eq!(get(&h, "x-total").as_deref(), Some("0"));
         assert_eq!(get(&h, "x-total-pages").as_deref(), Some("1"));
         assert_eq!(get(&h, "x-next-page").as_deref(), Some(""));

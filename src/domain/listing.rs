@@ -53,7 +53,8 @@ impl Page {
     /// `page` below 1 is page 1; a negative `per_page` is the default and one above 100 is
     /// 100; `per_page=0` and non-numbers are refused.
     pub fn parse(page: Option<&str>, per_page: Option<&str>, errors: &mut InvalidParams) -> Self {
-        let mut integer = |name: &str, raw: Option<&str>| match raw.map(|v| v.trim().parse::<i64>()) {
+        let mut integer = |name: &str, raw: Option<&str>| match raw.map(|v| v.trim().parse::<i64>())
+        {
             None => None,
             Some(Ok(n)) => Some(n),
             Some(Err(_)) => {
@@ -199,7 +200,9 @@ impl PackageQuery {
     }
 
     pub fn version_matches(&self, version: &PackageVersion) -> bool {
-        self.version.as_deref().is_none_or(|v| v == version.as_str())
+        self.version
+            .as_deref()
+            .is_none_or(|v| v == version.as_str())
     }
 }
 
@@ -269,7 +272,9 @@ impl FileOrder {
             let order = match self.by {
                 FileOrderBy::Id => a.id.cmp(&b.id),
                 FileOrderBy::CreatedAt => (a.created_at, a.id).cmp(&(b.created_at, b.id)),
-                FileOrderBy::FileName => (a.file_name.as_str(), a.id).cmp(&(b.file_name.as_str(), b.id)),
+                FileOrderBy::FileName => {
+                    (a.file_name.as_str(), a.id).cmp(&(b.file_name.as_str(), b.id))
+                }
             };
             if self.descending {
                 order.reverse()
@@ -315,9 +320,8 @@ mod tests {
     use super::*;
 
     fn parse(q: &str) -> Result<PackageQuery, InvalidParams> {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect();
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(q.as_bytes()).into_owned().collect();
         PackageQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), false)
     }
 
@@ -377,20 +381,31 @@ mod tests {
     fn bad_values_are_all_reported() {
         let cases = [
             ("order_by=size", "order_by does not have a valid value"),
-            ("order_by=project_path", "order_by does not have a valid value"),
+            (
+                "order_by=project_path",
+                "order_by does not have a valid value",
+            ),
             ("sort=up", "sort does not have a valid value"),
-            ("package_type=zip", "package_type does not have a valid value"),
+            (
+                "package_type=zip",
+                "package_type does not have a valid value",
+            ),
             ("status=gone", "status does not have a valid value"),
             ("page=two", "page is invalid"),
             ("per_page=x", "per_page is invalid"),
             ("per_page=0", "per_page has a value not allowed"),
-            ("include_versionless=maybe", "include_versionless is invalid"),
+            (
+                "include_versionless=maybe",
+                "include_versionless is invalid",
+            ),
         ];
         for (q, message) in cases {
             assert_eq!(parse(q).unwrap_err().0, vec![message], "{q}");
         }
         assert_eq!(
-            parse("sort=up&order_by=size&page=x").unwrap_err().to_string(),
+            parse("sort=up&order_by=size&page=x")
+                .unwrap_err()
+                .to_string(),
             "page is invalid, order_by does not have a valid value, \
              sort does not have a valid value"
         );

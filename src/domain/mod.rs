@@ -14,7 +14,8 @@ pub use coordinates::{
     FileName, GroupRef, InvalidParams, PackageName, PackageVersion, ProjectRef, check_file_path,
 };
 pub use listing::{
-    COUNT_LIMIT, FileOrder, FileOrderBy, Listed, MAX_PER_PAGE, PackageOrder, PackageQuery, Page, parse_bool,
+    COUNT_LIMIT, FileOrder, FileOrderBy, Listed, MAX_PER_PAGE, PackageOrder, PackageQuery, Page,
+    parse_bool,
 };
 pub use records::{
     Group, GroupSettings, Membership, NewFile, NewToken, Package, PackageFile, PackageStatus,

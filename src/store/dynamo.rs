@@ -221,9 +221,24 @@ fn list_attributes(p: &Package) -> [(&'static str, AttributeValue); 5] {
 /// The global secondary indexes, as `create_table` and `template.yaml` declare them:
 /// (name, partition key, sort key, attributes projected besides the keys; `None` = all).
 pub const INDEXES: [(&str, &str, &str, Option<&[&str]>); 4] = [
-    ("by_created", "LIST_PK", "BY_CREATED", Some(&["name_lc", "version"])),
-    ("by_name", "LIST_PK", "BY_NAME", Some(&["name_lc", "version"])),
-    ("by_version", "LIST_PK", "BY_VERSION", Some(&["name_lc", "version"])),
+    (
+        "by_created",
+        "LIST_PK",
+        "BY_CREATED",
+        Some(&["name_lc", "version"]),
+    ),
+    (
+        "by_name",
+        "LIST_PK",
+        "BY_NAME",
+        Some(&["name_lc", "version"]),
+    ),
+    (
+        "by_version",
+        "LIST_PK",
+        "BY_VERSION",
+        Some(&["name_lc", "version"]),
+    ),
     ("by_namespace", "NS_PK", "NS_SK", None),
 ];
 
@@ -554,7 +569,12 @@ impl DynamoMetaStore {
                 .send()
                 .await
                 .map_err(StoreError::backend)?;
-            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
                 found.insert((get_s(item, "PK")?, get_s(item, "SK")?), item.clone());
             }
             pending = out
@@ -722,11 +742,7 @@ impl MetaStore for DynamoMetaStore {
             .transpose()
     }
 
-    async fn projects_in_group(
-        &self,
-        group: &Group,
-        subgroups: bool,
-    ) -> StoreResult<Vec<Project>> {
+    async fn projects_in_group(&self, group: &Group, subgroups: bool) -> StoreResult<Vec<Project>> {
         let top = group.path.split('/').next().unwrap_or_default();
         let mut projects = Vec::new();
         let mut start = None;

@@ -182,8 +182,7 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>>;
     async fn project_by_path(&self, path: &str) -> StoreResult<Option<Project>>;
     /// The projects directly in `group` and, with `subgroups`, in every group below it.
-    async fn projects_in_group(&self, group: &Group, subgroups: bool)
-    -> StoreResult<Vec<Project>>;
+    async fn projects_in_group(&self, group: &Group, subgroups: bool) -> StoreResult<Vec<Project>>;
 
     async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;

@@ -401,19 +401,16 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn projects_in_group(
-        &self,
-        group: &Group,
-        subgroups: bool,
-    ) -> StoreResult<Vec<Project>> {
+    async fn projects_in_group(&self, group: &Group, subgroups: bool) -> StoreResult<Vec<Project>> {
         let (group_id, prefix) = (group.id, format!("{}/", group.path));
+        // One bound parameter either way: the group id, or the path prefix.
         self.call(move |c| {
             // Paths of projects below the group start with `<group path>/`; compared with
             // substr rather than LIKE, whose wildcards `_` and `%` could occur in a path.
             let sql = if subgroups {
                 format!(
                     "SELECT {PROJECT_COLS} FROM projects \
-                     WHERE substr(path, 1, length(?2)) = ?2 ORDER BY id"
+                     WHERE substr(path, 1, length(?1)) = ?1 ORDER BY id"
                 )
             } else {
                 format!("SELECT {PROJECT_COLS} FROM projects WHERE namespace_id = ?1 ORDER BY id")
@@ -790,10 +787,16 @@ impl MetaStore for SqliteMetaStore {
                 .join(", ");
             let mut conditions = vec![
                 format!("p.project_id IN ({ids})"),
-                format!("p.status = {}", arg(query.status.as_str().to_string().into())),
+                format!(
+                    "p.status = {}",
+                    arg(query.status.as_str().to_string().into())
+                ),
             ];
             for word in &query.name_words {
-                conditions.push(format!("instr(lower(p.name), {}) > 0", arg(word.clone().into())));
+                conditions.push(format!(
+                    "instr(lower(p.name), {}) > 0",
+                    arg(word.clone().into())
+                ));
             }
             if let Some(version) = &query.version {
                 conditions.push(format!("p.version = {}", arg(version.clone().into())));
@@ -815,9 +818,8 @@ impl MetaStore for SqliteMetaStore {
                 .map(|col| format!("p.{col}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let from = format!(
-                "FROM packages p JOIN projects pr ON pr.id = p.project_id WHERE {filter}"
-            );
+            let from =
+                format!("FROM packages p JOIN projects pr ON pr.id = p.project_id WHERE {filter}");
             // One row past the page says whether a next page exists.
             let sql = format!(
                 "SELECT {cols} {from} ORDER BY {order} LIMIT {} OFFSET {}",
@@ -834,7 +836,10 @@ impl MetaStore for SqliteMetaStore {
             items.truncate(query.page.per_page as usize);
             let counted: u64 = c
                 .query_row(
-                    &format!("SELECT COUNT(*) FROM (SELECT 1 {from} LIMIT {})", COUNT_LIMIT + 1),
+                    &format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 {from} LIMIT {})",
+                        COUNT_LIMIT + 1
+                    ),
                     rusqlite::params_from_iter(args.iter()),
                     |r| r.get::<_, i64>(0),
                 )
