@@ -133,7 +133,7 @@ async fn list_project(
     let project = project_ref(project_raw);
     // GitLab checks access to the project before it validates the query.
     registry
-        .authorized_project(&principal, &project, Action::Read)
+        .api_project(&principal, &project, Action::Read)
         .await?;
     let parsed = PackageQuery::parse(pairs(&request.query), false)?;
     let list = registry
@@ -212,7 +212,7 @@ async fn show_package(
     let principal = principal(&registry, &request, Action::Read).await?;
     let project = project_ref(project_raw);
     registry
-        .authorized_project(&principal, &project, Action::Read)
+        .api_project(&principal, &project, Action::Read)
         .await?;
     let package_id = integer_param("package_id", package_id)?;
     let (project, package) = registry
@@ -251,7 +251,7 @@ async fn list_files(
     let principal = principal(&registry, &request, Action::Read).await?;
     let project = project_ref(project_raw);
     registry
-        .authorized_project(&principal, &project, Action::Read)
+        .api_project(&principal, &project, Action::Read)
         .await?;
     let package_id = integer_param("package_id", package_id)?;
     let order = FileOrder::parse(pairs(&request.query))?;

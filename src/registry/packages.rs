@@ -2,7 +2,7 @@
 //! package and its files. Visibility rules live here; handlers only format.
 
 use super::{Error, Registry};
-use crate::auth::{self, Action, Principal};
+use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
     FileOrder, Group, GroupRef, Listed, Membership, Package, PackageFile, PackageQuery,
     PackageStatus, Project, ProjectRef,
@@ -31,6 +31,25 @@ impl Registry {
         }
     }
 
+    /// The project of a Packages API request. Unlike the generic routes (which ask anonymous
+    /// callers to authenticate), GitLab answers an anonymous read of a private project here
+    /// with 404, as for any project the caller cannot see.
+    pub async fn api_project(
+        &self,
+        principal: &Principal,
+        reference: &ProjectRef,
+        action: Action,
+    ) -> Result<Project, Error> {
+        match self.authorized_project(principal, reference, action).await {
+            Err(Error::Denied(Denied::Unauthorized))
+                if *principal == Principal::Anonymous && action == Action::Read =>
+            {
+                Err(Error::Denied(Denied::ProjectNotFound))
+            }
+            other => other,
+        }
+    }
+
     /// `GET /projects/:id/packages`.
     pub async fn project_packages(
         &self,
@@ -38,9 +57,7 @@ impl Registry {
         project: &ProjectRef,
         query: &PackageQuery,
     ) -> Result<PackageList, Error> {
-        let project = self
-            .authorized_project(principal, project, Action::Read)
-            .await?;
+        let project = self.api_project(principal, project, Action::Read).await?;
         let projects = vec![project];
         let listed = self.meta.list_packages(&projects, query).await?;
         Ok(PackageList { listed, projects })
@@ -113,7 +130,7 @@ impl Registry {
         package_id: i64,
         action: Action,
     ) -> Result<(Project, Package), Error> {
-        let project = self.authorized_project(principal, project, action).await?;
+        let project = self.api_project(principal, project, action).await?;
         let package = self
             .meta
             .package_by_id(package_id)
