@@ -62,6 +62,19 @@ pub struct FileCoordinates {
     pub file_name: FileName,
 }
 
+/// A project a principal was allowed into, and the memberships that decided it.
+pub struct ProjectAccess {
+    pub project: Project,
+    pub memberships: Vec<crate::domain::Membership>,
+}
+
+impl ProjectAccess {
+    /// May the same principal also do `action` here?
+    pub fn may(&self, principal: &Principal, action: Action) -> bool {
+        auth::decide(principal, action, &self.project, &self.memberships).is_ok()
+    }
+}
+
 /// Limits that apply to every publish.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -125,6 +138,20 @@ impl Registry {
         reference: &ProjectRef,
         action: Action,
     ) -> Result<Project, Error> {
+        Ok(self
+            .project_access(principal, reference, action)
+            .await?
+            .project)
+    }
+
+    /// As [`Self::authorized_project`], keeping the memberships it read for further decisions
+    /// in the same request.
+    pub async fn project_access(
+        &self,
+        principal: &Principal,
+        reference: &ProjectRef,
+        action: Action,
+    ) -> Result<ProjectAccess, Error> {
         let project = match reference {
             ProjectRef::Id(id) => self.meta.project_by_id(*id).await?,
             ProjectRef::Path(path) => self.meta.project_by_path(path).await?,
@@ -142,7 +169,10 @@ impl Registry {
             _ => Vec::new(),
         };
         auth::decide(principal, action, &project, &memberships)?;
-        Ok(project)
+        Ok(ProjectAccess {
+            project,
+            memberships,
+        })
     }
 
     /// Publish one file: check permission, size and the duplicate rule, stream the body into

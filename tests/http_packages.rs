@@ -409,11 +409,15 @@ async fn group_lists(backend: Backend) {
     )
     .await
     .expect(400, json!({"error": "exclude_subgroups is invalid"}));
-    get(
+    let a = get(
         "/api/v4/groups/grp/packages?order_by=project_path",
         Some("developer"),
     )
     .await;
+    assert_eq!(
+        names(&a.json()),
+        vec!["app-pkg@1", "pub-pkg@1", "lib-pkg@1"]
+    );
     // The group's numeric id works as well.
     let group_id = w
         .app

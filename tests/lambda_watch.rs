@@ -1,5 +1,5 @@
 //! Smoke test of the real Lambda binary under `cargo lambda watch` (the Lambda runtime
-//! emulator from the project venv), on DynamoDB Local and s3s-fs: publish, download, HEAD.
+//! emulator from the project venv), on DynamoDB Local and s3s-fs: publish, download, HEAD, list.
 
 mod support;
 
@@ -133,6 +133,29 @@ kill -- -$p 2>/dev/null"#;
         ("401", r#"{"message":"401 Unauthorized"}"#)
     );
     assert_eq!(s3.keys(&bucket).await.len(), 1, "the file is in S3");
+
+    // The package list, with GitLab's pagination headers, served through the function too.
+    let list =
+        format!("http://127.0.0.1:{port}/lambda-url/lambda-api/api/v4/projects/{pid}/packages");
+    let headers_file = work.path().join("list.headers");
+    let (code, body) = curl(&["-H", &header, "-D", headers_file.to_str().unwrap(), &list]);
+    assert_eq!(code, "200", "{body}");
+    let packages: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(packages.as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(packages[0]["name"], "smoke");
+    assert_eq!(packages[0]["version"], "1.0");
+    assert_eq!(packages[0]["package_type"], "generic");
+    let headers = std::fs::read_to_string(&headers_file)
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(headers.contains("x-total: 1\r\n"), "{headers}");
+    assert!(headers.contains("x-total-pages: 1\r\n"), "{headers}");
+    assert!(
+        headers.contains(&format!(
+            "/api/v4/projects/{pid}/packages?page=1&per_page=20>; rel=\"first\""
+        )),
+        "{headers}"
+    );
 
     eprintln!("cargo lambda watch log:\n{}", watch_log());
     drop(watchdog.stdin.take());

@@ -1,5 +1,5 @@
-//! What one small publish and one download cost on the AWS stores, in DynamoDB and S3
-//! requests, counted by an SDK interceptor on the real clients against the emulators. The
+//! What one small publish, one download and one package-list page cost on the AWS stores, in
+//! DynamoDB and S3 requests, counted by an SDK interceptor on the real clients against the emulators. The
 //! exact counts are asserted so a change in cost is a deliberate one.
 
 mod support;
@@ -8,6 +8,8 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use depot::admin::Admin;
+use depot::domain::{FileName, NewFile, PackageName, PackageVersion, Timestamp};
+use depot::store::MetaStore;
 use depot::store::dynamo::DynamoMetaStore;
 use depot::store::s3::S3BlobStore;
 use depot::{Limits, Registry, router};
@@ -63,12 +65,13 @@ async fn send(router: &axum::Router, method: &str, uri: &str, token: &str, body:
         .as_u16()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn requests_per_publish_and_download() {
-    let s3 = S3Emulator::start().await;
+/// A registry on DynamoDB Local + s3s-fs whose SDK clients report every request to `recorder`.
+async fn counted_registry(
+    s3: &S3Emulator,
+    recorder: &Recorder,
+) -> (Arc<Registry>, Arc<DynamoMetaStore>) {
     let bucket = s3.bucket("depot-costs").await;
     let (dynamo_client, table) = DynamoEmulator::shared().fresh_table().await;
-    let recorder = Recorder::default();
     let dynamo_client = aws_sdk_dynamodb::Client::from_conf(
         dynamo_client
             .config()
@@ -90,6 +93,59 @@ async fn requests_per_publish_and_download() {
         Arc::new(S3BlobStore::new(s3_client, &bucket)),
         Limits { max_file_size: 0 },
     ));
+    (registry, meta)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_per_list_page() {
+    let s3 = S3Emulator::start().await;
+    let recorder = Recorder::default();
+    let (registry, meta) = counted_registry(&s3, &recorder).await;
+    let admin = Admin::new(meta.clone());
+    let (pid, token) = support::provision_developer(&admin, "g", "p", "u").await;
+    for i in 0..150 {
+        let file = NewFile {
+            project_id: pid,
+            name: PackageName::parse(&format!("pkg-{i:03}")).unwrap(),
+            version: PackageVersion::parse("1.0").unwrap(),
+            status: None,
+            file_name: FileName::parse(None, "f.bin").unwrap(),
+            size: 1,
+            sha256: "00".repeat(32),
+            blob_key: depot::store::new_blob_key(),
+            refuse_duplicate: false,
+            now: Timestamp::from_millis(1_700_000_000_000 + i),
+        };
+        meta.publish(file).await.unwrap();
+    }
+    let app = router(registry);
+    let list = format!("/api/v4/projects/{pid}/packages");
+    recorder.take();
+    // auth (token, project, memberships), then one index Query and one BatchGetItem per page,
+    // whatever the page, order or filter.
+    let expected = ["GetItem", "GetItem", "Query", "Query", "BatchGetItem"];
+    for query in [
+        "per_page=100",
+        "per_page=100&page=2",
+        "order_by=name&sort=desc&per_page=100",
+        "order_by=version&package_name=pkg-1",
+    ] {
+        let uri = format!("{list}?{query}");
+        assert_eq!(send(&app, "GET", &uri, &token, b"").await, 200, "{query}");
+        let requests = recorder.take();
+        eprintln!(
+            "list page {query}: {} requests: {requests:?}",
+            requests.len()
+        );
+        assert_eq!(requests, expected, "{query}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_per_publish_and_download() {
+    let s3 = S3Emulator::start().await;
+    let recorder = Recorder::default();
+    let (registry, meta) = counted_registry(&s3, &recorder).await;
     let admin = Admin::new(meta);
     let (pid, token) = support::provision_developer(&admin, "g", "p", "u").await;
     let app = router(registry);

@@ -124,23 +124,23 @@ fn pairs(query: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
     query.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
+/// GitLab checks access before it validates the query: a bad query gets its 400 only once the
+/// caller is let in.
 async fn list_project(
     registry: AppState,
     project_raw: &str,
     request: Incoming,
 ) -> Result<Response, Error> {
     let principal = principal(&registry, &request, Action::Read).await?;
-    let project = project_ref(project_raw);
-    // GitLab checks access to the project before it validates the query.
-    registry
-        .api_project(&principal, &project, Action::Read)
+    let access = registry
+        .api_project(&principal, &project_ref(project_raw), Action::Read)
         .await?;
     let parsed = PackageQuery::parse(pairs(&request.query), false)?;
     let list = registry
-        .project_packages(&principal, &project, &parsed)
+        .project_packages(&principal, access, &parsed)
         .await?;
     let project = &list.projects[0];
-    let can_delete = registry.may(&principal, Action::Delete, project).await;
+    let can_delete = list.deletable.contains(&project.id);
     let base = base_url(&registry, &request.headers);
     let body: Vec<Value> = list
         .listed
@@ -180,15 +180,11 @@ async fn list_group(
     let list = registry
         .group_packages(&principal, &group, exclude_subgroups, &parsed)
         .await?;
-    let mut paths = HashMap::new();
-    let mut deletable = HashMap::new();
-    for project in &list.projects {
-        paths.insert(project.id, project.path_with_namespace.as_str());
-        deletable.insert(
-            project.id,
-            registry.may(&principal, Action::Delete, project).await,
-        );
-    }
+    let paths: HashMap<i64, &str> = list
+        .projects
+        .iter()
+        .map(|p| (p.id, p.path_with_namespace.as_str()))
+        .collect();
     let base = base_url(&registry, &request.headers);
     let body: Vec<Value> = list
         .listed
@@ -196,7 +192,7 @@ async fn list_group(
         .iter()
         .map(|p| {
             let path = paths.get(&p.project_id).copied().unwrap_or_default();
-            let can_delete = deletable.get(&p.project_id).copied().unwrap_or(false);
+            let can_delete = list.deletable.contains(&p.project_id);
             package_json(p, path, can_delete, &base, Some(p.project_id))
         })
         .collect();
@@ -210,20 +206,17 @@ async fn show_package(
     request: Incoming,
 ) -> Result<Response, Error> {
     let principal = principal(&registry, &request, Action::Read).await?;
-    let project = project_ref(project_raw);
-    registry
-        .api_project(&principal, &project, Action::Read)
+    let access = registry
+        .api_project(&principal, &project_ref(project_raw), Action::Read)
         .await?;
     let package_id = integer_param("package_id", package_id)?;
-    let (project, package) = registry
-        .package(&principal, &project, package_id, Action::Read)
-        .await?;
-    let can_delete = registry.may(&principal, Action::Delete, &project).await;
+    let package = registry.package(&access, package_id).await?;
+    let can_delete = access.may(&principal, Action::Delete);
     let base = base_url(&registry, &request.headers);
-    let versions = registry.other_versions(&project, &package).await?;
+    let versions = registry.other_versions(&access.project, &package).await?;
     let mut body = package_json(
         &package,
-        &project.path_with_namespace,
+        &access.project.path_with_namespace,
         can_delete,
         &base,
         None,
@@ -249,15 +242,12 @@ async fn list_files(
     request: Incoming,
 ) -> Result<Response, Error> {
     let principal = principal(&registry, &request, Action::Read).await?;
-    let project = project_ref(project_raw);
-    registry
-        .api_project(&principal, &project, Action::Read)
+    let access = registry
+        .api_project(&principal, &project_ref(project_raw), Action::Read)
         .await?;
     let package_id = integer_param("package_id", package_id)?;
     let order = FileOrder::parse(pairs(&request.query))?;
-    let listed = registry
-        .package_files(&principal, &project, package_id, &order)
-        .await?;
+    let listed = registry.package_files(&access, package_id, &order).await?;
     let base = base_url(&registry, &request.headers);
     let body: Vec<Value> = listed.items.iter().map(file_json).collect();
     Ok(paginated(body, &listed, order.page, &base, &request))

@@ -1,17 +1,19 @@
 //! Use cases of the Packages API (SPEC.md §7): list a project's or a group's packages, show one
 //! package and its files. Visibility rules live here; handlers only format.
 
-use super::{Error, Registry};
+use super::{Error, ProjectAccess, Registry};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
     FileOrder, Group, GroupRef, Listed, Membership, Package, PackageFile, PackageQuery,
     PackageStatus, Project, ProjectRef,
 };
 
-/// A package list and the projects its packages belong to.
+/// A package list, the projects its packages belong to, and those of them the caller may
+/// delete packages in (for `delete_api_path`).
 pub struct PackageList {
     pub listed: Listed<Package>,
     pub projects: Vec<Project>,
+    pub deletable: Vec<i64>,
 }
 
 impl Registry {
@@ -22,15 +24,6 @@ impl Registry {
         })
     }
 
-    /// May `principal` do `action` on `project`? (For showing links such as
-    /// `delete_api_path`, never for refusing.)
-    pub async fn may(&self, principal: &Principal, action: Action, project: &Project) -> bool {
-        match self.memberships(principal).await {
-            Ok(memberships) => auth::decide(principal, action, project, &memberships).is_ok(),
-            Err(_) => false,
-        }
-    }
-
     /// The project of a Packages API request. Unlike the generic routes (which ask anonymous
     /// callers to authenticate), GitLab answers an anonymous read of a private project here
     /// with 404, as for any project the caller cannot see.
@@ -39,8 +32,8 @@ impl Registry {
         principal: &Principal,
         reference: &ProjectRef,
         action: Action,
-    ) -> Result<Project, Error> {
-        match self.authorized_project(principal, reference, action).await {
+    ) -> Result<ProjectAccess, Error> {
+        match self.project_access(principal, reference, action).await {
             Err(Error::Denied(Denied::Unauthorized))
                 if *principal == Principal::Anonymous && action == Action::Read =>
             {
@@ -50,17 +43,26 @@ impl Registry {
         }
     }
 
-    /// `GET /projects/:id/packages`.
+    /// `GET /projects/:id/packages`. `query` is parsed by the caller after
+    /// [`Self::api_project`] let it in: GitLab checks access before it validates a query.
     pub async fn project_packages(
         &self,
         principal: &Principal,
-        project: &ProjectRef,
+        access: ProjectAccess,
         query: &PackageQuery,
     ) -> Result<PackageList, Error> {
-        let project = self.api_project(principal, project, Action::Read).await?;
-        let projects = vec![project];
+        let deletable = if access.may(principal, Action::Delete) {
+            vec![access.project.id]
+        } else {
+            Vec::new()
+        };
+        let projects = vec![access.project];
         let listed = self.meta.list_packages(&projects, query).await?;
-        Ok(PackageList { listed, projects })
+        Ok(PackageList {
+            listed,
+            projects,
+            deletable,
+        })
     }
 
     /// `GET /groups/:id/packages`: packages of the group's projects (and its subgroups' unless
@@ -80,8 +82,17 @@ impl Registry {
             .into_iter()
             .filter(|p| auth::decide(principal, Action::Read, p, &memberships).is_ok())
             .collect();
+        let deletable = projects
+            .iter()
+            .filter(|p| auth::decide(principal, Action::Delete, p, &memberships).is_ok())
+            .map(|p| p.id)
+            .collect();
         let listed = self.meta.list_packages(&projects, query).await?;
-        Ok(PackageList { listed, projects })
+        Ok(PackageList {
+            listed,
+            projects,
+            deletable,
+        })
     }
 
     /// The group `reference` names, if `principal` can see it: a member of it (or of a group
@@ -123,21 +134,12 @@ impl Registry {
 
     /// `GET /projects/:id/packages/:package_id`: a package of the project that lists show
     /// (status `default`); hidden and deleted packages are not found.
-    pub async fn package(
-        &self,
-        principal: &Principal,
-        project: &ProjectRef,
-        package_id: i64,
-        action: Action,
-    ) -> Result<(Project, Package), Error> {
-        let project = self.api_project(principal, project, action).await?;
-        let package = self
-            .meta
+    pub async fn package(&self, access: &ProjectAccess, package_id: i64) -> Result<Package, Error> {
+        self.meta
             .package_by_id(package_id)
             .await?
-            .filter(|p| p.project_id == project.id && p.status == PackageStatus::Default)
-            .ok_or(Error::NotFound)?;
-        Ok((project, package))
+            .filter(|p| p.project_id == access.project.id && p.status == PackageStatus::Default)
+            .ok_or(Error::NotFound)
     }
 
     /// The other versions of `package`'s name in its project (the single-package answer's
@@ -172,14 +174,11 @@ impl Registry {
     /// `GET /projects/:id/packages/:package_id/package_files`.
     pub async fn package_files(
         &self,
-        principal: &Principal,
-        project: &ProjectRef,
+        access: &ProjectAccess,
         package_id: i64,
         order: &FileOrder,
     ) -> Result<Listed<PackageFile>, Error> {
-        let (_, package) = self
-            .package(principal, project, package_id, Action::Read)
-            .await?;
+        let package = self.package(access, package_id).await?;
         // A package's files are read whole: one package holds few files, and GitLab's file
         // orders (id, created_at, file_name) are then applied the same way for every store.
         let files = self.meta.files_of(package.id).await?;
