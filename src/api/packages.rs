@@ -397,13 +397,13 @@ fn page_url(base: &str, request: &Incoming, number: u64, per_page: u64) -> Strin
     let mut params: Vec<(String, String)> = request
         .query
         .iter()
-        .cloned()
         .filter(|(k, _)| {
             !matches!(
                 k.as_str(),
                 "page" | "per_page" | "private_token" | "job_token"
             )
         })
+        .cloned()
         .collect();
     params.push(("page".into(), number.to_string()));
     params.push(("per_page".into(), per_page.to_string()));
