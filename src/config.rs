@@ -60,6 +60,9 @@ pub struct Config {
     /// `http://<listen>`.
     #[arg(long, env = "DEPOT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Seconds between purges of deleted packages' bytes (0 = never).
+    #[arg(long, env = "DEPOT_PURGE_INTERVAL", default_value = "60")]
+    pub purge_interval: u64,
 }
 
 impl Config {

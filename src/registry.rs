@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 mod packages;
-pub use packages::PackageList;
+pub use packages::{PackageList, Purged};
 
 /// Why a use case did not succeed. `api::error` turns each into GitLab's status and body.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,11 @@ pub enum Error {
     NotFound,
     #[error("group not found")]
     GroupNotFound,
+    /// A package file route's own 404 (`not_found!`), worded differently.
+    #[error("package file not found")]
+    FileNotFound,
+    #[error("the resource changed after If-Unmodified-Since")]
+    PreconditionFailed,
     #[error("file is too large")]
     TooLarge,
     #[error("duplicate package is not allowed")]

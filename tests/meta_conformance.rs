@@ -597,6 +597,147 @@ async fn packages_by_id_and_their_files(s: Subject) {
     assert!(m.files_of(p.id + 1000).await.unwrap().is_empty());
 }
 
+async fn deletes_and_purge_records(s: Subject) {
+    let m = s.meta.as_ref();
+    let (a, _) = projects(m).await;
+    let (p, fa) = m
+        .publish(new_file(a, "p", "1.0", "a.bin", false))
+        .await
+        .unwrap();
+    let (_, fb) = m
+        .publish(new_file(a, "p", "1.0", "b.bin", false))
+        .await
+        .unwrap();
+    let (q, _) = m
+        .publish(new_file(a, "q", "1.0", "c.bin", false))
+        .await
+        .unwrap();
+    let (pn, qn) = (
+        PackageName::parse("p").unwrap(),
+        PackageName::parse("q").unwrap(),
+    );
+    let v = PackageVersion::parse("1.0").unwrap();
+    let b = FileName::parse(None, "b.bin").unwrap();
+
+    // One file: gone from downloads and file lists, its name free again.
+    m.delete_file(&fb, t(5)).await.unwrap();
+    assert!(matches!(
+        m.delete_file(&fb, t(6)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(m.files_of(p.id).await.unwrap(), vec![fa.clone()]);
+    assert_eq!(m.newest_file(a, &pn, &v, &b).await.unwrap(), None);
+    assert!(!m.live_file_exists(a, &pn, &v, &b).await.unwrap());
+    let (_, fb2) = m
+        .publish(new_file(a, "p", "1.0", "b.bin", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        newest(m, a, "p", "1.0", "b.bin").await.unwrap().1.id,
+        fb2.id
+    );
+    // With two live files of one name, deleting the newer keeps the name taken.
+    let (_, fb3) = m
+        .publish(new_file(a, "p", "1.0", "b.bin", false))
+        .await
+        .unwrap();
+    m.delete_file(&fb3, t(7)).await.unwrap();
+    assert!(m.live_file_exists(a, &pn, &v, &b).await.unwrap());
+    assert_eq!(
+        newest(m, a, "p", "1.0", "b.bin").await.unwrap().1.id,
+        fb2.id
+    );
+
+    // A package: gone from lists and downloads at once, listed as pending destruction.
+    m.delete_package(&p, t(8)).await.unwrap();
+    assert!(matches!(
+        m.delete_package(&p, t(9)).await,
+        Err(StoreError::NotFound)
+    ));
+    let doomed = m.package_by_id(p.id).await.unwrap().unwrap();
+    assert_eq!(doomed.status, PackageStatus::PendingDestruction);
+    assert_eq!(
+        m.newest_file(a, &pn, &v, &FileName::parse(None, "a.bin").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    let project = m.project_by_id(a).await.unwrap().unwrap();
+    let listed = m
+        .list_packages(std::slice::from_ref(&project), &query("", false))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.items.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![q.id]
+    );
+    let listed = m
+        .list_packages(
+            std::slice::from_ref(&project),
+            &query("status=pending_destruction", false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.items.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![p.id]
+    );
+    // Its name and version are free for a new package.
+    let (p2, _) = m
+        .publish(new_file(a, "p", "1.0", "a.bin", true))
+        .await
+        .unwrap();
+    assert_ne!(p2.id, p.id);
+    assert!(
+        m.live_file_exists(a, &pn, &v, &FileName::parse(None, "a.bin").unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(
+        m.live_file_exists(a, &qn, &v, &FileName::parse(None, "c.bin").unwrap())
+            .await
+            .unwrap()
+    );
+
+    // What the purge sees and removes.
+    let (packages, files) = m.doomed(10).await.unwrap();
+    assert_eq!(
+        packages.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![p.id]
+    );
+    let mut doomed_files: Vec<i64> = files.iter().map(|f| f.id).collect();
+    doomed_files.sort();
+    assert_eq!(doomed_files, vec![fb.id, fb3.id]);
+    let all: Vec<i64> = m
+        .all_files_of(p.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(all, vec![fa.id, fb.id, fb2.id, fb3.id]);
+    assert!(!m.blob_shared(&fa).await.unwrap());
+    // A record naming the same blob keeps it from being purged.
+    let mut sharing = new_file(a, "q", "1.0", "d.bin", false);
+    sharing.blob_key = fa.blob_key.clone();
+    let (_, fd) = m.publish(sharing).await.unwrap();
+    assert!(m.blob_shared(&fa).await.unwrap());
+    assert!(m.blob_shared(&fd).await.unwrap());
+    for f in &files {
+        m.forget_file(f).await.unwrap();
+    }
+    for f in m.all_files_of(p.id).await.unwrap() {
+        m.forget_file(&f).await.unwrap();
+    }
+    assert!(!m.blob_shared(&fd).await.unwrap());
+    m.forget_package(&doomed).await.unwrap();
+    assert_eq!(m.package_by_id(p.id).await.unwrap(), None);
+    assert_eq!(m.doomed(10).await.unwrap(), (vec![], vec![]));
+    // The live packages are untouched.
+    assert_eq!(m.files_of(p2.id).await.unwrap().len(), 1);
+    assert_eq!(m.files_of(q.id).await.unwrap().len(), 2);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_store {
@@ -630,4 +771,5 @@ conformance!(
     concurrent_refused_duplicates_let_one_win,
     lists_order_filter_and_page,
     packages_by_id_and_their_files,
+    deletes_and_purge_records,
 );

@@ -68,6 +68,10 @@ impl IntoResponse for Error {
             }
             Error::NotFound => message(StatusCode::NOT_FOUND, "404 Not found"),
             Error::GroupNotFound => message(StatusCode::NOT_FOUND, "404 Group Not Found"),
+            Error::FileNotFound => message(StatusCode::NOT_FOUND, "404 Not Found"),
+            Error::PreconditionFailed => {
+                message(StatusCode::PRECONDITION_FAILED, "412 Precondition Failed")
+            }
             Error::TooLarge => message(
                 StatusCode::BAD_REQUEST,
                 "400 Bad request - File is too large",

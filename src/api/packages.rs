@@ -5,11 +5,11 @@ use super::{AppState, query_pairs};
 use crate::auth::{Action, Credential, Principal};
 use crate::domain::{
     FileOrder, GroupRef, InvalidParams, Listed, Package, PackageFile, PackageQuery, PackageStatus,
-    Page, ProjectRef, parse_bool,
+    Page, ProjectRef, Timestamp, parse_bool,
 };
 use crate::registry::Error;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -20,6 +20,7 @@ pub enum ProjectRoute {
     List,
     Package(String),
     Files(String),
+    File(String, String),
 }
 
 impl ProjectRoute {
@@ -30,6 +31,9 @@ impl ProjectRoute {
             [] => Some(ProjectRoute::List),
             [id] => Some(ProjectRoute::Package(id.to_string())),
             [id, "package_files"] => Some(ProjectRoute::Files(id.to_string())),
+            [id, "package_files", file] => {
+                Some(ProjectRoute::File(id.to_string(), file.to_string()))
+            }
             _ => None,
         }
     }
@@ -103,6 +107,12 @@ pub async fn handle_project(
         }
         (Method::GET, ProjectRoute::Files(id)) => {
             list_files(registry, project_raw, &id, request).await
+        }
+        (Method::DELETE, ProjectRoute::Package(id)) => {
+            delete_package(registry, project_raw, &id, request).await
+        }
+        (Method::DELETE, ProjectRoute::File(id, file)) => {
+            delete_file(registry, project_raw, &id, &file, request).await
         }
         _ => return super::error::route_not_found(),
     };
@@ -251,6 +261,57 @@ async fn list_files(
     let base = base_url(&registry, &request.headers);
     let body: Vec<Value> = listed.items.iter().map(file_json).collect();
     Ok(paginated(body, &listed, order.page, &base, &request))
+}
+
+/// `DELETE /projects/:id/packages/:package_id`: 204, or 412 when `If-Unmodified-Since` is
+/// older than the package's last change.
+async fn delete_package(
+    registry: AppState,
+    project_raw: &str,
+    package_id: &str,
+    request: Incoming,
+) -> Result<Response, Error> {
+    let principal = principal(&registry, &request, Action::Delete).await?;
+    let access = registry
+        .api_project(&principal, &project_ref(project_raw), Action::Delete)
+        .await?;
+    let package_id = integer_param("package_id", package_id)?;
+    let since = request
+        .headers
+        .get(header::IF_UNMODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date);
+    registry.delete_package(&access, package_id, since).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /projects/:id/packages/:package_id/package_files/:package_file_id`: 204.
+async fn delete_file(
+    registry: AppState,
+    project_raw: &str,
+    package_id: &str,
+    file_id: &str,
+    request: Incoming,
+) -> Result<Response, Error> {
+    let principal = principal(&registry, &request, Action::Delete).await?;
+    let access = registry
+        .api_project(&principal, &project_ref(project_raw), Action::Delete)
+        .await?;
+    let package_id = integer_param("package_id", package_id)?;
+    let file_id = integer_param("package_file_id", file_id)?;
+    registry
+        .delete_package_file(&access, package_id, file_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// An HTTP date (`Tue, 24 Nov 2026 18:00:00 GMT`) or an ISO 8601 instant, as Ruby's
+/// `Time.parse` would take it; anything else is ignored, as GitLab ignores it.
+fn parse_http_date(value: &str) -> Option<Timestamp> {
+    let parsed = chrono::DateTime::parse_from_rfc2822(value.trim())
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(value.trim()))
+        .ok()?;
+    Some(Timestamp::from_millis(parsed.timestamp_millis()))
 }
 
 /// GitLab's package entity (`API::Entities::Package`).
@@ -457,6 +518,18 @@ mod tests {
             Some(ProjectRoute::Files("7".into()))
         );
         assert_eq!(ProjectRoute::parse("/7/other"), None);
+        assert_eq!(
+            ProjectRoute::parse("/7/package_files/9"),
+            Some(ProjectRoute::File("7".into(), "9".into()))
+        );
+    }
+
+    #[test]
+    fn http_dates() {
+        let at = |ms: i64| Some(Timestamp::from_millis(ms));
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:01 GMT"), at(1000));
+        assert_eq!(parse_http_date("1970-01-01T00:00:02Z"), at(2000));
+        assert_eq!(parse_http_date("yesterday"), None);
     }
 
     #[test]

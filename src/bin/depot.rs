@@ -331,6 +331,12 @@ async fn serve(config: Config) -> ExitCode {
         None => format!("http://{bound}"),
     };
     print_banner(&base, &config, demo.as_ref());
+    if config.purge_interval > 0 {
+        tokio::spawn(purge_loop(
+            registry.clone(),
+            std::time::Duration::from_secs(config.purge_interval),
+        ));
+    }
     let app = router(registry);
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -340,6 +346,25 @@ async fn serve(config: Config) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Remove the bytes and records of deleted packages every `every`, the same purge the AWS
+/// shape runs on a schedule.
+async fn purge_loop(registry: Arc<depot::Registry>, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        loop {
+            match registry.purge(100).await {
+                Ok(p) if p.packages + p.files == 0 => break,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "purge failed; retrying at the next interval");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Where a store lives, for messages.

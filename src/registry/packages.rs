@@ -5,8 +5,9 @@ use super::{Error, ProjectAccess, Registry};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
     FileOrder, Group, GroupRef, Listed, Membership, Package, PackageFile, PackageQuery,
-    PackageStatus, Project, ProjectRef,
+    PackageStatus, Project, ProjectRef, Timestamp,
 };
+use crate::store::StoreError;
 
 /// A package list, the projects its packages belong to, and those of them the caller may
 /// delete packages in (for `delete_api_path`).
@@ -183,5 +184,99 @@ impl Registry {
         // orders (id, created_at, file_name) are then applied the same way for every store.
         let files = self.meta.files_of(package.id).await?;
         Ok(order.apply(files))
+    }
+}
+
+/// What one purge pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub packages: usize,
+    pub files: usize,
+    pub blobs: usize,
+}
+
+impl Registry {
+    /// `DELETE /projects/:id/packages/:package_id`: Maintainer or a write deploy token. With
+    /// `if_unmodified_since`, a package changed after that instant is kept (412).
+    pub async fn delete_package(
+        &self,
+        access: &ProjectAccess,
+        package_id: i64,
+        if_unmodified_since: Option<Timestamp>,
+    ) -> Result<(), Error> {
+        let package = self.package(access, package_id).await?;
+        if let Some(since) = if_unmodified_since
+            && package.updated_at > since
+        {
+            return Err(Error::PreconditionFailed);
+        }
+        self.meta
+            .delete_package(&package, Timestamp::now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => Error::NotFound,
+                other => other.into(),
+            })
+    }
+
+    /// `DELETE /projects/:id/packages/:package_id/package_files/:file_id`.
+    pub async fn delete_package_file(
+        &self,
+        access: &ProjectAccess,
+        package_id: i64,
+        file_id: i64,
+    ) -> Result<(), Error> {
+        let package = self.package(access, package_id).await?;
+        let file = self
+            .meta
+            .files_of(package.id)
+            .await?
+            .into_iter()
+            .find(|f| f.id == file_id)
+            .ok_or(Error::FileNotFound)?;
+        self.meta
+            .delete_file(&file, Timestamp::now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => Error::FileNotFound,
+                other => other.into(),
+            })
+    }
+
+    /// Remove the bytes and records of what was deleted, up to `limit` packages and `limit`
+    /// files per pass. The same code runs in `depot serve` (a background task) and on AWS (a
+    /// scheduled function). A blob is deleted before its record, so a pass that stops halfway
+    /// leaves a record the next pass finishes; a blob another record still names is kept.
+    pub async fn purge(&self, limit: usize) -> Result<Purged, Error> {
+        let mut purged = Purged::default();
+        let (packages, files) = self.meta.doomed(limit).await?;
+        for package in packages {
+            for file in self.meta.all_files_of(package.id).await? {
+                purged.blobs += self.purge_file(&file).await?;
+                purged.files += 1;
+            }
+            self.meta.forget_package(&package).await?;
+            purged.packages += 1;
+        }
+        for file in files {
+            purged.blobs += self.purge_file(&file).await?;
+            purged.files += 1;
+        }
+        Ok(purged)
+    }
+
+    /// Delete a doomed file's blob (unless shared) and then its record; 1 if a blob went.
+    async fn purge_file(&self, file: &PackageFile) -> Result<usize, Error> {
+        let shared = self.meta.blob_shared(file).await?;
+        if !shared {
+            self.blobs.delete(&file.blob_key).await?;
+        }
+        self.meta.forget_file(file).await?;
+        tracing::info!(
+            file_id = file.id,
+            blob_deleted = !shared,
+            "purged a deleted file"
+        );
+        Ok(usize::from(!shared))
     }
 }

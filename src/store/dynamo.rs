@@ -14,6 +14,9 @@
 //! | package id alias | `PACKAGE#<id>` | `PACKAGE` (project id + package SK) |
 //! | file | `PKG#<package_id>` | `FILE#<file_name>#<zero-padded file id>` (newest: one descending query) |
 //! | file-name guard | `PKG#<package_id>` | `NAME#<file_name>` (exists while a live file has that name) |
+//! | deleted package | `PROJECT#<id>` | `DELETED#<package id>` (moved out of its name/version slot) |
+//! | blob reference | `BLOB#<blob key>` | `REF#<file id>` (one per file record naming the blob) |
+//! | purge queue | `PURGE` | `PKG#<package id>` / `FILE#<file id>` (pending destruction) |
 //!
 //! Four global secondary indexes serve the lists. Package items carry `LIST_PK` =
 //! `LIST#<project id>#<status>` and one sort key per order: `BY_CREATED` =
@@ -217,6 +220,42 @@ fn list_attributes(p: &Package) -> [(&'static str, AttributeValue); 5] {
         ("name_lc", s(p.name.as_str().to_lowercase())),
     ]
 }
+
+/// The whole item of a package stored under `sk`.
+fn package_item(p: &Package, sk: String) -> Item {
+    let mut item = key(format!("PROJECT#{}", p.project_id), sk);
+    item.insert("id".into(), n(p.id));
+    item.insert("project_id".into(), n(p.project_id));
+    item.insert("name".into(), s(p.name.as_str()));
+    item.insert("version".into(), s(p.version.as_str()));
+    item.insert("status".into(), s(p.status.as_str()));
+    item.insert("created_at".into(), n(p.created_at.millis()));
+    item.insert("updated_at".into(), n(p.updated_at.millis()));
+    if let Some(at) = p.last_downloaded_at {
+        item.insert("last_downloaded_at".into(), n(at.millis()));
+    }
+    for (name, value) in list_attributes(p) {
+        item.insert(name.into(), value);
+    }
+    item
+}
+
+fn deleted_sk(package_id: i64) -> String {
+    format!("DELETED#{package_id:020}")
+}
+
+fn file_sk(file_name: &FileName, file_id: i64) -> String {
+    format!("FILE#{}#{file_id:020}", file_name.as_str())
+}
+
+fn blob_ref_key(file: &PackageFile) -> Item {
+    key(
+        format!("BLOB#{}", file.blob_key),
+        format!("REF#{:020}", file.id),
+    )
+}
+
+const DOOMED: &str = "pending_destruction";
 
 /// The global secondary indexes, as `create_table` and `template.yaml` declare them:
 /// (name, partition key, sort key, attributes projected besides the keys; `None` = all).
@@ -599,25 +638,106 @@ impl DynamoMetaStore {
             .collect())
     }
 
+    /// Files of a package, newest first; `name`: only those with that name; `doomed`: those
+    /// pending destruction too.
+    async fn files_newest_first(
+        &self,
+        package_id: i64,
+        name: Option<&FileName>,
+        doomed: bool,
+        limit: Option<usize>,
+    ) -> StoreResult<Vec<PackageFile>> {
+        let prefix = match name {
+            Some(name) => format!("FILE#{}#", name.as_str()),
+            None => "FILE#".to_string(),
+        };
+        let mut files = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(format!("PKG#{package_id}")))
+                .expression_attribute_values(":prefix", s(&prefix))
+                .scan_index_forward(false)
+                .set_limit(limit.map(|l| l.clamp(1, 100) as i32))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            for item in page.items() {
+                if doomed || opt_s(item, "status").as_deref() != Some(DOOMED) {
+                    files.push(file_from(item)?);
+                    if limit.is_some_and(|l| files.len() >= l) {
+                        return Ok(files);
+                    }
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(files);
+            }
+        }
+    }
+
     async fn newest_file_of(
         &self,
         package_id: i64,
         file_name: &FileName,
     ) -> StoreResult<Option<PackageFile>> {
+        Ok(self
+            .files_newest_first(package_id, Some(file_name), false, Some(1))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// The queue entries under `PURGE` starting with `prefix`, at most `limit`.
+    async fn purge_queue(&self, prefix: &str, limit: usize) -> StoreResult<Vec<Item>> {
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(format!("PKG#{package_id}")))
-            .expression_attribute_values(":prefix", s(format!("FILE#{}#", file_name.as_str())))
-            .scan_index_forward(false)
-            .limit(1)
+            .expression_attribute_values(":pk", s("PURGE"))
+            .expression_attribute_values(":prefix", s(prefix))
+            .limit(limit.clamp(1, 1000) as i32)
             .consistent_read(true)
             .send()
             .await
             .map_err(StoreError::backend)?;
-        out.items().first().map(file_from).transpose()
+        Ok(out.items().to_vec())
+    }
+
+    fn delete(&self, key: Item, condition: Option<(&str, Item)>) -> StoreResult<TransactWriteItem> {
+        let mut delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key));
+        if let Some((expression, values)) = condition {
+            delete = delete
+                .condition_expression(expression)
+                .set_expression_attribute_values(Some(values));
+        }
+        Ok(TransactWriteItem::builder()
+            .delete(delete.build().map_err(StoreError::backend)?)
+            .build())
+    }
+
+    /// Delete `keys` in transactions of up to 100 items.
+    async fn delete_all(&self, keys: Vec<Item>) -> StoreResult<()> {
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
+            let batch = keys
+                .by_ref()
+                .take(100)
+                .map(|k| self.delete(k, None))
+                .collect::<StoreResult<Vec<_>>>()?;
+            self.transact(batch).await?;
+        }
+        Ok(())
     }
 }
 
@@ -1028,20 +1148,7 @@ impl MetaStore for DynamoMetaStore {
                         updated_at: f.now,
                         last_downloaded_at: None,
                     };
-                    let mut item = key(
-                        format!("PROJECT#{}", f.project_id),
-                        package_sk(&f.name, &f.version),
-                    );
-                    item.insert("id".into(), n(id));
-                    item.insert("project_id".into(), n(f.project_id));
-                    item.insert("name".into(), s(f.name.as_str()));
-                    item.insert("version".into(), s(f.version.as_str()));
-                    item.insert("status".into(), s(p.status.as_str()));
-                    item.insert("created_at".into(), n(now));
-                    item.insert("updated_at".into(), n(now));
-                    for (name, value) in list_attributes(&p) {
-                        item.insert(name.into(), value);
-                    }
+                    let item = package_item(&p, package_sk(&f.name, &f.version));
                     let mut alias = key(format!("PACKAGE#{id}"), "PACKAGE");
                     alias.insert("project_id".into(), n(f.project_id));
                     alias.insert("sk".into(), s(package_sk(&f.name, &f.version)));
@@ -1061,7 +1168,7 @@ impl MetaStore for DynamoMetaStore {
             };
             let mut file_item = key(
                 format!("PKG#{}", package.id),
-                format!("FILE#{}#{file_id:020}", f.file_name.as_str()),
+                file_sk(&f.file_name, file_id),
             );
             file_item.insert("id".into(), n(file_id));
             file_item.insert("package_id".into(), n(package.id));
@@ -1084,6 +1191,7 @@ impl MetaStore for DynamoMetaStore {
                 self.put(guard, guard_condition)?,
             ];
             items.extend(new_alias);
+            items.push(self.put(blob_ref_key(&file), None)?);
             match self
                 .client
                 .transact_write_items()
@@ -1229,30 +1337,211 @@ impl MetaStore for DynamoMetaStore {
     }
 
     async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>> {
-        let mut files = Vec::new();
+        self.files_newest_first(package_id, None, false, None).await
+    }
+
+    async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()> {
+        // Move the package out of its name/version slot (so a new one may take it), keep it as
+        // a deleted item (listed with status=pending_destruction) and queue it for the purge,
+        // in one transaction.
+        let mut doomed = package.clone();
+        doomed.status = PackageStatus::PendingDestruction;
+        doomed.updated_at = now;
+        let live_key = key(
+            format!("PROJECT#{}", package.project_id),
+            package_sk(&package.name, &package.version),
+        );
+        let alias = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("PACKAGE#{}", package.id), "PACKAGE")))
+            .update_expression("SET sk = :sk")
+            .expression_attribute_values(":sk", s(deleted_sk(package.id)))
+            .build()
+            .map_err(StoreError::backend)?;
+        let mut queued = key("PURGE", format!("PKG#{:020}", package.id));
+        queued.insert("package_id".into(), n(package.id));
+        let items = vec![
+            self.delete(
+                live_key,
+                Some((
+                    "id = :id",
+                    HashMap::from([(":id".to_string(), n(package.id))]),
+                )),
+            )?,
+            self.put(package_item(&doomed, deleted_sk(package.id)), None)?,
+            TransactWriteItem::builder().update(alias).build(),
+            self.put(queued, None)?,
+        ];
+        match self.transact(items).await {
+            Err(StoreError::AlreadyExists) => Err(StoreError::NotFound),
+            other => other,
+        }
+    }
+
+    async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()> {
+        let file_key = key(
+            format!("PKG#{}", file.package_id),
+            file_sk(&file.file_name, file.id),
+        );
+        for _ in 0..8 {
+            let same_name = self
+                .files_newest_first(file.package_id, Some(&file.file_name), false, None)
+                .await?;
+            if !same_name.iter().any(|f| f.id == file.id) {
+                return Err(StoreError::NotFound);
+            }
+            let newest_seen = same_name.iter().map(|f| f.id).max().unwrap_or(file.id);
+            let mark = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(file_key.clone()))
+                .update_expression("SET #st = :pd, updated_at = :u")
+                .condition_expression(
+                    "attribute_exists(PK) AND (attribute_not_exists(#st) OR #st <> :pd)",
+                )
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":pd", s(DOOMED))
+                .expression_attribute_values(":u", n(now.millis()))
+                .build()
+                .map_err(StoreError::backend)?;
+            let mut queued = key("PURGE", format!("FILE#{:020}", file.id));
+            queued.insert("file_pk".into(), s(format!("PKG#{}", file.package_id)));
+            queued.insert("file_sk".into(), s(file_sk(&file.file_name, file.id)));
+            let mut items = vec![
+                TransactWriteItem::builder().update(mark).build(),
+                self.put(queued, None)?,
+            ];
+            // The last live file of its name frees the name (duplicate rule), unless a publish
+            // of the same name slipped in meanwhile: then the guard names a newer file and we
+            // go round again.
+            if same_name.len() == 1 {
+                items.push(self.delete(
+                    key(
+                        format!("PKG#{}", file.package_id),
+                        format!("NAME#{}", file.file_name.as_str()),
+                    ),
+                    Some((
+                        "attribute_not_exists(PK) OR newest_file_id <= :n",
+                        HashMap::from([(":n".to_string(), n(newest_seen))]),
+                    )),
+                )?);
+            }
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) => match failed_conditions(&e) {
+                    Some(failed) if failed.contains(&0) => return Err(StoreError::NotFound),
+                    Some(_) => continue,
+                    None => return Err(StoreError::backend(e)),
+                },
+            }
+        }
+        Err(StoreError::Invalid(
+            "file delete kept conflicting with concurrent writes".into(),
+        ))
+    }
+
+    async fn doomed(&self, limit: usize) -> StoreResult<(Vec<Package>, Vec<PackageFile>)> {
+        let mut packages = Vec::new();
+        for entry in self.purge_queue("PKG#", limit).await? {
+            let id = get_n(&entry, "package_id")?;
+            match self.package_by_id(id).await? {
+                Some(p) => packages.push(p),
+                // Already forgotten: only the queue entry is left.
+                None => {
+                    self.delete_all(vec![key("PURGE", get_s(&entry, "SK")?)])
+                        .await?
+                }
+            }
+        }
+        let entries = self.purge_queue("FILE#", limit.min(100)).await?;
+        let keys = entries
+            .iter()
+            .map(|e| Ok(key(get_s(e, "file_pk")?, get_s(e, "file_sk")?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let files = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .map(file_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((packages, files))
+    }
+
+    async fn all_files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>> {
+        let mut files = self
+            .files_newest_first(package_id, None, true, None)
+            .await?;
+        files.sort_by_key(|f| f.id);
+        Ok(files)
+    }
+
+    async fn blob_shared(&self, file: &PackageFile) -> StoreResult<bool> {
+        let own = blob_ref_key(file);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(format!("BLOB#{}", file.blob_key)))
+            .limit(2)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(out.items().iter().any(|i| i.get("SK") != own.get("SK")))
+    }
+
+    async fn forget_file(&self, file: &PackageFile) -> StoreResult<()> {
+        self.delete_all(vec![
+            key(
+                format!("PKG#{}", file.package_id),
+                file_sk(&file.file_name, file.id),
+            ),
+            blob_ref_key(file),
+            key("PURGE", format!("FILE#{:020}", file.id)),
+        ])
+        .await
+    }
+
+    async fn forget_package(&self, package: &Package) -> StoreResult<()> {
+        // Whatever is left under the package (file items, name guards), then the package.
+        let mut keys = Vec::new();
         let mut start = None;
         loop {
             let page = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :f)")
-                .expression_attribute_values(":pk", s(format!("PKG#{package_id}")))
-                .expression_attribute_values(":f", s("FILE#"))
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(format!("PKG#{}", package.id)))
+                .projection_expression("PK, SK, blob_key, id")
                 .set_exclusive_start_key(start)
                 .consistent_read(true)
                 .send()
                 .await
                 .map_err(StoreError::backend)?;
             for item in page.items() {
-                if opt_s(item, "status").as_deref() != Some("pending_destruction") {
-                    files.push(file_from(item)?);
+                keys.push(key(get_s(item, "PK")?, get_s(item, "SK")?));
+                if let (Some(blob), Some(id)) = (opt_s(item, "blob_key"), opt_n(item, "id")) {
+                    keys.push(key(format!("BLOB#{blob}"), format!("REF#{id:020}")));
                 }
             }
             start = page.last_evaluated_key;
             if start.is_none() {
-                return Ok(files);
+                break;
             }
         }
+        keys.push(key(
+            format!("PROJECT#{}", package.project_id),
+            deleted_sk(package.id),
+        ));
+        keys.push(key(format!("PACKAGE#{}", package.id), "PACKAGE"));
+        keys.push(key("PURGE", format!("PKG#{:020}", package.id)));
+        self.delete_all(keys).await
     }
 }

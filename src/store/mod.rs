@@ -249,6 +249,32 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// The live files of a package, in no particular order.
     async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>>;
+
+    /// Mark a live package pending destruction: it leaves lists and downloads at once, and
+    /// its name and version are free for a new package. `NotFound` if it is not live.
+    async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()>;
+
+    /// Mark one live file pending destruction (gone from downloads and file lists at once; its
+    /// name no longer counts as a duplicate unless another live file has it). `NotFound` if it
+    /// is not live.
+    async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()>;
+
+    /// Up to `limit` packages pending destruction and up to `limit` files pending destruction
+    /// (of live packages), for the purge.
+    async fn doomed(&self, limit: usize) -> StoreResult<(Vec<Package>, Vec<PackageFile>)>;
+
+    /// Every file record of a package, whatever its status (for the purge).
+    async fn all_files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>>;
+
+    /// Does a file record other than `file` point at its blob? Records are counted until they
+    /// are forgotten, so a blob is kept while any record, live or doomed, still names it.
+    async fn blob_shared(&self, file: &PackageFile) -> StoreResult<bool>;
+
+    /// Remove a purged file's record for good.
+    async fn forget_file(&self, file: &PackageFile) -> StoreResult<()>;
+
+    /// Remove a purged package's record (and whatever it still holds) for good.
+    async fn forget_package(&self, package: &Package) -> StoreResult<()>;
 }
 
 #[cfg(test)]

@@ -81,6 +81,9 @@ CREATE INDEX IF NOT EXISTS packages_by_created ON packages (project_id, status, 
 CREATE INDEX IF NOT EXISTS packages_by_name ON packages (project_id, status, name, version, id);
 CREATE INDEX IF NOT EXISTS packages_by_version ON packages (project_id, status, version, id);
 CREATE INDEX IF NOT EXISTS projects_by_namespace ON projects (namespace_id);
+CREATE INDEX IF NOT EXISTS package_files_by_blob ON package_files (blob_key);
+CREATE INDEX IF NOT EXISTS package_files_by_status ON package_files (status);
+CREATE INDEX IF NOT EXISTS packages_by_status ON packages (status);
 "#;
 
 pub struct SqliteMetaStore {
@@ -865,6 +868,119 @@ impl MetaStore for SqliteMetaStore {
                 .map_err(db_err)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()> {
+        let id = package.id;
+        self.call(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE packages SET status = 'pending_destruction', updated_at = ?2 \
+                     WHERE id = ?1 AND status != 'pending_destruction'",
+                    params![id, now.millis()],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()> {
+        let id = file.id;
+        self.call(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE package_files SET status = 'pending_destruction', updated_at = ?2 \
+                     WHERE id = ?1 AND status != 'pending_destruction'",
+                    params![id, now.millis()],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn doomed(&self, limit: usize) -> StoreResult<(Vec<Package>, Vec<PackageFile>)> {
+        self.call(move |c| {
+            let packages = c
+                .prepare(&format!(
+                    "SELECT {PACKAGE_COLS} FROM packages WHERE status = 'pending_destruction' \
+                     ORDER BY id LIMIT ?1"
+                ))
+                .map_err(db_err)?
+                .query_map([limit as i64], package_row)
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)?;
+            let files = c
+                .prepare(&format!(
+                    "SELECT {FILE_COLS} FROM package_files \
+                     WHERE status = 'pending_destruction' ORDER BY id LIMIT ?1"
+                ))
+                .map_err(db_err)?
+                .query_map([limit as i64], file_row)
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)?;
+            Ok((packages, files))
+        })
+        .await
+    }
+
+    async fn all_files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>> {
+        self.call(move |c| {
+            c.prepare(&format!(
+                "SELECT {FILE_COLS} FROM package_files WHERE package_id = ?1 ORDER BY id"
+            ))
+            .map_err(db_err)?
+            .query_map([package_id], file_row)
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn blob_shared(&self, file: &PackageFile) -> StoreResult<bool> {
+        let (id, key) = (file.id, file.blob_key.clone());
+        self.call(move |c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM package_files WHERE blob_key = ?1 AND id != ?2)",
+                params![key, id],
+                |r| r.get::<_, bool>(0),
+            )
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn forget_file(&self, file: &PackageFile) -> StoreResult<()> {
+        let id = file.id;
+        self.call(move |c| {
+            c.execute("DELETE FROM package_files WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn forget_package(&self, package: &Package) -> StoreResult<()> {
+        let id = package.id;
+        self.call(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            tx.execute("DELETE FROM package_files WHERE package_id = ?1", [id])
+                .map_err(db_err)?;
+            tx.execute("DELETE FROM packages WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)
         })
         .await
     }

@@ -1,0 +1,54 @@
+//! The scheduled purge on AWS: removes the bytes and records of deleted packages and files,
+//! with the same `Registry::purge` that `depot serve` runs in the background. Any event (the
+//! template's schedule) starts a run; it stops when nothing is left or its time runs short.
+
+use depot::config::{FunctionConfig, init_json_logging};
+use depot::{Limits, registry};
+use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Packages and files handled per pass.
+const PASS: usize = 100;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_json_logging();
+    let config = FunctionConfig::from_env()?;
+    let limits = Limits {
+        max_file_size: config.max_file_size,
+    };
+    let registry = Arc::new(registry(&config.store, limits).await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let registry = registry.clone();
+        async move {
+            let deadline = event.context.deadline();
+            let started = Instant::now();
+            let (mut packages, mut files, mut blobs) = (0, 0, 0);
+            loop {
+                let purged = registry.purge(PASS).await?;
+                packages += purged.packages;
+                files += purged.files;
+                blobs += purged.blobs;
+                let left = deadline
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                if purged.packages + purged.files == 0 || left < Duration::from_secs(10) {
+                    break;
+                }
+            }
+            tracing::info!(
+                packages,
+                files,
+                blobs,
+                ms = started.elapsed().as_millis() as u64,
+                "purge run"
+            );
+            Ok::<_, lambda_runtime::Error>(
+                json!({"packages": packages, "files": files, "blobs": blobs}),
+            )
+        }
+    }))
+    .await
+}
