@@ -498,6 +498,176 @@ async fn package_files(backend: Backend) {
         .expect(404, json!({"message": "404 Not found"}));
 }
 
+async fn deletes_vanish_at_once_and_purge_later(backend: Backend) {
+    let w = World::new(backend).await;
+    publish(&w, w.private_id, "gone", "1.0", "a.bin").await;
+    publish(&w, w.private_id, "gone", "1.0", "b.bin").await;
+    publish(&w, w.private_id, "kept", "1.0", "k.bin").await;
+    assert_eq!(w.app.blob_count().await, 3);
+    let list = format!("/api/v4/projects/{}/packages", w.private_id);
+    let dev = [("PRIVATE-TOKEN", w.token("developer"))];
+    let listed = w.app.get(&list, &dev).await.json();
+    let (gone, kept) = (ids(&listed)[0], ids(&listed)[1]);
+    let package = format!("{list}/{gone}");
+
+    // Who may delete: Maintainer and up, or a write deploy token.
+    w.app
+        .send("DELETE", &package, &[], Vec::new())
+        .await
+        .expect(401, json!({"message": "401 Unauthorized"}));
+    for user in ["guest", "developer"] {
+        w.app
+            .send(
+                "DELETE",
+                &package,
+                &[("PRIVATE-TOKEN", w.token(user))],
+                Vec::new(),
+            )
+            .await
+            .expect(403, json!({"message": "403 Forbidden"}));
+    }
+    w.app
+        .send(
+            "DELETE",
+            &package,
+            &[("PRIVATE-TOKEN", w.token("stranger"))],
+            Vec::new(),
+        )
+        .await
+        .expect(404, json!({"message": "404 Project Not Found"}));
+    // If-Unmodified-Since before the package's last change: kept, 412.
+    let maintainer = ("PRIVATE-TOKEN", w.token("maintainer"));
+    w.app
+        .send(
+            "DELETE",
+            &package,
+            &[
+                maintainer,
+                ("If-Unmodified-Since", "Thu, 01 Jan 2015 00:00:00 GMT"),
+            ],
+            Vec::new(),
+        )
+        .await
+        .expect(412, json!({"message": "412 Precondition Failed"}));
+
+    let a = w
+        .app
+        .send(
+            "DELETE",
+            &package,
+            &[
+                maintainer,
+                ("If-Unmodified-Since", "Fri, 01 Jan 2100 00:00:00 GMT"),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(a.status, 204, "{}", a.text());
+    assert!(a.body.is_empty());
+    // Gone at once: lists, the package, its downloads; a second delete finds nothing.
+    assert_eq!(ids(&w.app.get(&list, &dev).await.json()), vec![kept]);
+    w.app
+        .get(&package, &dev)
+        .await
+        .expect(404, json!({"message": "404 Not found"}));
+    w.app
+        .get(&w.url(w.private_id, "gone/1.0/a.bin"), &dev)
+        .await
+        .expect(404, json!({"message": "404 Not found"}));
+    w.app
+        .send("DELETE", &package, &[maintainer], Vec::new())
+        .await
+        .expect(404, json!({"message": "404 Not found"}));
+    let pending = w
+        .app
+        .get(&format!("{list}?status=pending_destruction"), &dev)
+        .await
+        .json();
+    assert_eq!(ids(&pending), vec![gone]);
+    // The bytes stay until the purge, which removes exactly the deleted package's.
+    assert_eq!(w.app.blob_count().await, 3);
+    let purged = w.app.registry.purge(100).await.unwrap();
+    assert_eq!((purged.packages, purged.files, purged.blobs), (1, 2, 2));
+    assert_eq!(w.app.blob_count().await, 1);
+    assert_eq!(w.app.registry.purge(100).await.unwrap(), Default::default());
+    let a = w
+        .app
+        .get(&w.url(w.private_id, "kept/1.0/k.bin"), &dev)
+        .await;
+    assert_eq!(
+        (a.status.as_u16(), a.body.as_slice()),
+        (200, b"data".as_slice())
+    );
+
+    // One file, with a write deploy token.
+    publish(&w, w.private_id, "kept", "1.0", "extra.bin").await;
+    let files = format!("{list}/{kept}/package_files");
+    let file_ids = ids(&w.app.get(&files, &dev).await.json());
+    let deploy = w
+        .app
+        .deploy_token(
+            Some("grp/app"),
+            None,
+            &[depot::domain::Scope::WritePackageRegistry],
+        )
+        .await;
+    let by_deploy = [("DEPLOY-TOKEN", deploy.as_str())];
+    let a = w
+        .app
+        .send(
+            "DELETE",
+            &format!("{files}/{}", file_ids[1]),
+            &by_deploy,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(a.status, 204, "{}", a.text());
+    assert_eq!(
+        ids(&w.app.get(&files, &dev).await.json()),
+        vec![file_ids[0]]
+    );
+    w.app
+        .get(&w.url(w.private_id, "kept/1.0/extra.bin"), &dev)
+        .await
+        .expect(404, json!({"message": "404 Not found"}));
+    w.app
+        .send(
+            "DELETE",
+            &format!("{files}/{}", file_ids[1]),
+            &by_deploy,
+            Vec::new(),
+        )
+        .await
+        .expect(404, json!({"message": "404 Not Found"}));
+    w.app
+        .send("DELETE", &format!("{files}/x"), &by_deploy, Vec::new())
+        .await
+        .expect(400, json!({"error": "package_file_id is invalid"}));
+    assert_eq!(w.app.blob_count().await, 2);
+    let purged = w.app.registry.purge(100).await.unwrap();
+    assert_eq!((purged.packages, purged.files, purged.blobs), (0, 1, 1));
+    assert_eq!(w.app.blob_count().await, 1);
+    // A read-only deploy token may not delete.
+    let reader = w
+        .app
+        .deploy_token(
+            Some("grp/app"),
+            None,
+            &[depot::domain::Scope::ReadPackageRegistry],
+        )
+        .await;
+    let a = w
+        .app
+        .send(
+            "DELETE",
+            &format!("{list}/{kept}"),
+            &[("DEPLOY-TOKEN", reader.as_str())],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(a.status, 403, "{}", a.text());
+}
+
 on_every_backend!(
     lists_page_through_link_headers,
     package_entities_match_gitlab,
@@ -505,4 +675,5 @@ on_every_backend!(
     who_may_list,
     group_lists,
     package_files,
+    deletes_vanish_at_once_and_purge_later,
 );
