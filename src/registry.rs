@@ -12,7 +12,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 mod packages;
+mod settings;
 pub use packages::{PackageList, Purged};
+pub use settings::{SettingsRefused, SettingsView};
 
 /// Why a use case did not succeed. `api::error` turns each into GitLab's status and body.
 #[derive(Debug, thiserror::Error)]

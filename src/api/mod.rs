@@ -3,6 +3,7 @@
 
 pub mod error;
 mod generic;
+mod graphql;
 mod packages;
 
 use crate::registry::Registry;
@@ -22,6 +23,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/api/v4/projects/{*rest}", any(projects))
         .route("/api/v4/groups/{*rest}", any(groups))
+        .route("/api/graphql", any(graphql_endpoint))
         .fallback(|| async { error::route_not_found() })
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(log_request))
@@ -66,6 +68,12 @@ async fn groups(State(registry): State<AppState>, uri: Uri, request: Request) ->
         Some(group) if !group.is_empty() => packages::handle_group(registry, group, request).await,
         _ => error::route_not_found(),
     }
+}
+
+/// `/api/graphql`.
+async fn graphql_endpoint(State(registry): State<AppState>, request: Request) -> Response {
+    static SCHEMA: std::sync::OnceLock<graphql::DepotSchema> = std::sync::OnceLock::new();
+    graphql::handle(registry, SCHEMA.get_or_init(graphql::schema), request).await
 }
 
 /// The query string's pairs, decoded.

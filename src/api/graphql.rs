@@ -1,0 +1,239 @@
+//! `POST /api/graphql` (and `GET`): the part of GitLab's GraphQL schema that concerns generic
+//! package settings (SPEC.md §8), on async-graphql. Resolvers call `Registry`; permission and
+//! validation live there.
+
+use super::AppState;
+use crate::auth::{Action, Credential, Principal};
+use crate::domain::GroupSettings;
+use crate::registry::{Error as UseCaseError, SettingsRefused};
+use async_graphql::{
+    Context, EmptySubscription, Error, ID, InputObject, InputValueError, InputValueResult, Object,
+    Scalar, ScalarType, Schema, SimpleObject, Value,
+};
+use axum::extract::Request;
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+
+/// GitLab's answer to a mutation on something absent or not permitted.
+const NOT_PERMITTED: &str = "The resource that you are attempting to access does not exist or \
+                             you don't have permission to perform this action";
+
+pub type DepotSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+pub fn schema() -> DepotSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .limit_depth(16)
+        .limit_complexity(500)
+        .finish()
+}
+
+/// A regular expression as GitLab's `UntrustedRegexp` scalar carries it (RE2 syntax). It is
+/// checked where it is used, so the error names the value as GitLab's does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UntrustedRegexp(String);
+
+#[Scalar(name = "UntrustedRegexp")]
+impl ScalarType for UntrustedRegexp {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match value {
+            Value::String(s) => Ok(UntrustedRegexp(s)),
+            other => Err(InputValueError::expected_type(other)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.clone())
+    }
+}
+
+/// `PackageSettings`: the generic-package part of a namespace's package settings.
+#[derive(SimpleObject)]
+#[graphql(name = "PackageSettings")]
+pub struct PackageSettings {
+    generic_duplicates_allowed: bool,
+    generic_duplicate_exception_regex: Option<UntrustedRegexp>,
+}
+
+impl From<GroupSettings> for PackageSettings {
+    fn from(s: GroupSettings) -> Self {
+        PackageSettings {
+            generic_duplicates_allowed: s.generic_duplicates_allowed,
+            generic_duplicate_exception_regex: Some(UntrustedRegexp(
+                s.generic_duplicate_exception_regex,
+            )),
+        }
+    }
+}
+
+/// `Group`, as far as package settings need it.
+pub struct GroupObject {
+    id: i64,
+    full_path: String,
+    settings: Option<GroupSettings>,
+}
+
+#[Object(name = "Group")]
+impl GroupObject {
+    async fn id(&self) -> ID {
+        ID(format!("gid://gitlab/Group/{}", self.id))
+    }
+
+    async fn full_path(&self) -> ID {
+        ID(self.full_path.clone())
+    }
+
+    /// Null unless the caller may administer the group's packages (its Owner).
+    async fn package_settings(&self) -> Option<PackageSettings> {
+        self.settings.clone().map(PackageSettings::from)
+    }
+}
+
+/// What a request's resolvers need: the registry and who is asking.
+struct Caller {
+    registry: AppState,
+    principal: Principal,
+}
+
+fn use_case_error(e: UseCaseError) -> Error {
+    tracing::error!(error = %e, "graphql resolver failed");
+    Error::new("Internal server error")
+}
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// A group by its full path; null when it does not exist or is not visible.
+    async fn group(
+        &self,
+        ctx: &Context<'_>,
+        full_path: ID,
+    ) -> async_graphql::Result<Option<GroupObject>> {
+        let caller = ctx.data::<Caller>()?;
+        let view = caller
+            .registry
+            .group_settings_view(&caller.principal, &full_path)
+            .await
+            .map_err(use_case_error)?;
+        Ok(view.map(|v| GroupObject {
+            id: v.group.id,
+            full_path: v.group.path,
+            settings: v.settings,
+        }))
+    }
+}
+
+#[derive(InputObject)]
+#[graphql(name = "UpdateNamespacePackageSettingsInput")]
+pub struct UpdateNamespacePackageSettingsInput {
+    namespace_path: ID,
+    generic_duplicates_allowed: Option<bool>,
+    generic_duplicate_exception_regex: Option<UntrustedRegexp>,
+    client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "UpdateNamespacePackageSettingsPayload")]
+pub struct UpdateNamespacePackageSettingsPayload {
+    client_mutation_id: Option<String>,
+    errors: Vec<String>,
+    package_settings: Option<PackageSettings>,
+}
+
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Change a group's package settings; group Owners only.
+    async fn update_namespace_package_settings(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateNamespacePackageSettingsInput,
+    ) -> async_graphql::Result<UpdateNamespacePackageSettingsPayload> {
+        let caller = ctx.data::<Caller>()?;
+        let outcome = caller
+            .registry
+            .update_group_settings(
+                &caller.principal,
+                &input.namespace_path,
+                input.generic_duplicates_allowed,
+                input.generic_duplicate_exception_regex.map(|r| r.0),
+            )
+            .await
+            .map_err(use_case_error)?;
+        let (package_settings, errors) = match outcome {
+            Ok(settings) => (Some(settings.into()), Vec::new()),
+            Err(SettingsRefused::NotAllowed) => return Err(Error::new(NOT_PERMITTED)),
+            Err(SettingsRefused::InvalidRegex(message)) => return Err(Error::new(message)),
+            Err(SettingsRefused::TooLong) => (
+                None,
+                vec![
+                    "Generic duplicate exception regex is too long (maximum is 255 characters)"
+                        .to_string(),
+                ],
+            ),
+        };
+        Ok(UpdateNamespacePackageSettingsPayload {
+            client_mutation_id: input.client_mutation_id,
+            errors,
+            package_settings,
+        })
+    }
+}
+
+/// Run one GraphQL request: `POST` with a JSON body (`query`, `variables`, `operationName`) or
+/// `GET` with those as query parameters.
+pub async fn handle(registry: AppState, schema: &DepotSchema, request: Request) -> Response {
+    let query = super::query_pairs(&request);
+    let credential = Credential::from_request(request.headers(), &query);
+    let principal = match registry
+        .authenticate(credential.as_ref(), Action::Read, true)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let gql_request = match *request.method() {
+        Method::POST => {
+            let body = match axum::body::to_bytes(request.into_body(), 1 << 20).await {
+                Ok(b) => b,
+                Err(_) => return bad_request("the request body is too large or broken"),
+            };
+            match serde_json::from_slice::<async_graphql::Request>(&body) {
+                Ok(r) => r,
+                Err(e) => return bad_request(&format!("invalid GraphQL request: {e}")),
+            }
+        }
+        Method::GET => {
+            let get = |name: &str| {
+                query
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            };
+            let Some(text) = get("query") else {
+                return bad_request("query is missing");
+            };
+            let mut r = async_graphql::Request::new(text);
+            if let Some(vars) = get("variables").and_then(|v| serde_json::from_str(&v).ok()) {
+                r = r.variables(async_graphql::Variables::from_json(vars));
+            }
+            if let Some(name) = get("operationName") {
+                r = r.operation_name(name);
+            }
+            r
+        }
+        _ => return super::error::route_not_found(),
+    };
+    let response = schema
+        .execute(gql_request.data(Caller {
+            registry,
+            principal,
+        }))
+        .await;
+    axum::Json(response).into_response()
+}
+
+fn bad_request(message: &str) -> Response {
+    super::error::message(axum::http::StatusCode::BAD_REQUEST, message)
+}

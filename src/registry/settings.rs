@@ -1,0 +1,109 @@
+//! Use cases of a group's package settings (SPEC.md §8, GitLab's namespace package settings):
+//! who may read and change them, and the change itself with GitLab's validation.
+
+use super::{Error, Registry};
+use crate::auth::{Action, Principal};
+use crate::domain::{Group, GroupRef, GroupSettings, Role};
+
+/// A group as a settings request sees it.
+pub struct SettingsView {
+    pub group: Group,
+    /// The settings, when the caller may administer the group's packages (group Owner).
+    pub settings: Option<GroupSettings>,
+}
+
+/// Why a settings change was not made.
+#[derive(Debug)]
+pub enum SettingsRefused {
+    /// The group does not exist or the caller may not change its settings (GitLab does not
+    /// tell these apart).
+    NotAllowed,
+    /// The exception regex does not compile; GitLab's message (`<value> is an invalid
+    /// regexp: <reason>`).
+    InvalidRegex(String),
+    /// The exception regex is longer than 255 characters.
+    TooLong,
+}
+
+impl Registry {
+    /// Is `principal` an Owner of `group` (directly or through a group above it)? Job and
+    /// deploy tokens never are, and changing settings needs the `api` scope.
+    async fn owns(
+        &self,
+        principal: &Principal,
+        group: &Group,
+        action: Action,
+    ) -> Result<bool, Error> {
+        let Principal::User {
+            user_id,
+            job_project: None,
+            ..
+        } = principal
+        else {
+            return Ok(false);
+        };
+        if principal.check_scope(action).is_err() {
+            return Ok(false);
+        }
+        let memberships = self.meta.memberships_of(*user_id).await?;
+        Ok(memberships
+            .iter()
+            .filter(|m| m.target.covers_group(&group.path))
+            .any(|m| m.role == Role::Owner))
+    }
+
+    /// `group(fullPath:)`: `None` when the caller cannot see the group.
+    pub async fn group_settings_view(
+        &self,
+        principal: &Principal,
+        full_path: &str,
+    ) -> Result<Option<SettingsView>, Error> {
+        let group = match self
+            .visible_group(principal, &GroupRef::Path(full_path.to_string()))
+            .await
+        {
+            Ok(group) => group,
+            Err(Error::GroupNotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let settings = if self.owns(principal, &group, Action::Read).await? {
+            Some(self.meta.group_settings(group.id).await?)
+        } else {
+            None
+        };
+        Ok(Some(SettingsView { group, settings }))
+    }
+
+    /// `updateNamespacePackageSettings`: group Owners only. An invalid regex changes nothing.
+    pub async fn update_group_settings(
+        &self,
+        principal: &Principal,
+        full_path: &str,
+        duplicates_allowed: Option<bool>,
+        exception_regex: Option<String>,
+    ) -> Result<Result<GroupSettings, SettingsRefused>, Error> {
+        let Some(group) = self.meta.group_by_path(full_path).await? else {
+            return Ok(Err(SettingsRefused::NotAllowed));
+        };
+        if !self.owns(principal, &group, Action::Write).await? {
+            return Ok(Err(SettingsRefused::NotAllowed));
+        }
+        let mut settings = self.meta.group_settings(group.id).await?;
+        if let Some(allowed) = duplicates_allowed {
+            settings.generic_duplicates_allowed = allowed;
+        }
+        if let Some(regex) = exception_regex {
+            if regex.chars().count() > 255 {
+                return Ok(Err(SettingsRefused::TooLong));
+            }
+            if let Err(message) = crate::admin::validate_exception_regex(&regex) {
+                return Ok(Err(SettingsRefused::InvalidRegex(message)));
+            }
+            settings.generic_duplicate_exception_regex = regex;
+        }
+        Ok(Ok(self
+            .meta
+            .set_group_settings(group.id, &settings)
+            .await?))
+    }
+}
