@@ -3,6 +3,7 @@
 
 mod support;
 
+use futures::FutureExt;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -414,6 +415,71 @@ fn python_gitlab_uploads_and_downloads() {
     assert_eq!(stdout.trim(), "OK");
 }
 
+/// Run a python-gitlab script from `tests/clients` against `server`; it prints OK.
+fn run_python_gitlab(script: &str, server: &Server, token: &str, project: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let out = Command::new(venv_python())
+        .arg(&script)
+        .args([&server.base, token, project])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "{} failed:\n{stdout}\n{stderr}",
+        script.display()
+    );
+    assert_eq!(stdout.trim(), "OK");
+}
+
+/// Wait (bounded) until `count()` is `expected`; the last count seen.
+async fn eventually<F, Fut>(expected: usize, mut count: F) -> usize
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = count().await;
+        if n == expected || std::time::Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The Packages API through python-gitlab on the embedded stores, then the background purge
+/// removes exactly the deleted package's two files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_gitlab_lists_and_deletes_packages() {
+    let server = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--purge-interval".to_string(), "1".to_string()],
+        &[],
+    );
+    run_python_gitlab(
+        "python_gitlab_packages.py",
+        &server,
+        &server.demo_token(),
+        "demo/app",
+    );
+    let blobs = server.dir.path().join("blobs");
+    let left = eventually(104, || {
+        let blobs = blobs.clone();
+        async move { depot::store::fs::count_files(&blobs) }
+    })
+    .await;
+    assert_eq!(
+        left, 104,
+        "106 files uploaded, the 2 of the deleted package purged"
+    );
+}
+
 #[test]
 fn no_token_ever_appears_in_a_log_line() {
     let server = Server::start();
@@ -542,4 +608,42 @@ async fn serve_and_admin_on_the_aws_stores() {
     let get = format!("curl -s --user 'ci:{token}' '{url}'");
     assert_eq!(sh(work.path(), &get, &[]).1, "on aws\n");
     assert_eq!(s3.keys(&bucket).await.len(), 2);
+}
+
+/// The Packages API through python-gitlab on DynamoDB Local + S3, and the purge after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn python_gitlab_lists_and_deletes_packages_on_the_aws_stores() {
+    let s3 = support::s3::S3Emulator::start().await;
+    let bucket = s3.bucket("depot-pygl").await;
+    let dynamo = support::dynamo::DynamoEmulator::shared();
+    let (_, table) = dynamo.fresh_table().await;
+    let flags: Vec<String> = [
+        "--store",
+        "aws",
+        "--table",
+        &table,
+        "--bucket",
+        &bucket,
+        "--s3-endpoint",
+        &s3.endpoint,
+        "--dynamodb-endpoint",
+        &dynamo.endpoint,
+        "--purge-interval",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &flags, &EMULATOR_ENV);
+    run_python_gitlab(
+        "python_gitlab_packages.py",
+        &server,
+        &server.demo_token(),
+        "demo/app",
+    );
+    let left = eventually(104, || s3.keys(&bucket).map(|keys| keys.len())).await;
+    assert_eq!(
+        left, 104,
+        "106 files uploaded, the 2 of the deleted package purged"
+    );
 }
