@@ -668,6 +668,132 @@ async fn deletes_vanish_at_once_and_purge_later(backend: Backend) {
     assert_eq!(a.status, 403, "{}", a.text());
 }
 
+async fn links_use_the_configured_public_url(backend: Backend) {
+    let w = World::new(backend).await;
+    for i in 0..3 {
+        publish(&w, w.private_id, &format!("p{i}"), "1", "f").await;
+    }
+    let registry = depot::Registry::new(
+        w.app.registry.meta().clone(),
+        w.app.registry.blobs().clone(),
+        depot::Limits { max_file_size: 0 },
+    )
+    .with_public_url(Some("https://pkgs.example.com/".into()));
+    let app = depot::router(std::sync::Arc::new(registry));
+    let request = axum::http::Request::builder()
+        .uri(format!(
+            "/api/v4/projects/{}/packages?per_page=1&page=2&sort=asc",
+            w.private_id
+        ))
+        .header("PRIVATE-TOKEN", w.token("maintainer"))
+        .header("Host", "internal:8080")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app, request).await.unwrap();
+    let link = response.headers()["link"].to_str().unwrap().to_string();
+    let url = |p: u32| {
+        format!(
+            "https://pkgs.example.com/api/v4/projects/{}/packages?page={p}&per_page=1&sort=asc",
+            w.private_id
+        )
+    };
+    assert_eq!(
+        link,
+        format!(
+            "<{}>; rel=\"prev\", <{}>; rel=\"next\", <{}>; rel=\"first\", <{}>; rel=\"last\"",
+            url(1),
+            url(3),
+            url(1),
+            url(3)
+        )
+    );
+    let body: Value = serde_json::from_slice(
+        &http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes(),
+    )
+    .unwrap();
+    assert!(
+        body[0]["_links"]["delete_api_path"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://pkgs.example.com/api/v4/projects/")
+    );
+}
+
+async fn a_shared_blob_outlives_a_deleted_file(backend: Backend) {
+    let w = World::new(backend).await;
+    publish(&w, w.private_id, "orig", "1", "f.bin").await;
+    let (_, original) = w
+        .app
+        .newest(w.private_id, "orig", "1", "f.bin")
+        .await
+        .unwrap();
+    // A second record naming the same blob (as a content-addressed copy would).
+    w.app
+        .meta()
+        .publish(depot::domain::NewFile {
+            project_id: w.private_id,
+            name: depot::domain::PackageName::parse("copy").unwrap(),
+            version: depot::domain::PackageVersion::parse("1").unwrap(),
+            status: None,
+            file_name: depot::domain::FileName::parse(None, "f.bin").unwrap(),
+            size: original.size,
+            sha256: original.sha256.clone(),
+            blob_key: original.blob_key.clone(),
+            refuse_duplicate: false,
+            now: depot::domain::Timestamp::now(),
+        })
+        .await
+        .unwrap();
+    let list = format!("/api/v4/projects/{}/packages", w.private_id);
+    let maintainer = [("PRIVATE-TOKEN", w.token("maintainer"))];
+    let orig_id = ids(&w
+        .app
+        .get(&format!("{list}?package_name=orig"), &maintainer)
+        .await
+        .json())[0];
+    let a = w
+        .app
+        .send(
+            "DELETE",
+            &format!("{list}/{orig_id}"),
+            &maintainer,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(a.status, 204);
+    let purged = w.app.registry.purge(100).await.unwrap();
+    assert_eq!((purged.files, purged.blobs), (1, 0));
+    assert_eq!(w.app.blob_count().await, 1);
+    let a = w
+        .app
+        .get(&w.url(w.private_id, "copy/1/f.bin"), &maintainer)
+        .await;
+    assert_eq!(
+        (a.status.as_u16(), a.body.as_slice()),
+        (200, b"data".as_slice())
+    );
+    // Once the last record goes, so does the blob.
+    let copy_id = ids(&w
+        .app
+        .get(&format!("{list}?package_name=copy"), &maintainer)
+        .await
+        .json())[0];
+    w.app
+        .send(
+            "DELETE",
+            &format!("{list}/{copy_id}"),
+            &maintainer,
+            Vec::new(),
+        )
+        .await;
+    let purged = w.app.registry.purge(100).await.unwrap();
+    assert_eq!((purged.files, purged.blobs), (1, 1));
+    assert_eq!(w.app.blob_count().await, 0);
+}
+
 on_every_backend!(
     lists_page_through_link_headers,
     package_entities_match_gitlab,
@@ -676,4 +802,6 @@ on_every_backend!(
     group_lists,
     package_files,
     deletes_vanish_at_once_and_purge_later,
+    links_use_the_configured_public_url,
+    a_shared_blob_outlives_a_deleted_file,
 );
