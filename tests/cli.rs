@@ -524,19 +524,17 @@ const EMULATOR_ENV: [(&str, &str); 4] = [
     ("AWS_EC2_METADATA_DISABLED", "true"),
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn serve_and_admin_on_the_aws_stores() {
-    let s3 = support::s3::S3Emulator::start().await;
-    let bucket = s3.bucket("depot-cli").await;
+/// `--store aws` flags for `bucket` on `s3` and a fresh table on the shared DynamoDB Local.
+async fn aws_store_flags(s3: &support::s3::S3Emulator, bucket: &str) -> Vec<String> {
     let dynamo = support::dynamo::DynamoEmulator::shared();
     let (_, table) = dynamo.fresh_table().await;
-    let flags: Vec<String> = [
+    [
         "--store",
         "aws",
         "--table",
         &table,
         "--bucket",
-        &bucket,
+        bucket,
         "--s3-endpoint",
         &s3.endpoint,
         "--dynamodb-endpoint",
@@ -544,7 +542,15 @@ async fn serve_and_admin_on_the_aws_stores() {
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect();
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_and_admin_on_the_aws_stores() {
+    let s3 = support::s3::S3Emulator::start().await;
+    let bucket = s3.bucket("depot-cli").await;
+    let flags = aws_store_flags(&s3, &bucket).await;
+    let table = &flags[3];
     let server = Server::start_with(tempfile::tempdir().unwrap(), &flags, &EMULATOR_ENV);
     assert!(
         server.banner[0].contains(&format!("table {table}, bucket {bucket}")),
@@ -615,25 +621,8 @@ async fn serve_and_admin_on_the_aws_stores() {
 async fn python_gitlab_lists_and_deletes_packages_on_the_aws_stores() {
     let s3 = support::s3::S3Emulator::start().await;
     let bucket = s3.bucket("depot-pygl").await;
-    let dynamo = support::dynamo::DynamoEmulator::shared();
-    let (_, table) = dynamo.fresh_table().await;
-    let flags: Vec<String> = [
-        "--store",
-        "aws",
-        "--table",
-        &table,
-        "--bucket",
-        &bucket,
-        "--s3-endpoint",
-        &s3.endpoint,
-        "--dynamodb-endpoint",
-        &dynamo.endpoint,
-        "--purge-interval",
-        "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut flags = aws_store_flags(&s3, &bucket).await;
+    flags.extend(["--purge-interval".to_string(), "1".to_string()]);
     let server = Server::start_with(tempfile::tempdir().unwrap(), &flags, &EMULATOR_ENV);
     run_python_gitlab(
         "python_gitlab_packages.py",

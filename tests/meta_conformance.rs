@@ -268,10 +268,7 @@ async fn settings(s: Subject) {
 async fn publish_find_or_create(s: Subject) {
     let m = s.meta.as_ref();
     let (a, b) = projects(m).await;
-    let (p1, f1) = m
-        .publish(new_file(a, "pkg", "1.0", "a.txt", false))
-        .await
-        .unwrap();
+    let (p1, f1) = put(m, a, "pkg", "1.0", "a.txt", false).await;
     assert_eq!(
         (p1.status, p1.project_id, f1.package_id),
         (PackageStatus::Default, a, p1.id)
@@ -287,14 +284,8 @@ async fn publish_find_or_create(s: Subject) {
     );
     assert_ne!(f2.id, f1.id);
     // Another version or project is another package.
-    let (p3, _) = m
-        .publish(new_file(a, "pkg", "2.0", "a.txt", false))
-        .await
-        .unwrap();
-    let (p4, _) = m
-        .publish(new_file(b, "pkg", "1.0", "a.txt", false))
-        .await
-        .unwrap();
+    let (p3, _) = put(m, a, "pkg", "2.0", "a.txt", false).await;
+    let (p4, _) = put(m, b, "pkg", "1.0", "a.txt", false).await;
     assert!(p3.id != p1.id && p4.id != p1.id && p3.id != p4.id);
     let (found, file) = newest(m, a, "pkg", "1.0", "b.txt").await.unwrap();
     assert_eq!((found.status, file.clone()), (PackageStatus::Hidden, f2));
@@ -310,15 +301,9 @@ async fn publish_find_or_create(s: Subject) {
 async fn duplicates(s: Subject) {
     let m = s.meta.as_ref();
     let (a, _) = projects(m).await;
-    let (_, first) = m
-        .publish(new_file(a, "pkg", "1.0", "f", false))
-        .await
-        .unwrap();
+    let (_, first) = put(m, a, "pkg", "1.0", "f", false).await;
     // Allowed: a second record, and it is the newest.
-    let (_, second) = m
-        .publish(new_file(a, "pkg", "1.0", "f", false))
-        .await
-        .unwrap();
+    let (_, second) = put(m, a, "pkg", "1.0", "f", false).await;
     assert!(second.id > first.id);
     assert_eq!(newest(m, a, "pkg", "1.0", "f").await.unwrap().1, second);
     // Refused: nothing changes.
@@ -372,10 +357,7 @@ async fn duplicates(s: Subject) {
 async fn downloads_are_recorded(s: Subject) {
     let m = s.meta.as_ref();
     let (a, _) = projects(m).await;
-    let (package, _) = m
-        .publish(new_file(a, "pkg", "1.0", "f", false))
-        .await
-        .unwrap();
+    let (package, _) = put(m, a, "pkg", "1.0", "f", false).await;
     assert_eq!(package.last_downloaded_at, None);
     m.mark_downloaded(&package, t(50)).await.unwrap();
     assert_eq!(
@@ -423,6 +405,20 @@ async fn concurrent_refused_duplicates_let_one_win(s: Subject) {
         }
     }
     assert_eq!(won, 1);
+}
+
+/// Publish `new_file(args)` and unwrap the result.
+async fn put(
+    m: &dyn MetaStore,
+    project_id: i64,
+    name: &str,
+    version: &str,
+    file: &str,
+    refuse: bool,
+) -> (Package, depot::domain::PackageFile) {
+    m.publish(new_file(project_id, name, version, file, refuse))
+        .await
+        .unwrap()
 }
 
 fn query(q: &str, for_group: bool) -> PackageQuery {
@@ -576,18 +572,9 @@ async fn lists_order_filter_and_page(s: Subject) {
 async fn packages_by_id_and_their_files(s: Subject) {
     let m = s.meta.as_ref();
     let (a, _) = projects(m).await;
-    let (p, f1) = m
-        .publish(new_file(a, "pkg", "1.0", "a.bin", false))
-        .await
-        .unwrap();
-    let (_, f2) = m
-        .publish(new_file(a, "pkg", "1.0", "b.bin", false))
-        .await
-        .unwrap();
-    let (_, f3) = m
-        .publish(new_file(a, "pkg", "1.0", "a.bin", false))
-        .await
-        .unwrap();
+    let (p, f1) = put(m, a, "pkg", "1.0", "a.bin", false).await;
+    let (_, f2) = put(m, a, "pkg", "1.0", "b.bin", false).await;
+    let (_, f3) = put(m, a, "pkg", "1.0", "a.bin", false).await;
     let found = m.package_by_id(p.id).await.unwrap().unwrap();
     assert_eq!((found.id, found.name.as_str()), (p.id, "pkg"));
     assert_eq!(m.package_by_id(p.id + 1000).await.unwrap(), None);
@@ -600,18 +587,9 @@ async fn packages_by_id_and_their_files(s: Subject) {
 async fn deletes_and_purge_records(s: Subject) {
     let m = s.meta.as_ref();
     let (a, _) = projects(m).await;
-    let (p, fa) = m
-        .publish(new_file(a, "p", "1.0", "a.bin", false))
-        .await
-        .unwrap();
-    let (_, fb) = m
-        .publish(new_file(a, "p", "1.0", "b.bin", false))
-        .await
-        .unwrap();
-    let (q, _) = m
-        .publish(new_file(a, "q", "1.0", "c.bin", false))
-        .await
-        .unwrap();
+    let (p, fa) = put(m, a, "p", "1.0", "a.bin", false).await;
+    let (_, fb) = put(m, a, "p", "1.0", "b.bin", false).await;
+    let (q, _) = put(m, a, "q", "1.0", "c.bin", false).await;
     let (pn, qn) = (
         PackageName::parse("p").unwrap(),
         PackageName::parse("q").unwrap(),
@@ -628,19 +606,13 @@ async fn deletes_and_purge_records(s: Subject) {
     assert_eq!(m.files_of(p.id).await.unwrap(), vec![fa.clone()]);
     assert_eq!(m.newest_file(a, &pn, &v, &b).await.unwrap(), None);
     assert!(!m.live_file_exists(a, &pn, &v, &b).await.unwrap());
-    let (_, fb2) = m
-        .publish(new_file(a, "p", "1.0", "b.bin", true))
-        .await
-        .unwrap();
+    let (_, fb2) = put(m, a, "p", "1.0", "b.bin", true).await;
     assert_eq!(
         newest(m, a, "p", "1.0", "b.bin").await.unwrap().1.id,
         fb2.id
     );
     // With two live files of one name, deleting the newer keeps the name taken.
-    let (_, fb3) = m
-        .publish(new_file(a, "p", "1.0", "b.bin", false))
-        .await
-        .unwrap();
+    let (_, fb3) = put(m, a, "p", "1.0", "b.bin", false).await;
     m.delete_file(&fb3, t(7)).await.unwrap();
     assert!(m.live_file_exists(a, &pn, &v, &b).await.unwrap());
     assert_eq!(
@@ -683,10 +655,7 @@ async fn deletes_and_purge_records(s: Subject) {
         vec![p.id]
     );
     // Its name and version are free for a new package.
-    let (p2, _) = m
-        .publish(new_file(a, "p", "1.0", "a.bin", true))
-        .await
-        .unwrap();
+    let (p2, _) = put(m, a, "p", "1.0", "a.bin", true).await;
     assert_ne!(p2.id, p.id);
     assert!(
         m.live_file_exists(a, &pn, &v, &FileName::parse(None, "a.bin").unwrap())

@@ -7,7 +7,7 @@ use crate::domain::{
     FileOrder, GroupRef, InvalidParams, Listed, Package, PackageFile, PackageQuery, PackageStatus,
     Page, ProjectRef, Timestamp, parse_bool,
 };
-use crate::registry::Error;
+use crate::registry::{Error, ProjectAccess};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -92,6 +92,20 @@ async fn principal(
         .await
 }
 
+/// Who asks, and the project they may do `action` on: every project route starts here.
+async fn open_project(
+    registry: &AppState,
+    request: &Incoming,
+    project_raw: &str,
+    action: Action,
+) -> Result<(Principal, ProjectAccess), Error> {
+    let principal = principal(registry, request, action).await?;
+    let access = registry
+        .api_project(&principal, &project_ref(project_raw), action)
+        .await?;
+    Ok((principal, access))
+}
+
 /// `/projects/:id/packages...`
 pub async fn handle_project(
     registry: AppState,
@@ -141,10 +155,7 @@ async fn list_project(
     project_raw: &str,
     request: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &request, Action::Read).await?;
-    let access = registry
-        .api_project(&principal, &project_ref(project_raw), Action::Read)
-        .await?;
+    let (principal, access) = open_project(&registry, &request, project_raw, Action::Read).await?;
     let parsed = PackageQuery::parse(pairs(&request.query), false)?;
     let list = registry
         .project_packages(&principal, access, &parsed)
@@ -215,10 +226,7 @@ async fn show_package(
     package_id: &str,
     request: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &request, Action::Read).await?;
-    let access = registry
-        .api_project(&principal, &project_ref(project_raw), Action::Read)
-        .await?;
+    let (principal, access) = open_project(&registry, &request, project_raw, Action::Read).await?;
     let package_id = integer_param("package_id", package_id)?;
     let package = registry.package(&access, package_id).await?;
     let can_delete = access.may(&principal, Action::Delete);
@@ -251,10 +259,7 @@ async fn list_files(
     package_id: &str,
     request: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &request, Action::Read).await?;
-    let access = registry
-        .api_project(&principal, &project_ref(project_raw), Action::Read)
-        .await?;
+    let (_, access) = open_project(&registry, &request, project_raw, Action::Read).await?;
     let package_id = integer_param("package_id", package_id)?;
     let order = FileOrder::parse(pairs(&request.query))?;
     let listed = registry.package_files(&access, package_id, &order).await?;
@@ -271,10 +276,7 @@ async fn delete_package(
     package_id: &str,
     request: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &request, Action::Delete).await?;
-    let access = registry
-        .api_project(&principal, &project_ref(project_raw), Action::Delete)
-        .await?;
+    let (_, access) = open_project(&registry, &request, project_raw, Action::Delete).await?;
     let package_id = integer_param("package_id", package_id)?;
     let since = request
         .headers
@@ -293,10 +295,7 @@ async fn delete_file(
     file_id: &str,
     request: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &request, Action::Delete).await?;
-    let access = registry
-        .api_project(&principal, &project_ref(project_raw), Action::Delete)
-        .await?;
+    let (_, access) = open_project(&registry, &request, project_raw, Action::Delete).await?;
     let package_id = integer_param("package_id", package_id)?;
     let file_id = integer_param("package_file_id", file_id)?;
     registry

@@ -132,14 +132,7 @@ impl PackageQuery {
                 PackageOrder::CreatedAt
             }),
         };
-        let descending = match get("sort") {
-            None | Some("asc") => false,
-            Some("desc") => true,
-            Some(_) => {
-                errors.push("sort does not have a valid value");
-                false
-            }
-        };
+        let descending = parse_sort(get("sort"), &mut errors);
         let type_matches = match get("package_type") {
             None => true,
             Some(v) if PACKAGE_TYPES.contains(&v) => v == "generic",
@@ -206,6 +199,18 @@ impl PackageQuery {
     }
 }
 
+/// `sort`: `asc` (the default) or `desc`.
+fn parse_sort(value: Option<&str>, errors: &mut InvalidParams) -> bool {
+    match value {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => {
+            errors.push("sort does not have a valid value");
+            false
+        }
+    }
+}
+
 /// Grape's Boolean coercion.
 pub fn parse_bool(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
@@ -247,14 +252,7 @@ impl FileOrder {
                 FileOrderBy::Id
             }
         };
-        let descending = match get("sort") {
-            None | Some("asc") => false,
-            Some("desc") => true,
-            Some(_) => {
-                errors.push("sort does not have a valid value");
-                false
-            }
-        };
+        let descending = parse_sort(get("sort"), &mut errors);
         if errors.is_empty() {
             Ok(FileOrder {
                 by,
@@ -297,6 +295,15 @@ pub struct Listed<T> {
 }
 
 impl<T> Listed<T> {
+    /// A list with no rows.
+    pub fn empty() -> Self {
+        Listed {
+            items: Vec::new(),
+            total: Some(0),
+            has_next: false,
+        }
+    }
+
     /// The page `page` of a whole list held in memory.
     pub fn page_of(all: Vec<T>, page: Page) -> Self {
         let total = all.len() as u64;

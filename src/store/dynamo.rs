@@ -695,6 +695,28 @@ impl DynamoMetaStore {
             .next())
     }
 
+    /// Every item `request` (a Query) finds, following `LastEvaluatedKey` page after page.
+    async fn query_all(
+        &self,
+        request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = request
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            items.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// The queue entries under `PURGE` starting with `prefix`, at most `limit`.
     async fn purge_queue(&self, prefix: &str, limit: usize) -> StoreResult<Vec<Item>> {
         let out = self
@@ -864,33 +886,23 @@ impl MetaStore for DynamoMetaStore {
 
     async fn projects_in_group(&self, group: &Group, subgroups: bool) -> StoreResult<Vec<Project>> {
         let top = group.path.split('/').next().unwrap_or_default();
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("by_namespace")
+            .key_condition_expression("NS_PK = :pk AND begins_with(NS_SK, :prefix)")
+            .expression_attribute_values(":pk", s(format!("NS#{top}")))
+            .expression_attribute_values(":prefix", s(format!("{}/", group.path)));
         let mut projects = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("by_namespace")
-                .key_condition_expression("NS_PK = :pk AND begins_with(NS_SK, :prefix)")
-                .expression_attribute_values(":pk", s(format!("NS#{top}")))
-                .expression_attribute_values(":prefix", s(format!("{}/", group.path)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::backend)?;
-            for item in page.items() {
-                let project = project_from(item)?;
-                if subgroups || project.namespace_id == group.id {
-                    projects.push(project);
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                projects.sort_by_key(|p| p.id);
-                return Ok(projects);
+        for item in self.query_all(request).await? {
+            let project = project_from(&item)?;
+            if subgroups || project.namespace_id == group.id {
+                projects.push(project);
             }
         }
+        projects.sort_by_key(|p| p.id);
+        Ok(projects)
     }
 
     async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User> {
@@ -950,37 +962,29 @@ impl MetaStore for DynamoMetaStore {
     }
 
     async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :m)")
-                .expression_attribute_values(":pk", s(format!("USER#{user_id}")))
-                .expression_attribute_values(":m", s("MEMBER#"))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(StoreError::backend)?;
-            for item in page.items() {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :m)")
+            .expression_attribute_values(":pk", s(format!("USER#{user_id}")))
+            .expression_attribute_values(":m", s("MEMBER#"))
+            .consistent_read(true);
+        self.query_all(request)
+            .await?
+            .iter()
+            .map(|item| {
                 let target =
                     target_from_sk(&get_s(item, "SK")?).ok_or_else(|| bad("membership"))?;
                 let role = Role::from_access_level(get_n(item, "access_level")?)
                     .ok_or_else(|| bad("role"))?;
-                out.push(Membership {
+                Ok(Membership {
                     user_id,
                     target,
                     role,
-                });
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+                })
+            })
+            .collect()
     }
 
     async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token> {
@@ -1283,11 +1287,7 @@ impl MetaStore for DynamoMetaStore {
         query: &PackageQuery,
     ) -> StoreResult<Listed<Package>> {
         if projects.is_empty() || !query.satisfiable {
-            return Ok(Listed {
-                items: Vec::new(),
-                total: Some(0),
-                has_next: false,
-            });
+            return Ok(Listed::empty());
         }
         let offset = query.page.offset() as usize;
         let per_page = query.page.per_page as usize;
@@ -1510,30 +1510,19 @@ impl MetaStore for DynamoMetaStore {
 
     async fn forget_package(&self, package: &Package) -> StoreResult<()> {
         // Whatever is left under the package (file items, name guards), then the package.
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(format!("PKG#{}", package.id)))
+            .projection_expression("PK, SK, blob_key, id")
+            .consistent_read(true);
         let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(format!("PKG#{}", package.id)))
-                .projection_expression("PK, SK, blob_key, id")
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(StoreError::backend)?;
-            for item in page.items() {
-                keys.push(key(get_s(item, "PK")?, get_s(item, "SK")?));
-                if let (Some(blob), Some(id)) = (opt_s(item, "blob_key"), opt_n(item, "id")) {
-                    keys.push(key(format!("BLOB#{blob}"), format!("REF#{id:020}")));
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
+        for item in self.query_all(request).await? {
+            keys.push(key(get_s(&item, "PK")?, get_s(&item, "SK")?));
+            if let (Some(blob), Some(id)) = (opt_s(&item, "blob_key"), opt_n(&item, "id")) {
+                keys.push(key(format!("BLOB#{blob}"), format!("REF#{id:020}")));
             }
         }
         keys.push(key(

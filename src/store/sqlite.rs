@@ -106,6 +106,27 @@ impl SqliteMetaStore {
         })
     }
 
+    /// Mark row `id` of `table` (`packages` or `package_files`) pending destruction;
+    /// `NotFound` unless it was live.
+    async fn mark_doomed(&self, table: &'static str, id: i64, now: Timestamp) -> StoreResult<()> {
+        self.call(move |c| {
+            let changed = c
+                .execute(
+                    &format!(
+                        "UPDATE {table} SET status = 'pending_destruction', updated_at = ?2 \
+                         WHERE id = ?1 AND status != 'pending_destruction'"
+                    ),
+                    params![id, now.millis()],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Run `f` on the connection off the async threads.
     async fn call<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -769,11 +790,7 @@ impl MetaStore for SqliteMetaStore {
         query: &PackageQuery,
     ) -> StoreResult<Listed<Package>> {
         if projects.is_empty() || !query.satisfiable {
-            return Ok(Listed {
-                items: Vec::new(),
-                total: Some(0),
-                has_next: false,
-            });
+            return Ok(Listed::empty());
         }
         let project_ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
         let query = query.clone();
@@ -873,39 +890,11 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()> {
-        let id = package.id;
-        self.call(move |c| {
-            let changed = c
-                .execute(
-                    "UPDATE packages SET status = 'pending_destruction', updated_at = ?2 \
-                     WHERE id = ?1 AND status != 'pending_destruction'",
-                    params![id, now.millis()],
-                )
-                .map_err(db_err)?;
-            if changed == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(())
-        })
-        .await
+        self.mark_doomed("packages", package.id, now).await
     }
 
     async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()> {
-        let id = file.id;
-        self.call(move |c| {
-            let changed = c
-                .execute(
-                    "UPDATE package_files SET status = 'pending_destruction', updated_at = ?2 \
-                     WHERE id = ?1 AND status != 'pending_destruction'",
-                    params![id, now.millis()],
-                )
-                .map_err(db_err)?;
-            if changed == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(())
-        })
-        .await
+        self.mark_doomed("package_files", file.id, now).await
     }
 
     async fn doomed(&self, limit: usize) -> StoreResult<(Vec<Package>, Vec<PackageFile>)> {
