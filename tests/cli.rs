@@ -395,24 +395,13 @@ fn venv_python() -> PathBuf {
 
 #[test]
 fn python_gitlab_uploads_and_downloads() {
-    let python = venv_python();
     let server = Server::start();
-    let token = server.demo_token();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python_gitlab.py");
-    let out = Command::new(python)
-        .arg(script)
-        .args([&server.base, &token, "demo/app"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+    run_python_gitlab(
+        "python_gitlab.py",
+        &server,
+        &server.demo_token(),
+        "demo/app",
     );
-    assert!(
-        out.status.success(),
-        "python-gitlab script failed:\n{stdout}\n{stderr}"
-    );
-    assert_eq!(stdout.trim(), "OK");
 }
 
 /// Run a python-gitlab script from `tests/clients` against `server`; it prints OK.

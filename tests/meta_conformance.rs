@@ -58,8 +58,8 @@ fn new_file(project_id: i64, name: &str, version: &str, file: &str, refuse: bool
     }
 }
 
-/// Two real projects (`g/a`, `g/b`) for the package cases; returns their ids.
-async fn projects(m: &dyn MetaStore) -> (i64, i64) {
+/// Two real projects (`g/a`, `g/b`) for the package cases.
+async fn two_projects(m: &dyn MetaStore) -> (Project, Project) {
     let g = m.create_group("g", t(0)).await.unwrap();
     let a = m
         .create_project(&g, "a", Visibility::Private, t(0))
@@ -69,6 +69,12 @@ async fn projects(m: &dyn MetaStore) -> (i64, i64) {
         .create_project(&g, "b", Visibility::Private, t(0))
         .await
         .unwrap();
+    (a, b)
+}
+
+/// The ids of [`two_projects`].
+async fn projects(m: &dyn MetaStore) -> (i64, i64) {
+    let (a, b) = two_projects(m).await;
     (a.id, b.id)
 }
 
@@ -447,15 +453,7 @@ async fn package_at(
 
 async fn lists_order_filter_and_page(s: Subject) {
     let m = s.meta.as_ref();
-    let g = m.create_group("g", t(0)).await.unwrap();
-    let a = m
-        .create_project(&g, "a", Visibility::Private, t(0))
-        .await
-        .unwrap();
-    let b = m
-        .create_project(&g, "b", Visibility::Private, t(0))
-        .await
-        .unwrap();
+    let (a, b) = two_projects(m).await;
     let alpha1 = package_at(m, a.id, "alpha", "1.0", 10, None).await;
     let beta = package_at(m, a.id, "Beta-Lib", "2.0", 20, None).await;
     let alpha110 = package_at(m, a.id, "alpha", "1.10", 30, None).await;
