@@ -647,6 +647,33 @@ async fn deletes_vanish_at_once_and_purge_later(backend: Backend) {
     let purged = w.app.registry.purge(100).await.unwrap();
     assert_eq!((purged.packages, purged.files, purged.blobs), (0, 1, 1));
     assert_eq!(w.app.blob_count().await, 1);
+    // A file deleted on its own, then its package: each purged once.
+    publish(&w, w.private_id, "kept", "1.0", "late.bin").await;
+    let late = *ids(&w.app.get(&files, &dev).await.json()).last().unwrap();
+    let maintainer_only = [maintainer];
+    let a = w
+        .app
+        .send(
+            "DELETE",
+            &format!("{files}/{late}"),
+            &maintainer_only,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(a.status, 204);
+    let a = w
+        .app
+        .send(
+            "DELETE",
+            &format!("{list}/{kept}"),
+            &maintainer_only,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(a.status, 204);
+    let purged = w.app.registry.purge(100).await.unwrap();
+    assert_eq!((purged.packages, purged.files, purged.blobs), (1, 2, 2));
+    assert_eq!(w.app.blob_count().await, 0);
     // A read-only deploy token may not delete.
     let reader = w
         .app

@@ -1,5 +1,7 @@
 //! Smoke test of the real Lambda binary under `cargo lambda watch` (the Lambda runtime
-//! emulator from the project venv), on DynamoDB Local and s3s-fs: publish, download, HEAD, list.
+//! emulator from the project venv), on DynamoDB Local and s3s-fs: publish, download, HEAD, list,
+//! delete; then the scheduled purge function, invoked the way EventBridge would, removes the
+//! deleted package's bytes.
 
 mod support;
 
@@ -38,6 +40,11 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
     let (client, table) = dynamo.fresh_table().await;
     let admin = Admin::new(Arc::new(DynamoMetaStore::new(client, &table)));
     let (pid, token) = support::provision_developer(&admin, "ci", "app", "bot").await;
+    // Deleting packages needs a Maintainer.
+    admin
+        .add_member("bot", "ci", depot::domain::Role::Maintainer)
+        .await
+        .unwrap();
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -46,7 +53,7 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
         .port();
     // setsid: the watcher and the function it starts form one process group, killed together
     // by the watchdog as soon as this test process is gone.
-    let script = r#"setsid cargo lambda watch -A 127.0.0.1 -P "$1" --bin lambda-api >"$2" 2>&1 &
+    let script = r#"setsid cargo lambda watch -A 127.0.0.1 -P "$1" >"$2" 2>&1 &
 p=$!
 cat >/dev/null
 kill -- -$p 2>/dev/null"#;
@@ -60,7 +67,7 @@ kill -- -$p 2>/dev/null"#;
         .args(["-c", script, "sh", &port.to_string()])
         .arg(log.path())
         .current_dir(root)
-        .env("PATH", path)
+        .env("PATH", &path)
         // Its own target dir: the watcher builds with other flags than `cargo test`, and sharing
         // one would make each rebuild the other's artifacts.
         .env("CARGO_TARGET_DIR", root.join("target/lambda-watch"))
@@ -155,6 +162,44 @@ kill -- -$p 2>/dev/null"#;
             "/api/v4/projects/{pid}/packages?page=1&per_page=20>; rel=\"first\""
         )),
         "{headers}"
+    );
+
+    // Delete through the API function: gone at once, bytes still in S3 until the purge.
+    let id = packages[0]["id"].as_i64().unwrap();
+    let (code, body) = curl(&["-X", "DELETE", "-H", &header, &format!("{list}/{id}")]);
+    assert_eq!((code.as_str(), body.as_str()), ("204", ""));
+    let (code, _) = curl(&["-H", &header, &format!("{base}/smoke.bin")]);
+    assert_eq!(code, "404");
+    assert_eq!(s3.keys(&bucket).await.len(), 1);
+
+    // The scheduled purge: the lambda-purge binary, invoked with a scheduler's event.
+    let out = Command::new("cargo")
+        .args(["lambda", "invoke", "lambda-purge", "--data-ascii", "{}"])
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+        ])
+        .current_dir(root)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{answer}\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        watch_log()
+    );
+    let purged: serde_json::Value = serde_json::from_str(answer.trim()).unwrap();
+    assert_eq!(
+        purged,
+        serde_json::json!({"packages": 1, "files": 1, "blobs": 1})
+    );
+    assert!(
+        s3.keys(&bucket).await.is_empty(),
+        "the purge removed the bytes"
     );
 
     eprintln!("cargo lambda watch log:\n{}", watch_log());

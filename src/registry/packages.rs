@@ -250,6 +250,7 @@ impl Registry {
     pub async fn purge(&self, limit: usize) -> Result<Purged, Error> {
         let mut purged = Purged::default();
         let (packages, files) = self.meta.doomed(limit).await?;
+        let doomed_packages: Vec<i64> = packages.iter().map(|p| p.id).collect();
         for package in packages {
             for file in self.meta.all_files_of(package.id).await? {
                 purged.blobs += self.purge_file(&file).await?;
@@ -258,7 +259,11 @@ impl Registry {
             self.meta.forget_package(&package).await?;
             purged.packages += 1;
         }
-        for file in files {
+        // Files of a package purged just now went with it.
+        for file in files
+            .into_iter()
+            .filter(|f| !doomed_packages.contains(&f.package_id))
+        {
             purged.blobs += self.purge_file(&file).await?;
             purged.files += 1;
         }
