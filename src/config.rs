@@ -60,9 +60,24 @@ pub struct Config {
     /// `http://<listen>`.
     #[arg(long, env = "DEPOT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Files larger than this are downloaded by a redirect to a presigned URL where the store
+    /// can presign (S3); smaller ones inline.
+    #[arg(long, env = "DEPOT_INLINE_DOWNLOAD_MAX", default_value = "4MiB", value_parser = parse_size)]
+    pub inline_download_max: u64,
+    /// Lifetime of presigned URLs, in seconds.
+    #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value = "900")]
+    pub presign_ttl: u64,
     /// Seconds between purges of deleted packages' bytes (0 = never).
     #[arg(long, env = "DEPOT_PURGE_INTERVAL", default_value = "60")]
     pub purge_interval: u64,
+}
+
+/// The download policy the two flags above describe.
+pub fn downloads(inline_download_max: u64, presign_ttl: u64) -> crate::Downloads {
+    crate::Downloads {
+        inline_max: Some(inline_download_max),
+        presign_ttl: std::time::Duration::from_secs(presign_ttl.max(1)),
+    }
 }
 
 impl Config {
@@ -110,6 +125,12 @@ pub struct FunctionConfig {
     /// Base URL for links in answers (a custom domain); unset, links use the request's host.
     #[arg(long, env = "DEPOT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// As for `depot serve`.
+    #[arg(long, env = "DEPOT_INLINE_DOWNLOAD_MAX", default_value = "4MiB", value_parser = parse_size)]
+    pub inline_download_max: u64,
+    /// As for `depot serve`.
+    #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value = "900")]
+    pub presign_ttl: u64,
 }
 
 impl FunctionConfig {

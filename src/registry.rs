@@ -89,11 +89,29 @@ pub struct Limits {
     pub max_file_size: u64,
 }
 
+/// How downloads are served: inline, or (for files above `inline_max`, where the blob store
+/// can presign) by a redirect to a URL that lives `presign_ttl`.
+#[derive(Debug, Clone, Copy)]
+pub struct Downloads {
+    pub inline_max: Option<u64>,
+    pub presign_ttl: std::time::Duration,
+}
+
+impl Default for Downloads {
+    fn default() -> Self {
+        Self {
+            inline_max: None,
+            presign_ttl: std::time::Duration::from_secs(900),
+        }
+    }
+}
+
 pub struct Registry {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
     limits: Limits,
     public_url: Option<String>,
+    downloads: Downloads,
 }
 
 impl Registry {
@@ -103,7 +121,14 @@ impl Registry {
             blobs,
             limits,
             public_url: None,
+            downloads: Downloads::default(),
         }
+    }
+
+    /// Serve files above `downloads.inline_max` by redirect, where the blob store can presign.
+    pub fn with_downloads(mut self, downloads: Downloads) -> Self {
+        self.downloads = downloads;
+        self
     }
 
     /// The base URL clients reach the registry at, for links in answers (`Link`,
@@ -274,6 +299,27 @@ impl Registry {
                 .await?;
         }
         Ok((package, file))
+    }
+
+    /// Where to send a client for `file` instead of answering inline: a presigned URL that
+    /// answers with `content_disposition`, when the file is above the inline threshold and the
+    /// blob store can presign. `None`: serve it inline.
+    pub async fn download_redirect(
+        &self,
+        file: &PackageFile,
+        content_disposition: &str,
+    ) -> Result<Option<crate::store::Presigned>, Error> {
+        match self.downloads.inline_max {
+            Some(max) if file.size > max => Ok(self
+                .blobs
+                .presign_get(
+                    &file.blob_key,
+                    self.downloads.presign_ttl,
+                    content_disposition,
+                )
+                .await?),
+            _ => Ok(None),
+        }
     }
 
     /// Open a located file's bytes, or the byte `range` of them.

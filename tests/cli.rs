@@ -605,6 +605,34 @@ async fn serve_and_admin_on_the_aws_stores() {
     assert_eq!(s3.keys(&bucket).await.len(), 2);
 }
 
+/// python-gitlab's downloads follow depot's redirect to a presigned S3 URL for files above the
+/// inline threshold (its uploads are never redirected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn python_gitlab_follows_download_redirects_on_the_aws_stores() {
+    let s3 = support::s3::S3Emulator::start().await;
+    let bucket = s3.bucket("depot-redirect").await;
+    let mut flags = aws_store_flags(&s3, &bucket).await;
+    flags.extend(["--inline-download-max".to_string(), "1KiB".to_string()]);
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &flags, &EMULATOR_ENV);
+    run_python_gitlab(
+        "python_gitlab.py",
+        &server,
+        &server.demo_token(),
+        "demo/app",
+    );
+    let log = server.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("method=GET") && l.contains("status=302")),
+        "the 300 KB downloads were redirected: {log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("method=GET") && l.contains("status=200")),
+        "the small one came inline: {log}"
+    );
+}
+
 /// The Packages API through python-gitlab on DynamoDB Local + S3, and the purge after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn python_gitlab_lists_and_deletes_packages_on_the_aws_stores() {

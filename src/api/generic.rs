@@ -224,14 +224,19 @@ async fn download(
     if if_none_match(headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
+    // Large files from object storage: 302 to a presigned URL (it answers ranges too), as
+    // GitLab does. HEAD stays inline: it moves no bytes.
+    let disposition = content_disposition(file.file_name.as_str());
+    if !head && let Some(target) = registry.download_redirect(&file, &disposition).await? {
+        out.insert(header::LOCATION, header_value(&target.url));
+        out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok((StatusCode::FOUND, out).into_response());
+    }
     out.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    out.insert(
-        header::CONTENT_DISPOSITION,
-        header_value(&content_disposition(file.file_name.as_str())),
-    );
+    out.insert(header::CONTENT_DISPOSITION, header_value(&disposition));
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 
     let range = match requested_range(headers, &etag, file.size) {

@@ -299,7 +299,9 @@ async fn serve(config: Config) -> ExitCode {
         max_file_size: config.max_file_size,
     };
     let registry = match registry(&config.store, limits).await {
-        Ok(r) => Arc::new(r.with_public_url(config.public_url.clone())),
+        Ok(r) => Arc::new(r.with_public_url(config.public_url.clone()).with_downloads(
+            depot::config::downloads(config.inline_download_max, config.presign_ttl),
+        )),
         Err(e) => {
             eprintln!(
                 "depot serve: cannot open the store ({}): {e}",

@@ -14,6 +14,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     };
     let registry = registry(&config.store, limits)
         .await?
-        .with_public_url(config.public_url.filter(|u| !u.is_empty()));
+        .with_public_url(config.public_url.filter(|u| !u.is_empty()))
+        .with_downloads(depot::config::downloads(
+            config.inline_download_max,
+            config.presign_ttl,
+        ));
     lambda_http::run(router(Arc::new(registry))).await
 }
