@@ -34,8 +34,13 @@ pub fn local_meta(data_dir: &Path) -> Result<Arc<dyn MetaStore>, StoreError> {
 /// A registry on the embedded stores of `data_dir`: SQLite metadata and blobs on disk.
 pub fn local_registry(data_dir: &Path, limits: Limits) -> Result<Registry, StoreError> {
     let meta = local_meta(data_dir)?;
-    let blobs: Arc<dyn BlobStore> =
-        Arc::new(FsBlobStore::open(data_dir).map_err(StoreError::backend)?);
+    let signer = store::signing::UrlSigner::load_or_create(&data_dir.join("signing.key"))
+        .map_err(StoreError::backend)?;
+    let blobs: Arc<dyn BlobStore> = Arc::new(
+        FsBlobStore::open(data_dir)
+            .map_err(StoreError::backend)?
+            .with_signer(signer),
+    );
     Ok(Registry::new(meta, blobs, limits))
 }
 

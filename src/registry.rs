@@ -309,6 +309,10 @@ impl Registry {
         file: &PackageFile,
         content_disposition: &str,
     ) -> Result<Option<crate::store::Presigned>, Error> {
+        // Like GitLab, only object storage redirects; local files are served inline.
+        if self.blobs.file_store_code() == 1 {
+            return Ok(None);
+        }
         match self.downloads.inline_max {
             Some(max) if file.size > max => Ok(self
                 .blobs

@@ -267,7 +267,7 @@ async fn download(
     Ok((status, out, Body::from_stream(blob.stream)).into_response())
 }
 
-fn header_value(s: &str) -> HeaderValue {
+pub(super) fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -283,7 +283,7 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum RangeRequest {
+pub(super) enum RangeRequest {
     Whole,
     Part(Range<u64>),
     Unsatisfiable,
@@ -291,7 +291,7 @@ enum RangeRequest {
 
 /// One `bytes=` range of a file of `size` bytes. Several ranges, bad syntax or a stale
 /// `If-Range` are answered with the whole file, as RFC 9110 allows.
-fn requested_range(headers: &HeaderMap, etag: &str, size: u64) -> RangeRequest {
+pub(super) fn requested_range(headers: &HeaderMap, etag: &str, size: u64) -> RangeRequest {
     let Some(spec) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return RangeRequest::Whole;
     };

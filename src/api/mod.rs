@@ -1,6 +1,7 @@
 //! The HTTP surface: one axum `Router` (the same in `depot serve` and, later, in Lambda).
 //! Handlers are thin: parse the request, call `Registry`, format GitLab's answer.
 
+mod blobs;
 pub mod error;
 mod generic;
 mod graphql;
@@ -24,6 +25,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/api/v4/projects/{*rest}", any(projects))
         .route("/api/v4/groups/{*rest}", any(groups))
         .route("/api/graphql", any(graphql_endpoint))
+        .route("/-/blob/{*key}", any(signed_blob))
         .fallback(|| async { error::route_not_found() })
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(log_request))
@@ -68,6 +70,16 @@ async fn groups(State(registry): State<AppState>, uri: Uri, request: Request) ->
         Some(group) if !group.is_empty() => packages::handle_group(registry, group, request).await,
         _ => error::route_not_found(),
     }
+}
+
+/// The local store's presigned URLs.
+async fn signed_blob(State(registry): State<AppState>, uri: Uri, request: Request) -> Response {
+    let key = uri
+        .path()
+        .strip_prefix(crate::store::signing::SIGNED_PATH_PREFIX)
+        .unwrap_or_default()
+        .to_string();
+    blobs::handle(registry, &key, request).await
 }
 
 /// `/api/graphql`.

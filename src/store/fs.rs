@@ -1,13 +1,17 @@
 //! `BlobStore` on a local directory: bytes stream into a temp file (hashed on the way) and are
 //! renamed into place, so no reader ever sees a partial blob.
 
-use super::{BlobBody, BlobStore, BodyMeter, ByteStream, StoreError, StoreResult, StoredBlob};
+use super::signing::{Grant, UrlSigner};
+use super::{
+    BlobBody, BlobStore, BodyMeter, ByteStream, Presigned, StoreError, StoreResult, StoredBlob,
+};
 use async_trait::async_trait;
 use futures::StreamExt;
 use std::io::SeekFrom;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio_util::io::ReaderStream;
 
@@ -18,6 +22,7 @@ const READ_CHUNK: usize = 64 << 10;
 
 pub struct FsBlobStore {
     root: PathBuf,
+    signer: Option<Arc<UrlSigner>>,
 }
 
 impl FsBlobStore {
@@ -26,9 +31,24 @@ impl FsBlobStore {
         let root = root.into();
         std::fs::create_dir_all(root.join("blobs"))?;
         std::fs::create_dir_all(root.join("tmp"))?;
-        let store = Self { root };
+        let store = Self { root, signer: None };
         store.remove_stale_temps();
         Ok(store)
+    }
+
+    /// Presign with `signer`: the URLs are depot's own (paths under
+    /// [`super::signing::SIGNED_PATH_PREFIX`], served by the router).
+    pub fn with_signer(mut self, signer: UrlSigner) -> Self {
+        self.signer = Some(Arc::new(signer));
+        self
+    }
+
+    fn sign(&self, grant: Grant) -> Option<Presigned> {
+        let signer = self.signer.as_ref()?;
+        Some(Presigned {
+            url: signer.url(&grant),
+            headers: Vec::new(),
+        })
     }
 
     /// Files of uploads still being received.
@@ -170,9 +190,56 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    async fn presign_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+        content_disposition: &str,
+    ) -> StoreResult<Option<Presigned>> {
+        self.path_of(key)?;
+        Ok(self.sign(Grant {
+            method: "GET".into(),
+            key: key.to_string(),
+            expires: expiry(ttl),
+            size: None,
+            sha256: None,
+            disposition: Some(content_disposition.to_string()),
+        }))
+    }
+
+    async fn presign_put(
+        &self,
+        key: &str,
+        ttl: Duration,
+        size: u64,
+        sha256: Option<&str>,
+    ) -> StoreResult<Option<Presigned>> {
+        self.path_of(key)?;
+        Ok(self.sign(Grant {
+            method: "PUT".into(),
+            key: key.to_string(),
+            expires: expiry(ttl),
+            size: Some(size),
+            sha256: sha256.map(str::to_string),
+            disposition: None,
+        }))
+    }
+
+    fn url_signer(&self) -> Option<&UrlSigner> {
+        self.signer.as_deref()
+    }
+
     fn file_store_code(&self) -> i64 {
         1
     }
+}
+
+/// Unix seconds `ttl` from now.
+fn expiry(ttl: Duration) -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (now + ttl).as_secs() as i64
 }
 
 /// Number of files under `dir` (recursively); used by tests that prove nothing stray is left.

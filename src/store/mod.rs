@@ -4,6 +4,7 @@
 pub mod dynamo;
 pub mod fs;
 pub mod s3;
+pub mod signing;
 pub mod sqlite;
 
 use crate::domain::{
@@ -155,6 +156,12 @@ pub trait BlobStore: Send + Sync + 'static {
         _sha256: Option<&str>,
     ) -> StoreResult<Option<Presigned>> {
         Ok(None)
+    }
+
+    /// The signer of this store's own presigned URLs, which depot serves itself (the local
+    /// store); `None` where presigned URLs point elsewhere (S3) or do not exist.
+    fn url_signer(&self) -> Option<&signing::UrlSigner> {
+        None
     }
 
     /// GitLab's `file_store` code for files kept here: 1 local, 2 object storage.
