@@ -5,8 +5,8 @@ mod support;
 
 use depot::domain::{
     FileName, GroupSettings, MembershipTarget, NewFile, NewToken, Package, PackageName,
-    PackageQuery, PackageStatus, PackageVersion, Project, Role, Scope, Timestamp, TokenKind,
-    Visibility,
+    PackageQuery, PackageStatus, PackageVersion, Project, Role, Scope, SessionState, Timestamp,
+    TokenKind, UploadSession, Visibility,
 };
 use depot::store::dynamo::DynamoMetaStore;
 use depot::store::sqlite::SqliteMetaStore;
@@ -705,6 +705,144 @@ async fn deletes_and_purge_records(s: Subject) {
     assert_eq!(m.files_of(q.id).await.unwrap().len(), 2);
 }
 
+fn session(project_id: i64, id: &str) -> UploadSession {
+    UploadSession {
+        id: id.to_string(),
+        project_id,
+        name: PackageName::parse("big").unwrap(),
+        version: PackageVersion::parse("1.0").unwrap(),
+        file_name: FileName::parse(Some("dir"), "big.iso").unwrap(),
+        package_status: Some(PackageStatus::Hidden),
+        size: 200 << 20,
+        sha256: Some("cd".repeat(32)),
+        staged_key: format!("uploads/{id}"),
+        multipart_id: Some("mpu-1".into()),
+        part_size: 64 << 20,
+        token_id: Some(7),
+        state: SessionState::Pending,
+        created_at: t(1),
+        expires_at: t(86_400_000),
+    }
+}
+
+async fn upload_sessions_commit_at_most_once(s: Subject) {
+    let m = s.meta.as_ref();
+    let (a, _) = projects(m).await;
+    let first = session(a, &UploadSession::new_id());
+    m.create_upload_session(&first).await.unwrap();
+    assert_eq!(
+        m.upload_session(&first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    assert!(matches!(
+        m.create_upload_session(&first).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(
+        m.upload_session("0".repeat(32).as_str()).await.unwrap(),
+        None
+    );
+    let mut plain = session(a, &UploadSession::new_id());
+    (
+        plain.sha256,
+        plain.multipart_id,
+        plain.token_id,
+        plain.package_status,
+    ) = (None, None, None, None);
+    plain.part_size = 0;
+    m.create_upload_session(&plain).await.unwrap();
+    assert_eq!(
+        m.upload_session(&plain.id).await.unwrap(),
+        Some(plain.clone())
+    );
+
+    // Claimed, held, then lapsed and claimed again.
+    let claimed = m
+        .claim_upload_session(&first.id, t(100), t(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.state, SessionState::Committing { until: t(100) });
+    assert_eq!(
+        m.claim_upload_session(&first.id, t(150), t(50))
+            .await
+            .unwrap(),
+        None
+    );
+    let reclaimed = m
+        .claim_upload_session(&first.id, t(300), t(200))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reclaimed.state, SessionState::Committing { until: t(300) });
+    // Settled once; every later settle or claim changes nothing.
+    let committed = SessionState::Committed {
+        package_id: 3,
+        file_id: 4,
+    };
+    let settled = m
+        .settle_upload_session(&first.id, &committed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(settled.state, committed);
+    let refused = SessionState::Refused {
+        status: 400,
+        message: "no".into(),
+    };
+    assert_eq!(
+        m.settle_upload_session(&first.id, &refused).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        m.claim_upload_session(&first.id, t(900), t(800))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        m.upload_session(&first.id).await.unwrap().unwrap().state,
+        committed
+    );
+    // A pending session can be refused or aborted directly.
+    let settled = m
+        .settle_upload_session(&plain.id, &refused)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(settled.state, refused);
+    assert_eq!(
+        m.settle_upload_session(&plain.id, &SessionState::Aborted)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        m.settle_upload_session("missing", &SessionState::Aborted)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Racing claims: exactly one wins.
+    let raced = session(a, &UploadSession::new_id());
+    m.create_upload_session(&raced).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (meta, id) = (s.meta.clone(), raced.id.clone());
+        tasks.push(tokio::spawn(async move {
+            meta.claim_upload_session(&id, t(1000 + i), t(20))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        won += usize::from(task.await.unwrap().is_some());
+    }
+    assert_eq!(won, 1);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite_store {
@@ -739,4 +877,5 @@ conformance!(
     lists_order_filter_and_page,
     packages_by_id_and_their_files,
     deletes_and_purge_records,
+    upload_sessions_commit_at_most_once,
 );

@@ -8,6 +8,7 @@ mod coordinates;
 mod listing;
 mod records;
 mod time;
+mod uploads;
 
 pub use access::{MembershipTarget, Role, Scope, TokenKind, Visibility};
 pub use coordinates::{
@@ -22,3 +23,4 @@ pub use records::{
     Project, Token, User,
 };
 pub use time::Timestamp;
+pub use uploads::{SessionState, StateParts, UploadSession};

@@ -17,6 +17,7 @@
 //! | deleted package | `PROJECT#<id>` | `DELETED#<package id>` (moved out of its name/version slot) |
 //! | blob reference | `BLOB#<blob key>` | `REF#<file id>` (one per file record naming the blob) |
 //! | purge queue | `PURGE` | `PKG#<package id>` / `FILE#<file id>` (pending destruction) |
+//! | upload session | `UPLOAD#<session id>` | `SESSION` |
 //!
 //! Four global secondary indexes serve the lists. Package items carry `LIST_PK` =
 //! `LIST#<project id>#<status>` and one sort key per order: `BY_CREATED` =
@@ -37,7 +38,8 @@ use super::{MetaStore, StoreError, StoreResult};
 use crate::domain::{
     COUNT_LIMIT, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile,
     NewToken, Package, PackageFile, PackageName, PackageOrder, PackageQuery, PackageStatus,
-    PackageVersion, Project, Role, Scope, Timestamp, Token, TokenKind, User, Visibility,
+    PackageVersion, Project, Role, Scope, SessionState, StateParts, Timestamp, Token, TokenKind,
+    UploadSession, User, Visibility,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -238,6 +240,61 @@ fn package_item(p: &Package, sk: String) -> Item {
         item.insert(name.into(), value);
     }
     item
+}
+
+fn session_key(id: &str) -> Item {
+    key(format!("UPLOAD#{id}"), "SESSION")
+}
+
+/// The optional state attributes of a session item, as `StateParts` fields.
+const STATE_ATTRIBUTES: [&str; 5] = [
+    "package_id",
+    "file_id",
+    "refused_status",
+    "refused_message",
+    "claim_until",
+];
+
+fn state_values(p: &StateParts) -> [Option<AttributeValue>; 5] {
+    [
+        p.package_id.map(n),
+        p.file_id.map(n),
+        p.status.map(n),
+        p.message.clone().map(s),
+        p.until.map(n),
+    ]
+}
+
+fn session_from(item: &Item) -> StoreResult<UploadSession> {
+    let state = SessionState::from_parts(StateParts {
+        kind: get_s(item, "state")?,
+        package_id: opt_n(item, "package_id"),
+        file_id: opt_n(item, "file_id"),
+        status: opt_n(item, "refused_status"),
+        message: opt_s(item, "refused_message"),
+        until: opt_n(item, "claim_until"),
+    })
+    .ok_or_else(|| bad("session state"))?;
+    Ok(UploadSession {
+        id: get_s(item, "id")?,
+        project_id: get_n(item, "project_id")?,
+        name: PackageName::parse(&get_s(item, "name")?).map_err(|_| bad("package name"))?,
+        version: PackageVersion::parse(&get_s(item, "version")?).map_err(|_| bad("version"))?,
+        file_name: FileName::from_stored(get_s(item, "file_name")?),
+        package_status: opt_s(item, "package_status")
+            .map(|v| v.parse::<PackageStatus>())
+            .transpose()
+            .map_err(|_| bad("package status"))?,
+        size: get_n(item, "size")? as u64,
+        sha256: opt_s(item, "sha256"),
+        staged_key: get_s(item, "staged_key")?,
+        multipart_id: opt_s(item, "multipart_id"),
+        part_size: get_n(item, "part_size")? as u64,
+        token_id: opt_n(item, "token_id"),
+        state,
+        created_at: Timestamp::from_millis(get_n(item, "created_at")?),
+        expires_at: Timestamp::from_millis(get_n(item, "expires_at")?),
+    })
 }
 
 fn deleted_sk(package_id: i64) -> String {
@@ -714,6 +771,54 @@ impl DynamoMetaStore {
             if start.is_none() {
                 return Ok(items);
             }
+        }
+    }
+
+    /// Set a session's state where `condition` holds (with its own `values`); the session
+    /// after, or `None` if the condition did not hold.
+    async fn set_session_state(
+        &self,
+        id: &str,
+        state: &SessionState,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> StoreResult<Option<UploadSession>> {
+        let parts = state.to_parts();
+        let mut set = vec!["#st = :kind".to_string()];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(id)))
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":kind", s(&parts.kind));
+        for (name, value) in STATE_ATTRIBUTES.iter().zip(state_values(&parts)) {
+            match value {
+                Some(v) => {
+                    set.push(format!("{name} = :{name}"));
+                    request = request.expression_attribute_values(format!(":{name}"), v);
+                }
+                None => remove.push(name.to_string()),
+            }
+        }
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request
+            .update_expression(update)
+            .condition_expression(format!("attribute_exists(PK) AND ({condition})"))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+        {
+            Ok(out) => out.attributes().map(session_from).transpose(),
+            Err(e) if conditional_failed(&e) => Ok(None),
+            Err(e) => Err(StoreError::backend(e)),
         }
     }
 
@@ -1532,5 +1637,91 @@ impl MetaStore for DynamoMetaStore {
         keys.push(key(format!("PACKAGE#{}", package.id), "PACKAGE"));
         keys.push(key("PURGE", format!("PKG#{:020}", package.id)));
         self.delete_all(keys).await
+    }
+
+    async fn create_upload_session(&self, u: &UploadSession) -> StoreResult<()> {
+        let mut item = session_key(&u.id);
+        item.insert("id".into(), s(&u.id));
+        item.insert("project_id".into(), n(u.project_id));
+        item.insert("name".into(), s(u.name.as_str()));
+        item.insert("version".into(), s(u.version.as_str()));
+        item.insert("file_name".into(), s(u.file_name.as_str()));
+        if let Some(status) = u.package_status {
+            item.insert("package_status".into(), s(status.as_str()));
+        }
+        item.insert("size".into(), n(u.size as i64));
+        if let Some(sha) = &u.sha256 {
+            item.insert("sha256".into(), s(sha));
+        }
+        item.insert("staged_key".into(), s(&u.staged_key));
+        if let Some(m) = &u.multipart_id {
+            item.insert("multipart_id".into(), s(m));
+        }
+        item.insert("part_size".into(), n(u.part_size as i64));
+        if let Some(t) = u.token_id {
+            item.insert("token_id".into(), n(t));
+        }
+        let parts = u.state.to_parts();
+        item.insert("state".into(), s(&parts.kind));
+        for (name, value) in STATE_ATTRIBUTES.iter().zip(state_values(&parts)) {
+            if let Some(v) = value {
+                item.insert(name.to_string(), v);
+            }
+        }
+        item.insert("created_at".into(), n(u.created_at.millis()));
+        item.insert("expires_at".into(), n(u.expires_at.millis()));
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Err(StoreError::AlreadyExists),
+            Err(e) => Err(StoreError::backend(e)),
+        }
+    }
+
+    async fn upload_session(&self, id: &str) -> StoreResult<Option<UploadSession>> {
+        self.get(format!("UPLOAD#{id}"), "SESSION")
+            .await?
+            .map(|i| session_from(&i))
+            .transpose()
+    }
+
+    async fn claim_upload_session(
+        &self,
+        id: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<UploadSession>> {
+        self.set_session_state(
+            id,
+            &SessionState::Committing { until },
+            "#st = :pending OR (#st = :committing AND claim_until < :now)",
+            vec![
+                (":pending", s("pending")),
+                (":committing", s("committing")),
+                (":now", n(now.millis())),
+            ],
+        )
+        .await
+    }
+
+    async fn settle_upload_session(
+        &self,
+        id: &str,
+        state: &SessionState,
+    ) -> StoreResult<Option<UploadSession>> {
+        self.set_session_state(
+            id,
+            state,
+            "#st IN (:pending, :committing)",
+            vec![(":pending", s("pending")), (":committing", s("committing"))],
+        )
+        .await
     }
 }

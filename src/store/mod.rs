@@ -9,8 +9,8 @@ pub mod sqlite;
 
 use crate::domain::{
     FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile, NewToken,
-    Package, PackageFile, PackageName, PackageQuery, PackageVersion, Project, Role, Timestamp,
-    Token, User, Visibility,
+    Package, PackageFile, PackageName, PackageQuery, PackageVersion, Project, Role, SessionState,
+    Timestamp, Token, UploadSession, User, Visibility,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -282,6 +282,29 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Remove a purged package's record (and whatever it still holds) for good.
     async fn forget_package(&self, package: &Package) -> StoreResult<()>;
+
+    /// Record a new upload session; `AlreadyExists` if its id is taken.
+    async fn create_upload_session(&self, session: &UploadSession) -> StoreResult<()>;
+
+    async fn upload_session(&self, id: &str) -> StoreResult<Option<UploadSession>>;
+
+    /// Claim a session for committing until `until`: from `Pending`, or from a `Committing`
+    /// whose lease lapsed before `now`. `None` (and no change) when someone else holds it or
+    /// it is settled; callers then read it again.
+    async fn claim_upload_session(
+        &self,
+        id: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<UploadSession>>;
+
+    /// Give a session its final `state` (committed, refused, aborted) unless it is settled
+    /// already; `None` (and no change) in that case.
+    async fn settle_upload_session(
+        &self,
+        id: &str,
+        state: &SessionState,
+    ) -> StoreResult<Option<UploadSession>>;
 }
 
 #[cfg(test)]

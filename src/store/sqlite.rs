@@ -5,7 +5,8 @@ use super::{MetaStore, StoreError, StoreResult};
 use crate::domain::{
     COUNT_LIMIT, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile,
     NewToken, Package, PackageFile, PackageName, PackageOrder, PackageQuery, PackageStatus,
-    PackageVersion, Project, Role, Scope, Timestamp, Token, TokenKind, User, Visibility,
+    PackageVersion, Project, Role, Scope, SessionState, StateParts, Timestamp, Token, TokenKind,
+    UploadSession, User, Visibility,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -82,6 +83,28 @@ CREATE INDEX IF NOT EXISTS packages_by_name ON packages (project_id, status, nam
 CREATE INDEX IF NOT EXISTS packages_by_version ON packages (project_id, status, version, id);
 CREATE INDEX IF NOT EXISTS projects_by_namespace ON projects (namespace_id);
 CREATE INDEX IF NOT EXISTS package_files_by_blob ON package_files (blob_key);
+CREATE TABLE IF NOT EXISTS upload_sessions (
+    id TEXT PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    package_status TEXT,
+    size INTEGER NOT NULL,
+    sha256 TEXT,
+    staged_key TEXT NOT NULL,
+    multipart_id TEXT,
+    part_size INTEGER NOT NULL,
+    token_id INTEGER,
+    state TEXT NOT NULL,
+    package_id INTEGER,
+    file_id INTEGER,
+    refused_status INTEGER,
+    refused_message TEXT,
+    claim_until INTEGER,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 CREATE INDEX IF NOT EXISTS package_files_by_status ON package_files (status);
 CREATE INDEX IF NOT EXISTS packages_by_status ON packages (status);
 "#;
@@ -238,6 +261,88 @@ fn package_row(r: &Row) -> rusqlite::Result<Package> {
         updated_at: Timestamp::from_millis(r.get(6)?),
         last_downloaded_at: r.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
     })
+}
+
+const SESSION_COLS: &str = "id, project_id, name, version, file_name, package_status, size, \
+    sha256, staged_key, multipart_id, part_size, token_id, state, package_id, file_id, \
+    refused_status, refused_message, claim_until, created_at, expires_at";
+fn session_row(r: &Row) -> rusqlite::Result<UploadSession> {
+    let text = |i: usize| r.get::<_, String>(i);
+    let status: Option<String> = r.get(5)?;
+    let state = SessionState::from_parts(StateParts {
+        kind: text(12)?,
+        package_id: r.get(13)?,
+        file_id: r.get(14)?,
+        status: r.get(15)?,
+        message: r.get(16)?,
+        until: r.get(17)?,
+    })
+    .ok_or_else(|| bad_row("state"))?;
+    Ok(UploadSession {
+        id: text(0)?,
+        project_id: r.get(1)?,
+        name: PackageName::parse(&text(2)?).map_err(|_| bad_row("name"))?,
+        version: PackageVersion::parse(&text(3)?).map_err(|_| bad_row("version"))?,
+        file_name: FileName::from_stored(text(4)?),
+        package_status: status
+            .map(|s| s.parse::<PackageStatus>())
+            .transpose()
+            .map_err(|_| bad_row("package_status"))?,
+        size: r.get::<_, i64>(6)? as u64,
+        sha256: r.get(7)?,
+        staged_key: text(8)?,
+        multipart_id: r.get(9)?,
+        part_size: r.get::<_, i64>(10)? as u64,
+        token_id: r.get(11)?,
+        state,
+        created_at: Timestamp::from_millis(r.get(18)?),
+        expires_at: Timestamp::from_millis(r.get(19)?),
+    })
+}
+
+/// Set a session's state columns from `state`, where `condition` (SQL over the row) holds;
+/// the session after, or `None` if the condition did not hold.
+fn set_session_state(
+    c: &mut Connection,
+    id: &str,
+    state: &SessionState,
+    condition: &str,
+) -> StoreResult<Option<UploadSession>> {
+    let p = state.to_parts();
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    let changed = tx
+        .execute(
+            &format!(
+                "UPDATE upload_sessions SET state = ?2, package_id = ?3, file_id = ?4, \
+                 refused_status = ?5, refused_message = ?6, claim_until = ?7 \
+                 WHERE id = ?1 AND ({condition})"
+            ),
+            params![
+                id,
+                p.kind,
+                p.package_id,
+                p.file_id,
+                p.status,
+                p.message,
+                p.until
+            ],
+        )
+        .map_err(db_err)?;
+    let session = if changed == 0 {
+        None
+    } else {
+        tx.query_row(
+            &format!("SELECT {SESSION_COLS} FROM upload_sessions WHERE id = ?1"),
+            [id],
+            session_row,
+        )
+        .optional()
+        .map_err(db_err)?
+    };
+    tx.commit().map_err(db_err)?;
+    Ok(session)
 }
 
 const FILE_COLS: &str = "id, package_id, file_name, size, sha256, blob_key, created_at, updated_at";
@@ -972,5 +1077,86 @@ impl MetaStore for SqliteMetaStore {
             tx.commit().map_err(db_err)
         })
         .await
+    }
+
+    async fn create_upload_session(&self, session: &UploadSession) -> StoreResult<()> {
+        let u = session.clone();
+        self.call(move |c| {
+            let p = u.state.to_parts();
+            c.execute(
+                "INSERT INTO upload_sessions (id, project_id, name, version, file_name, \
+                 package_status, size, sha256, staged_key, multipart_id, part_size, token_id, \
+                 state, package_id, file_id, refused_status, refused_message, claim_until, \
+                 created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+                 ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                params![
+                    u.id,
+                    u.project_id,
+                    u.name.as_str(),
+                    u.version.as_str(),
+                    u.file_name.as_str(),
+                    u.package_status.map(|s| s.as_str()),
+                    u.size as i64,
+                    u.sha256,
+                    u.staged_key,
+                    u.multipart_id,
+                    u.part_size as i64,
+                    u.token_id,
+                    p.kind,
+                    p.package_id,
+                    p.file_id,
+                    p.status,
+                    p.message,
+                    p.until,
+                    u.created_at.millis(),
+                    u.expires_at.millis()
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload_session(&self, id: &str) -> StoreResult<Option<UploadSession>> {
+        let id = id.to_string();
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {SESSION_COLS} FROM upload_sessions WHERE id = ?1"),
+                [id],
+                session_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn claim_upload_session(
+        &self,
+        id: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<UploadSession>> {
+        let id = id.to_string();
+        self.call(move |c| {
+            // `now` is an integer, safe to write into the statement.
+            let lapsed = format!(
+                "state = 'pending' OR (state = 'committing' AND claim_until < {})",
+                now.millis()
+            );
+            set_session_state(c, &id, &SessionState::Committing { until }, &lapsed)
+        })
+        .await
+    }
+
+    async fn settle_upload_session(
+        &self,
+        id: &str,
+        state: &SessionState,
+    ) -> StoreResult<Option<UploadSession>> {
+        let (id, state) = (id.to_string(), state.clone());
+        self.call(move |c| set_session_state(c, &id, &state, "state IN ('pending', 'committing')"))
+            .await
     }
 }
