@@ -109,11 +109,14 @@ pub enum Principal {
         user_id: i64,
         scopes: Vec<Scope>,
         job_project: Option<i64>,
+        /// The token presented (upload sessions re-check it at commit).
+        token_id: i64,
     },
     /// A deploy token of a project or group.
     Deploy {
         target: MembershipTarget,
         scopes: Vec<Scope>,
+        token_id: i64,
     },
 }
 
@@ -206,6 +209,7 @@ fn principal_of(token: Token) -> Principal {
             user_id: token.user_id.unwrap_or_default(),
             scopes: token.scopes,
             job_project: None,
+            token_id: token.id,
         },
         TokenKind::Job => Principal::User {
             user_id: token.user_id.unwrap_or_default(),
@@ -214,15 +218,39 @@ fn principal_of(token: Token) -> Principal {
                 Some(MembershipTarget::Project(id)) => Some(id),
                 _ => Some(-1),
             },
+            token_id: token.id,
         },
         TokenKind::Deploy => Principal::Deploy {
             target: token.target.unwrap_or(MembershipTarget::Project(-1)),
             scopes: token.scopes,
+            token_id: token.id,
         },
     }
 }
 
+/// The principal a stored token stands for now, or why it no longer stands for anyone
+/// (revoked, expired): for work done later on a request's behalf (committing an upload).
+pub fn principal_of_token(token: Token, now: Timestamp) -> Result<Principal, Denied> {
+    if token.revoked {
+        return Err(Denied::Revoked);
+    }
+    if token.expires_at.is_some_and(|at| at <= now) {
+        return Err(Denied::Expired);
+    }
+    Ok(principal_of(token))
+}
+
 impl Principal {
+    /// The id of the token presented, if any.
+    pub fn token_id(&self) -> Option<i64> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::User { token_id, .. } | Principal::Deploy { token_id, .. } => {
+                Some(*token_id)
+            }
+        }
+    }
+
     /// The token-scope check GitLab makes while authenticating: `api` for writes, `api` or
     /// `read_api` for reads. Deploy-token scopes are checked against the project instead.
     pub fn check_scope(&self, action: Action) -> Result<(), Denied> {
@@ -287,7 +315,7 @@ pub fn decide(
                 Err(Denied::Forbidden)
             }
         }
-        Principal::Deploy { target, scopes } => {
+        Principal::Deploy { target, scopes, .. } => {
             if !target.covers(project.id, project.namespace_path()) {
                 return match (public, action) {
                     (true, Action::Read) => Ok(()),
@@ -430,6 +458,7 @@ mod tests {
             user_id: 1,
             scopes: scopes.to_vec(),
             job_project: None,
+            token_id: 1,
         }
     }
 
@@ -538,6 +567,7 @@ mod tests {
             user_id: 1,
             scopes: vec![Scope::Api],
             job_project: Some(p),
+            token_id: 1,
         };
         let private = project(Visibility::Private);
         assert_eq!(decide(&job(10), Action::Write, &private, &dev), Ok(()));
@@ -557,6 +587,7 @@ mod tests {
         let dt = |target, scopes: &[Scope]| Principal::Deploy {
             target,
             scopes: scopes.to_vec(),
+            token_id: 1,
         };
         let read = &[Scope::ReadPackageRegistry][..];
         let write = &[Scope::WritePackageRegistry][..];

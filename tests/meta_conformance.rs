@@ -217,6 +217,8 @@ async fn tokens(s: Subject) {
         .unwrap();
     assert_eq!(m.token_by_sha256(&sha).await.unwrap(), Some(token.clone()));
     assert_eq!(m.token_by_sha256(&[8u8; 32]).await.unwrap(), None);
+    assert_eq!(m.token_by_id(token.id).await.unwrap(), Some(token.clone()));
+    assert_eq!(m.token_by_id(token.id + 100).await.unwrap(), None);
     let personal = m
         .create_token(
             NewToken {

@@ -1126,6 +1126,16 @@ impl MetaStore for DynamoMetaStore {
             .transpose()
     }
 
+    async fn token_by_id(&self, id: i64) -> StoreResult<Option<Token>> {
+        let Some(alias) = self.get(format!("TOKENID#{id}"), "TOKEN").await? else {
+            return Ok(None);
+        };
+        self.get(format!("TOKEN#{}", get_s(&alias, "sha256")?), "TOKEN")
+            .await?
+            .map(|i| token_from(&i))
+            .transpose()
+    }
+
     async fn revoke_token(&self, id: i64) -> StoreResult<Token> {
         let alias = self
             .get(format!("TOKENID#{id}"), "TOKEN")

@@ -205,6 +205,7 @@ pub trait MetaStore: Send + Sync + 'static {
 
     async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token>;
     async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>>;
+    async fn token_by_id(&self, id: i64) -> StoreResult<Option<Token>>;
     /// `NotFound` for an unknown id.
     async fn revoke_token(&self, id: i64) -> StoreResult<Token>;
 

@@ -680,6 +680,19 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
+    async fn token_by_id(&self, id: i64) -> StoreResult<Option<Token>> {
+        self.call(move |c| {
+            c.query_row(
+                &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"),
+                [id],
+                token_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
     async fn revoke_token(&self, id: i64) -> StoreResult<Token> {
         self.call(move |c| {
             let n = c
