@@ -32,6 +32,9 @@ pub enum Error {
     FileNotFound,
     #[error("the resource changed after If-Unmodified-Since")]
     PreconditionFailed,
+    /// A request GitLab would answer with `400 Bad request - <reason>`.
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("file is too large")]
     TooLarge,
     #[error("duplicate package is not allowed")]
@@ -40,6 +43,47 @@ pub enum Error {
     BodyFailed(std::io::Error),
     #[error("storage: {0}")]
     Store(#[source] StoreError),
+}
+
+impl Error {
+    /// GitLab's status and JSON body for this error (SPEC.md §3–4). Internal details never
+    /// reach the body.
+    pub fn gitlab_answer(&self) -> (u16, serde_json::Value) {
+        use serde_json::json;
+        let message = |status: u16, text: &str| (status, json!({ "message": text }));
+        let invalid_token =
+            |text: &str| (401, json!({ "error": "invalid_token", "error_description": text }));
+        match self {
+            Error::Invalid(params) => (400, json!({ "error": params.to_string() })),
+            Error::Denied(Denied::Unauthorized) => message(401, "401 Unauthorized"),
+            Error::Denied(Denied::Expired) => invalid_token(
+                "Token is expired. You can either do re-authorization or token refresh.",
+            ),
+            Error::Denied(Denied::Revoked) => {
+                invalid_token("Token was revoked. You have to re-authorize from the user.")
+            }
+            Error::Denied(Denied::InsufficientScope) => (
+                403,
+                json!({
+                    "error": "insufficient_scope",
+                    "error_description":
+                        "The request requires higher privileges than provided by the access token.",
+                    "scope": "api",
+                }),
+            ),
+            Error::Denied(Denied::Forbidden) => message(403, "403 Forbidden"),
+            Error::Denied(Denied::ProjectNotFound) => message(404, "404 Project Not Found"),
+            Error::NotFound => message(404, "404 Not found"),
+            Error::GroupNotFound => message(404, "404 Group Not Found"),
+            Error::FileNotFound => message(404, "404 Not Found"),
+            Error::PreconditionFailed => message(412, "412 Precondition Failed"),
+            Error::TooLarge => message(400, "400 Bad request - File is too large"),
+            Error::Duplicate => message(400, "400 Bad request - Duplicate package is not allowed"),
+            Error::BodyFailed(_) => message(400, "400 Bad request - The request body ended early"),
+            Error::Refused(text) => message(400, &format!("400 Bad request - {text}")),
+            Error::Store(_) => message(500, "500 Internal Server Error"),
+        }
+    }
 }
 
 impl From<StoreError> for Error {
