@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 mod packages;
 mod settings;
+mod uploads;
 pub use packages::{PackageList, Purged};
 pub use settings::{SettingsRefused, SettingsView};
+pub use uploads::{UploadRequest, UploadTicket};
 
 /// Why a use case did not succeed. `api::error` turns each into GitLab's status and body.
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +53,12 @@ impl Error {
     pub fn gitlab_answer(&self) -> (u16, serde_json::Value) {
         use serde_json::json;
         let message = |status: u16, text: &str| (status, json!({ "message": text }));
-        let invalid_token =
-            |text: &str| (401, json!({ "error": "invalid_token", "error_description": text }));
+        let invalid_token = |text: &str| {
+            (
+                401,
+                json!({ "error": "invalid_token", "error_description": text }),
+            )
+        };
         match self {
             Error::Invalid(params) => (400, json!({ "error": params.to_string() })),
             Error::Denied(Denied::Unauthorized) => message(401, "401 Unauthorized"),

@@ -241,6 +241,31 @@ async fn failing_body_leaves_nothing(s: Subject) {
     assert_eq!(s.everything_stored().await, 0);
 }
 
+async fn promote_moves_a_staged_object(s: Subject) {
+    let data = random(3000);
+    let staged = "uploads/0123456789abcdef0123456789abcdef";
+    s.store
+        .put(staged, body_of(data.clone(), 1000), None)
+        .await
+        .unwrap();
+    let key = new_blob_key();
+    s.store.promote(staged, &key).await.unwrap();
+    assert_eq!(read_all(s.store.as_ref(), &key, None).await, data);
+    assert!(matches!(
+        s.store.head(staged).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.everything_stored().await, 1, "moved, not copied");
+    // Nothing staged: NotFound, and nothing appears at the target.
+    let other = new_blob_key();
+    let r = s.store.promote(staged, &other).await;
+    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    assert!(matches!(
+        s.store.head(&other).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod fs_store {
@@ -271,6 +296,7 @@ conformance!(
     delete_removes,
     too_large_leaves_nothing,
     failing_body_leaves_nothing,
+    promote_moves_a_staged_object,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,12 @@ fn decode(segment: &str) -> String {
 }
 
 impl Route {
+    /// The project the URL names; a reference that names no project is looked up as a path
+    /// and not found (404).
+    pub fn project_ref(&self) -> ProjectRef {
+        ProjectRef::parse(&self.project).unwrap_or_else(|| ProjectRef::Path(self.project.clone()))
+    }
+
     /// `rest` is what follows `packages/generic/`: `name/version/(dirs/)file`.
     pub fn parse(project_raw: &str, rest: &str) -> Option<Self> {
         let segments: Vec<&str> = rest.split('/').collect();
@@ -74,7 +80,7 @@ fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str>
 }
 
 /// Validate the coordinates (and, on upload, `status` and `select`) with GitLab's messages.
-fn parse_params(
+pub(super) fn parse_params(
     route: &Route,
     query: &[(String, String)],
     upload: bool,
@@ -107,9 +113,7 @@ fn parse_params(
     }
     match (name, version, file_name) {
         (Some(name), Some(version), Some(file_name)) if errors.is_empty() => {
-            // A reference that names no project is looked up as a path and not found (404).
-            let project = ProjectRef::parse(&route.project)
-                .unwrap_or_else(|| ProjectRef::Path(route.project.clone()));
+            let project = route.project_ref();
             Ok((
                 FileCoordinates {
                     project,
@@ -165,7 +169,7 @@ async fn upload(registry: AppState, route: Route, request: Request) -> Result<Re
 }
 
 /// GitLab's package-file entity, as `select=package_file` returns it.
-fn package_file_record(
+pub(super) fn package_file_record(
     package: &Package,
     file: &PackageFile,
     project_id: i64,

@@ -6,6 +6,7 @@ pub mod error;
 mod generic;
 mod graphql;
 mod packages;
+mod uploads;
 
 use crate::registry::Registry;
 use axum::Router;
@@ -46,10 +47,15 @@ async fn projects(
     let Some((project, rest)) = split_project(raw) else {
         return error::route_not_found();
     };
-    if let Some(generic) = rest.strip_prefix("packages/generic/")
-        && let Some(route) = generic::Route::parse(project, generic)
-    {
-        return generic::handle(registry, method, route, request).await;
+    if let Some(generic) = rest.strip_prefix("packages/generic/") {
+        if let Some((file_part, upload)) = uploads::UploadRoute::split(&method, generic)
+            && let Some(route) = generic::Route::parse(project, file_part)
+        {
+            return uploads::handle(registry, route, upload, request).await;
+        }
+        if let Some(route) = generic::Route::parse(project, generic) {
+            return generic::handle(registry, method, route, request).await;
+        }
     }
     if let Some(after) = rest.strip_prefix("packages")
         && let Some(route) = packages::ProjectRoute::parse(after)

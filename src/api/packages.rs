@@ -370,7 +370,7 @@ fn file_json(file: &PackageFile) -> Value {
 }
 
 /// The URL clients reach us at: the configured public URL, else the request's own host.
-fn base_url(registry: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn base_url(registry: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = registry.public_url() {
         return url.to_string();
     }

@@ -190,6 +190,16 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    async fn promote(&self, from: &str, to: &str) -> StoreResult<()> {
+        let (source, target) = (self.path_of(from)?, self.path_of(to)?);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        tokio::fs::rename(&source, &target).await.map_err(io_err)
+    }
+
     async fn presign_get(
         &self,
         key: &str,

@@ -134,6 +134,10 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Remove a blob; removing a missing blob is not an error.
     async fn delete(&self, key: &str) -> StoreResult<()>;
 
+    /// Move the finished object at `from` (a staged upload) to `to` (a fresh blob key), inside
+    /// the store; `from` is gone afterwards. `NotFound` if there is nothing at `from`.
+    async fn promote(&self, from: &str, to: &str) -> StoreResult<()>;
+
     /// A URL that downloads the blob until `ttl` passes, answering with `content_disposition`.
     /// `None` where the backend cannot presign.
     async fn presign_get(

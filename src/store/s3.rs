@@ -241,6 +241,28 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
+    async fn promote(&self, from: &str, to: &str) -> StoreResult<()> {
+        // A server-side copy: no bytes pass through here. (One CopyObject takes up to 5 GiB;
+        // larger staged objects need UploadPartCopy, which the multipart handoff brings.)
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .copy_source(format!("{}/{from}", self.bucket))
+            .key(to)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.meta().code() == Some("NoSuchKey"))
+                {
+                    StoreError::NotFound
+                } else {
+                    StoreError::backend(e)
+                }
+            })?;
+        self.delete(from).await
+    }
+
     async fn presign_get(
         &self,
         key: &str,

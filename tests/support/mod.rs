@@ -270,6 +270,19 @@ impl TestApp {
         }
     }
 
+    /// Staged bytes of upload sessions (under `uploads/`, in either store).
+    pub async fn staged_count(&self) -> usize {
+        match &self.stores {
+            Stores::Local(dir) => depot::store::fs::count_files(&dir.path().join("uploads")),
+            Stores::Aws { s3, bucket } => s3
+                .keys(bucket)
+                .await
+                .iter()
+                .filter(|k| k.starts_with("uploads/"))
+                .count(),
+        }
+    }
+
     /// Uploads in flight or left over (temp files, or unfinished multipart parts).
     pub async fn temp_count(&self) -> usize {
         match &self.stores {

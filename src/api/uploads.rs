@@ -1,0 +1,228 @@
+//! The upload handoff's HTTP surface (a depot extension of GitLab's generic API, described in
+//! `infra/openapi.yaml`): `POST …/:file_name/uploads` opens a session, `GET …/uploads/:id`
+//! reads it, `POST …/uploads/:id/complete` commits it, `DELETE …/uploads/:id` aborts it.
+
+use super::generic::{Route, package_file_record, parse_params};
+use super::packages::base_url;
+use super::{AppState, query_pairs};
+use crate::auth::{Action, Credential, Principal};
+use crate::domain::{InvalidParams, PackageStatus, ProjectRef, SessionState, UploadSession};
+use crate::registry::{Error, UploadRequest};
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// Which upload route a request is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadRoute {
+    Open,
+    Show(String),
+    Complete(String),
+    Abort(String),
+}
+
+fn session_id(segment: &str) -> Option<String> {
+    (segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| segment.to_ascii_lowercase())
+}
+
+impl UploadRoute {
+    /// Split `rest` (what follows `packages/generic/`) into the file's part and the upload
+    /// route, by method and suffix.
+    pub fn split<'a>(method: &Method, rest: &'a str) -> Option<(&'a str, Self)> {
+        let segments: Vec<&str> = rest.split('/').collect();
+        let n = segments.len();
+        let upto = |k: usize| {
+            let cut: usize = segments[..n - k].iter().map(|s| s.len() + 1).sum::<usize>() - 1;
+            &rest[..cut]
+        };
+        match (method, segments.as_slice()) {
+            (&Method::POST, [.., "uploads"]) if n > 3 => Some((upto(1), UploadRoute::Open)),
+            (&Method::POST, [.., "uploads", id, "complete"]) if n > 5 => {
+                Some((upto(3), UploadRoute::Complete(session_id(id)?)))
+            }
+            (&Method::GET, [.., "uploads", id]) if n > 4 => {
+                Some((upto(2), UploadRoute::Show(session_id(id)?)))
+            }
+            (&Method::DELETE, [.., "uploads", id]) if n > 4 => {
+                Some((upto(2), UploadRoute::Abort(session_id(id)?)))
+            }
+            _ => None,
+        }
+    }
+}
+
+pub async fn handle(
+    registry: AppState,
+    route: Route,
+    upload: UploadRoute,
+    request: Request,
+) -> Response {
+    let headers = request.headers().clone();
+    let query = query_pairs(&request);
+    let credential = Credential::from_request(&headers, &query);
+    let result = async {
+        let principal = registry
+            .authenticate(credential.as_ref(), Action::Write, false)
+            .await?;
+        if principal == Principal::Anonymous {
+            return Err(Error::Denied(crate::auth::Denied::Unauthorized));
+        }
+        let base = base_url(&registry, &headers);
+        match upload {
+            UploadRoute::Open => open(&registry, &principal, &route, &query, request, &base).await,
+            UploadRoute::Show(id) => {
+                let project = project_of(&route);
+                let session = registry.upload_session(&principal, &project, &id).await?;
+                answer(&registry, &session).await
+            }
+            UploadRoute::Complete(id) => {
+                let project = project_of(&route);
+                let session = registry
+                    .complete_upload(Some((&principal, &project)), &id)
+                    .await?;
+                answer(&registry, &session).await
+            }
+            UploadRoute::Abort(id) => {
+                let project = project_of(&route);
+                let session = registry.abort_upload(&principal, &project, &id).await?;
+                answer(&registry, &session).await
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn project_of(route: &Route) -> ProjectRef {
+    route.project_ref()
+}
+
+/// `POST …/uploads` with `{"size": N, "sha256": "…", "status": "default|hidden"}`.
+async fn open(
+    registry: &AppState,
+    principal: &Principal,
+    route: &Route,
+    query: &[(String, String)],
+    request: Request,
+    base: &str,
+) -> Result<Response, Error> {
+    let (at, _, _) = parse_params(route, query, false)?;
+    let body = axum::body::to_bytes(request.into_body(), 64 << 10)
+        .await
+        .map_err(|_| invalid("the request body is not a JSON object"))?;
+    let declared: Value = serde_json::from_slice(&body)
+        .map_err(|_| invalid("the request body is not a JSON object"))?;
+    let mut errors = InvalidParams::default();
+    let size = declared.get("size").and_then(Value::as_u64);
+    if size.is_none() {
+        errors.push("size is missing or invalid");
+    }
+    let sha256 = match declared.get("sha256") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(s.to_ascii_lowercase())
+        }
+        Some(_) => {
+            errors.push("sha256 is invalid");
+            None
+        }
+    };
+    let status = match declared.get("status") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            let parsed = PackageStatus::parse_upload(s);
+            if parsed.is_none() {
+                errors.push("status does not have a valid value");
+            }
+            parsed
+        }
+        Some(_) => {
+            errors.push("status does not have a valid value");
+            None
+        }
+    };
+    let Some(size) = size.filter(|_| errors.is_empty()) else {
+        return Err(Error::Invalid(errors));
+    };
+    let ticket = registry
+        .open_upload(
+            principal,
+            at,
+            UploadRequest {
+                size,
+                sha256,
+                status,
+            },
+        )
+        .await?;
+    let url = if ticket.put.url.starts_with('/') {
+        format!("{base}{}", ticket.put.url)
+    } else {
+        ticket.put.url.clone()
+    };
+    let headers: serde_json::Map<String, Value> = ticket
+        .put
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    let mut body = session_json(&ticket.session);
+    body["upload"] = json!({"method": "PUT", "url": url, "headers": headers});
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+fn invalid(message: &str) -> Error {
+    let mut errors = InvalidParams::default();
+    errors.push(message);
+    Error::Invalid(errors)
+}
+
+fn session_json(s: &UploadSession) -> Value {
+    json!({
+        "id": s.id,
+        "state": s.state.kind(),
+        "size": s.size,
+        "sha256": s.sha256,
+        "expires_at": s.expires_at,
+        "created_at": s.created_at,
+    })
+}
+
+/// A session as its routes answer it: committed with the package-file record (200); refused
+/// with GitLab's status and error body; pending or committing (202); aborted (200).
+async fn answer(registry: &AppState, session: &UploadSession) -> Result<Response, Error> {
+    let mut body = session_json(session);
+    let status = match &session.state {
+        SessionState::Committed {
+            package_id,
+            file_id,
+        } => {
+            let package = registry.meta().package_by_id(*package_id).await?;
+            let file = registry
+                .meta()
+                .all_files_of(*package_id)
+                .await?
+                .into_iter()
+                .find(|f| f.id == *file_id);
+            if let (Some(package), Some(file)) = (package, file) {
+                body["package_file"] = package_file_record(
+                    &package,
+                    &file,
+                    session.project_id,
+                    registry.file_store_code(),
+                );
+            }
+            StatusCode::OK
+        }
+        SessionState::Refused { status, message } => {
+            // GitLab's error body, beside the session's fields.
+            body["message"] = json!(message);
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+        }
+        SessionState::Pending | SessionState::Committing { .. } => StatusCode::ACCEPTED,
+        SessionState::Aborted => StatusCode::OK,
+    };
+    Ok((status, axum::Json(body)).into_response())
+}

@@ -1,0 +1,372 @@
+//! The upload handoff over HTTP, on both stores: open a session, send the bytes to the URL it
+//! names (the local store's own signed URL, or a presigned S3 URL), complete it; the same
+//! rules as a direct PUT at open and again at commit; refusals, aborts and expiry leave no
+//! package file.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::process::Command;
+use support::{Answer, Backend, World, sha256_hex};
+
+/// Open a session for `file` in the private project.
+async fn open(w: &World, token: &str, file: &str, declared: Value) -> Answer {
+    let url = format!("{}/uploads", w.url(w.private_id, file));
+    w.app
+        .send(
+            "POST",
+            &url,
+            &[
+                ("PRIVATE-TOKEN", token),
+                ("Content-Type", "application/json"),
+            ],
+            declared.to_string(),
+        )
+        .await
+}
+
+/// A session route (`uploads/<id>` + `suffix`) of `file`.
+async fn session(
+    w: &World,
+    method: &str,
+    token: &str,
+    file: &str,
+    id: &str,
+    suffix: &str,
+) -> Answer {
+    let url = format!("{}/uploads/{id}{suffix}", w.url(w.private_id, file));
+    w.app
+        .send(method, &url, &[("PRIVATE-TOKEN", token)], Vec::<u8>::new())
+        .await
+}
+
+/// Send `data` as the upload instruction says: through the router for the local store's
+/// own URLs, with curl to S3. The HTTP status.
+async fn send_bytes(w: &World, upload: &Value, data: &[u8]) -> u16 {
+    let url = upload["url"].as_str().unwrap();
+    let headers: Vec<(String, String)> = upload["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    if let Some(path) = url.strip_prefix("http://localhost") {
+        assert!(path.starts_with("/-/blob/"), "{url}");
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        return w
+            .app
+            .send("PUT", path, &headers, data.to_vec())
+            .await
+            .status
+            .as_u16();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body");
+    std::fs::write(&file, data).unwrap();
+    let mut curl = Command::new("curl");
+    curl.args([
+        "-s",
+        "--max-time",
+        "60",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "PUT",
+    ]);
+    // curl sends the body's real length (a signed Content-Length that differs is refused).
+    for (k, v) in headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
+    {
+        curl.arg("-H").arg(format!("{k}: {v}"));
+    }
+    let out = curl
+        .arg("--data-binary")
+        .arg(format!("@{}", file.display()))
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).parse().unwrap()
+}
+
+async fn a_session_commits_once_with_the_file_record(backend: Backend) {
+    let w = World::new(backend).await;
+    let dev = w.token("developer");
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let sha = sha256_hex(&data);
+    let file = "big/1.0/data.bin";
+    let opened = open(&w, dev, file, json!({"size": data.len(), "sha256": sha})).await;
+    assert_eq!(opened.status, 201, "{}", opened.text());
+    let body = opened.json();
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32);
+    assert_eq!(body["state"], "pending");
+    assert_eq!(body["size"], data.len());
+    assert_eq!(body["upload"]["method"], "PUT");
+    // Nothing sent yet: pending (202), and not downloadable.
+    let a = session(&w, "GET", dev, file, &id, "").await;
+    assert_eq!(
+        (a.status.as_u16(), a.json()["state"].clone()),
+        (202, json!("pending"))
+    );
+    let a = session(&w, "POST", dev, file, &id, "/complete").await;
+    assert_eq!(a.status, 202, "{}", a.text());
+    assert_eq!(
+        w.app
+            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
+            .await
+            .status,
+        404
+    );
+
+    assert_eq!(send_bytes(&w, &body["upload"], &data).await, 200);
+    let a = session(&w, "POST", dev, file, &id, "/complete").await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    let committed = a.json();
+    assert_eq!(committed["state"], "committed");
+    assert_eq!(committed["package_file"]["file_sha256"], sha);
+    assert_eq!(committed["package_file"]["size"], data.len());
+    assert_eq!(committed["package_file"]["file_name"], "data.bin");
+    // Idempotent: the same answer again, and one file only.
+    let again = session(&w, "POST", dev, file, &id, "/complete").await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["package_file"], committed["package_file"]);
+    let got = w
+        .app
+        .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
+        .await;
+    assert_eq!(
+        (got.status.as_u16(), got.body.as_slice()),
+        (200, data.as_slice())
+    );
+    assert_eq!(
+        w.app.blob_count().await,
+        1,
+        "the staged object was moved, not copied"
+    );
+    // Aborting a committed session changes nothing.
+    let a = session(&w, "DELETE", dev, file, &id, "").await;
+    assert_eq!(a.json()["state"], "committed");
+    assert_eq!(
+        w.app
+            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
+            .await
+            .status,
+        200
+    );
+}
+
+async fn a_session_is_checked_like_a_direct_put(backend: Backend) {
+    let w = World::new(backend).await;
+    let dev = w.token("developer");
+    // Auth and roles.
+    let a = open(&w, w.token("reporter"), "p/1.0/f.bin", json!({"size": 3})).await;
+    assert_eq!(a.status, 403, "{}", a.text());
+    let a = open(&w, w.token("stranger"), "p/1.0/f.bin", json!({"size": 3})).await;
+    assert_eq!(a.status, 404, "{}", a.text());
+    // Validation of the coordinates and of the declaration.
+    let a = open(&w, dev, "p/1.0/bad%20name.bin", json!({"size": 3})).await;
+    assert_eq!(a.status, 400, "{}", a.text());
+    let a = open(&w, dev, "p/1.0/f.bin", json!({"sha256": "zz"})).await;
+    a.expect(
+        400,
+        json!({"error": "size is missing or invalid, sha256 is invalid"}),
+    );
+    let a = open(&w, dev, "p/1.0/f.bin", json!({"size": 3, "status": "nope"})).await;
+    assert_eq!(a.status, 400, "{}", a.text());
+    // The size limit.
+    let a = open(&w, dev, "p/1.0/f.bin", json!({"size": 6u64 << 30})).await;
+    a.expect(
+        400,
+        json!({"message": "400 Bad request - File is too large"}),
+    );
+    // Another project's session is not found through this one.
+    let opened = open(&w, dev, "p/1.0/f.bin", json!({"size": 3})).await;
+    let id = opened.json()["id"].as_str().unwrap().to_string();
+    let url = format!("{}/uploads/{id}", w.url(w.public_id, "p/1.0/f.bin"));
+    let a = w.app.get(&url, &[("PRIVATE-TOKEN", dev)]).await;
+    assert_eq!(a.status, 404);
+    assert_eq!(
+        session(&w, "GET", dev, "p/1.0/f.bin", &"0".repeat(32), "")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(w.app.blob_count().await, 0);
+}
+
+async fn wrong_bytes_are_refused_and_leave_nothing(backend: Backend) {
+    let w = World::new(backend).await;
+    let dev = w.token("developer");
+    let file = "p/1.0/f.bin";
+    let declared = b"the declared bytes";
+    let opened = open(
+        &w,
+        dev,
+        file,
+        json!({"size": declared.len(), "sha256": sha256_hex(declared)}),
+    )
+    .await;
+    let body = opened.json();
+    let id = body["id"].as_str().unwrap().to_string();
+    // Same size, other bytes: the store refuses them (the SHA-256 is bound into the URL).
+    let status = send_bytes(&w, &body["upload"], b"other bytes, same!").await;
+    assert_eq!(status, 400);
+    // A wrong size is refused too.
+    let status = send_bytes(&w, &body["upload"], b"short").await;
+    assert!(status == 400 || status == 403, "{status}");
+    let a = session(&w, "POST", dev, file, &id, "/complete").await;
+    assert_eq!(
+        w.app
+            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
+            .await
+            .status,
+        404
+    );
+    match backend {
+        Backend::Local => {
+            // depot's own URL removed the refused bytes at once: the session still waits.
+            assert_eq!(
+                (a.status.as_u16(), a.json()["state"].clone()),
+                (202, json!("pending"))
+            );
+            assert_eq!(w.app.staged_count().await, 0);
+            // The right bytes still go through.
+            assert_eq!(send_bytes(&w, &body["upload"], declared).await, 200);
+            let a = session(&w, "POST", dev, file, &id, "/complete").await;
+            assert_eq!(a.status, 200, "{}", a.text());
+            assert_eq!(w.app.blob_count().await, 1);
+        }
+        Backend::Aws => {
+            // The emulator keeps the bytes it refused (S3 itself does not): the commit
+            // measures them, refuses the session and deletes the staged object.
+            assert_eq!(a.status, 400, "{}", a.text());
+            assert_eq!(a.json()["state"], "refused");
+            assert_eq!(
+                a.json()["message"],
+                "400 Bad request - the uploaded bytes do not match the declared SHA-256"
+            );
+            assert_eq!(w.app.staged_count().await, 0);
+            assert_eq!(w.app.blob_count().await, 0);
+        }
+    }
+}
+
+async fn a_duplicate_is_refused_at_commit_when_the_setting_changed(backend: Backend) {
+    let w = World::new(backend).await;
+    let dev = w.token("developer");
+    let file = "lib/2.0/lib.tar";
+    // Duplicates are allowed when the session opens...
+    let opened = open(&w, dev, file, json!({"size": 4})).await;
+    assert_eq!(opened.status, 201);
+    let body = opened.json();
+    let id = body["id"].as_str().unwrap().to_string();
+    // ...then the group refuses them and the same file is published directly.
+    w.app
+        .admin
+        .set_settings("grp", Some(false), None)
+        .await
+        .unwrap();
+    let direct = w
+        .app
+        .put(
+            &w.url(w.private_id, file),
+            &[("PRIVATE-TOKEN", dev)],
+            b"1st!",
+        )
+        .await;
+    assert_eq!(direct.status, 201);
+    assert_eq!(send_bytes(&w, &body["upload"], b"2nd!").await, 200);
+    let a = session(&w, "POST", dev, file, &id, "/complete").await;
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert_eq!(a.json()["state"], "refused");
+    assert_eq!(
+        a.json()["message"],
+        "400 Bad request - Duplicate package is not allowed"
+    );
+    // The refusal is final, and reads the same later.
+    let later = session(&w, "GET", dev, file, &id, "").await;
+    assert_eq!((later.status, later.json()), (a.status, a.json()));
+    let got = w
+        .app
+        .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
+        .await;
+    assert_eq!(got.text(), "1st!");
+    assert_eq!(w.app.blob_count().await, 1, "the refused bytes are gone");
+    assert_eq!(w.app.staged_count().await, 0);
+    // And a session opened now is refused at once.
+    let a = open(&w, dev, file, json!({"size": 4})).await;
+    a.expect(
+        400,
+        json!({"message": "400 Bad request - Duplicate package is not allowed"}),
+    );
+}
+
+async fn an_abandoned_session_leaves_no_package_file(backend: Backend) {
+    let w = World::new(backend).await;
+    let dev = w.token("developer");
+    let file = "p/1.0/f.bin";
+    let opened = open(&w, dev, file, json!({"size": 5})).await;
+    let body = opened.json();
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(send_bytes(&w, &body["upload"], b"bytes").await, 200);
+    let a = session(&w, "DELETE", dev, file, &id, "").await;
+    assert_eq!(
+        (a.status.as_u16(), a.json()["state"].clone()),
+        (200, json!("aborted"))
+    );
+    // Aborted is final: complete does not bring it back, the URL's bytes are gone.
+    let a = session(&w, "POST", dev, file, &id, "/complete").await;
+    assert_eq!(a.json()["state"], "aborted");
+    assert_eq!(
+        w.app
+            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(w.app.blob_count().await, 0);
+    assert_eq!(w.app.staged_count().await, 0);
+    let listed = w
+        .app
+        .get(
+            &format!("/api/v4/projects/{}/packages", w.private_id),
+            &[("PRIVATE-TOKEN", dev)],
+        )
+        .await;
+    assert_eq!(listed.json(), json!([]));
+}
+
+async fn a_revoked_opener_cannot_commit(backend: Backend) {
+    let w = World::new(backend).await;
+    let (token_id, token) = w
+        .app
+        .pat("developer", &[depot::domain::Scope::Api], None)
+        .await;
+    let file = "p/1.0/f.bin";
+    let opened = open(&w, &token, file, json!({"size": 5})).await;
+    let body = opened.json();
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(send_bytes(&w, &body["upload"], b"bytes").await, 200);
+    w.app.admin.revoke_token(token_id).await.unwrap();
+    // A maintainer completes it, but the bytes were sent on the revoked token's authority.
+    let a = session(&w, "POST", w.token("maintainer"), file, &id, "/complete").await;
+    assert_eq!(a.status, 401, "{}", a.text());
+    assert_eq!(a.json()["state"], "refused");
+    assert_eq!(w.app.blob_count().await, 0);
+    assert_eq!(w.app.staged_count().await, 0);
+}
+
+on_every_backend!(
+    a_session_commits_once_with_the_file_record,
+    a_session_is_checked_like_a_direct_put,
+    wrong_bytes_are_refused_and_leave_nothing,
+    a_duplicate_is_refused_at_commit_when_the_setting_changed,
+    an_abandoned_session_leaves_no_package_file,
+    a_revoked_opener_cannot_commit,
+);
