@@ -3,7 +3,8 @@
 
 use super::signing::{Grant, UrlSigner};
 use super::{
-    BlobBody, BlobStore, BodyMeter, ByteStream, Presigned, StoreError, StoreResult, StoredBlob,
+    BlobBody, BlobStore, BodyMeter, ByteStream, Presigned, ReceivedPart, StoreError, StoreResult,
+    StoredBlob,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -235,6 +236,111 @@ impl BlobStore for FsBlobStore {
         }))
     }
 
+    async fn start_multipart(&self, key: &str) -> StoreResult<String> {
+        let upload_id = hex::encode(rand::random::<[u8; 8]>());
+        let dir = self.path_of(&parts_key(key, &upload_id))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(upload_id)
+    }
+
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        size: u64,
+        ttl: Duration,
+    ) -> StoreResult<Presigned> {
+        let part_key = format!("{}/{part:05}", parts_key(key, upload_id));
+        self.path_of(&part_key)?;
+        self.sign(Grant {
+            method: "PUT".into(),
+            key: part_key,
+            expires: expiry(ttl),
+            size: Some(size),
+            sha256: None,
+            disposition: None,
+        })
+        .ok_or_else(|| StoreError::Invalid("this store has no URL signer".into()))
+    }
+
+    async fn list_parts(&self, key: &str, upload_id: &str) -> StoreResult<Vec<ReceivedPart>> {
+        let dir = self.path_of(&parts_key(key, upload_id))?;
+        let mut entries = tokio::fs::read_dir(&dir).await.map_err(io_err)?;
+        let mut parts = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(io_err)? {
+            let Some(number) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let size = entry.metadata().await.map_err(io_err)?.len();
+            parts.push(ReceivedPart {
+                number,
+                size,
+                etag: None,
+            });
+        }
+        parts.sort_by_key(|p| p.number);
+        Ok(parts)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[ReceivedPart],
+    ) -> StoreResult<()> {
+        let dir = self.path_of(&parts_key(key, upload_id))?;
+        let target = self.path_of(key)?;
+        let mut temp = TempFile {
+            path: self
+                .temp_dir()
+                .join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>()))),
+            armed: true,
+        };
+        let file = tokio::fs::File::create(&temp.path)
+            .await
+            .map_err(StoreError::backend)?;
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+        for part in parts {
+            let mut source = tokio::fs::File::open(dir.join(format!("{:05}", part.number)))
+                .await
+                .map_err(io_err)?;
+            tokio::io::copy(&mut source, &mut writer)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        writer.flush().await.map_err(StoreError::backend)?;
+        let file = writer.into_inner();
+        file.sync_data().await.map_err(StoreError::backend)?;
+        drop(file);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(StoreError::backend)?;
+        }
+        tokio::fs::rename(&temp.path, &target)
+            .await
+            .map_err(StoreError::backend)?;
+        temp.armed = false;
+        tokio::fs::remove_dir_all(&dir)
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
+        let dir = self.path_of(&parts_key(key, upload_id))?;
+        match tokio::fs::remove_dir_all(&dir).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::backend(e)),
+            _ => Ok(()),
+        }
+    }
+
     fn url_signer(&self) -> Option<&UrlSigner> {
         self.signer.as_deref()
     }
@@ -242,6 +348,11 @@ impl BlobStore for FsBlobStore {
     fn file_store_code(&self) -> i64 {
         1
     }
+}
+
+/// The directory of a multipart upload's parts: beside the object, one file per part.
+fn parts_key(key: &str, upload_id: &str) -> String {
+    format!("{key}_{upload_id}")
 }
 
 /// Unix seconds `ttl` from now.

@@ -113,6 +113,31 @@ pub fn new_blob_key() -> String {
     format!("blobs/{}", hex::encode(rand::random::<[u8; 16]>()))
 }
 
+/// Where the bytes of upload session `session_id` are staged (expired by the bucket's
+/// lifecycle rule and by the session's own expiry).
+pub fn staging_key(session_id: &str) -> String {
+    format!("{STAGING_PREFIX}{session_id}")
+}
+
+/// The prefix of every staged upload.
+pub const STAGING_PREFIX: &str = "uploads/";
+
+/// The session whose bytes are staged at `key` (as an S3 event names it), if it is one.
+pub fn session_of_staging_key(key: &str) -> Option<&str> {
+    let id = key.strip_prefix(STAGING_PREFIX)?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// A part of a multipart upload that the store holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedPart {
+    /// 1-based.
+    pub number: u32,
+    pub size: u64,
+    /// The store's tag for the part, where it has one (S3 needs it to complete).
+    pub etag: Option<String>,
+}
+
 /// File bytes. Keys come from [`new_blob_key`]; a key is written once and never changes.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -161,6 +186,34 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Presigned>> {
         Ok(None)
     }
+
+    /// Begin a multipart upload to `key` whose parts clients send by presigned URL; its id.
+    async fn start_multipart(&self, key: &str) -> StoreResult<String>;
+
+    /// A request that uploads part `part` (1-based) of exactly `size` bytes.
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        size: u64,
+        ttl: std::time::Duration,
+    ) -> StoreResult<Presigned>;
+
+    /// The parts received so far, by number. `NotFound` if the upload is unknown (completed
+    /// or aborted).
+    async fn list_parts(&self, key: &str, upload_id: &str) -> StoreResult<Vec<ReceivedPart>>;
+
+    /// Join `parts` (as listed, in order) into the object at `key`.
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[ReceivedPart],
+    ) -> StoreResult<()>;
+
+    /// Drop an unfinished multipart upload and its parts; an unknown one is not an error.
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()>;
 
     /// The signer of this store's own presigned URLs, which depot serves itself (the local
     /// store); `None` where presigned URLs point elsewhere (S3) or do not exist.

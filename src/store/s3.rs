@@ -3,7 +3,8 @@
 //! upload, aborted on any failure. Either way the object appears whole or not at all.
 
 use super::{
-    BlobBody, BlobStore, BodyMeter, ByteStream, Presigned, StoreError, StoreResult, StoredBlob,
+    BlobBody, BlobStore, BodyMeter, ByteStream, Presigned, ReceivedPart, StoreError, StoreResult,
+    StoredBlob,
 };
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -21,10 +22,14 @@ use tokio_util::io::ReaderStream;
 /// S3's smallest part (except the last) is 5 MiB; 8 MiB keeps memory small and requests few.
 pub const DEFAULT_PART_SIZE: usize = 8 << 20;
 
+/// The largest object one `CopyObject` may copy; larger ones are copied part by part.
+pub const MAX_SINGLE_COPY: u64 = 5 << 30;
+
 pub struct S3BlobStore {
     client: Client,
     bucket: String,
     part_size: usize,
+    copy_part_size: u64,
 }
 
 impl S3BlobStore {
@@ -33,7 +38,80 @@ impl S3BlobStore {
             client,
             bucket: bucket.into(),
             part_size: DEFAULT_PART_SIZE,
+            copy_part_size: MAX_SINGLE_COPY,
         }
+    }
+
+    /// Objects above `bytes` are promoted by `UploadPartCopy` in parts of `bytes` (at least
+    /// S3's 5 MiB; the default, 5 GiB, is the most one `CopyObject` takes).
+    pub fn with_copy_part_size(mut self, bytes: u64) -> Self {
+        self.copy_part_size = bytes.clamp(5 << 20, MAX_SINGLE_COPY);
+        self
+    }
+
+    /// A server-side copy too large for `CopyObject`: a multipart upload whose parts are
+    /// ranges of the source, copied by S3 itself; aborted on any failure.
+    async fn copy_in_parts(&self, from: &str, to: &str, size: u64) -> StoreResult<()> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(to)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        let result: StoreResult<()> = async {
+            let mut parts = Vec::new();
+            let mut start = 0u64;
+            while start < size {
+                let end = (start + self.copy_part_size).min(size);
+                let number = parts.len() as i32 + 1;
+                let copied = self
+                    .client
+                    .upload_part_copy()
+                    .bucket(&self.bucket)
+                    .key(to)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .copy_source(format!("{}/{from}", self.bucket))
+                    .copy_source_range(format!("bytes={start}-{}", end - 1))
+                    .send()
+                    .await
+                    .map_err(StoreError::backend)?;
+                parts.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(
+                            copied
+                                .copy_part_result()
+                                .and_then(|r| r.e_tag())
+                                .map(str::to_string),
+                        )
+                        .build(),
+                );
+                start = end;
+            }
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(to)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.abort_multipart(to, &upload_id).await;
+        }
+        result
     }
 
     /// Bytes buffered per part (at least S3's 5 MiB minimum).
@@ -242,25 +320,156 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn promote(&self, from: &str, to: &str) -> StoreResult<()> {
-        // A server-side copy: no bytes pass through here. (One CopyObject takes up to 5 GiB;
-        // larger staged objects need UploadPartCopy, which the multipart handoff brings.)
-        self.client
-            .copy_object()
+        // A server-side copy: no bytes pass through here.
+        let size = self.head(from).await?;
+        if size > self.copy_part_size {
+            self.copy_in_parts(from, to, size).await?;
+        } else {
+            self.client
+                .copy_object()
+                .bucket(&self.bucket)
+                .copy_source(format!("{}/{from}", self.bucket))
+                .key(to)
+                .send()
+                .await
+                .map_err(|e| {
+                    if e.as_service_error()
+                        .is_some_and(|s| s.meta().code() == Some("NoSuchKey"))
+                    {
+                        StoreError::NotFound
+                    } else {
+                        StoreError::backend(e)
+                    }
+                })?;
+        }
+        self.delete(from).await
+    }
+
+    async fn start_multipart(&self, key: &str) -> StoreResult<String> {
+        let created = self
+            .client
+            .create_multipart_upload()
             .bucket(&self.bucket)
-            .copy_source(format!("{}/{from}", self.bucket))
-            .key(to)
+            .key(key)
             .send()
             .await
-            .map_err(|e| {
+            .map_err(StoreError::backend)?;
+        created
+            .upload_id()
+            .map(str::to_string)
+            .ok_or_else(|| StoreError::backend(std::io::Error::other("no upload id")))
+    }
+
+    async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part: u32,
+        size: u64,
+        ttl: Duration,
+    ) -> StoreResult<Presigned> {
+        let request = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part as i32)
+            .content_length(size as i64)
+            .presigned(PresigningConfig::expires_in(ttl).map_err(StoreError::backend)?)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(presigned(request))
+    }
+
+    async fn list_parts(&self, key: &str, upload_id: &str) -> StoreResult<Vec<ReceivedPart>> {
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    if e.as_service_error()
+                        .is_some_and(|s| s.meta().code() == Some("NoSuchUpload"))
+                    {
+                        StoreError::NotFound
+                    } else {
+                        StoreError::backend(e)
+                    }
+                })?;
+            parts.extend(out.parts().iter().filter_map(|p| {
+                Some(ReceivedPart {
+                    number: u32::try_from(p.part_number()?).ok()?,
+                    size: p.size().unwrap_or_default().max(0) as u64,
+                    etag: p.e_tag().map(str::to_string),
+                })
+            }));
+            match (out.is_truncated(), out.next_part_number_marker()) {
+                (Some(true), Some(next)) => marker = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.number);
+        Ok(parts)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[ReceivedPart],
+    ) -> StoreResult<()> {
+        let completed = parts
+            .iter()
+            .map(|p| {
+                CompletedPart::builder()
+                    .part_number(p.number as i32)
+                    .set_e_tag(p.etag.clone())
+                    .build()
+            })
+            .collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.meta().code() == Some("NoSuchKey"))
-                {
-                    StoreError::NotFound
-                } else {
-                    StoreError::backend(e)
-                }
-            })?;
-        self.delete(from).await
+                    .is_some_and(|s| s.meta().code() == Some("NoSuchUpload")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::backend(e)),
+        }
     }
 
     async fn presign_get(
