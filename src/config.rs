@@ -67,6 +67,10 @@ pub struct Config {
     /// Lifetime of presigned URLs, in seconds.
     #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value = "900")]
     pub presign_ttl: u64,
+    /// Upload sessions declaring more than this go to a multipart upload in parts of this size
+    /// (at least 5MiB).
+    #[arg(long, env = "DEPOT_UPLOAD_PART_SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub upload_part_size: u64,
     /// Seconds between purges of deleted packages' bytes (0 = never).
     #[arg(long, env = "DEPOT_PURGE_INTERVAL", default_value = "60")]
     pub purge_interval: u64,
@@ -77,6 +81,13 @@ pub fn downloads(inline_download_max: u64, presign_ttl: u64) -> crate::Downloads
     crate::Downloads {
         inline_max: Some(inline_download_max),
         presign_ttl: std::time::Duration::from_secs(presign_ttl.max(1)),
+    }
+}
+
+/// The handoff's part size.
+pub fn uploads(upload_part_size: u64) -> crate::Uploads {
+    crate::Uploads {
+        part_size: upload_part_size,
     }
 }
 
@@ -131,6 +142,9 @@ pub struct FunctionConfig {
     /// As for `depot serve`.
     #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value = "900")]
     pub presign_ttl: u64,
+    /// As for `depot serve`.
+    #[arg(long, env = "DEPOT_UPLOAD_PART_SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub upload_part_size: u64,
 }
 
 impl FunctionConfig {

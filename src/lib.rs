@@ -12,7 +12,7 @@ pub mod registry;
 pub mod store;
 
 pub use api::router;
-pub use registry::{Downloads, Limits, Registry};
+pub use registry::{Downloads, Limits, Registry, Uploads};
 
 use config::{StoreConfig, StoreKind};
 use std::path::Path;

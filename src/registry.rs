@@ -16,7 +16,7 @@ mod settings;
 mod uploads;
 pub use packages::{PackageList, Purged};
 pub use settings::{SettingsRefused, SettingsView};
-pub use uploads::{UploadRequest, UploadTicket};
+pub use uploads::{PartTicket, SessionView, UploadPlan, UploadRequest, part_sizes};
 
 /// Why a use case did not succeed. `api::error` turns each into GitLab's status and body.
 #[derive(Debug, thiserror::Error)]
@@ -156,12 +156,31 @@ impl Default for Downloads {
     }
 }
 
+/// How the upload handoff cuts large files: declared sizes above `part_size` go to a
+/// multipart upload in parts of `part_size` (more when 10,000 parts would not hold the file).
+#[derive(Debug, Clone, Copy)]
+pub struct Uploads {
+    pub part_size: u64,
+}
+
+/// S3's smallest part but the last.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Self {
+            part_size: 64 << 20,
+        }
+    }
+}
+
 pub struct Registry {
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
     limits: Limits,
     public_url: Option<String>,
     downloads: Downloads,
+    uploads: Uploads,
 }
 
 impl Registry {
@@ -172,12 +191,26 @@ impl Registry {
             limits,
             public_url: None,
             downloads: Downloads::default(),
+            uploads: Uploads::default(),
         }
     }
 
     /// Serve files above `downloads.inline_max` by redirect, where the blob store can presign.
     pub fn with_downloads(mut self, downloads: Downloads) -> Self {
         self.downloads = downloads;
+        self
+    }
+
+    /// The largest file accepted (0 = unlimited).
+    pub fn max_file_size(&self) -> u64 {
+        self.limits.max_file_size
+    }
+
+    /// Part size of the upload handoff (at least [`MIN_PART_SIZE`]).
+    pub fn with_uploads(mut self, uploads: Uploads) -> Self {
+        self.uploads = Uploads {
+            part_size: uploads.part_size.max(MIN_PART_SIZE),
+        };
         self
     }
 

@@ -336,7 +336,17 @@ fn curl(
     upload: Option<&std::path::Path>,
 ) -> (String, Vec<u8>) {
     let mut cmd = std::process::Command::new("curl");
-    cmd.args(["-s", "--max-time", "60", "-o", "-", "-w", "\n%{http_code}", "-X", method]);
+    cmd.args([
+        "-s",
+        "--max-time",
+        "60",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+    ]);
     // curl sends the real length of what it uploads: a signed Content-Length that differs
     // is the store's to refuse (sending it as a header would leave the store waiting).
     for (k, v) in presigned

@@ -362,7 +362,85 @@ async fn a_revoked_opener_cannot_commit(backend: Backend) {
     assert_eq!(w.app.staged_count().await, 0);
 }
 
+async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
+    let mut w = World::new(backend).await;
+    w.app.set_part_size(5 << 20);
+    let dev = w.token("developer");
+    let data: Vec<u8> = (0..(10u32 << 20) + 5).map(|i| (i % 253) as u8).collect();
+    let file = "big/2.0/data.bin";
+    let opened = open(&w, dev, file, json!({"size": data.len()})).await;
+    assert_eq!(opened.status, 201, "{}", opened.text());
+    let body = opened.json();
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(body["part_size"], 5 << 20);
+    let parts = body["upload"]["parts"].as_array().unwrap().clone();
+    let numbers: Vec<(u64, u64)> = parts
+        .iter()
+        .map(|p| {
+            (
+                p["part_number"].as_u64().unwrap(),
+                p["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(numbers, vec![(1, 5 << 20), (2, 5 << 20), (3, 5)]);
+    let chunk = |n: usize| &data[(n - 1) * (5 << 20)..(n * (5 << 20)).min(data.len())];
+    // Parts 3 and 1 arrive; then the client stops.
+    for n in [3, 1] {
+        assert_eq!(send_bytes(&w, &parts[n - 1], chunk(n)).await, 200);
+    }
+    let a = session(&w, "POST", dev, file, &id, "/complete").await;
+    assert_eq!(a.status, 202, "{}", a.text());
+    // Resuming: the session lists what arrived and offers fresh URLs for the rest only.
+    let a = session(&w, "GET", dev, file, &id, "").await;
+    let shown = a.json();
+    let received: Vec<u64> = shown["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["part_number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(received, vec![1, 3]);
+    let missing = shown["upload"]["parts"].as_array().unwrap();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0]["part_number"], 2);
+    assert_eq!(send_bytes(&w, &missing[0], chunk(2)).await, 200);
+    let a = session(&w, "POST", dev, file, &id, "/complete").await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.json()["package_file"]["file_sha256"], sha256_hex(&data));
+    let got = w
+        .app
+        .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
+        .await;
+    assert!(got.body == data, "the download is byte-identical");
+    assert_eq!(w.app.staged_count().await, 0);
+    assert_eq!(w.app.temp_count().await, 0);
+
+    // An abandoned multipart session leaves no parts and no file.
+    let other = "big/2.0/other.bin";
+    let opened = open(&w, dev, other, json!({"size": data.len()})).await;
+    let body = opened.json();
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        send_bytes(&w, &body["upload"]["parts"][0], chunk(1)).await,
+        200
+    );
+    let a = session(&w, "DELETE", dev, other, &id, "").await;
+    assert_eq!(a.json()["state"], "aborted");
+    assert_eq!(
+        w.app
+            .get(&w.url(w.private_id, other), &[("PRIVATE-TOKEN", dev)])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(w.app.staged_count().await, 0);
+    assert_eq!(w.app.temp_count().await, 0);
+    assert_eq!(w.app.blob_count().await, 1);
+}
+
 on_every_backend!(
+    a_large_session_goes_in_parts_and_resumes,
     a_session_commits_once_with_the_file_record,
     a_session_is_checked_like_a_direct_put,
     wrong_bytes_are_refused_and_leave_nothing,

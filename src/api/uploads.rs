@@ -7,7 +7,8 @@ use super::packages::base_url;
 use super::{AppState, query_pairs};
 use crate::auth::{Action, Credential, Principal};
 use crate::domain::{InvalidParams, PackageStatus, ProjectRef, SessionState, UploadSession};
-use crate::registry::{Error, UploadRequest};
+use crate::registry::{Error, SessionView, UploadPlan, UploadRequest};
+use crate::store::Presigned;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -74,25 +75,29 @@ pub async fn handle(
             UploadRoute::Open => open(&registry, &principal, &route, &query, request, &base).await,
             UploadRoute::Show(id) => {
                 let project = project_of(&route);
-                let session = registry.upload_session(&principal, &project, &id).await?;
-                answer(&registry, &session).await
+                let view = registry.upload_session(&principal, &project, &id).await?;
+                respond(answer(&registry, &view, &base).await?)
             }
             UploadRoute::Complete(id) => {
                 let project = project_of(&route);
-                let session = registry
+                let view = registry
                     .complete_upload(Some((&principal, &project)), &id)
                     .await?;
-                answer(&registry, &session).await
+                respond(answer(&registry, &view, &base).await?)
             }
             UploadRoute::Abort(id) => {
                 let project = project_of(&route);
-                let session = registry.abort_upload(&principal, &project, &id).await?;
-                answer(&registry, &session).await
+                let view = registry.abort_upload(&principal, &project, &id).await?;
+                respond(answer(&registry, &view, &base).await?)
             }
         }
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn respond((status, body): (StatusCode, Value)) -> Result<Response, Error> {
+    Ok((status, axum::Json(body)).into_response())
 }
 
 fn project_of(route: &Route) -> ProjectRef {
@@ -146,7 +151,7 @@ async fn open(
     let Some(size) = size.filter(|_| errors.is_empty()) else {
         return Err(Error::Invalid(errors));
     };
-    let ticket = registry
+    let view = registry
         .open_upload(
             principal,
             at,
@@ -157,20 +162,27 @@ async fn open(
             },
         )
         .await?;
-    let url = if ticket.put.url.starts_with('/') {
-        format!("{base}{}", ticket.put.url)
+    let (_, body) = answer(registry, &view, base).await?;
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// A presigned request as JSON, its URL made absolute (the local store's are paths).
+fn request_json(request: &Presigned, base: &str) -> serde_json::Map<String, Value> {
+    let url = if request.url.starts_with('/') {
+        format!("{base}{}", request.url)
     } else {
-        ticket.put.url.clone()
+        request.url.clone()
     };
-    let headers: serde_json::Map<String, Value> = ticket
-        .put
+    let headers: serde_json::Map<String, Value> = request
         .headers
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    let mut body = session_json(&ticket.session);
-    body["upload"] = json!({"method": "PUT", "url": url, "headers": headers});
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    let mut out = serde_json::Map::new();
+    out.insert("method".into(), json!("PUT"));
+    out.insert("url".into(), json!(url));
+    out.insert("headers".into(), Value::Object(headers));
+    out
 }
 
 fn invalid(message: &str) -> Error {
@@ -185,15 +197,46 @@ fn session_json(s: &UploadSession) -> Value {
         "state": s.state.kind(),
         "size": s.size,
         "sha256": s.sha256,
+        "part_size": s.multipart_id.as_ref().map(|_| s.part_size),
         "expires_at": s.expires_at,
         "created_at": s.created_at,
     })
 }
 
 /// A session as its routes answer it: committed with the package-file record (200); refused
-/// with GitLab's status and error body; pending or committing (202); aborted (200).
-async fn answer(registry: &AppState, session: &UploadSession) -> Result<Response, Error> {
+/// with GitLab's status and error body; pending or committing (202) with the parts received
+/// and (while pending) fresh requests for what is missing; aborted (200).
+async fn answer(
+    registry: &AppState,
+    view: &SessionView,
+    base: &str,
+) -> Result<(StatusCode, Value), Error> {
+    let session = &view.session;
     let mut body = session_json(session);
+    body["parts"] = view
+        .received
+        .iter()
+        .map(|p| json!({"part_number": p.number, "size": p.size}))
+        .collect();
+    match &view.plan {
+        Some(UploadPlan::Single(request)) => {
+            body["upload"] = Value::Object(request_json(request, base));
+        }
+        Some(UploadPlan::Parts(parts)) => {
+            let parts: Vec<Value> = parts
+                .iter()
+                .map(|p| {
+                    let mut part = request_json(&p.request, base);
+                    part.insert("part_number".into(), json!(p.number));
+                    part.insert("size".into(), json!(p.size));
+                    Value::Object(part)
+                })
+                .collect();
+            body["upload"] =
+                json!({"method": "PUT", "part_size": session.part_size, "parts": parts});
+        }
+        None => {}
+    }
     let status = match &session.state {
         SessionState::Committed {
             package_id,
@@ -224,5 +267,5 @@ async fn answer(registry: &AppState, session: &UploadSession) -> Result<Response
         SessionState::Pending | SessionState::Committing { .. } => StatusCode::ACCEPTED,
         SessionState::Aborted => StatusCode::OK,
     };
-    Ok((status, axum::Json(body)).into_response())
+    Ok((status, body))
 }

@@ -299,9 +299,14 @@ async fn serve(config: Config) -> ExitCode {
         max_file_size: config.max_file_size,
     };
     let registry = match registry(&config.store, limits).await {
-        Ok(r) => Arc::new(r.with_public_url(config.public_url.clone()).with_downloads(
-            depot::config::downloads(config.inline_download_max, config.presign_ttl),
-        )),
+        Ok(r) => Arc::new(
+            r.with_public_url(config.public_url.clone())
+                .with_downloads(depot::config::downloads(
+                    config.inline_download_max,
+                    config.presign_ttl,
+                ))
+                .with_uploads(depot::config::uploads(config.upload_part_size)),
+        ),
         Err(e) => {
             eprintln!(
                 "depot serve: cannot open the store ({}): {e}",

@@ -18,6 +18,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_downloads(depot::config::downloads(
             config.inline_download_max,
             config.presign_ttl,
-        ));
+        ))
+        .with_uploads(depot::config::uploads(config.upload_part_size));
     lambda_http::run(router(Arc::new(registry))).await
 }

@@ -7,7 +7,7 @@
 use super::{Error, FileCoordinates, Registry, duplicates_allowed};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{NewFile, PackageStatus, ProjectRef, SessionState, Timestamp, UploadSession};
-use crate::store::{BodyMeter, Presigned, StoreError, new_blob_key};
+use crate::store::{BodyMeter, Presigned, ReceivedPart, StoreError, new_blob_key, staging_key};
 use futures::StreamExt;
 
 /// How long a committer holds a session before another may take over.
@@ -22,10 +22,51 @@ pub struct UploadRequest {
     pub status: Option<PackageStatus>,
 }
 
-/// An open session and where to send the bytes.
-pub struct UploadTicket {
+/// S3's most parts in one multipart upload.
+const MAX_PARTS: u64 = 10_000;
+
+/// Where to send a session's bytes: one request, or one per part.
+#[derive(Debug, Clone)]
+pub enum UploadPlan {
+    Single(Presigned),
+    Parts(Vec<PartTicket>),
+}
+
+/// One part still to send: its number (1-based), exact size, and the request.
+#[derive(Debug, Clone)]
+pub struct PartTicket {
+    pub number: u32,
+    pub size: u64,
+    pub request: Presigned,
+}
+
+/// A session as its routes show it: the record, the parts the store holds, and (while it
+/// waits for bytes) fresh requests for what is still missing.
+pub struct SessionView {
     pub session: UploadSession,
-    pub put: Presigned,
+    pub received: Vec<ReceivedPart>,
+    pub plan: Option<UploadPlan>,
+}
+
+/// What the store holds of a session's bytes.
+enum Staged {
+    /// The whole object, of this size.
+    Object(u64),
+    /// Every part of a multipart upload, ready to be joined.
+    Parts(Vec<ReceivedPart>),
+    /// Not everything yet; the parts so far.
+    Waiting(Vec<ReceivedPart>),
+}
+
+/// The sizes of the parts of a `size`-byte file cut in parts of `part_size` (or larger, so
+/// that no more than 10,000 parts are needed).
+pub fn part_sizes(size: u64, part_size: u64) -> Vec<u64> {
+    let mut part = part_size.max(1);
+    if size.div_ceil(part) > MAX_PARTS {
+        part = size.div_ceil(MAX_PARTS).div_ceil(1 << 20) << 20;
+    }
+    let count = size.div_ceil(part).max(1);
+    (0..count).map(|i| part.min(size - i * part)).collect()
 }
 
 impl Registry {
@@ -37,7 +78,7 @@ impl Registry {
         principal: &Principal,
         at: FileCoordinates,
         request: UploadRequest,
-    ) -> Result<UploadTicket, Error> {
+    ) -> Result<SessionView, Error> {
         if *principal == Principal::Anonymous {
             return Err(Denied::Unauthorized.into());
         }
@@ -58,13 +99,14 @@ impl Registry {
             return Err(Error::Duplicate);
         }
         let id = UploadSession::new_id();
-        let staged_key = format!("uploads/{id}");
+        let staged_key = staging_key(&id);
         let ttl = self.downloads.presign_ttl;
-        let put = self
-            .blobs
-            .presign_put(&staged_key, ttl, request.size, request.sha256.as_deref())
-            .await?
-            .ok_or_else(|| Error::Refused("this store cannot take uploads by URL".into()))?;
+        let part_size = self.uploads.part_size;
+        let multipart_id = if request.size > part_size {
+            Some(self.blobs.start_multipart(&staged_key).await?)
+        } else {
+            None
+        };
         let now = Timestamp::now();
         let session = UploadSession {
             id,
@@ -76,19 +118,147 @@ impl Registry {
             size: request.size,
             sha256: request.sha256,
             staged_key,
-            multipart_id: None,
-            part_size: 0,
+            multipart_id,
+            part_size,
             token_id: principal.token_id(),
             state: SessionState::Pending,
             created_at: now,
             expires_at: now.plus_seconds(ttl.as_secs() as i64),
         };
+        let plan = self.plan(&session, &[]).await?;
         self.meta.create_upload_session(&session).await?;
-        Ok(UploadTicket { session, put })
+        Ok(SessionView {
+            session,
+            received: Vec::new(),
+            plan: Some(plan),
+        })
     }
 
-    /// The session `id` of project `project`, if `principal` may write there.
+    /// Fresh requests for the bytes of `session` not yet `received`.
+    async fn plan(
+        &self,
+        session: &UploadSession,
+        received: &[ReceivedPart],
+    ) -> Result<UploadPlan, Error> {
+        let ttl = self.downloads.presign_ttl;
+        let Some(upload_id) = &session.multipart_id else {
+            let put = self
+                .blobs
+                .presign_put(
+                    &session.staged_key,
+                    ttl,
+                    session.size,
+                    session.sha256.as_deref(),
+                )
+                .await?
+                .ok_or_else(|| Error::Refused("this store cannot take uploads by URL".into()))?;
+            return Ok(UploadPlan::Single(put));
+        };
+        let mut parts = Vec::new();
+        for (i, size) in part_sizes(session.size, session.part_size)
+            .into_iter()
+            .enumerate()
+        {
+            let number = i as u32 + 1;
+            if received
+                .iter()
+                .any(|p| p.number == number && p.size == size)
+            {
+                continue;
+            }
+            let request = self
+                .blobs
+                .presign_part(&session.staged_key, upload_id, number, size, ttl)
+                .await?;
+            parts.push(PartTicket {
+                number,
+                size,
+                request,
+            });
+        }
+        Ok(UploadPlan::Parts(parts))
+    }
+
+    /// What the store holds of `session`'s bytes.
+    async fn staged(&self, session: &UploadSession) -> Result<Staged, Error> {
+        match self.blobs.head(&session.staged_key).await {
+            Ok(size) => return Ok(Staged::Object(size)),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some(upload_id) = &session.multipart_id else {
+            return Ok(Staged::Waiting(Vec::new()));
+        };
+        let parts = match self.blobs.list_parts(&session.staged_key, upload_id).await {
+            Ok(parts) => parts,
+            Err(StoreError::NotFound) => return Ok(Staged::Waiting(Vec::new())),
+            Err(e) => return Err(e.into()),
+        };
+        let expected = part_sizes(session.size, session.part_size);
+        let complete = parts.len() == expected.len()
+            && parts
+                .iter()
+                .zip(1u32..)
+                .zip(&expected)
+                .all(|((p, n), size)| p.number == n && p.size == *size);
+        Ok(if complete {
+            Staged::Parts(parts)
+        } else {
+            Staged::Waiting(parts)
+        })
+    }
+
+    /// `session` with what its routes show: the parts received and, while it waits for
+    /// bytes, requests for the rest.
+    async fn view(&self, session: UploadSession) -> Result<SessionView, Error> {
+        if session.state.is_final() {
+            return Ok(SessionView {
+                session,
+                received: Vec::new(),
+                plan: None,
+            });
+        }
+        let (received, plan) = match self.staged(&session).await? {
+            Staged::Object(size) => (
+                vec![ReceivedPart {
+                    number: 1,
+                    size,
+                    etag: None,
+                }],
+                None,
+            ),
+            Staged::Parts(parts) => (parts, None),
+            Staged::Waiting(parts) => {
+                let waiting = matches!(session.state, SessionState::Pending)
+                    && Timestamp::now() <= session.expires_at;
+                let plan = if waiting {
+                    Some(self.plan(&session, &parts).await?)
+                } else {
+                    None
+                };
+                (parts, plan)
+            }
+        };
+        Ok(SessionView {
+            session,
+            received,
+            plan,
+        })
+    }
+
+    /// The session `id` of project `project` as its routes show it, if `principal` may write
+    /// there.
     pub async fn upload_session(
+        &self,
+        principal: &Principal,
+        project: &ProjectRef,
+        id: &str,
+    ) -> Result<SessionView, Error> {
+        let session = self.session_of(principal, project, id).await?;
+        self.view(session).await
+    }
+
+    async fn session_of(
         &self,
         principal: &Principal,
         project: &ProjectRef,
@@ -110,19 +280,32 @@ impl Registry {
         principal: &Principal,
         project: &ProjectRef,
         id: &str,
-    ) -> Result<UploadSession, Error> {
-        let session = self.upload_session(principal, project, id).await?;
+    ) -> Result<SessionView, Error> {
+        let session = self.session_of(principal, project, id).await?;
         let after = self
             .meta
             .settle_upload_session(&session.id, &SessionState::Aborted)
             .await?;
-        match after {
+        let session = match after {
             Some(aborted) => {
-                self.blobs.delete(&aborted.staged_key).await?;
-                Ok(aborted)
+                self.drop_staged(&aborted).await?;
+                aborted
             }
-            None => self.meta.upload_session(id).await?.ok_or(Error::NotFound),
+            None => self.meta.upload_session(id).await?.ok_or(Error::NotFound)?,
+        };
+        self.view(session).await
+    }
+
+    /// Remove whatever is staged for `session`: the object, and an unfinished multipart
+    /// upload's parts.
+    async fn drop_staged(&self, session: &UploadSession) -> Result<(), Error> {
+        if let Some(upload_id) = &session.multipart_id {
+            self.blobs
+                .abort_multipart(&session.staged_key, upload_id)
+                .await?;
         }
+        self.blobs.delete(&session.staged_key).await?;
+        Ok(())
     }
 
     /// Commit session `id` (idempotent): the client's `complete` (with its `principal`, who
@@ -133,37 +316,46 @@ impl Registry {
         &self,
         caller: Option<(&Principal, &ProjectRef)>,
         id: &str,
-    ) -> Result<UploadSession, Error> {
+    ) -> Result<SessionView, Error> {
         let session = match caller {
-            Some((principal, project)) => self.upload_session(principal, project, id).await?,
+            Some((principal, project)) => self.session_of(principal, project, id).await?,
             None => self.meta.upload_session(id).await?.ok_or(Error::NotFound)?,
         };
         if session.state.is_final() {
-            return Ok(session);
+            return self.view(session).await;
         }
         let now = Timestamp::now();
-        let staged = match self.blobs.head(&session.staged_key).await {
-            Ok(size) => Some(size),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        };
-        // Nothing staged yet and still in time: the client has more to do.
-        if staged.is_none() && now <= session.expires_at {
-            return Ok(session);
+        let staged = self.staged(&session).await?;
+        // Not everything has arrived and there is still time: the client has more to do.
+        if matches!(staged, Staged::Waiting(_)) && now <= session.expires_at {
+            return self.view(session).await;
         }
         let lease = now.plus_seconds(COMMIT_LEASE_SECONDS);
         let Some(claimed) = self.meta.claim_upload_session(id, lease, now).await? else {
             // Another committer holds it, or settled it just now.
-            return self.meta.upload_session(id).await?.ok_or(Error::NotFound);
+            let session = self.meta.upload_session(id).await?.ok_or(Error::NotFound)?;
+            return self.view(session).await;
         };
-        let outcome = self.commit_claimed(&claimed, staged, now).await?;
+        let size = match staged {
+            Staged::Object(size) => Some(size),
+            Staged::Parts(parts) => {
+                let upload_id = claimed.multipart_id.as_deref().unwrap_or_default();
+                self.blobs
+                    .complete_multipart(&claimed.staged_key, upload_id, &parts)
+                    .await?;
+                Some(self.blobs.head(&claimed.staged_key).await?)
+            }
+            Staged::Waiting(_) => None,
+        };
+        let outcome = self.commit_claimed(&claimed, size, now).await?;
         if !matches!(outcome, SessionState::Committed { .. }) {
-            self.blobs.delete(&claimed.staged_key).await?;
+            self.drop_staged(&claimed).await?;
         }
-        match self.meta.settle_upload_session(id, &outcome).await? {
-            Some(settled) => Ok(settled),
-            None => self.meta.upload_session(id).await?.ok_or(Error::NotFound),
-        }
+        let session = match self.meta.settle_upload_session(id, &outcome).await? {
+            Some(settled) => settled,
+            None => self.meta.upload_session(id).await?.ok_or(Error::NotFound)?,
+        };
+        self.view(session).await
     }
 
     /// Check and publish a claimed session; the state to settle it in. Refusals are states;
@@ -263,6 +455,41 @@ impl Registry {
                     StoreError::AlreadyExists => refuse(Error::Duplicate),
                     other => Err(other.into()),
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part_sizes;
+
+    #[test]
+    fn parts_cover_the_file_within_s3_limits() {
+        let mib = 1u64 << 20;
+        for (size, part, count) in [
+            (0, 64 * mib, 1),
+            (1, 64 * mib, 1),
+            (64 * mib, 64 * mib, 1),
+            (64 * mib + 1, 64 * mib, 2),
+            (5 << 30, 64 * mib, 80),
+            (12_000_000_000, 64 * mib, 179),
+            // Past 10,000 parts of the asked size: larger parts, whole MiB, at most 10,000.
+            (1 << 40, 64 * mib, 9_987),
+            (5 << 40, 5 * mib, 9_987),
+        ] {
+            let sizes = part_sizes(size, part);
+            assert!(sizes.len() <= count, "{size}: {} parts", sizes.len());
+            assert!(
+                sizes.len() >= count.min(10_000) - 1,
+                "{size}: {} parts",
+                sizes.len()
+            );
+            assert_eq!(sizes.iter().sum::<u64>(), size);
+            let first = sizes[0];
+            assert!(sizes[..sizes.len() - 1].iter().all(|s| *s == first));
+            if sizes.len() > 1 {
+                assert!(first >= 5 * mib);
             }
         }
     }

@@ -115,6 +115,20 @@ impl TestApp {
         }
     }
 
+    /// The same stores behind a registry whose upload handoff cuts parts of `part_size`.
+    pub fn set_part_size(&mut self, part_size: u64) {
+        let registry = Registry::new(
+            self.registry.meta().clone(),
+            self.registry.blobs().clone(),
+            Limits {
+                max_file_size: self.registry.max_file_size(),
+            },
+        )
+        .with_uploads(depot::Uploads { part_size });
+        self.registry = Arc::new(registry);
+        self.router = router(self.registry.clone());
+    }
+
     /// The data directory of a local app (for fault injection on the embedded store).
     pub fn local_dir(&self) -> &std::path::Path {
         match &self.stores {
