@@ -84,10 +84,11 @@ pub fn downloads(inline_download_max: u64, presign_ttl: u64) -> crate::Downloads
     }
 }
 
-/// The handoff's part size.
+/// The handoff's part size; sessions committed by `complete` whatever their size.
 pub fn uploads(upload_part_size: u64) -> crate::Uploads {
     crate::Uploads {
         part_size: upload_part_size,
+        commit_inline_max: None,
     }
 }
 
@@ -145,6 +146,11 @@ pub struct FunctionConfig {
     /// As for `depot serve`.
     #[arg(long, env = "DEPOT_UPLOAD_PART_SIZE", default_value = "64MiB", value_parser = parse_size)]
     pub upload_part_size: u64,
+    /// The API function commits staged uploads up to this size itself when the client calls
+    /// `complete`; larger ones are committed by the finalizer on the S3 event (hashing them
+    /// could outlast API Gateway's 29 s).
+    #[arg(long, env = "DEPOT_COMMIT_INLINE_MAX", default_value = "128MiB", value_parser = parse_size)]
+    pub commit_inline_max: u64,
 }
 
 impl FunctionConfig {

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod finalizer;
 pub mod registry;
 pub mod store;
 

@@ -158,9 +158,13 @@ impl Default for Downloads {
 
 /// How the upload handoff cuts large files: declared sizes above `part_size` go to a
 /// multipart upload in parts of `part_size` (more when 10,000 parts would not hold the file).
+/// A client's `complete` commits staged files up to `commit_inline_max` itself; larger ones
+/// (whose hashing would outlast an API Gateway request) are left to the store's upload event
+/// and the finalizer, and `complete` answers 202 until then. `None`: always inline.
 #[derive(Debug, Clone, Copy)]
 pub struct Uploads {
     pub part_size: u64,
+    pub commit_inline_max: Option<u64>,
 }
 
 /// S3's smallest part but the last.
@@ -170,6 +174,7 @@ impl Default for Uploads {
     fn default() -> Self {
         Self {
             part_size: 64 << 20,
+            commit_inline_max: None,
         }
     }
 }
@@ -210,6 +215,7 @@ impl Registry {
     pub fn with_uploads(mut self, uploads: Uploads) -> Self {
         self.uploads = Uploads {
             part_size: uploads.part_size.max(MIN_PART_SIZE),
+            ..uploads
         };
         self
     }

@@ -364,7 +364,10 @@ async fn a_revoked_opener_cannot_commit(backend: Backend) {
 
 async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
     let mut w = World::new(backend).await;
-    w.app.set_part_size(5 << 20);
+    w.app.set_uploads(depot::Uploads {
+        part_size: 5 << 20,
+        commit_inline_max: None,
+    });
     let dev = w.token("developer");
     let data: Vec<u8> = (0..(10u32 << 20) + 5).map(|i| (i % 253) as u8).collect();
     let file = "big/2.0/data.bin";
@@ -439,7 +442,167 @@ async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
     assert_eq!(w.app.blob_count().await, 1);
 }
 
+/// An S3 `ObjectCreated:Put` notification for `key`, as S3 sends it.
+fn object_created(key: &str, size: usize) -> depot::finalizer::S3Event {
+    serde_json::from_value(json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": "2026-11-24T12:00:00.000Z",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "uploads",
+            "bucket": {"name": "depot-test", "arn": "arn:aws:s3:::depot-test"},
+            "object": {"key": key, "size": size, "sequencer": "0055AED6DCD90281E5"}
+        }
+    }]}))
+    .unwrap()
+}
+
+async fn the_finalizer_and_complete_race_and_commit_once(backend: Backend) {
+    let w = World::new(backend).await;
+    let dev = w.token("developer");
+    let rounds = 8;
+    let mut sessions = Vec::new();
+    for i in 0..rounds {
+        let file = format!("race/1.0/f{i}.bin");
+        let data = format!("bytes of file {i}").into_bytes();
+        let opened = open(&w, dev, &file, json!({"size": data.len()})).await;
+        let body = opened.json();
+        assert_eq!(send_bytes(&w, &body["upload"], &data).await, 200);
+        sessions.push((file, body["id"].as_str().unwrap().to_string(), data));
+    }
+    for (file, id, data) in &sessions {
+        let event = object_created(&format!("uploads/{id}"), data.len());
+        // The event on another worker thread, the client's complete on this one.
+        let registry = w.app.registry.clone();
+        let finalizer =
+            tokio::spawn(async move { depot::finalizer::on_s3_event(&registry, &event).await });
+        let by_client = session(&w, "POST", dev, file, id, "/complete").await;
+        let by_event = finalizer.await.unwrap().unwrap();
+        let event = object_created(&format!("uploads/{id}"), data.len());
+        // Whoever lost saw the winner at work (committing) or done (committed).
+        assert!(
+            ["committed", "committing"].contains(&by_event[0]["state"].as_str().unwrap()),
+            "{by_event:?}"
+        );
+        assert!(
+            [200, 202].contains(&by_client.status.as_u16()),
+            "{}",
+            by_client.text()
+        );
+        let shown = session(&w, "GET", dev, file, id, "").await;
+        assert_eq!(shown.status, 200, "{}", shown.text());
+        assert_eq!(shown.json()["state"], "committed");
+        // A late duplicate event changes nothing.
+        let again = depot::finalizer::on_s3_event(&w.app.registry, &event)
+            .await
+            .unwrap();
+        assert_eq!(again[0]["state"], "committed");
+        let got = w
+            .app
+            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
+            .await;
+        assert_eq!(&got.body, data);
+    }
+    // Exactly one file per session.
+    let files = w
+        .app
+        .get(
+            &format!(
+                "/api/v4/projects/{}/packages?package_name=race",
+                w.private_id
+            ),
+            &[("PRIVATE-TOKEN", dev)],
+        )
+        .await
+        .json();
+    let package_id = files[0]["id"].as_i64().unwrap();
+    let listed = w
+        .app
+        .get(
+            &format!(
+                "/api/v4/projects/{}/packages/{package_id}/package_files?per_page=100",
+                w.private_id
+            ),
+            &[("PRIVATE-TOKEN", dev)],
+        )
+        .await
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), rounds);
+    assert_eq!(w.app.blob_count().await, rounds);
+    assert_eq!(w.app.staged_count().await, 0);
+    // Objects that are not staged uploads, and uploads of no session, are skipped.
+    let stray = depot::finalizer::on_s3_event(&w.app.registry, &object_created("blobs/x", 1))
+        .await
+        .unwrap();
+    assert_eq!(stray[0]["skipped"], true);
+    let unknown = object_created(&format!("uploads/{}", "a".repeat(32)), 1);
+    let unknown = depot::finalizer::on_s3_event(&w.app.registry, &unknown)
+        .await
+        .unwrap();
+    assert_eq!(unknown[0]["skipped"], true);
+}
+
+async fn files_too_large_to_hash_in_a_request_are_committed_by_the_event(backend: Backend) {
+    let mut w = World::new(backend).await;
+    w.app.set_uploads(depot::Uploads {
+        part_size: 5 << 20,
+        commit_inline_max: Some(1 << 20),
+    });
+    let dev = w.token("developer");
+    let data: Vec<u8> = (0..(6u32 << 20)).map(|i| (i % 241) as u8).collect();
+    let file = "huge/1.0/huge.bin";
+    let opened = open(&w, dev, file, json!({"size": data.len()})).await;
+    let body = opened.json();
+    let id = body["id"].as_str().unwrap().to_string();
+    let parts = body["upload"]["parts"].as_array().unwrap();
+    assert_eq!(send_bytes(&w, &parts[0], &data[..5 << 20]).await, 200);
+    assert_eq!(send_bytes(&w, &parts[1], &data[5 << 20..]).await, 200);
+    // complete joins the parts but leaves hashing and publishing to the finalizer.
+    let a = session(&w, "POST", dev, file, &id, "/complete").await;
+    assert_eq!(a.status, 202, "{}", a.text());
+    assert_eq!(
+        a.json()["parts"],
+        json!([{"part_number": 1, "size": data.len()}])
+    );
+    assert!(a.json().get("upload").is_none(), "nothing more to send");
+    assert_eq!(w.app.staged_count().await, 1);
+    assert_eq!(
+        w.app
+            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
+            .await
+            .status,
+        404
+    );
+    // Asking again is harmless.
+    assert_eq!(
+        session(&w, "POST", dev, file, &id, "/complete")
+            .await
+            .status,
+        202
+    );
+    // The object-created event of the joined object commits it.
+    let event = object_created(&format!("uploads/{id}"), data.len());
+    let by_event = depot::finalizer::on_s3_event(&w.app.registry, &event)
+        .await
+        .unwrap();
+    assert_eq!(by_event[0]["state"], "committed");
+    let a = session(&w, "GET", dev, file, &id, "").await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json()["package_file"]["file_sha256"], sha256_hex(&data));
+    let got = w
+        .app
+        .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
+        .await;
+    assert!(got.body == data);
+    assert_eq!(w.app.staged_count().await, 0);
+}
+
 on_every_backend!(
+    files_too_large_to_hash_in_a_request_are_committed_by_the_event,
+    the_finalizer_and_complete_race_and_commit_once,
     a_large_session_goes_in_parts_and_resumes,
     a_session_commits_once_with_the_file_record,
     a_session_is_checked_like_a_direct_put,

@@ -19,6 +19,9 @@ async fn main() -> Result<(), lambda_http::Error> {
             config.inline_download_max,
             config.presign_ttl,
         ))
-        .with_uploads(depot::config::uploads(config.upload_part_size));
+        .with_uploads(depot::Uploads {
+            commit_inline_max: Some(config.commit_inline_max),
+            ..depot::config::uploads(config.upload_part_size)
+        });
     lambda_http::run(router(Arc::new(registry))).await
 }

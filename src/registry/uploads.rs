@@ -218,17 +218,37 @@ impl Registry {
                 plan: None,
             });
         }
-        let (received, plan) = match self.staged(&session).await? {
-            Staged::Object(size) => (
-                vec![ReceivedPart {
+        match self.staged(&session).await? {
+            Staged::Object(size) => Ok(SessionView {
+                session,
+                received: vec![ReceivedPart {
                     number: 1,
                     size,
                     etag: None,
                 }],
-                None,
-            ),
-            Staged::Parts(parts) => (parts, None),
+                plan: None,
+            }),
+            Staged::Parts(parts) => Ok(SessionView {
+                session,
+                received: parts,
+                plan: None,
+            }),
             Staged::Waiting(parts) => {
+                // The bytes may have gone because a committer claimed the session and moved
+                // them after it was read: read it again before offering to take them.
+                let mut session = session;
+                if matches!(session.state, SessionState::Pending)
+                    && let Some(current) = self.meta.upload_session(&session.id).await?
+                {
+                    session = current;
+                }
+                if session.state.is_final() {
+                    return Ok(SessionView {
+                        session,
+                        received: Vec::new(),
+                        plan: None,
+                    });
+                }
                 let waiting = matches!(session.state, SessionState::Pending)
                     && Timestamp::now() <= session.expires_at;
                 let plan = if waiting {
@@ -236,14 +256,13 @@ impl Registry {
                 } else {
                     None
                 };
-                (parts, plan)
+                Ok(SessionView {
+                    session,
+                    received: parts,
+                    plan,
+                })
             }
-        };
-        Ok(SessionView {
-            session,
-            received,
-            plan,
-        })
+        }
     }
 
     /// The session `id` of project `project` as its routes show it, if `principal` may write
@@ -296,6 +315,28 @@ impl Registry {
         self.view(session).await
     }
 
+    /// Join a multipart upload's `parts` into the staged object. Two callers may race here
+    /// (no claim is held when `complete` leaves the commit to the finalizer): the loser finds
+    /// the upload gone and the object in place, which is success.
+    async fn join_parts(
+        &self,
+        session: &UploadSession,
+        parts: &[ReceivedPart],
+    ) -> Result<(), Error> {
+        let upload_id = session.multipart_id.as_deref().unwrap_or_default();
+        match self
+            .blobs
+            .complete_multipart(&session.staged_key, upload_id, parts)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => match self.blobs.head(&session.staged_key).await {
+                Ok(_) => Ok(()),
+                Err(_) => Err(e.into()),
+            },
+        }
+    }
+
     /// Remove whatever is staged for `session`: the object, and an unfinished multipart
     /// upload's parts.
     async fn drop_staged(&self, session: &UploadSession) -> Result<(), Error> {
@@ -330,6 +371,18 @@ impl Registry {
         if matches!(staged, Staged::Waiting(_)) && now <= session.expires_at {
             return self.view(session).await;
         }
+        // Too large to hash within the client's request: join the parts (the store's
+        // upload event follows) and leave the commit to the finalizer.
+        let inline_max = self.uploads.commit_inline_max.filter(|_| caller.is_some());
+        if let Some(max) = inline_max
+            && session.size > max
+            && now <= session.expires_at
+        {
+            if let Staged::Parts(parts) = &staged {
+                self.join_parts(&session, parts).await?;
+            }
+            return self.view(session).await;
+        }
         let lease = now.plus_seconds(COMMIT_LEASE_SECONDS);
         let Some(claimed) = self.meta.claim_upload_session(id, lease, now).await? else {
             // Another committer holds it, or settled it just now.
@@ -339,10 +392,7 @@ impl Registry {
         let size = match staged {
             Staged::Object(size) => Some(size),
             Staged::Parts(parts) => {
-                let upload_id = claimed.multipart_id.as_deref().unwrap_or_default();
-                self.blobs
-                    .complete_multipart(&claimed.staged_key, upload_id, &parts)
-                    .await?;
+                self.join_parts(&claimed, &parts).await?;
                 Some(self.blobs.head(&claimed.staged_key).await?)
             }
             Staged::Waiting(_) => None,

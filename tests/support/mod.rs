@@ -115,8 +115,8 @@ impl TestApp {
         }
     }
 
-    /// The same stores behind a registry whose upload handoff cuts parts of `part_size`.
-    pub fn set_part_size(&mut self, part_size: u64) {
+    /// The same stores behind a registry whose upload handoff works as `uploads` says.
+    pub fn set_uploads(&mut self, uploads: depot::Uploads) {
         let registry = Registry::new(
             self.registry.meta().clone(),
             self.registry.blobs().clone(),
@@ -124,7 +124,7 @@ impl TestApp {
                 max_file_size: self.registry.max_file_size(),
             },
         )
-        .with_uploads(depot::Uploads { part_size });
+        .with_uploads(uploads);
         self.registry = Arc::new(registry);
         self.router = router(self.registry.clone());
     }
