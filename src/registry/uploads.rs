@@ -10,6 +10,10 @@ use crate::domain::{NewFile, PackageStatus, ProjectRef, SessionState, Timestamp,
 use crate::store::{BodyMeter, Presigned, ReceivedPart, StoreError, new_blob_key, staging_key};
 use futures::StreamExt;
 
+/// How long a session takes bytes (each URL lives the presign TTL; fresh ones come with the
+/// session while it is open). A day, as the bucket's lifecycle rule keeps staged objects.
+const SESSION_SECONDS: i64 = 24 * 3600;
+
 /// How long a committer holds a session before another may take over.
 const COMMIT_LEASE_SECONDS: i64 = 900;
 
@@ -123,7 +127,7 @@ impl Registry {
             token_id: principal.token_id(),
             state: SessionState::Pending,
             created_at: now,
-            expires_at: now.plus_seconds(ttl.as_secs() as i64),
+            expires_at: now.plus_seconds(SESSION_SECONDS.max(ttl.as_secs() as i64)),
         };
         let plan = self.plan(&session, &[]).await?;
         self.meta.create_upload_session(&session).await?;
