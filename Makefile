@@ -40,9 +40,11 @@ lint:
 build:
 	$(CARGO) build --release --bin depot
 
-## bench: footprint and latency of the local registry (never part of `make test`)
+## bench: footprint and latency of the local registry, and of the large-file handoff
+## (`depot push`/`pull` of 1 GiB); never part of `make test`
 bench: build
 	bash benches/local_footprint.sh
+	bash benches/handoff_footprint.sh
 
 ## package: the Lambda zip, target/lambda/lambda-api/bootstrap.zip (arm64; x86_64 where the
 ## arm64 Rust target cannot be installed)
