@@ -54,7 +54,9 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         while base.is_none() || token.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else { break };
+            let Ok(line) = rx.recv_timeout(left) else {
+                break;
+            };
             if let Some(rest) = line.strip_prefix("depot is serving ") {
                 base = rest.split_whitespace().next().map(str::to_string);
             }
@@ -170,7 +172,11 @@ fn pull_matches(server: &Server, version: &str, sha: &str) {
     let out = run(&mut depot(&args, work.path()));
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(sha256_of(&copy), sha);
-    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 1, "only the output file");
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        1,
+        "only the output file"
+    );
 }
 
 /// A push killed after some parts, then finished with `--resume`.
@@ -207,8 +213,14 @@ fn interrupted_push_resumes(server: &Server, file: &Path, sha: &str) {
     assert!(out.status.success(), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("resuming upload session"), "{stderr}");
-    let resent = stderr.lines().filter(|l| l.contains(" sent") && l.contains("part ")).count();
-    assert!(resent < 25, "only the missing parts were sent again: {stderr}");
+    let resent = stderr
+        .lines()
+        .filter(|l| l.contains(" sent") && l.contains("part "))
+        .count();
+    assert!(
+        resent < 25,
+        "only the missing parts were sent again: {stderr}"
+    );
     assert_eq!(
         std::fs::read_dir(state.path()).unwrap().count(),
         0,
@@ -243,10 +255,20 @@ fn exit_codes(server: &Server, file: &Path) {
     args.extend(target(server, "9.0"));
     assert_eq!(run(&mut depot(&args, state.path())).status.code(), Some(1));
     let mut args = vec!["push", file.to_str().unwrap()];
-    args.extend(["--url", "http://127.0.0.1:9", "--project", "1", "--package", "p"]);
+    args.extend([
+        "--url",
+        "http://127.0.0.1:9",
+        "--project",
+        "1",
+        "--package",
+        "p",
+    ]);
     args.extend(["--version", "1", "--token", "x"]);
     assert_eq!(run(&mut depot(&args, state.path())).status.code(), Some(4));
-    assert_eq!(run(&mut depot(&["push"], state.path())).status.code(), Some(2));
+    assert_eq!(
+        run(&mut depot(&["push"], state.path())).status.code(),
+        Some(2)
+    );
 }
 
 /// `pull` of bytes that do not match the recorded SHA-256: exit 5, nothing written.
@@ -279,7 +301,10 @@ fn push_and_pull_200_mib_on_the_local_store() {
     // Corrupt the stored bytes behind the registry's back (bit rot: same length).
     for entry in walk(&single.dir.path().join("blobs")) {
         use std::io::{Seek, SeekFrom};
-        let mut f = std::fs::OpenOptions::new().write(true).open(&entry).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&entry)
+            .unwrap();
         f.seek(SeekFrom::Start(1 << 20)).unwrap();
         f.write_all(&[0u8; 4096]).unwrap();
     }

@@ -202,6 +202,74 @@ kill -- -$p 2>/dev/null"#;
         "the purge removed the bytes"
     );
 
+    // The handoff: a session opened through the API function, the bytes PUT straight to S3 by
+    // its presigned URL, and the lambda-finalize binary committing it on the S3 event.
+    let (code, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &header,
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        r#"{"size": 11}"#,
+        &format!("{base}/handoff.bin/uploads"),
+    ]);
+    assert_eq!(code, "201", "{body}\n{}", watch_log());
+    let opened: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let session = opened["id"].as_str().unwrap().to_string();
+    let upload_url = opened["upload"]["url"].as_str().unwrap();
+    assert!(upload_url.starts_with(&s3.endpoint), "{upload_url}");
+    let bytes = work.path().join("handoff.bin");
+    std::fs::write(&bytes, b"to s3 direc").unwrap();
+    let (code, body) = curl(&[
+        "-X",
+        "PUT",
+        "--upload-file",
+        bytes.to_str().unwrap(),
+        upload_url,
+    ]);
+    assert_eq!(code, "200", "{body}");
+    let event = serde_json::json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": format!("uploads/{session}"), "size": 11}}
+    }]});
+    let out = Command::new("cargo")
+        .args(["lambda", "invoke", "lambda-finalize", "--data-ascii"])
+        .arg(event.to_string())
+        .args([
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+        ])
+        .current_dir(root)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{answer}\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        watch_log()
+    );
+    let finalized: serde_json::Value = serde_json::from_str(answer.trim()).unwrap();
+    assert_eq!(finalized["records"][0]["state"], "committed", "{finalized}");
+    // The client's complete agrees, and the file downloads through the API function.
+    let (code, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &header,
+        &format!("{base}/handoff.bin/uploads/{session}/complete"),
+    ]);
+    assert_eq!(code, "200", "{body}");
+    let (code, body) = curl(&["-H", &header, &format!("{base}/handoff.bin")]);
+    assert_eq!((code.as_str(), body.as_str()), ("200", "to s3 direc"));
+
     eprintln!("cargo lambda watch log:\n{}", watch_log());
     drop(watchdog.stdin.take());
     let _ = watchdog.wait();
