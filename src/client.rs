@@ -108,11 +108,11 @@ impl Target {
             percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
         let mut file = String::new();
-        if let Some(dir) = self.path.as_deref().map(|p| p.trim_matches('/')) {
-            if !dir.is_empty() {
-                file.push_str(dir);
-                file.push('/');
-            }
+        if let Some(dir) = self.path.as_deref().map(|p| p.trim_matches('/'))
+            && !dir.is_empty()
+        {
+            file.push_str(dir);
+            file.push('/');
         }
         file.push_str(&self.file_name);
         format!(
