@@ -687,3 +687,53 @@ async fn local_presigned_urls_work_and_are_checked() {
     assert_eq!(curl("PUT", &get_target, Some(&file)).0, "403");
     server.abort();
 }
+
+/// The local store expires abandoned staged uploads itself (S3 has its lifecycle rule):
+/// objects and multipart part directories older than the limit go, recent ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_store_expires_abandoned_staged_uploads() {
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path()).unwrap();
+    let old = "uploads/0000000000000000000000000000000a";
+    let fresh = "uploads/0000000000000000000000000000000b";
+    for key in [old, fresh] {
+        store
+            .put(key, body_of(b"staged".to_vec(), 3), None)
+            .await
+            .unwrap();
+    }
+    let parts_of_old = store
+        .start_multipart("uploads/0000000000000000000000000000000c")
+        .await
+        .unwrap();
+    let blob = new_blob_key();
+    store
+        .put(&blob, body_of(b"published".to_vec(), 3), None)
+        .await
+        .unwrap();
+    let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    let age = |path: std::path::PathBuf| {
+        std::fs::File::open(path)
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+    };
+    age(dir.path().join(old));
+    age(dir.path().join(format!(
+        "uploads/0000000000000000000000000000000c_{parts_of_old}"
+    )));
+    let removed = store
+        .expire_staged(Duration::from_secs(24 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(removed, 2);
+    assert!(matches!(store.head(old).await, Err(StoreError::NotFound)));
+    assert_eq!(store.head(fresh).await.unwrap(), 6);
+    assert_eq!(
+        store.head(&blob).await.unwrap(),
+        9,
+        "published blobs are never touched"
+    );
+    assert_eq!(count_files(&dir.path().join("uploads")), 1);
+}

@@ -495,11 +495,17 @@ async fn serve(config: Config) -> ExitCode {
 }
 
 /// Remove the bytes and records of deleted packages every `every`, the same purge the AWS
-/// shape runs on a schedule.
+/// shape runs on a schedule; and the staged bytes of abandoned upload sessions (what the
+/// bucket's lifecycle rule does on AWS).
 async fn purge_loop(registry: Arc<depot::Registry>, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;
+        match registry.expire_uploads().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired staged uploads"),
+            Err(e) => tracing::error!(error = %e, "expiring staged uploads failed"),
+        }
         loop {
             match registry.purge(100).await {
                 Ok(p) if p.packages + p.files == 0 => break,

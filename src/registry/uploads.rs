@@ -269,6 +269,14 @@ impl Registry {
         }
     }
 
+    /// Remove the staged bytes of sessions abandoned for longer than a session lives (plus a
+    /// commit's lease): the local store's counterpart of the bucket's lifecycle rule. The
+    /// session records stay; committing one later finds no bytes and refuses it as expired.
+    pub async fn expire_uploads(&self) -> Result<usize, Error> {
+        let age = std::time::Duration::from_secs((SESSION_SECONDS + COMMIT_LEASE_SECONDS) as u64);
+        Ok(self.blobs.expire_staged(age).await?)
+    }
+
     /// The session `id` of project `project` as its routes show it, if `principal` may write
     /// there.
     pub async fn upload_session(

@@ -236,6 +236,13 @@ impl BlobStore for FsBlobStore {
         }))
     }
 
+    async fn expire_staged(&self, older_than: Duration) -> StoreResult<usize> {
+        let dir = self.root.join(super::STAGING_PREFIX.trim_end_matches('/'));
+        tokio::task::spawn_blocking(move || remove_older_than(&dir, older_than))
+            .await
+            .map_err(StoreError::backend)
+    }
+
     async fn start_multipart(&self, key: &str) -> StoreResult<String> {
         let upload_id = hex::encode(rand::random::<[u8; 8]>());
         let dir = self.path_of(&parts_key(key, &upload_id))?;
@@ -348,6 +355,36 @@ impl BlobStore for FsBlobStore {
     fn file_store_code(&self) -> i64 {
         1
     }
+}
+
+/// Remove the entries of `dir` (files, and part directories as a whole) last modified more
+/// than `age` ago; how many.
+fn remove_older_than(dir: &Path, age: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|a| a > age);
+        if !old {
+            continue;
+        }
+        let path = entry.path();
+        let gone = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if gone.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// The directory of a multipart upload's parts: beside the object, one file per part.

@@ -215,6 +215,10 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Drop an unfinished multipart upload and its parts; an unknown one is not an error.
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()>;
 
+    /// Remove staged uploads (objects and multipart parts under [`STAGING_PREFIX`]) last
+    /// written more than `older_than` ago: abandoned sessions. The number removed.
+    async fn expire_staged(&self, older_than: std::time::Duration) -> StoreResult<usize>;
+
     /// The signer of this store's own presigned URLs, which depot serves itself (the local
     /// store); `None` where presigned URLs point elsewhere (S3) or do not exist.
     fn url_signer(&self) -> Option<&signing::UrlSigner> {

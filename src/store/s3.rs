@@ -345,6 +345,12 @@ impl BlobStore for S3BlobStore {
         self.delete(from).await
     }
 
+    async fn expire_staged(&self, _older_than: Duration) -> StoreResult<usize> {
+        // The bucket's lifecycle rules do this on S3 (template.yaml: `expire-staged-uploads`
+        // and `abort-incomplete-multipart-uploads`, after StagedUploadExpiryDays).
+        Ok(0)
+    }
+
     async fn start_multipart(&self, key: &str) -> StoreResult<String> {
         let created = self
             .client
