@@ -3,7 +3,7 @@
 
 use depot::config::{FunctionConfig, init_json_logging};
 use depot::finalizer::{S3Event, on_s3_event};
-use depot::{Limits, registry};
+use depot::function_registry;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -12,18 +12,7 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_json_logging();
     let config = FunctionConfig::from_env()?;
-    let limits = Limits {
-        max_file_size: config.max_file_size,
-    };
-    let registry = Arc::new(
-        registry(&config.store, limits)
-            .await?
-            .with_downloads(depot::config::downloads(
-                config.inline_download_max,
-                config.presign_ttl,
-            ))
-            .with_uploads(depot::config::uploads(config.upload_part_size)),
-    );
+    let registry = Arc::new(function_registry(&config).await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
         let registry = registry.clone();
         async move {

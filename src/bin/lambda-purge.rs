@@ -3,7 +3,7 @@
 //! template's schedule) starts a run; it stops when nothing is left or its time runs short.
 
 use depot::config::{FunctionConfig, init_json_logging};
-use depot::{Limits, registry};
+use depot::function_registry;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -16,10 +16,7 @@ const PASS: usize = 100;
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_json_logging();
     let config = FunctionConfig::from_env()?;
-    let limits = Limits {
-        max_file_size: config.max_file_size,
-    };
-    let registry = Arc::new(registry(&config.store, limits).await?);
+    let registry = Arc::new(function_registry(&config).await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let registry = registry.clone();
         async move {

@@ -74,6 +74,20 @@ impl FsBlobStore {
         }
     }
 
+    /// A fresh temp file (removed unless put in place) and a buffered writer on it.
+    async fn new_temp(&self) -> StoreResult<(TempFile, BufWriter<tokio::fs::File>)> {
+        let temp = TempFile {
+            path: self
+                .temp_dir()
+                .join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>()))),
+            armed: true,
+        };
+        let file = tokio::fs::File::create(&temp.path)
+            .await
+            .map_err(StoreError::backend)?;
+        Ok((temp, BufWriter::with_capacity(WRITE_BUFFER, file)))
+    }
+
     /// Map a key to its path; keys are `[a-z0-9]` segments separated by `/`, nothing else.
     fn path_of(&self, key: &str) -> StoreResult<PathBuf> {
         let safe = !key.is_empty()
@@ -101,6 +115,28 @@ impl Drop for TempFile {
     }
 }
 
+/// Flush and sync a finished temp file, then rename it to `target` in one step.
+async fn put_in_place(
+    mut temp: TempFile,
+    mut writer: BufWriter<tokio::fs::File>,
+    target: &Path,
+) -> StoreResult<()> {
+    writer.flush().await.map_err(StoreError::backend)?;
+    let file = writer.into_inner();
+    file.sync_data().await.map_err(StoreError::backend)?;
+    drop(file);
+    if let Some(parent) = target.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(StoreError::backend)?;
+    }
+    tokio::fs::rename(&temp.path, target)
+        .await
+        .map_err(StoreError::backend)?;
+    temp.armed = false;
+    Ok(())
+}
+
 fn io_err(e: std::io::Error) -> StoreError {
     if e.kind() == std::io::ErrorKind::NotFound {
         StoreError::NotFound
@@ -118,16 +154,7 @@ impl BlobStore for FsBlobStore {
         max_bytes: Option<u64>,
     ) -> StoreResult<StoredBlob> {
         let target = self.path_of(key)?;
-        let mut temp = TempFile {
-            path: self
-                .temp_dir()
-                .join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>()))),
-            armed: true,
-        };
-        let file = tokio::fs::File::create(&temp.path)
-            .await
-            .map_err(StoreError::backend)?;
-        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let (temp, mut writer) = self.new_temp().await?;
         let mut meter = BodyMeter::new(max_bytes);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(StoreError::BodyFailed)?;
@@ -137,19 +164,7 @@ impl BlobStore for FsBlobStore {
                 .await
                 .map_err(StoreError::backend)?;
         }
-        writer.flush().await.map_err(StoreError::backend)?;
-        let file = writer.into_inner();
-        file.sync_data().await.map_err(StoreError::backend)?;
-        drop(file);
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(StoreError::backend)?;
-        }
-        tokio::fs::rename(&temp.path, &target)
-            .await
-            .map_err(StoreError::backend)?;
-        temp.armed = false;
+        put_in_place(temp, writer, &target).await?;
         Ok(meter.finish())
     }
 
@@ -304,16 +319,7 @@ impl BlobStore for FsBlobStore {
     ) -> StoreResult<()> {
         let dir = self.path_of(&parts_key(key, upload_id))?;
         let target = self.path_of(key)?;
-        let mut temp = TempFile {
-            path: self
-                .temp_dir()
-                .join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>()))),
-            armed: true,
-        };
-        let file = tokio::fs::File::create(&temp.path)
-            .await
-            .map_err(StoreError::backend)?;
-        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let (temp, mut writer) = self.new_temp().await?;
         for part in parts {
             let mut source = tokio::fs::File::open(dir.join(format!("{:05}", part.number)))
                 .await
@@ -322,19 +328,7 @@ impl BlobStore for FsBlobStore {
                 .await
                 .map_err(StoreError::backend)?;
         }
-        writer.flush().await.map_err(StoreError::backend)?;
-        let file = writer.into_inner();
-        file.sync_data().await.map_err(StoreError::backend)?;
-        drop(file);
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(StoreError::backend)?;
-        }
-        tokio::fs::rename(&temp.path, &target)
-            .await
-            .map_err(StoreError::backend)?;
-        temp.armed = false;
+        put_in_place(temp, writer, &target).await?;
         tokio::fs::remove_dir_all(&dir)
             .await
             .map_err(StoreError::backend)

@@ -49,18 +49,33 @@ impl S3BlobStore {
         self
     }
 
-    /// A server-side copy too large for `CopyObject`: a multipart upload whose parts are
-    /// ranges of the source, copied by S3 itself; aborted on any failure.
-    async fn copy_in_parts(&self, from: &str, to: &str, size: u64) -> StoreResult<()> {
-        let created = self
-            .client
-            .create_multipart_upload()
+    /// Join the `parts` of multipart upload `upload_id` into `key`.
+    async fn finish_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> StoreResult<()> {
+        self.client
+            .complete_multipart_upload()
             .bucket(&self.bucket)
-            .key(to)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await
             .map_err(StoreError::backend)?;
-        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        Ok(())
+    }
+
+    /// A server-side copy too large for `CopyObject`: a multipart upload whose parts are
+    /// ranges of the source, copied by S3 itself; aborted on any failure.
+    async fn copy_in_parts(&self, from: &str, to: &str, size: u64) -> StoreResult<()> {
+        let upload_id = self.start_multipart(to).await?;
         let result: StoreResult<()> = async {
             let mut parts = Vec::new();
             let mut start = 0u64;
@@ -92,24 +107,11 @@ impl S3BlobStore {
                 );
                 start = end;
             }
-            self.client
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(to)
-                .upload_id(&upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(StoreError::backend)?;
-            Ok(())
+            self.finish_multipart(to, &upload_id, parts).await
         }
         .await;
         if result.is_err() {
-            let _ = self.abort_multipart(to, &upload_id).await;
+            self.abort_after_failure(to, &upload_id).await;
         }
         result
     }
@@ -140,15 +142,7 @@ impl S3BlobStore {
         mut body: ByteStream,
         mut meter: BodyMeter,
     ) -> StoreResult<StoredBlob> {
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(StoreError::backend)?;
-        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        let upload_id = self.start_multipart(key).await?;
         let result: StoreResult<StoredBlob> = async {
             let mut parts = Vec::new();
             let mut pending = Some(first);
@@ -196,36 +190,22 @@ impl S3BlobStore {
                     }
                 }
             }
-            self.client
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(StoreError::backend)?;
+            self.finish_multipart(key, &upload_id, parts).await?;
             Ok(meter.finish())
         }
         .await;
         if result.is_err() {
-            let aborted = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            if let Err(e) = aborted {
-                tracing::warn!(error = %e, "could not abort a failed multipart upload (the lifecycle rule will)");
-            }
+            self.abort_after_failure(key, &upload_id).await;
         }
         result
+    }
+
+    /// Abort a multipart upload that failed; a failure to abort is logged (the bucket's
+    /// lifecycle rule removes what is left).
+    async fn abort_after_failure(&self, key: &str, upload_id: &str) {
+        if let Err(e) = self.abort_multipart(key, upload_id).await {
+            tracing::warn!(error = %e, "could not abort a failed multipart upload (the lifecycle rule will)");
+        }
     }
 }
 
@@ -441,20 +421,7 @@ impl BlobStore for S3BlobStore {
                     .build()
             })
             .collect();
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(completed))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(StoreError::backend)?;
-        Ok(())
+        self.finish_multipart(key, upload_id, completed).await
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
