@@ -173,26 +173,30 @@ kill -- -$p 2>/dev/null"#;
     assert_eq!(s3.keys(&bucket).await.len(), 1);
 
     // The scheduled purge: the lambda-purge binary, invoked with a scheduler's event.
-    let out = Command::new("cargo")
-        .args(["lambda", "invoke", "lambda-purge", "--data-ascii", "{}"])
-        .args([
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &port.to_string(),
-        ])
-        .current_dir(root)
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    let answer = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{answer}\n{}\nlog:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        watch_log()
-    );
-    let purged: serde_json::Value = serde_json::from_str(answer.trim()).unwrap();
+    // `cargo lambda invoke` of another binary of the package under the same watcher: its answer.
+    let invoke = |bin: &str, event: &str| -> serde_json::Value {
+        let out = Command::new("cargo")
+            .args(["lambda", "invoke", bin, "--data-ascii", event])
+            .args([
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
+            .current_dir(root)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let answer = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{answer}\n{}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            watch_log()
+        );
+        serde_json::from_str(answer.trim()).unwrap()
+    };
+    let purged = invoke("lambda-purge", "{}");
     assert_eq!(
         purged,
         serde_json::json!({"packages": 1, "files": 1, "blobs": 1})
@@ -236,27 +240,7 @@ kill -- -$p 2>/dev/null"#;
         "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": bucket}, "object": {"key": format!("uploads/{session}"), "size": 11}}
     }]});
-    let out = Command::new("cargo")
-        .args(["lambda", "invoke", "lambda-finalize", "--data-ascii"])
-        .arg(event.to_string())
-        .args([
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &port.to_string(),
-        ])
-        .current_dir(root)
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    let answer = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{answer}\n{}\nlog:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        watch_log()
-    );
-    let finalized: serde_json::Value = serde_json::from_str(answer.trim()).unwrap();
+    let finalized = invoke("lambda-finalize", &event.to_string());
     assert_eq!(finalized["records"][0]["state"], "committed", "{finalized}");
     // The client's complete agrees, and the file downloads through the API function.
     let (code, body) = curl(&[

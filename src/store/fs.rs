@@ -58,20 +58,7 @@ impl FsBlobStore {
     }
 
     fn remove_stale_temps(&self) {
-        let Ok(entries) = std::fs::read_dir(self.temp_dir()) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .is_some_and(|age| age > STALE_TEMP_AGE);
-            if old {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        remove_older_than(&self.temp_dir(), STALE_TEMP_AGE);
     }
 
     /// A fresh temp file (removed unless put in place) and a buffered writer on it.
