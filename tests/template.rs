@@ -158,3 +158,16 @@ fn template_declares_the_indexes_the_code_queries() {
         }
     }
 }
+
+/// The table's TTL reads the attribute the DynamoDB store writes on upload-session records.
+#[test]
+fn template_expires_session_records_by_the_attribute_the_code_writes() {
+    let t = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let ttl = t
+        .split("TimeToLiveSpecification:")
+        .nth(1)
+        .expect("a TimeToLiveSpecification on the table");
+    let name = format!("AttributeName: {}", depot::store::dynamo::TTL_ATTRIBUTE);
+    assert!(ttl.lines().take(3).any(|l| l.trim() == name), "{ttl}");
+    assert!(ttl.lines().take(3).any(|l| l.trim() == "Enabled: true"));
+}

@@ -55,6 +55,12 @@ use std::time::Duration;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// The attribute DynamoDB's TTL reads (epoch seconds), as `template.yaml` names it.
+pub const TTL_ATTRIBUTE: &str = "expires_ttl";
+
+/// How long an upload session's record outlives the session.
+const SESSION_RECORD_GRACE_SECONDS: i64 = 7 * 24 * 3600;
+
 pub struct DynamoMetaStore {
     client: Client,
     table: String,
@@ -1680,6 +1686,12 @@ impl MetaStore for DynamoMetaStore {
         }
         item.insert("created_at".into(), n(u.created_at.millis()));
         item.insert("expires_at".into(), n(u.expires_at.millis()));
+        // DynamoDB's TTL (template.yaml) deletes the record a week after the session closed to
+        // new bytes; its staged object is gone by then (the bucket's lifecycle rule).
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            n(u.expires_at.millis() / 1000 + SESSION_RECORD_GRACE_SECONDS),
+        );
         match self
             .client
             .put_item()
