@@ -171,3 +171,36 @@ fn template_expires_session_records_by_the_attribute_the_code_writes() {
     assert!(ttl.lines().take(3).any(|l| l.trim() == name), "{ttl}");
     assert!(ttl.lines().take(3).any(|l| l.trim() == "Enabled: true"));
 }
+
+/// `infra/openapi.yaml` parses and describes the four upload-session routes the router serves.
+#[test]
+fn the_openapi_file_describes_the_upload_routes() {
+    let script = r#"
+import json, sys, yaml
+doc = yaml.safe_load(open("infra/openapi.yaml"))
+print(json.dumps({p: sorted(m for m in ops if m in ("get", "post", "put", "delete"))
+                  for p, ops in doc["paths"].items()}))
+"#;
+    let out = Command::new(venv_tool("python"))
+        .args(["-c", script])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let paths: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let base =
+        "/projects/{id}/packages/generic/{package_name}/{package_version}/{file_path}/uploads";
+    assert_eq!(paths[base], serde_json::json!(["post"]));
+    assert_eq!(
+        paths[format!("{base}/{{session_id}}")],
+        serde_json::json!(["delete", "get"])
+    );
+    assert_eq!(
+        paths[format!("{base}/{{session_id}}/complete")],
+        serde_json::json!(["post"])
+    );
+}
