@@ -40,6 +40,13 @@ async fn session(
         .await
 }
 
+/// `GET` the file `file` of the private project with `token`.
+async fn download(w: &World, token: &str, file: &str) -> Answer {
+    w.app
+        .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", token)])
+        .await
+}
+
 /// Send `data` as the upload instruction says: through the router for the local store's
 /// own URLs, with curl to S3. The HTTP status.
 async fn send_bytes(w: &World, upload: &Value, data: &[u8]) -> u16 {
@@ -116,13 +123,7 @@ async fn a_session_commits_once_with_the_file_record(backend: Backend) {
     );
     let a = session(&w, "POST", dev, file, &id, "/complete").await;
     assert_eq!(a.status, 202, "{}", a.text());
-    assert_eq!(
-        w.app
-            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
-            .await
-            .status,
-        404
-    );
+    assert_eq!(download(&w, dev, file).await.status, 404);
 
     assert_eq!(send_bytes(&w, &body["upload"], &data).await, 200);
     let a = session(&w, "POST", dev, file, &id, "/complete").await;
@@ -136,10 +137,7 @@ async fn a_session_commits_once_with_the_file_record(backend: Backend) {
     let again = session(&w, "POST", dev, file, &id, "/complete").await;
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["package_file"], committed["package_file"]);
-    let got = w
-        .app
-        .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
-        .await;
+    let got = download(&w, dev, file).await;
     assert_eq!(
         (got.status.as_u16(), got.body.as_slice()),
         (200, data.as_slice())
@@ -152,13 +150,7 @@ async fn a_session_commits_once_with_the_file_record(backend: Backend) {
     // Aborting a committed session changes nothing.
     let a = session(&w, "DELETE", dev, file, &id, "").await;
     assert_eq!(a.json()["state"], "committed");
-    assert_eq!(
-        w.app
-            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(download(&w, dev, file).await.status, 200);
 }
 
 async fn a_session_is_checked_like_a_direct_put(backend: Backend) {
@@ -221,13 +213,7 @@ async fn wrong_bytes_are_refused_and_leave_nothing(backend: Backend) {
     let status = send_bytes(&w, &body["upload"], b"short").await;
     assert!(status == 400 || status == 403, "{status}");
     let a = session(&w, "POST", dev, file, &id, "/complete").await;
-    assert_eq!(
-        w.app
-            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
-            .await
-            .status,
-        404
-    );
+    assert_eq!(download(&w, dev, file).await.status, 404);
     match backend {
         Backend::Local => {
             // depot's own URL removed the refused bytes at once: the session still waits.
@@ -292,10 +278,7 @@ async fn a_duplicate_is_refused_at_commit_when_the_setting_changed(backend: Back
     // The refusal is final, and reads the same later.
     let later = session(&w, "GET", dev, file, &id, "").await;
     assert_eq!((later.status, later.json()), (a.status, a.json()));
-    let got = w
-        .app
-        .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
-        .await;
+    let got = download(&w, dev, file).await;
     assert_eq!(got.text(), "1st!");
     assert_eq!(w.app.blob_count().await, 1, "the refused bytes are gone");
     assert_eq!(w.app.staged_count().await, 0);
@@ -323,13 +306,7 @@ async fn an_abandoned_session_leaves_no_package_file(backend: Backend) {
     // Aborted is final: complete does not bring it back, the URL's bytes are gone.
     let a = session(&w, "POST", dev, file, &id, "/complete").await;
     assert_eq!(a.json()["state"], "aborted");
-    assert_eq!(
-        w.app
-            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
-            .await
-            .status,
-        404
-    );
+    assert_eq!(download(&w, dev, file).await.status, 404);
     assert_eq!(w.app.blob_count().await, 0);
     assert_eq!(w.app.staged_count().await, 0);
     let listed = w
@@ -411,10 +388,7 @@ async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
     let a = session(&w, "POST", dev, file, &id, "/complete").await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(a.json()["package_file"]["file_sha256"], sha256_hex(&data));
-    let got = w
-        .app
-        .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
-        .await;
+    let got = download(&w, dev, file).await;
     assert!(got.body == data, "the download is byte-identical");
     assert_eq!(w.app.staged_count().await, 0);
     assert_eq!(w.app.temp_count().await, 0);
@@ -430,13 +404,7 @@ async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
     );
     let a = session(&w, "DELETE", dev, other, &id, "").await;
     assert_eq!(a.json()["state"], "aborted");
-    assert_eq!(
-        w.app
-            .get(&w.url(w.private_id, other), &[("PRIVATE-TOKEN", dev)])
-            .await
-            .status,
-        404
-    );
+    assert_eq!(download(&w, dev, other).await.status, 404);
     assert_eq!(w.app.staged_count().await, 0);
     assert_eq!(w.app.temp_count().await, 0);
     assert_eq!(w.app.blob_count().await, 1);
@@ -500,10 +468,7 @@ async fn the_finalizer_and_complete_race_and_commit_once(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(again[0]["state"], "committed");
-        let got = w
-            .app
-            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
-            .await;
+        let got = download(&w, dev, file).await;
         assert_eq!(&got.body, data);
     }
     // Exactly one file per session.
@@ -569,13 +534,7 @@ async fn files_too_large_to_hash_in_a_request_are_committed_by_the_event(backend
     );
     assert!(a.json().get("upload").is_none(), "nothing more to send");
     assert_eq!(w.app.staged_count().await, 1);
-    assert_eq!(
-        w.app
-            .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
-            .await
-            .status,
-        404
-    );
+    assert_eq!(download(&w, dev, file).await.status, 404);
     // Asking again is harmless.
     assert_eq!(
         session(&w, "POST", dev, file, &id, "/complete")
@@ -592,10 +551,7 @@ async fn files_too_large_to_hash_in_a_request_are_committed_by_the_event(backend
     let a = session(&w, "GET", dev, file, &id, "").await;
     assert_eq!(a.status, 200);
     assert_eq!(a.json()["package_file"]["file_sha256"], sha256_hex(&data));
-    let got = w
-        .app
-        .get(&w.url(w.private_id, file), &[("PRIVATE-TOKEN", dev)])
-        .await;
+    let got = download(&w, dev, file).await;
     assert!(got.body == data);
     assert_eq!(w.app.staged_count().await, 0);
 }

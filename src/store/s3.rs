@@ -9,6 +9,7 @@ use super::{
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream as S3Body;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -312,15 +313,7 @@ impl BlobStore for S3BlobStore {
                 .key(to)
                 .send()
                 .await
-                .map_err(|e| {
-                    if e.as_service_error()
-                        .is_some_and(|s| s.meta().code() == Some("NoSuchKey"))
-                    {
-                        StoreError::NotFound
-                    } else {
-                        StoreError::backend(e)
-                    }
-                })?;
+                .map_err(|e| not_found_if(e, "NoSuchKey"))?;
         }
         self.delete(from).await
     }
@@ -381,15 +374,7 @@ impl BlobStore for S3BlobStore {
                 .set_part_number_marker(marker.take())
                 .send()
                 .await
-                .map_err(|e| {
-                    if e.as_service_error()
-                        .is_some_and(|s| s.meta().code() == Some("NoSuchUpload"))
-                    {
-                        StoreError::NotFound
-                    } else {
-                        StoreError::backend(e)
-                    }
-                })?;
+                .map_err(|e| not_found_if(e, "NoSuchUpload"))?;
             parts.extend(out.parts().iter().filter_map(|p| {
                 Some(ReceivedPart {
                     number: u32::try_from(p.part_number()?).ok()?,
@@ -425,23 +410,17 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
-        match self
+        let aborted = self
             .client
             .abort_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.meta().code() == Some("NoSuchUpload")) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(StoreError::backend(e)),
+            .await;
+        match aborted.map_err(|e| not_found_if(e, "NoSuchUpload")) {
+            Ok(_) | Err(StoreError::NotFound) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -494,6 +473,20 @@ impl BlobStore for S3BlobStore {
 
     fn file_store_code(&self) -> i64 {
         2
+    }
+}
+
+/// `NotFound` when S3 answered the error `code` (`NoSuchKey`, `NoSuchUpload`), else a backend
+/// failure.
+fn not_found_if<E, R>(e: SdkError<E, R>, code: &str) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if e.as_service_error().is_some_and(|s| s.code() == Some(code)) {
+        StoreError::NotFound
+    } else {
+        StoreError::backend(e)
     }
 }
 
