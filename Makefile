@@ -17,7 +17,7 @@ DYNAMODB_DIR := .tools/dynamodb
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 
-.PHONY: run test fmt lint venv tools dynamodb-local build bench package deploy
+.PHONY: run test fmt lint venv tools dynamodb-local build bench bench-tools package deploy
 
 ## run: the local registry on the embedded store (prints a token and a curl pair on first start)
 run:
@@ -40,11 +40,24 @@ lint:
 build:
 	$(CARGO) build --release --bin depot
 
-## bench: footprint and latency of the local registry, and of the large-file handoff
+## bench: small files against nginx (WebDAV) as the reference, footprint and latency of the local
+## registry, and the large-file handoff
 ## (`depot push`/`pull` of 1 GiB); never part of `make test`
-bench: build
+bench: build bench-tools
+	bash benches/small_files.sh
 	bash benches/local_footprint.sh
 	bash benches/handoff_footprint.sh
+
+## bench-tools: the reference server and load generator of `make bench` (nginx with WebDAV, wrk),
+## Debian packages where missing
+bench-tools:
+	@for p in nginx:nginx-core wrk:wrk; do \
+	  t=$${p%%:*}; pkg=$${p#*:}; \
+	  command -v $$t >/dev/null 2>&1 && continue; \
+	  echo "installing $$pkg"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q $$pkg >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$pkg; }; \
+	done
 
 ## package: the Lambda zip, target/lambda/lambda-api/bootstrap.zip (arm64; x86_64 where the
 ## arm64 Rust target cannot be installed)

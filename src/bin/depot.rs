@@ -484,6 +484,13 @@ async fn serve(config: Config) -> ExitCode {
         ));
     }
     let app = router(registry);
+    // Answers go out as soon as they are written: without TCP_NODELAY a small answer whose
+    // headers and body leave in two writes waits for the client's delayed ACK (about 40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
