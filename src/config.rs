@@ -52,14 +52,24 @@ pub struct Config {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub store: StoreConfig,
-    /// Largest accepted file: a file of this size or more is refused. 0 = unlimited.
-    /// Accepts plain bytes or KiB/MiB/GiB/TiB (and K/M/G/T) suffixes.
-    #[arg(long, env = "DEPOT_MAX_FILE_SIZE", default_value = "5GiB", value_parser = parse_size)]
-    pub max_file_size: u64,
+    #[command(flatten)]
+    pub transfers: TransferConfig,
     /// Base URL clients use to reach this registry (printed in examples). Defaults to
     /// `http://<listen>`.
     #[arg(long, env = "DEPOT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Seconds between purges of deleted packages' bytes (0 = never).
+    #[arg(long, env = "DEPOT_PURGE_INTERVAL", default_value = "60")]
+    pub purge_interval: u64,
+}
+
+/// How files move, for `depot serve` and the Lambda functions alike (flags or environment).
+#[derive(Debug, Clone, Args)]
+pub struct TransferConfig {
+    /// Largest accepted file: a file of this size or more is refused. 0 = unlimited.
+    /// Accepts plain bytes or KiB/MiB/GiB/TiB (and K/M/G/T) suffixes.
+    #[arg(long, env = "DEPOT_MAX_FILE_SIZE", default_value = "5GiB", value_parser = parse_size)]
+    pub max_file_size: u64,
     /// Files larger than this are downloaded by a redirect to a presigned URL where the store
     /// can presign (S3); smaller ones inline.
     #[arg(long, env = "DEPOT_INLINE_DOWNLOAD_MAX", default_value = "4MiB", value_parser = parse_size)]
@@ -71,24 +81,28 @@ pub struct Config {
     /// (at least 5MiB).
     #[arg(long, env = "DEPOT_UPLOAD_PART_SIZE", default_value = "64MiB", value_parser = parse_size)]
     pub upload_part_size: u64,
-    /// Seconds between purges of deleted packages' bytes (0 = never).
-    #[arg(long, env = "DEPOT_PURGE_INTERVAL", default_value = "60")]
-    pub purge_interval: u64,
 }
 
-/// The download policy the two flags above describe.
-pub fn downloads(inline_download_max: u64, presign_ttl: u64) -> crate::Downloads {
-    crate::Downloads {
-        inline_max: Some(inline_download_max),
-        presign_ttl: std::time::Duration::from_secs(presign_ttl.max(1)),
+impl TransferConfig {
+    pub fn limits(&self) -> crate::Limits {
+        crate::Limits {
+            max_file_size: self.max_file_size,
+        }
     }
-}
 
-/// The handoff's part size; sessions committed by `complete` whatever their size.
-pub fn uploads(upload_part_size: u64) -> crate::Uploads {
-    crate::Uploads {
-        part_size: upload_part_size,
-        commit_inline_max: None,
+    pub fn downloads(&self) -> crate::Downloads {
+        crate::Downloads {
+            inline_max: Some(self.inline_download_max),
+            presign_ttl: std::time::Duration::from_secs(self.presign_ttl.max(1)),
+        }
+    }
+
+    /// The handoff's part size; sessions committed by `complete` whatever their size.
+    pub fn uploads(&self) -> crate::Uploads {
+        crate::Uploads {
+            part_size: self.upload_part_size,
+            commit_inline_max: None,
+        }
     }
 }
 
@@ -132,20 +146,11 @@ pub struct FunctionConfig {
     #[command(flatten)]
     pub store: StoreConfig,
     /// As for `depot serve`.
-    #[arg(long, env = "DEPOT_MAX_FILE_SIZE", default_value = "5GiB", value_parser = parse_size)]
-    pub max_file_size: u64,
+    #[command(flatten)]
+    pub transfers: TransferConfig,
     /// Base URL for links in answers (a custom domain); unset, links use the request's host.
     #[arg(long, env = "DEPOT_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// As for `depot serve`.
-    #[arg(long, env = "DEPOT_INLINE_DOWNLOAD_MAX", default_value = "4MiB", value_parser = parse_size)]
-    pub inline_download_max: u64,
-    /// As for `depot serve`.
-    #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value = "900")]
-    pub presign_ttl: u64,
-    /// As for `depot serve`.
-    #[arg(long, env = "DEPOT_UPLOAD_PART_SIZE", default_value = "64MiB", value_parser = parse_size)]
-    pub upload_part_size: u64,
     /// The API function commits staged uploads up to this size itself when the client calls
     /// `complete`; larger ones are committed by the finalizer on the S3 event (hashing them
     /// could outlast API Gateway's 29 s).

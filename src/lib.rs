@@ -80,19 +80,14 @@ pub async fn meta_store(config: &StoreConfig) -> Result<Arc<dyn MetaStore>, Stor
 /// The registry a Lambda function serves, configured from its environment (every function of
 /// the template builds it the same way).
 pub async fn function_registry(config: &config::FunctionConfig) -> Result<Registry, StoreError> {
-    let limits = Limits {
-        max_file_size: config.max_file_size,
-    };
-    Ok(registry(&config.store, limits)
+    let transfers = &config.transfers;
+    Ok(registry(&config.store, transfers.limits())
         .await?
         .with_public_url(config.public_url.clone().filter(|u| !u.is_empty()))
-        .with_downloads(config::downloads(
-            config.inline_download_max,
-            config.presign_ttl,
-        ))
+        .with_downloads(transfers.downloads())
         .with_uploads(Uploads {
             commit_inline_max: Some(config.commit_inline_max),
-            ..config::uploads(config.upload_part_size)
+            ..transfers.uploads()
         }))
 }
 

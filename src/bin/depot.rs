@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use depot::admin::{Admin, AdminError, TokenSpec};
 use depot::config::{Config, StoreConfig, StoreKind, init_logging};
 use depot::domain::{Role, Scope, Timestamp, TokenKind};
-use depot::{Limits, meta_store, registry, router};
+use depot::{meta_store, registry, router};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -434,17 +434,12 @@ async fn admin(args: AdminArgs) -> ExitCode {
 
 async fn serve(config: Config) -> ExitCode {
     init_logging();
-    let limits = Limits {
-        max_file_size: config.max_file_size,
-    };
-    let registry = match registry(&config.store, limits).await {
+    let transfers = &config.transfers;
+    let registry = match registry(&config.store, transfers.limits()).await {
         Ok(r) => Arc::new(
             r.with_public_url(config.public_url.clone())
-                .with_downloads(depot::config::downloads(
-                    config.inline_download_max,
-                    config.presign_ttl,
-                ))
-                .with_uploads(depot::config::uploads(config.upload_part_size)),
+                .with_downloads(transfers.downloads())
+                .with_uploads(transfers.uploads()),
         ),
         Err(e) => {
             eprintln!(
