@@ -5,50 +5,10 @@
 
 mod support;
 
-use depot::{Downloads, Registry, router};
+use depot::Downloads;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
-use support::{Answer, Backend, World, sha256_hex};
-use tower::ServiceExt;
-
-/// The World's stores behind a router that redirects downloads above `inline_max` bytes.
-fn redirecting(w: &World, inline_max: u64) -> axum::Router {
-    let registry = Registry::new(
-        w.app.registry.meta().clone(),
-        w.app.registry.blobs().clone(),
-        depot::Limits { max_file_size: 0 },
-    )
-    .with_downloads(Downloads {
-        inline_max: Some(inline_max),
-        presign_ttl: Duration::from_secs(60),
-    });
-    router(Arc::new(registry))
-}
-
-async fn call(app: &axum::Router, method: &str, uri: &str, headers: &[(&str, &str)]) -> Answer {
-    let mut request = axum::http::Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(axum::body::Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
+use support::{Backend, World, sha256_hex};
 
 /// `curl` a URL: status, headers (lower-cased), body.
 fn curl(url: &str, extra: &[&str]) -> (String, String, Vec<u8>) {
@@ -74,17 +34,24 @@ fn curl(url: &str, extra: &[&str]) -> (String, String, Vec<u8>) {
 }
 
 async fn large_files_redirect_where_the_store_presigns(backend: Backend) {
-    let w = World::new(backend).await;
-    let dev = [("PRIVATE-TOKEN", w.token("developer"))];
+    let mut w = World::new(backend).await;
+    let token = w.token("developer").to_string();
+    let dev = [("PRIVATE-TOKEN", token.as_str())];
     let data: Vec<u8> = (0..100u8).collect();
     let url = w.url(w.private_id, "big/1.0/data.bin");
     assert_eq!(w.app.put(&url, &dev, &data).await.status, 201);
     let small_url = w.url(w.private_id, "big/1.0/small.txt");
     assert_eq!(w.app.put(&small_url, &dev, b"tiny").await.status, 201);
-    let app = redirecting(&w, 64);
+    // Downloads above 64 bytes redirect where the store presigns.
+    w.app.reconfigure(|r| {
+        r.with_downloads(Downloads {
+            inline_max: Some(64),
+            presign_ttl: Duration::from_secs(60),
+        })
+    });
     let disposition = "attachment; filename=\"data.bin\"; filename*=UTF-8''data.bin";
 
-    let a = call(&app, "GET", &url, &dev).await;
+    let a = w.app.send("GET", &url, &dev, Vec::<u8>::new()).await;
     let sha = sha256_hex(&data);
     assert_eq!(a.header("x-checksum-sha256"), Some(sha.as_str()));
     match backend {
@@ -133,22 +100,30 @@ async fn large_files_redirect_where_the_store_presigns(backend: Backend) {
     }
 
     // HEAD answers inline (no bytes move), with the full headers.
-    let a = call(&app, "HEAD", &url, &dev).await;
+    let a = w.app.send("HEAD", &url, &dev, Vec::<u8>::new()).await;
     assert_eq!(a.status, 200);
     assert_eq!(a.header("content-length"), Some("100"));
     assert_eq!(a.header("content-disposition"), Some(disposition));
     // A conditional GET that matches is 304, never a redirect.
     let etag = format!("\"{sha}\"");
-    let a = call(&app, "GET", &url, &[dev[0], ("If-None-Match", &etag)]).await;
+    let a = w
+        .app
+        .send(
+            "GET",
+            &url,
+            &[dev[0], ("If-None-Match", &etag)],
+            Vec::<u8>::new(),
+        )
+        .await;
     assert_eq!(a.status, 304);
     // Files up to the threshold come inline, so curl without -L keeps working for them.
-    let a = call(&app, "GET", &small_url, &dev).await;
+    let a = w.app.send("GET", &small_url, &dev, Vec::<u8>::new()).await;
     assert_eq!(
         (a.status.as_u16(), a.body.as_slice()),
         (200, b"tiny".as_slice())
     );
     // Refusals are unchanged: no redirect for someone who may not read.
-    let a = call(&app, "GET", &url, &[]).await;
+    let a = w.app.send("GET", &url, &[], Vec::<u8>::new()).await;
     assert_eq!(a.status, 401);
 }
 

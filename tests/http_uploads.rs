@@ -341,9 +341,11 @@ async fn a_revoked_opener_cannot_commit(backend: Backend) {
 
 async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
     let mut w = World::new(backend).await;
-    w.app.set_uploads(depot::Uploads {
-        part_size: 5 << 20,
-        commit_inline_max: None,
+    w.app.reconfigure(|r| {
+        r.with_uploads(depot::Uploads {
+            part_size: 5 << 20,
+            commit_inline_max: None,
+        })
     });
     let dev = w.token("developer");
     let data: Vec<u8> = (0..(10u32 << 20) + 5).map(|i| (i % 253) as u8).collect();
@@ -512,9 +514,11 @@ async fn the_finalizer_and_complete_race_and_commit_once(backend: Backend) {
 
 async fn files_too_large_to_hash_in_a_request_are_committed_by_the_event(backend: Backend) {
     let mut w = World::new(backend).await;
-    w.app.set_uploads(depot::Uploads {
-        part_size: 5 << 20,
-        commit_inline_max: Some(1 << 20),
+    w.app.reconfigure(|r| {
+        r.with_uploads(depot::Uploads {
+            part_size: 5 << 20,
+            commit_inline_max: Some(1 << 20),
+        })
     });
     let dev = w.token("developer");
     let data: Vec<u8> = (0..(6u32 << 20)).map(|i| (i % 241) as u8).collect();

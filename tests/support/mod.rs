@@ -115,17 +115,16 @@ impl TestApp {
         }
     }
 
-    /// The same stores behind a registry whose upload handoff works as `uploads` says.
-    pub fn set_uploads(&mut self, uploads: depot::Uploads) {
+    /// The same stores behind a registry configured by `configure` (downloads, uploads).
+    pub fn reconfigure(&mut self, configure: impl FnOnce(Registry) -> Registry) {
         let registry = Registry::new(
             self.registry.meta().clone(),
             self.registry.blobs().clone(),
             Limits {
                 max_file_size: self.registry.max_file_size(),
             },
-        )
-        .with_uploads(uploads);
-        self.registry = Arc::new(registry);
+        );
+        self.registry = Arc::new(configure(registry));
         self.router = router(self.registry.clone());
     }
 
