@@ -170,6 +170,12 @@ pub struct Uploads {
 /// S3's smallest part but the last.
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 
+/// A package's `last_downloaded_at` is kept to the minute: a download within a minute of the
+/// last recorded one writes nothing. GitLab reads it in days (cleanup of packages not downloaded
+/// for N days), and a hot package would otherwise cost a metadata write per download (a
+/// DynamoDB write unit on AWS, a serialized SQLite transaction locally).
+pub const DOWNLOAD_MARK_RESOLUTION_MS: i64 = 60_000;
+
 impl Default for Uploads {
     fn default() -> Self {
         Self {
@@ -367,7 +373,8 @@ impl Registry {
     }
 
     /// Find the newest live file at `at` that `principal` may read. `record_download` sets the
-    /// package's `last_downloaded_at`.
+    /// package's `last_downloaded_at`, unless a download set it less than
+    /// [`DOWNLOAD_MARK_RESOLUTION_MS`] ago.
     pub async fn locate(
         &self,
         principal: &Principal,
@@ -382,10 +389,12 @@ impl Registry {
             .newest_file(project.id, &at.name, &at.version, &at.file_name)
             .await?
             .ok_or(Error::NotFound)?;
-        if record_download {
-            self.meta
-                .mark_downloaded(&package, Timestamp::now())
-                .await?;
+        let now = Timestamp::now();
+        let recent = package
+            .last_downloaded_at
+            .is_some_and(|at| now.millis() - at.millis() < DOWNLOAD_MARK_RESOLUTION_MS);
+        if record_download && !recent {
+            self.meta.mark_downloaded(&package, now).await?;
         }
         Ok((package, file))
     }

@@ -770,6 +770,10 @@ async fn downloads_set_last_downloaded_at(backend: Backend) {
         .last_downloaded_at
         .expect("set by the download");
     assert!(at >= before && at <= Timestamp::now());
+    // Kept to the minute: a download right after does not write it again.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(w.app.get(&url, &dev).await.status, 200);
+    assert_eq!(package().await.last_downloaded_at, Some(at));
 }
 
 async fn head_range_and_etag(backend: Backend) {

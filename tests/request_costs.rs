@@ -164,6 +164,8 @@ async fn requests_per_publish_and_download() {
     let second = recorder.take();
     assert_eq!(send(&app, "GET", &url("a.bin"), &token, b"").await, 200);
     let download = recorder.take();
+    assert_eq!(send(&app, "GET", &url("a.bin"), &token, b"").await, 200);
+    let download_again = recorder.take();
     eprintln!(
         "publish, new package:      {} requests: {first:?}",
         first.len()
@@ -202,4 +204,8 @@ async fn requests_per_publish_and_download() {
     // package, newest file, last_downloaded_at, the bytes
     expected_download.extend(["GetItem", "Query", "UpdateItem", "S3 GET"]);
     assert_eq!(download, expected_download);
+    // Within a minute of the last recorded download, last_downloaded_at is not written again.
+    let mut expected_again: Vec<&str> = auth.to_vec();
+    expected_again.extend(["GetItem", "Query", "S3 GET"]);
+    assert_eq!(download_again, expected_again);
 }

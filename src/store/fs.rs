@@ -8,12 +8,12 @@ use super::{
 };
 use async_trait::async_trait;
 use futures::StreamExt;
-use std::io::SeekFrom;
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio_util::io::ReaderStream;
 
 /// Temp files older than this at start-up are leftovers of a crash and are removed.
@@ -102,26 +102,35 @@ impl Drop for TempFile {
     }
 }
 
-/// Flush and sync a finished temp file, then rename it to `target` in one step.
+/// Flush and sync a finished temp file, then rename it to `target` in one step. The file system
+/// calls after the last write run as one blocking task rather than one hop each.
 async fn put_in_place(
     mut temp: TempFile,
     mut writer: BufWriter<tokio::fs::File>,
     target: &Path,
 ) -> StoreResult<()> {
     writer.flush().await.map_err(StoreError::backend)?;
-    let file = writer.into_inner();
-    file.sync_data().await.map_err(StoreError::backend)?;
-    drop(file);
-    if let Some(parent) = target.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(StoreError::backend)?;
-    }
-    tokio::fs::rename(&temp.path, target)
-        .await
-        .map_err(StoreError::backend)?;
+    let file = writer.into_inner().into_std().await;
+    let (source, target) = (temp.path.clone(), target.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        file.sync_data()?;
+        drop(file);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(&source, &target)
+    })
+    .await
+    .map_err(StoreError::backend)?
+    .map_err(StoreError::backend)?;
     temp.armed = false;
     Ok(())
+}
+
+/// A blob opened for reading: its bytes already read, or the file to stream them from.
+enum Opened {
+    Read(bytes::Bytes),
+    Stream(std::fs::File),
 }
 
 fn io_err(e: std::io::Error) -> StoreError {
@@ -157,21 +166,39 @@ impl BlobStore for FsBlobStore {
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StoreResult<BlobBody> {
         let path = self.path_of(key)?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(io_err)?;
-        let total_size = file.metadata().await.map_err(io_err)?.len();
-        let range = range.unwrap_or(0..total_size);
-        if range.start > range.end || range.end > total_size {
-            return Err(StoreError::Invalid(format!(
-                "range {range:?} outside 0..{total_size}"
-            )));
-        }
-        if range.start > 0 {
-            file.seek(SeekFrom::Start(range.start))
-                .await
-                .map_err(io_err)?;
-        }
-        let reader = file.take(range.end - range.start);
-        let stream = ReaderStream::with_capacity(reader, READ_CHUNK).boxed();
+        // Open, size, seek and (for a range up to one chunk, the common small file) read, all
+        // in one blocking task; larger ranges then stream chunk by chunk.
+        let (opened, total_size, range) = tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::File::open(&path).map_err(io_err)?;
+            let total_size = file.metadata().map_err(io_err)?.len();
+            let range = range.unwrap_or(0..total_size);
+            if range.start > range.end || range.end > total_size {
+                return Err(StoreError::Invalid(format!(
+                    "range {range:?} outside 0..{total_size}"
+                )));
+            }
+            if range.start > 0 {
+                file.seek(SeekFrom::Start(range.start)).map_err(io_err)?;
+            }
+            let len = range.end - range.start;
+            let opened = if len <= READ_CHUNK as u64 {
+                let mut bytes = vec![0; len as usize];
+                file.read_exact(&mut bytes).map_err(io_err)?;
+                Opened::Read(bytes::Bytes::from(bytes))
+            } else {
+                Opened::Stream(file)
+            };
+            Ok((opened, total_size, range))
+        })
+        .await
+        .map_err(StoreError::backend)??;
+        let stream = match opened {
+            Opened::Read(bytes) => futures::stream::once(async move { Ok(bytes) }).boxed(),
+            Opened::Stream(file) => {
+                let reader = tokio::fs::File::from_std(file).take(range.end - range.start);
+                ReaderStream::with_capacity(reader, READ_CHUNK).boxed()
+            }
+        };
         Ok(BlobBody {
             total_size,
             range,

@@ -9,7 +9,7 @@ use crate::domain::{
     UploadSession, User, Visibility,
 };
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Params, Row, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -124,6 +124,7 @@ impl SqliteMetaStore {
         )
         .map_err(StoreError::backend)?;
         conn.execute_batch(SCHEMA).map_err(StoreError::backend)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -134,7 +135,7 @@ impl SqliteMetaStore {
     async fn mark_doomed(&self, table: &'static str, id: i64, now: Timestamp) -> StoreResult<()> {
         self.call(move |c| {
             let changed = c
-                .execute(
+                .execute_cached(
                     &format!(
                         "UPDATE {table} SET status = 'pending_destruction', updated_at = ?2 \
                          WHERE id = ?1 AND status != 'pending_destruction'"
@@ -150,6 +151,25 @@ impl SqliteMetaStore {
         .await
     }
 
+    /// Run the read-only query `f` right here when the connection is free: an indexed read of a
+    /// local WAL database takes microseconds (readers never wait for writers or checkpoints),
+    /// less than handing it to a blocking thread and back. When a write holds the connection,
+    /// wait for it off the async threads, as [`Self::call`] does.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let f = match self.conn.try_lock() {
+            Ok(mut guard) => return f(&mut guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                return f(&mut poisoned.into_inner());
+            }
+            Err(std::sync::TryLockError::WouldBlock) => f,
+        };
+        self.call(f).await
+    }
+
     /// Run `f` on the connection off the async threads.
     async fn call<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -163,6 +183,36 @@ impl SqliteMetaStore {
         })
         .await
         .map_err(StoreError::backend)?
+    }
+}
+
+/// Prepared statements kept per connection: every fixed statement of this store fits.
+const STATEMENT_CACHE: usize = 64;
+
+/// Queries through the connection's statement cache: each statement is parsed once per
+/// connection (parsing SQL was a visible share of a small request's CPU time).
+trait Cached {
+    fn query_row_cached<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+    fn execute_cached<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl Cached for Connection {
+    fn query_row_cached<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn execute_cached<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
     }
 }
 
@@ -313,7 +363,7 @@ fn set_session_state(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_err)?;
     let changed = tx
-        .execute(
+        .execute_cached(
             &format!(
                 "UPDATE upload_sessions SET state = ?2, package_id = ?3, file_id = ?4, \
                  refused_status = ?5, refused_message = ?6, claim_until = ?7 \
@@ -333,7 +383,7 @@ fn set_session_state(
     let session = if changed == 0 {
         None
     } else {
-        tx.query_row(
+        tx.query_row_cached(
             &format!("SELECT {SESSION_COLS} FROM upload_sessions WHERE id = ?1"),
             [id],
             session_row,
@@ -365,7 +415,7 @@ fn live_package(
     name: &str,
     version: &str,
 ) -> rusqlite::Result<Option<Package>> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!(
             "SELECT {PACKAGE_COLS} FROM packages WHERE project_id = ?1 AND name = ?2 \
              AND version = ?3 AND status != 'pending_destruction'"
@@ -381,7 +431,7 @@ fn newest_live_file(
     package_id: i64,
     file_name: &str,
 ) -> rusqlite::Result<Option<PackageFile>> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!(
             "SELECT {FILE_COLS} FROM package_files WHERE package_id = ?1 AND file_name = ?2 \
              AND status != 'pending_destruction' ORDER BY id DESC LIMIT 1"
@@ -395,9 +445,9 @@ fn newest_live_file(
 #[async_trait]
 impl MetaStore for SqliteMetaStore {
     async fn is_empty(&self) -> StoreResult<bool> {
-        self.call(|c| {
+        self.read(|c| {
             let n: i64 = c
-                .query_row(
+                .query_row_cached(
                     "SELECT (SELECT COUNT(*) FROM groups) + (SELECT COUNT(*) FROM users) \
                      + (SELECT COUNT(*) FROM tokens)",
                     [],
@@ -418,7 +468,7 @@ impl MetaStore for SqliteMetaStore {
             let parent_id = match path.rsplit_once('/') {
                 None => None,
                 Some((parent, _)) => Some(
-                    tx.query_row("SELECT id FROM groups WHERE path = ?1", [parent], |r| {
+                    tx.query_row_cached("SELECT id FROM groups WHERE path = ?1", [parent], |r| {
                         r.get(0)
                     })
                     .optional()
@@ -428,7 +478,7 @@ impl MetaStore for SqliteMetaStore {
                     })?,
                 ),
             };
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO groups (path, parent_id, created_at) VALUES (?1, ?2, ?3)",
                 params![path, parent_id, now.millis()],
             )
@@ -447,8 +497,8 @@ impl MetaStore for SqliteMetaStore {
 
     async fn group_by_path(&self, path: &str) -> StoreResult<Option<Group>> {
         let path = path.to_string();
-        self.call(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.query_row_cached(
                 &format!("SELECT {GROUP_COLS} FROM groups WHERE path = ?1"),
                 [path],
                 group_row,
@@ -460,8 +510,8 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn group_by_id(&self, id: i64) -> StoreResult<Option<Group>> {
-        self.call(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.query_row_cached(
                 &format!("SELECT {GROUP_COLS} FROM groups WHERE id = ?1"),
                 [id],
                 group_row,
@@ -485,7 +535,7 @@ impl MetaStore for SqliteMetaStore {
             name.to_string(),
         );
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO projects (namespace_id, name, path, visibility, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![group_id, name, full_path, visibility.as_str(), now.millis()],
@@ -504,8 +554,8 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>> {
-        self.call(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.query_row_cached(
                 &format!("SELECT {PROJECT_COLS} FROM projects WHERE id = ?1"),
                 [id],
                 project_row,
@@ -518,8 +568,8 @@ impl MetaStore for SqliteMetaStore {
 
     async fn project_by_path(&self, path: &str) -> StoreResult<Option<Project>> {
         let path = path.to_string();
-        self.call(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.query_row_cached(
                 &format!("SELECT {PROJECT_COLS} FROM projects WHERE path = ?1"),
                 [path],
                 project_row,
@@ -533,7 +583,7 @@ impl MetaStore for SqliteMetaStore {
     async fn projects_in_group(&self, group: &Group, subgroups: bool) -> StoreResult<Vec<Project>> {
         let (group_id, prefix) = (group.id, format!("{}/", group.path));
         // One bound parameter either way: the group id, or the path prefix.
-        self.call(move |c| {
+        self.read(move |c| {
             // Paths of projects below the group start with `<group path>/`; compared with
             // substr rather than LIKE, whose wildcards `_` and `%` could occur in a path.
             let sql = if subgroups {
@@ -544,7 +594,7 @@ impl MetaStore for SqliteMetaStore {
             } else {
                 format!("SELECT {PROJECT_COLS} FROM projects WHERE namespace_id = ?1 ORDER BY id")
             };
-            let mut stmt = c.prepare(&sql).map_err(db_err)?;
+            let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
             let rows = if subgroups {
                 stmt.query_map([prefix], project_row)
             } else {
@@ -560,7 +610,7 @@ impl MetaStore for SqliteMetaStore {
     async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User> {
         let username = username.to_string();
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO users (username, created_at) VALUES (?1, ?2)",
                 params![username, now.millis()],
             )
@@ -576,8 +626,8 @@ impl MetaStore for SqliteMetaStore {
 
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
         let username = username.to_string();
-        self.call(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.query_row_cached(
                 &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
                 [username],
                 user_row,
@@ -597,7 +647,7 @@ impl MetaStore for SqliteMetaStore {
         let target = target.clone();
         self.call(move |c| {
             let (kind, value) = target.to_parts();
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO memberships (user_id, target_kind, target, access_level) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, target_kind, target) \
                  DO UPDATE SET access_level = excluded.access_level",
@@ -614,7 +664,7 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>> {
-        self.call(move |c| {
+        self.read(move |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT target_kind, target, access_level FROM memberships WHERE user_id = ?1",
@@ -646,7 +696,7 @@ impl MetaStore for SqliteMetaStore {
                 }
                 None => (None, None),
             };
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO tokens (kind, sha256, scopes, user_id, target_kind, target, \
                  expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
@@ -668,7 +718,7 @@ impl MetaStore for SqliteMetaStore {
 
     async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>> {
         let sha = *sha256;
-        self.call(move |c| {
+        self.read(move |c| {
             c.prepare_cached(&format!(
                 "SELECT {TOKEN_COLS} FROM tokens WHERE sha256 = ?1"
             ))
@@ -681,8 +731,8 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn token_by_id(&self, id: i64) -> StoreResult<Option<Token>> {
-        self.call(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.query_row_cached(
                 &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"),
                 [id],
                 token_row,
@@ -696,12 +746,12 @@ impl MetaStore for SqliteMetaStore {
     async fn revoke_token(&self, id: i64) -> StoreResult<Token> {
         self.call(move |c| {
             let n = c
-                .execute("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])
+                .execute_cached("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])
                 .map_err(db_err)?;
             if n == 0 {
                 return Err(StoreError::NotFound);
             }
-            c.query_row(
+            c.query_row_cached(
                 &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"),
                 [id],
                 token_row,
@@ -712,8 +762,8 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn group_settings(&self, group_id: i64) -> StoreResult<GroupSettings> {
-        self.call(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.query_row_cached(
                 "SELECT generic_duplicates_allowed, generic_duplicate_exception_regex \
                  FROM groups WHERE id = ?1",
                 [group_id],
@@ -739,7 +789,7 @@ impl MetaStore for SqliteMetaStore {
         let settings = settings.clone();
         self.call(move |c| {
             let n = c
-                .execute(
+                .execute_cached(
                     "UPDATE groups SET generic_duplicates_allowed = ?2, \
                      generic_duplicate_exception_regex = ?3 WHERE id = ?1",
                     params![
@@ -788,7 +838,7 @@ impl MetaStore for SqliteMetaStore {
                         return Err(StoreError::AlreadyExists);
                     }
                     let status = f.status.unwrap_or(p.status);
-                    tx.execute(
+                    tx.execute_cached(
                         "UPDATE packages SET status = ?2, updated_at = ?3 WHERE id = ?1",
                         params![p.id, status.as_str(), now],
                     )
@@ -799,7 +849,7 @@ impl MetaStore for SqliteMetaStore {
                 }
                 None => {
                     let status = f.status.unwrap_or(PackageStatus::Default);
-                    tx.execute(
+                    tx.execute_cached(
                         "INSERT INTO packages (project_id, name, version, status, created_at, \
                          updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                         params![
@@ -823,7 +873,7 @@ impl MetaStore for SqliteMetaStore {
                     }
                 }
             };
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO package_files (package_id, file_name, size, sha256, blob_key, \
                  created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
                 params![
@@ -864,7 +914,7 @@ impl MetaStore for SqliteMetaStore {
             version.as_str().to_string(),
             file_name.as_str().to_string(),
         );
-        self.call(move |c| {
+        self.read(move |c| {
             let Some(package) = live_package(c, project_id, &name, &version).map_err(db_err)?
             else {
                 return Ok(None);
@@ -879,7 +929,7 @@ impl MetaStore for SqliteMetaStore {
     async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()> {
         let package_id = package.id;
         self.call(move |c| {
-            c.execute(
+            c.execute_cached(
                 "UPDATE packages SET last_downloaded_at = ?2 WHERE id = ?1",
                 params![package_id, at.millis()],
             )
@@ -890,8 +940,8 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn package_by_id(&self, id: i64) -> StoreResult<Option<Package>> {
-        self.call(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.query_row_cached(
                 &format!("SELECT {PACKAGE_COLS} FROM packages WHERE id = ?1"),
                 [id],
                 package_row,
@@ -992,9 +1042,9 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>> {
-        self.call(move |c| {
+        self.read(move |c| {
             let mut stmt = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {FILE_COLS} FROM package_files WHERE package_id = ?1 \
                      AND status != 'pending_destruction'"
                 ))
@@ -1018,7 +1068,7 @@ impl MetaStore for SqliteMetaStore {
     async fn doomed(&self, limit: usize) -> StoreResult<(Vec<Package>, Vec<PackageFile>)> {
         self.call(move |c| {
             let packages = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {PACKAGE_COLS} FROM packages WHERE status = 'pending_destruction' \
                      ORDER BY id LIMIT ?1"
                 ))
@@ -1028,7 +1078,7 @@ impl MetaStore for SqliteMetaStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(db_err)?;
             let files = c
-                .prepare(&format!(
+                .prepare_cached(&format!(
                     "SELECT {FILE_COLS} FROM package_files \
                      WHERE status = 'pending_destruction' ORDER BY id LIMIT ?1"
                 ))
@@ -1043,8 +1093,8 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn all_files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>> {
-        self.call(move |c| {
-            c.prepare(&format!(
+        self.read(move |c| {
+            c.prepare_cached(&format!(
                 "SELECT {FILE_COLS} FROM package_files WHERE package_id = ?1 ORDER BY id"
             ))
             .map_err(db_err)?
@@ -1058,8 +1108,8 @@ impl MetaStore for SqliteMetaStore {
 
     async fn blob_shared(&self, file: &PackageFile) -> StoreResult<bool> {
         let (id, key) = (file.id, file.blob_key.clone());
-        self.call(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.query_row_cached(
                 "SELECT EXISTS (SELECT 1 FROM package_files WHERE blob_key = ?1 AND id != ?2)",
                 params![key, id],
                 |r| r.get::<_, bool>(0),
@@ -1072,7 +1122,7 @@ impl MetaStore for SqliteMetaStore {
     async fn forget_file(&self, file: &PackageFile) -> StoreResult<()> {
         let id = file.id;
         self.call(move |c| {
-            c.execute("DELETE FROM package_files WHERE id = ?1", [id])
+            c.execute_cached("DELETE FROM package_files WHERE id = ?1", [id])
                 .map_err(db_err)?;
             Ok(())
         })
@@ -1083,9 +1133,9 @@ impl MetaStore for SqliteMetaStore {
         let id = package.id;
         self.call(move |c| {
             let tx = c.transaction().map_err(db_err)?;
-            tx.execute("DELETE FROM package_files WHERE package_id = ?1", [id])
+            tx.execute_cached("DELETE FROM package_files WHERE package_id = ?1", [id])
                 .map_err(db_err)?;
-            tx.execute("DELETE FROM packages WHERE id = ?1", [id])
+            tx.execute_cached("DELETE FROM packages WHERE id = ?1", [id])
                 .map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
@@ -1096,7 +1146,7 @@ impl MetaStore for SqliteMetaStore {
         let u = session.clone();
         self.call(move |c| {
             let p = u.state.to_parts();
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO upload_sessions (id, project_id, name, version, file_name, \
                  package_status, size, sha256, staged_key, multipart_id, part_size, token_id, \
                  state, package_id, file_id, refused_status, refused_message, claim_until, \
@@ -1133,8 +1183,8 @@ impl MetaStore for SqliteMetaStore {
 
     async fn upload_session(&self, id: &str) -> StoreResult<Option<UploadSession>> {
         let id = id.to_string();
-        self.call(move |c| {
-            c.query_row(
+        self.read(move |c| {
+            c.query_row_cached(
                 &format!("SELECT {SESSION_COLS} FROM upload_sessions WHERE id = ?1"),
                 [id],
                 session_row,
