@@ -7,52 +7,16 @@
 # Usage: benches/small_files.sh   (env: BENCH_RUNS=3 BENCH_DURATION=5 BENCH_COUNT=200)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$PWD/target/release/depot
+source benches/lib.sh
 RUNS=${BENCH_RUNS:-3}
 DURATION=${BENCH_DURATION:-5}
 COUNT=${BENCH_COUNT:-200}
-mkdir -p target
-work=$(mktemp -d -p "$PWD/target" bench-small.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# depot
-"$BIN" serve --listen 127.0.0.1:0 --data-dir "$work/depot" --purge-interval 0 >"$work/banner" 2>/dev/null &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^  curl' "$work/banner" 2>/dev/null && break; sleep 0.1; done
-DEPOT_URL=$(sed -n 's/^depot is serving \([^ ]*\).*/\1/p' "$work/banner")
-TOKEN=$(grep -o 'dpat-[0-9a-f]*' "$work/banner" | head -1)
+bench_init bench-small
+start_depot "$work/depot"
+start_nginx "$work/nginx"
 DEPOT_PREFIX=/api/v4/projects/1/packages/generic/bench/1.0/
-
-# nginx, WebDAV PUT, same disk
-NGINX_PORT=$(free_port)
-mkdir -p "$work/nginx/root/bench" "$work/nginx/tmp" "$work/nginx/logs"
-cat >"$work/nginx/nginx.conf" <<CONF
-user root;
-worker_processes auto;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  client_body_temp_path $work/nginx/tmp;
-  client_max_body_size 0;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    root $work/nginx/root;
-    location / { dav_methods PUT DELETE; create_full_put_path on; dav_access user:rw; }
-  }
-}
-CONF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-pids+=($!)
-NGINX_URL=http://127.0.0.1:$NGINX_PORT
-for _ in $(seq 50); do curl -s -o /dev/null "$NGINX_URL/" && break; sleep 0.1; done
 NGINX_PREFIX=/bench/
+mkdir -p "$work/nginx/root/bench"
 
 # Files to GET.
 head -c 4096 /dev/urandom >"$work/small"

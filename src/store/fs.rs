@@ -8,18 +8,25 @@ use super::{
 };
 use async_trait::async_trait;
 use futures::StreamExt;
+use std::io::Write;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 /// Temp files older than this at start-up are leftovers of a crash and are removed.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 const WRITE_BUFFER: usize = 1 << 20;
+/// Blobs up to this size are read in one go; larger ones stream in chunks of `STREAM_CHUNK`.
 const READ_CHUNK: usize = 64 << 10;
+/// Each chunk is one blocking read: 1 MiB chunks (rather than 64 KiB) took a 1 GiB download
+/// from 0.69 to 1.13 times nginx's `sendfile` throughput on loopback, for 1 MiB per download.
+const STREAM_CHUNK: usize = 1 << 20;
+/// Chunks of an upload in flight between the receiving task and the writing thread.
+const PIPELINE_CHUNKS: usize = 16;
 
 pub struct FsBlobStore {
     root: PathBuf,
@@ -61,18 +68,20 @@ impl FsBlobStore {
         remove_older_than(&self.temp_dir(), STALE_TEMP_AGE);
     }
 
-    /// A fresh temp file (removed unless put in place) and a buffered writer on it.
-    async fn new_temp(&self) -> StoreResult<(TempFile, BufWriter<tokio::fs::File>)> {
+    /// A fresh temp file (removed unless put in place), open for writing.
+    async fn new_temp(&self) -> StoreResult<(TempFile, std::fs::File)> {
         let temp = TempFile {
             path: self
                 .temp_dir()
                 .join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>()))),
             armed: true,
         };
-        let file = tokio::fs::File::create(&temp.path)
+        let path = temp.path.clone();
+        let file = tokio::task::spawn_blocking(move || std::fs::File::create(path))
             .await
+            .map_err(StoreError::backend)?
             .map_err(StoreError::backend)?;
-        Ok((temp, BufWriter::with_capacity(WRITE_BUFFER, file)))
+        Ok((temp, file))
     }
 
     /// Map a key to its path; keys are `[a-z0-9]` segments separated by `/`, nothing else.
@@ -102,15 +111,9 @@ impl Drop for TempFile {
     }
 }
 
-/// Flush and sync a finished temp file, then rename it to `target` in one step. The file system
-/// calls after the last write run as one blocking task rather than one hop each.
-async fn put_in_place(
-    mut temp: TempFile,
-    mut writer: BufWriter<tokio::fs::File>,
-    target: &Path,
-) -> StoreResult<()> {
-    writer.flush().await.map_err(StoreError::backend)?;
-    let file = writer.into_inner().into_std().await;
+/// Sync a finished temp file, then rename it to `target` in one step. The file system calls
+/// after the last write run as one blocking task rather than one hop each.
+async fn put_in_place(mut temp: TempFile, file: std::fs::File, target: &Path) -> StoreResult<()> {
     let (source, target) = (temp.path.clone(), target.to_path_buf());
     tokio::task::spawn_blocking(move || {
         file.sync_data()?;
@@ -150,17 +153,45 @@ impl BlobStore for FsBlobStore {
         max_bytes: Option<u64>,
     ) -> StoreResult<StoredBlob> {
         let target = self.path_of(key)?;
-        let (temp, mut writer) = self.new_temp().await?;
-        let mut meter = BodyMeter::new(max_bytes);
+        let (temp, file) = self.new_temp().await?;
+        // Receiving, hashing and writing overlap: this task reads the body and hands the
+        // chunks to a blocking thread that meters, hashes and writes them (a serial loop
+        // hashed a large upload on the receiving thread, at about 0.7 of nginx's rate).
+        let (chunks, mut received) = tokio::sync::mpsc::channel::<bytes::Bytes>(PIPELINE_CHUNKS);
+        let writing = tokio::task::spawn_blocking(move || -> StoreResult<_> {
+            let mut meter = BodyMeter::new(max_bytes);
+            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+            while let Some(chunk) = received.blocking_recv() {
+                meter.feed(&chunk)?;
+                out.write_all(&chunk).map_err(StoreError::backend)?;
+            }
+            let file = out
+                .into_inner()
+                .map_err(|e| StoreError::backend(e.into_error()))?;
+            Ok((meter, file))
+        });
+        let mut failed = None;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(StoreError::BodyFailed)?;
-            meter.feed(&chunk)?;
-            writer
-                .write_all(&chunk)
-                .await
-                .map_err(StoreError::backend)?;
+            match chunk {
+                // A send fails only when the writer stopped: its result says why.
+                Ok(chunk) => {
+                    if chunks.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(StoreError::BodyFailed(e));
+                    break;
+                }
+            }
         }
-        put_in_place(temp, writer, &target).await?;
+        drop(chunks);
+        let written = writing.await.map_err(StoreError::backend)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let (meter, file) = written?;
+        put_in_place(temp, file, &target).await?;
         Ok(meter.finish())
     }
 
@@ -196,7 +227,7 @@ impl BlobStore for FsBlobStore {
             Opened::Read(bytes) => futures::stream::once(async move { Ok(bytes) }).boxed(),
             Opened::Stream(file) => {
                 let reader = tokio::fs::File::from_std(file).take(range.end - range.start);
-                ReaderStream::with_capacity(reader, READ_CHUNK).boxed()
+                ReaderStream::with_capacity(reader, STREAM_CHUNK).boxed()
             }
         };
         Ok(BlobBody {
@@ -333,16 +364,22 @@ impl BlobStore for FsBlobStore {
     ) -> StoreResult<()> {
         let dir = self.path_of(&parts_key(key, upload_id))?;
         let target = self.path_of(key)?;
-        let (temp, mut writer) = self.new_temp().await?;
-        for part in parts {
-            let mut source = tokio::fs::File::open(dir.join(format!("{:05}", part.number)))
-                .await
-                .map_err(io_err)?;
-            tokio::io::copy(&mut source, &mut writer)
-                .await
-                .map_err(StoreError::backend)?;
-        }
-        put_in_place(temp, writer, &target).await?;
+        let (temp, file) = self.new_temp().await?;
+        let numbers: Vec<u32> = parts.iter().map(|p| p.number).collect();
+        let joined = dir.clone();
+        let file = tokio::task::spawn_blocking(move || -> StoreResult<std::fs::File> {
+            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+            for number in numbers {
+                let mut source =
+                    std::fs::File::open(joined.join(format!("{number:05}"))).map_err(io_err)?;
+                std::io::copy(&mut source, &mut out).map_err(StoreError::backend)?;
+            }
+            out.into_inner()
+                .map_err(|e| StoreError::backend(e.into_error()))
+        })
+        .await
+        .map_err(StoreError::backend)??;
+        put_in_place(temp, file, &target).await?;
         tokio::fs::remove_dir_all(&dir)
             .await
             .map_err(StoreError::backend)
