@@ -24,9 +24,10 @@ run:
 	$(CARGO) run --quiet --bin depot -- serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 ## test: unit, HTTP conformance, store conformance (SQLite/fs and DynamoDB Local/S3 emulator),
-## safety and end-to-end client tests; installs everything they need first
+## safety and end-to-end client tests; installs everything they need first (the benchmarks
+## are built by `make lint` and run by `make bench`)
 test: venv tools dynamodb-local
-	$(CARGO) test --all-targets --no-fail-fast
+	$(CARGO) test --lib --bins --tests --no-fail-fast
 
 ## fmt: format the code
 fmt:
@@ -40,13 +41,13 @@ lint:
 build:
 	$(CARGO) build --release --bin depot
 
-## bench: small files against nginx (WebDAV) as the reference, footprint and latency of the local
-## registry, and the large-file handoff
-## (`depot push`/`pull` of 1 GiB); never part of `make test`
-bench: build bench-tools
-	bash benches/small_files.sh
-	bash benches/local_footprint.sh
-	bash benches/handoff_footprint.sh
+## bench: depot against nginx (WebDAV) on small and large files, scaling with the registry's
+## size, AWS cost per operation and Lambda start (DynamoDB Local + s3s-fs), the large-file
+## handoff; writes the generated sections of BENCHMARKS.md. Loopback only, about ten minutes;
+## never part of `make test`
+bench: bench-tools dynamodb-local
+	$(CARGO) build --release --bin depot --bin lambda-api
+	bash benches/run.sh
 
 ## bench-tools: the reference server and load generator of `make bench` (nginx with WebDAV, wrk),
 ## Debian packages where missing

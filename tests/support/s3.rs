@@ -23,13 +23,40 @@ impl Drop for S3Emulator {
     }
 }
 
+/// Told of each request the emulator answers: the request's head and the response's status
+/// and head (sizes are in their `content-length` headers).
+pub type Observer = std::sync::Arc<
+    dyn Fn(&hyper::http::request::Parts, &hyper::http::response::Parts) + Send + Sync,
+>;
+
 impl S3Emulator {
     pub async fn start() -> Self {
+        Self::start_observed(None).await
+    }
+
+    /// As [`Self::start`], telling `observer` of every request answered.
+    pub async fn start_observed(observer: Option<Observer>) -> Self {
         let root = tempfile::tempdir().unwrap();
         let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
+        let s3 = builder.build();
+        let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+            let (s3, observer) = (s3.clone(), observer.clone());
+            async move {
+                let (head, body) = request.into_parts();
+                let seen = observer.as_ref().map(|_| head.clone());
+                let response =
+                    hyper::service::Service::call(&s3, hyper::Request::from_parts(head, body))
+                        .await?;
+                if let (Some(observer), Some(head)) = (observer, seen) {
+                    let (parts, body) = response.into_parts();
+                    observer(&head, &parts);
+                    return Ok(hyper::Response::from_parts(parts, body));
+                }
+                Ok::<_, s3s::HttpError>(response)
+            }
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
