@@ -229,12 +229,15 @@ struct Invocation {
     answer: oneshot::Sender<(Value, Duration)>,
 }
 
+/// An invocation handed out: where its answer goes, and when it was handed out.
+type Waiting = (oneshot::Sender<(Value, Duration)>, Instant);
+
 /// The Lambda Runtime API, as far as a function uses it: `next` hands out queued invocations,
 /// `response` completes them; the first `next` marks the end of the function's init.
 #[derive(Clone)]
 struct Runtime {
     queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Invocation>>>,
-    waiting: Arc<Mutex<HashMap<String, (oneshot::Sender<(Value, Duration)>, Instant)>>>,
+    waiting: Arc<Mutex<HashMap<String, Waiting>>>,
     ready: Arc<Mutex<Option<oneshot::Sender<Instant>>>>,
 }
 
