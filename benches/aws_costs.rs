@@ -440,12 +440,16 @@ impl Measured {
         self.calls.iter().map(f).sum::<f64>() / self.runs as f64
     }
 
-    fn requests(&self) -> String {
+    /// The requests per operation of the calls `at_s3` picks (S3's or DynamoDB's), by kind,
+    /// and their total.
+    fn requests(&self, at_s3: bool) -> (String, f64) {
         let mut by: BTreeMap<&str, usize> = BTreeMap::new();
-        for c in &self.calls {
+        for c in self.calls.iter().filter(|c| c.s3_class.is_some() == at_s3) {
             *by.entry(c.what.as_str()).or_default() += 1;
         }
-        by.iter()
+        let total = by.values().sum::<usize>() as f64 / self.runs as f64;
+        let listed = by
+            .iter()
             .map(|(what, n)| {
                 let per = *n as f64 / self.runs as f64;
                 if per.fract() == 0.0 {
@@ -455,7 +459,8 @@ impl Measured {
                 }
             })
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", ");
+        (listed, total)
     }
 
     /// Handler milliseconds per operation (all its invocations), each run.
@@ -709,26 +714,16 @@ fn report(results: &[Measured], starts: &[f64], peak_mib: f64) {
     );
     println!("|---|---|---|---|---|---|");
     for m in results {
-        let dynamo: Vec<&Call> = m.calls.iter().filter(|c| c.s3_class.is_none()).collect();
-        let s3: Vec<&Call> = m.calls.iter().filter(|c| c.s3_class.is_some()).collect();
-        let split = |calls: &[&Call]| Measured {
-            name: m.name,
-            runs: m.runs,
-            calls: calls.iter().map(|c| (*c).clone()).collect(),
-            invocations: m.invocations,
-            durations_ms: Vec::new(),
-            egress_bytes: 0,
-        };
-        let (d, s) = (split(&dynamo), split(&s3));
+        let ((dynamo, dynamo_n), (s3, s3_n)) = (m.requests(false), m.requests(true));
         println!(
             "| {} | {} ({:.2}) | {:.1} / {:.1} | {} ({:.2}) | {} / {} | {} |",
             m.name,
-            d.requests(),
-            dynamo.len() as f64 / m.runs as f64,
+            dynamo,
+            dynamo_n,
             m.per_op(|c| c.read_units),
             m.per_op(|c| c.write_units),
-            s.requests(),
-            s3.len() as f64 / m.runs as f64,
+            s3,
+            s3_n,
             human(m.per_op(|c| c.bytes_in as f64)),
             human(m.per_op(|c| c.bytes_out as f64)),
             spread(&m.billed_ms(), 0),
