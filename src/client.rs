@@ -29,6 +29,10 @@ pub enum ClientError {
     /// The registry or storage could not be reached, or failed (exit 4).
     #[error("{0}")]
     Transport(String),
+    /// The registry's storage is full (HTTP 507): not retried, since it fails the same way
+    /// until space is freed (exit 4).
+    #[error("the registry's storage is full: HTTP 507: {0}")]
+    StorageFull(String),
     /// The bytes did not match their SHA-256 (exit 5).
     #[error("{0}")]
     Integrity(String),
@@ -39,7 +43,7 @@ impl ClientError {
         match self {
             ClientError::Local(_) => 1,
             ClientError::Refused { .. } => 3,
-            ClientError::Transport(_) => 4,
+            ClientError::Transport(_) | ClientError::StorageFull(_) => 4,
             ClientError::Integrity(_) => 5,
         }
     }
@@ -261,7 +265,9 @@ async fn refusal(response: Response) -> ClientError {
                 .map(|m| m.as_str().map(str::to_string).unwrap_or(m.to_string()))
         })
         .unwrap_or_else(|| body.chars().take(300).collect());
-    if status.is_server_error() {
+    if status == StatusCode::INSUFFICIENT_STORAGE {
+        ClientError::StorageFull(message)
+    } else if status.is_server_error() {
         ClientError::Transport(format!("HTTP {}: {message}", status.as_u16()))
     } else {
         ClientError::Refused {
@@ -683,4 +689,41 @@ pub async fn pull(target: &Target, auth: Option<&Auth>, out: &Path) -> Result<Va
         .map_err(|e| local(&out.display().to_string(), e))?;
     partial.keep = true;
     Ok(json!({"file": out.display().to_string(), "size": size, "sha256": actual}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many times `with_retries` sends when every answer has `status`.
+    async fn sends_for(status: u16) -> (u32, ClientError) {
+        let progress = Progress::new(1, "test");
+        let mut sent = 0;
+        let error = with_retries("upload", &progress, || {
+            sent += 1;
+            let answer = axum::http::Response::builder()
+                .status(status)
+                .body(format!(r#"{{"message":"{status} from the registry"}}"#))
+                .unwrap();
+            std::future::ready(Ok(Response::from(answer)))
+        })
+        .await
+        .unwrap_err();
+        (sent, error)
+    }
+
+    #[tokio::test]
+    async fn a_full_registry_is_not_retried_other_server_errors_are() {
+        let (sent, error) = sends_for(507).await;
+        assert_eq!(sent, 1);
+        assert!(matches!(error, ClientError::StorageFull(_)), "{error}");
+        assert_eq!(error.exit_code(), 4);
+        assert!(error.to_string().contains("storage is full"), "{error}");
+        let (sent, error) = sends_for(503).await;
+        assert_eq!(sent, 3);
+        assert!(matches!(error, ClientError::Transport(_)), "{error}");
+        let (sent, error) = sends_for(403).await;
+        assert_eq!(sent, 1);
+        assert_eq!(error.exit_code(), 3);
+    }
 }

@@ -87,6 +87,7 @@ impl Error {
             Error::Duplicate => message(400, "400 Bad request - Duplicate package is not allowed"),
             Error::BodyFailed(_) => message(400, "400 Bad request - The request body ended early"),
             Error::Refused(text) => message(400, &format!("400 Bad request - {text}")),
+            Error::Store(StoreError::Full(_)) => message(507, "507 Insufficient Storage"),
             Error::Store(_) => message(500, "500 Internal Server Error"),
         }
     }
@@ -470,6 +471,26 @@ pub fn duplicates_allowed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_507_and_other_store_failures_500() {
+        let full = Error::Store(StoreError::backend(std::io::Error::from_raw_os_error(28)));
+        assert_eq!(
+            full.gitlab_answer(),
+            (
+                507,
+                serde_json::json!({"message": "507 Insufficient Storage"})
+            )
+        );
+        let broken = Error::Store(StoreError::backend(std::io::Error::from_raw_os_error(5)));
+        assert_eq!(
+            broken.gitlab_answer(),
+            (
+                500,
+                serde_json::json!({"message": "500 Internal Server Error"})
+            )
+        );
+    }
 
     #[test]
     fn duplicate_rule_table() {

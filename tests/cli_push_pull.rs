@@ -73,6 +73,20 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The last lines the server logged, for a failure's message.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// A client's output with the server's log after it.
+    fn explain(&self, out: &Output) -> String {
+        format!("{}\nserver log:\n{}", text(out), self.log_tail())
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -157,9 +171,9 @@ fn push_then_pull(server: &Server, file: &Path, sha: &str, version: &str, extra:
     args.extend(["--direct-max", "1MiB"]);
     args.extend(extra);
     let out = run(&mut depot(&args, state.path()));
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", server.explain(&out));
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(record["file_sha256"], sha, "{}", text(&out));
+    assert_eq!(record["file_sha256"], sha, "{}", server.explain(&out));
     pull_matches(server, version, sha);
 }
 
@@ -170,7 +184,7 @@ fn pull_matches(server: &Server, version: &str, sha: &str) {
     args.extend(target(server, version));
     args.extend(["-o", copy.to_str().unwrap()]);
     let out = run(&mut depot(&args, work.path()));
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", server.explain(&out));
     assert_eq!(sha256_of(&copy), sha);
     assert_eq!(
         std::fs::read_dir(work.path()).unwrap().count(),
@@ -210,7 +224,7 @@ fn interrupted_push_resumes(server: &Server, file: &Path, sha: &str) {
     args.extend(target(server, "3.0"));
     args.extend(["--direct-max", "1MiB", "--resume"]);
     let out = run(&mut depot(&args, state.path()));
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", server.explain(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("resuming upload session"), "{stderr}");
     let resent = stderr

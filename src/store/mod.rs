@@ -34,14 +34,39 @@ pub enum StoreError {
     /// A request the store cannot satisfy (e.g. a parent that does not exist).
     #[error("{0}")]
     Invalid(String),
+    /// The disk (or the user's quota) is full: nothing was kept, and trying again will fail the
+    /// same way until space is freed.
+    #[error("storage is full: {0}")]
+    Full(Box<dyn std::error::Error + Send + Sync>),
     #[error("storage backend: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl StoreError {
+    /// A backend failure; `Full` when it is (or wraps) an I/O error saying the disk or the
+    /// quota is full.
     pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
-        StoreError::Backend(Box::new(e))
+        if is_storage_full(&e) {
+            StoreError::Full(Box::new(e))
+        } else {
+            StoreError::Backend(Box::new(e))
+        }
     }
+}
+
+/// True when `e`, or an error it wraps, is ENOSPC or EDQUOT.
+fn is_storage_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+            if matches!(io.kind(), StorageFull | QuotaExceeded) {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -393,6 +418,33 @@ mod tests {
             empty.sha256,
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_failures() {
+        use std::io::Write;
+        // The kernel's own ENOSPC: every write to /dev/full fails with it.
+        let mut full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let enospc = full.write_all(&[0u8; 4096]).unwrap_err();
+        assert_eq!(enospc.raw_os_error(), Some(28), "{enospc}");
+        assert!(matches!(StoreError::backend(enospc), StoreError::Full(_)));
+        let quota = std::io::Error::from(std::io::ErrorKind::QuotaExceeded);
+        assert!(matches!(StoreError::backend(quota), StoreError::Full(_)));
+        // Wrapped, as a failed persist of a temporary file wraps it.
+        #[derive(Debug, thiserror::Error)]
+        #[error("persisting failed")]
+        struct Wrapper(#[source] std::io::Error);
+        let wrapped = Wrapper(std::io::Error::from_raw_os_error(28));
+        assert!(matches!(StoreError::backend(wrapped), StoreError::Full(_)));
+        // Anything else stays a plain backend failure.
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(matches!(
+            StoreError::backend(denied),
+            StoreError::Backend(_)
+        ));
     }
 
     #[test]

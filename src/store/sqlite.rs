@@ -232,6 +232,9 @@ fn db_err(e: rusqlite::Error) -> StoreError {
                 msg.as_deref().unwrap_or("?")
             ))
         }
+        rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::Full(Box::new(e))
+        }
         _ => StoreError::backend(e),
     }
 }
