@@ -43,9 +43,10 @@ build:
 
 ## bench: depot against nginx (WebDAV) on small and large files, scaling with the registry's
 ## size, AWS cost per operation and Lambda start (DynamoDB Local + s3s-fs), the large-file
-## handoff; writes the generated sections of BENCHMARKS.md. Loopback only, about ten minutes;
-## never part of `make test`
-bench: bench-tools dynamodb-local
+## handoff; writes the generated sections of BENCHMARKS.md. Loopback only, about ten minutes
+## (plus the arm64 Lambda build of `make package`, whose size it reports); never part of
+## `make test`
+bench: bench-tools dynamodb-local package
 	$(CARGO) build --release --bin depot --bin lambda-api
 	bash benches/run.sh
 
