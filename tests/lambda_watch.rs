@@ -1,7 +1,9 @@
-//! Smoke test of the real Lambda binary under `cargo lambda watch` (the Lambda runtime
-//! emulator from the project venv), on DynamoDB Local and s3s-fs: publish, download, HEAD, list,
+//! Smoke test of the real Lambda binaries under the Lambda runtime emulator of `cargo lambda
+//! watch` (from the project venv), on DynamoDB Local and s3s-fs: publish, download, HEAD, list,
 //! delete; then the scheduled purge function, invoked the way EventBridge would, removes the
-//! deleted package's bytes.
+//! deleted package's bytes; then the finalizer commits a handoff on its S3 event. The emulator
+//! runs with `--only-lambda-apis` and serves the binaries `cargo test` built (one emulator per
+//! function), so the test does not compile the crate a second time.
 
 mod support;
 
@@ -46,46 +48,28 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
         .await
         .unwrap();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // setsid: the watcher and the function it starts form one process group, killed together
-    // by the watchdog as soon as this test process is gone.
-    let script = r#"setsid cargo lambda watch -A 127.0.0.1 -P "$1" >"$2" 2>&1 &
-p=$!
-cat >/dev/null
-kill -- -$p 2>/dev/null"#;
-    let log = tempfile::NamedTempFile::new().unwrap();
     let path = format!(
         "{}:{}",
         venv_bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut watchdog = Command::new("sh")
-        .args(["-c", script, "sh", &port.to_string()])
-        .arg(log.path())
-        .current_dir(root)
-        .env("PATH", &path)
-        // Its own target dir: the watcher builds with other flags than `cargo test`, and sharing
-        // one would make each rebuild the other's artifacts.
-        .env("CARGO_TARGET_DIR", root.join("target/lambda-watch"))
-        .env("DEPOT_STORE", "aws")
-        .env("DEPOT_TABLE", &table)
-        .env("DEPOT_BUCKET", &bucket)
-        .env("DEPOT_S3_ENDPOINT", &s3.endpoint)
-        .env("DEPOT_DYNAMODB_ENDPOINT", &dynamo.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-
+    let env = [
+        ("DEPOT_STORE", "aws"),
+        ("DEPOT_TABLE", table.as_str()),
+        ("DEPOT_BUCKET", bucket.as_str()),
+        ("DEPOT_S3_ENDPOINT", s3.endpoint.as_str()),
+        ("DEPOT_DYNAMODB_ENDPOINT", dynamo.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let api = Emulated::start(env!("CARGO_BIN_EXE_lambda-api"), root, &path, &env);
+    let purge = Emulated::start(env!("CARGO_BIN_EXE_lambda-purge"), root, &path, &env);
+    let finalize = Emulated::start(env!("CARGO_BIN_EXE_lambda-finalize"), root, &path, &env);
+    let port = api.port;
     let base = format!(
-        "http://127.0.0.1:{port}/lambda-url/lambda-api/api/v4/projects/{pid}/packages/generic/smoke/1.0"
+        "http://127.0.0.1:{port}/lambda-url/_/api/v4/projects/{pid}/packages/generic/smoke/1.0"
     );
     let header = format!("PRIVATE-TOKEN: {token}");
     let work = tempfile::tempdir().unwrap();
@@ -94,8 +78,8 @@ kill -- -$p 2>/dev/null"#;
     std::fs::write(&file, &payload).unwrap();
     let file = file.to_str().unwrap();
 
-    // The first request builds and starts the function; wait for it (bounded).
-    let deadline = Instant::now() + Duration::from_secs(300);
+    // The function polls the emulator as soon as both are up; wait for it (bounded).
+    let deadline = Instant::now() + Duration::from_secs(60);
     let (code, body) = loop {
         let (code, body) = curl(&[
             "-H",
@@ -111,7 +95,7 @@ kill -- -$p 2>/dev/null"#;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
-    let watch_log = || std::fs::read_to_string(log.path()).unwrap_or_default();
+    let watch_log = || api.log();
     assert_eq!(
         (code.as_str(), body.as_str()),
         ("201", r#"{"message":"201 Created"}"#),
@@ -142,8 +126,7 @@ kill -- -$p 2>/dev/null"#;
     assert_eq!(s3.keys(&bucket).await.len(), 1, "the file is in S3");
 
     // The package list, with GitLab's pagination headers, served through the function too.
-    let list =
-        format!("http://127.0.0.1:{port}/lambda-url/lambda-api/api/v4/projects/{pid}/packages");
+    let list = format!("http://127.0.0.1:{port}/lambda-url/_/api/v4/projects/{pid}/packages");
     let headers_file = work.path().join("list.headers");
     let (code, body) = curl(&["-H", &header, "-D", headers_file.to_str().unwrap(), &list]);
     assert_eq!(code, "200", "{body}");
@@ -172,16 +155,16 @@ kill -- -$p 2>/dev/null"#;
     assert_eq!(code, "404");
     assert_eq!(s3.keys(&bucket).await.len(), 1);
 
-    // The scheduled purge: the lambda-purge binary, invoked with a scheduler's event.
-    // `cargo lambda invoke` of another binary of the package under the same watcher: its answer.
-    let invoke = |bin: &str, event: &str| -> serde_json::Value {
+    // The scheduled purge: the lambda-purge binary, invoked with a scheduler's event through
+    // `cargo lambda invoke`, as the Lambda Invoke API would: its answer.
+    let invoke = |function: &Emulated, event: &str| -> serde_json::Value {
         let out = Command::new("cargo")
-            .args(["lambda", "invoke", bin, "--data-ascii", event])
+            .args(["lambda", "invoke", "_", "--data-ascii", event])
             .args([
                 "--invoke-address",
                 "127.0.0.1",
                 "--invoke-port",
-                &port.to_string(),
+                &function.port.to_string(),
             ])
             .current_dir(root)
             .env("PATH", &path)
@@ -192,11 +175,11 @@ kill -- -$p 2>/dev/null"#;
             out.status.success(),
             "{answer}\n{}\nlog:\n{}",
             String::from_utf8_lossy(&out.stderr),
-            watch_log()
+            function.log()
         );
         serde_json::from_str(answer.trim()).unwrap()
     };
-    let purged = invoke("lambda-purge", "{}");
+    let purged = invoke(&purge, "{}");
     assert_eq!(
         purged,
         serde_json::json!({"packages": 1, "files": 1, "blobs": 1})
@@ -240,7 +223,7 @@ kill -- -$p 2>/dev/null"#;
         "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": bucket}, "object": {"key": format!("uploads/{session}"), "size": 11}}
     }]});
-    let finalized = invoke("lambda-finalize", &event.to_string());
+    let finalized = invoke(&finalize, &event.to_string());
     assert_eq!(finalized["records"][0]["state"], "committed", "{finalized}");
     // The client's complete agrees, and the file downloads through the API function.
     let (code, body) = curl(&[
@@ -254,7 +237,65 @@ kill -- -$p 2>/dev/null"#;
     let (code, body) = curl(&["-H", &header, &format!("{base}/handoff.bin")]);
     assert_eq!((code.as_str(), body.as_str()), ("200", "to s3 direc"));
 
-    eprintln!("cargo lambda watch log:\n{}", watch_log());
-    drop(watchdog.stdin.take());
-    let _ = watchdog.wait();
+    eprintln!("cargo lambda watch log (API function):\n{}", watch_log());
+}
+
+/// One function under its own runtime emulator (`cargo lambda watch --only-lambda-apis`), both
+/// in one process group that a watchdog kills when this value is dropped or the test process
+/// goes away (the watchdog's stdin closes).
+struct Emulated {
+    port: u16,
+    watchdog: std::process::Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Emulated {
+    fn start(binary: &str, root: &Path, path: &str, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // The function starts once the emulator accepts connections: its first poll must not
+        // be refused. The function name under `--only-lambda-apis` is `_`.
+        let script = r#"setsid sh -c '
+  cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$1" &
+  tries=0
+  until curl -s -o /dev/null -m 1 "http://127.0.0.1:$1/.rt/2018-06-01/runtime/invocation/none/error" \
+      || [ $tries -ge 300 ]; do tries=$((tries + 1)); sleep 0.1; done
+  AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$1/.rt" AWS_LAMBDA_FUNCTION_NAME=_ \
+    AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512 \
+    AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/depot AWS_LAMBDA_LOG_STREAM_NAME=smoke exec "$2"
+' sh "$1" "$3" >"$2" 2>&1 &
+p=$!
+cat >/dev/null
+kill -- -$p 2>/dev/null"#;
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let watchdog = Command::new("sh")
+            .args(["-c", script, "sh", &port.to_string()])
+            .arg(log.path())
+            .arg(binary)
+            .current_dir(root)
+            .env("PATH", path)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Emulated {
+            port,
+            watchdog,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Emulated {
+    fn drop(&mut self) {
+        drop(self.watchdog.stdin.take());
+        let _ = self.watchdog.wait();
+    }
 }
