@@ -71,9 +71,7 @@ impl Server {
             dir,
         }
     }
-}
 
-impl Server {
     /// The last lines the server logged, for a failure's message.
     fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default();
