@@ -95,12 +95,11 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
-    let watch_log = || api.log();
     assert_eq!(
         (code.as_str(), body.as_str()),
         ("201", r#"{"message":"201 Created"}"#),
         "log:\n{}",
-        watch_log()
+        api.log()
     );
 
     let out = work.path().join("back.bin");
@@ -202,7 +201,7 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
         r#"{"size": 11}"#,
         &format!("{base}/handoff.bin/uploads"),
     ]);
-    assert_eq!(code, "201", "{body}\n{}", watch_log());
+    assert_eq!(code, "201", "{body}\n{}", api.log());
     let opened: serde_json::Value = serde_json::from_str(&body).unwrap();
     let session = opened["id"].as_str().unwrap().to_string();
     let upload_url = opened["upload"]["url"].as_str().unwrap();
@@ -237,7 +236,7 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
     let (code, body) = curl(&["-H", &header, &format!("{base}/handoff.bin")]);
     assert_eq!((code.as_str(), body.as_str()), ("200", "to s3 direc"));
 
-    eprintln!("cargo lambda watch log (API function):\n{}", watch_log());
+    eprintln!("cargo lambda watch log (API function):\n{}", api.log());
 }
 
 /// One function under its own runtime emulator (`cargo lambda watch --only-lambda-apis`), both

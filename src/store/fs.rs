@@ -8,8 +8,7 @@ use super::{
 };
 use async_trait::async_trait;
 use futures::StreamExt;
-use std::io::Write;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
