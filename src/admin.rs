@@ -4,8 +4,8 @@
 
 use crate::auth::{hash_secret, new_secret};
 use crate::domain::{
-    GroupSettings, MembershipTarget, NewToken, Project, Role, Scope, Timestamp, TokenKind, User,
-    Visibility,
+    GroupSettings, MembershipTarget, NewGroup, NewToken, Project, Role, Scope, Timestamp,
+    TokenKind, User, Visibility,
 };
 use crate::store::{MetaStore, StoreError};
 use serde_json::{Value, json};
@@ -28,9 +28,9 @@ type Result<T> = std::result::Result<T, AdminError>;
 fn store_err(what: impl Into<String>) -> impl FnOnce(StoreError) -> AdminError {
     let what = what.into();
     move |e| match e {
-        StoreError::AlreadyExists => AdminError::AlreadyExists(what),
-        StoreError::NotFound => AdminError::NotFound(what),
-        StoreError::Invalid(msg) => AdminError::Invalid(msg),
+        StoreError::AlreadyExists { .. } => AdminError::AlreadyExists(what),
+        StoreError::NotFound { .. } => AdminError::NotFound(what),
+        StoreError::Rejected(msg) => AdminError::Invalid(msg),
         other => AdminError::Store(other),
     }
 }
@@ -81,9 +81,26 @@ impl Admin {
         {
             return Err(AdminError::AlreadyExists(format!("a project at {path:?}")));
         }
+        let parent_id = match path.rsplit_once('/') {
+            None => None,
+            Some((parent, _)) => Some(
+                self.meta
+                    .group_by_path(parent)
+                    .await
+                    .map_err(AdminError::Store)?
+                    .ok_or_else(|| {
+                        AdminError::Invalid(format!("parent group {parent:?} does not exist"))
+                    })?
+                    .id,
+            ),
+        };
         let g = self
             .meta
-            .create_group(path, Timestamp::now())
+            .create_group(NewGroup {
+                path: path.to_string(),
+                parent_id,
+                created_at: Timestamp::now(),
+            })
             .await
             .map_err(store_err(format!("group {path:?}")))?;
         Ok(json!({ "id": g.id, "full_path": g.path, "parent_id": g.parent_id }))
@@ -274,7 +291,8 @@ impl Admin {
             .meta
             .group_settings(group.id)
             .await
-            .map_err(AdminError::Store)?;
+            .map_err(AdminError::Store)?
+            .unwrap_or_default();
         if let Some(allowed) = duplicates_allowed {
             settings.generic_duplicates_allowed = allowed;
         }

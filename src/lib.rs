@@ -49,7 +49,7 @@ pub fn local_registry(data_dir: &Path, limits: Limits) -> Result<Registry, Store
 fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str, StoreError> {
     value
         .as_deref()
-        .ok_or_else(|| StoreError::Invalid(format!("the aws store needs {flag}")))
+        .ok_or_else(|| StoreError::Misconfigured(format!("the aws store needs {flag}")))
 }
 
 /// The AWS configuration of the environment, loaded once (credentials, region, endpoints).

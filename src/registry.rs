@@ -6,7 +6,10 @@ use crate::domain::{
     FileName, GroupSettings, InvalidParams, NewFile, Package, PackageFile, PackageName,
     PackageStatus, PackageVersion, Project, ProjectRef, Timestamp,
 };
-use crate::store::{BlobBody, BlobStore, ByteStream, MetaStore, StoreError, new_blob_key};
+use crate::store::{
+    BlobBody, BlobLocation, BlobStore, ByteStream, MetaStore, Multipart, Presign, StoreError,
+    new_blob_key,
+};
 use regex::Regex;
 use std::ops::Range;
 use std::sync::Arc;
@@ -321,7 +324,7 @@ impl Registry {
         if max > 0 && declared_size.is_some_and(|size| size >= max) {
             return Err(Error::TooLarge);
         }
-        let settings = self.meta.group_settings(project.namespace_id).await?;
+        let settings = self.settings_of(project.namespace_id).await?;
         let refuse_duplicate = !duplicates_allowed(&settings, &at.name, &at.version);
         // Refuse early, before any byte is stored; the commit re-checks atomically.
         if refuse_duplicate
@@ -368,7 +371,7 @@ impl Registry {
         });
         match commit.await.map_err(StoreError::backend)? {
             Ok(published) => Ok(published),
-            Err(StoreError::AlreadyExists) => Err(Error::Duplicate),
+            Err(StoreError::AlreadyExists { .. }) => Err(Error::Duplicate),
             Err(e) => Err(e.into()),
         }
     }
@@ -409,18 +412,20 @@ impl Registry {
         content_disposition: &str,
     ) -> Result<Option<crate::store::Presigned>, Error> {
         // Like GitLab, only object storage redirects; local files are served inline.
-        if self.blobs.file_store_code() == 1 {
+        if self.blobs.location() == BlobLocation::Local {
             return Ok(None);
         }
-        match self.downloads.inline_max {
-            Some(max) if file.size > max => Ok(self
-                .blobs
-                .presign_get(
-                    &file.blob_key,
-                    self.downloads.presign_ttl,
-                    content_disposition,
-                )
-                .await?),
+        let presign = self.blobs.presign();
+        match (self.downloads.inline_max, presign) {
+            (Some(max), Some(presign)) if file.size > max => Ok(Some(
+                presign
+                    .presign_get(
+                        &file.blob_key,
+                        self.downloads.presign_ttl,
+                        content_disposition,
+                    )
+                    .await?,
+            )),
             _ => Ok(None),
         }
     }
@@ -432,7 +437,7 @@ impl Registry {
         range: Option<Range<u64>>,
     ) -> Result<BlobBody, Error> {
         self.blobs.get(&file.blob_key, range).await.map_err(|e| match e {
-            StoreError::NotFound => {
+            StoreError::NotFound { .. } => {
                 tracing::error!(file_id = file.id, blob_key = %file.blob_key, "blob of a live file is missing");
                 Error::NotFound
             }
@@ -440,8 +445,32 @@ impl Registry {
         })
     }
 
-    pub fn file_store_code(&self) -> i64 {
-        self.blobs.file_store_code()
+    /// Where the blob store keeps bytes (GitLab reports it as a file's `file_store`).
+    pub fn blob_location(&self) -> BlobLocation {
+        self.blobs.location()
+    }
+
+    /// A group's package settings, with the defaults where none were set.
+    pub(crate) async fn settings_of(&self, group_id: i64) -> Result<GroupSettings, Error> {
+        Ok(self
+            .meta
+            .group_settings(group_id)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The blob store's presigning, which the upload handoff needs.
+    fn presigner(&self) -> Result<&dyn Presign, Error> {
+        self.blobs
+            .presign()
+            .ok_or_else(|| Error::Refused("this store cannot take uploads by URL".into()))
+    }
+
+    /// The blob store's multipart uploads, which large upload sessions need.
+    fn multipart(&self) -> Result<&dyn Multipart, Error> {
+        self.blobs
+            .multipart()
+            .ok_or_else(|| Error::Refused("this store cannot take uploads by URL".into()))
     }
 }
 

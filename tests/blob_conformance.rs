@@ -156,11 +156,11 @@ async fn missing_blobs(s: Subject) {
     let key = new_blob_key();
     assert!(matches!(
         s.store.get(&key, None).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
         s.store.head(&key).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound { .. })
     ));
     s.store
         .delete(&key)
@@ -177,7 +177,7 @@ async fn delete_removes(s: Subject) {
     s.store.delete(&key).await.unwrap();
     assert!(matches!(
         s.store.head(&key).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound { .. })
     ));
     assert_eq!(s.everything_stored().await, 0);
 }
@@ -205,11 +205,11 @@ async fn too_large_leaves_nothing(s: Subject) {
     assert!(matches!(r, Err(StoreError::TooLarge)), "{r:?}");
     assert!(matches!(
         s.store.head(&key).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
         s.store.head(&big).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound { .. })
     ));
     assert_eq!(
         s.everything_stored().await,
@@ -235,7 +235,7 @@ async fn failing_body_leaves_nothing(s: Subject) {
         assert!(matches!(r, Err(StoreError::BodyFailed(_))), "{r:?}");
         assert!(matches!(
             s.store.head(&key).await,
-            Err(StoreError::NotFound)
+            Err(StoreError::NotFound { .. })
         ));
     }
     assert_eq!(s.everything_stored().await, 0);
@@ -253,16 +253,16 @@ async fn promote_moves_a_staged_object(s: Subject) {
     assert_eq!(read_all(s.store.as_ref(), &key, None).await, data);
     assert!(matches!(
         s.store.head(staged).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound { .. })
     ));
     assert_eq!(s.everything_stored().await, 1, "moved, not copied");
     // Nothing staged: NotFound, and nothing appears at the target.
     let other = new_blob_key();
     let r = s.store.promote(staged, &other).await;
-    assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+    assert!(matches!(r, Err(StoreError::NotFound { .. })), "{r:?}");
     assert!(matches!(
         s.store.head(&other).await,
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound { .. })
     ));
 }
 
@@ -369,8 +369,8 @@ fn curl(
 
 /// A finished upload is unknown (S3: `NoSuchUpload`; s3s-fs lists it as empty).
 async fn assert_no_parts(store: &dyn BlobStore, key: &str, upload_id: &str) {
-    match store.list_parts(key, upload_id).await {
-        Err(StoreError::NotFound) => {}
+    match store.multipart().unwrap().list_parts(key, upload_id).await {
+        Err(StoreError::NotFound { .. }) => {}
         Ok(parts) => assert!(parts.is_empty(), "{parts:?}"),
         Err(e) => panic!("{e:?}"),
     }
@@ -388,8 +388,21 @@ async fn multipart_by_urls(
     let part = 5usize << 20;
     let data = random(2 * part + 1234);
     let key = "uploads/00112233445566778899aabbccddeeff";
-    let upload_id = store.start_multipart(key).await.unwrap();
-    assert!(store.list_parts(key, &upload_id).await.unwrap().is_empty());
+    let upload_id = store
+        .multipart()
+        .unwrap()
+        .start_multipart(key)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .multipart()
+            .unwrap()
+            .list_parts(key, &upload_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let work = tempfile::tempdir().unwrap();
     let chunks: Vec<&[u8]> = data.chunks(part).collect();
     // Sent out of order, as parallel clients do; the last part first.
@@ -397,6 +410,8 @@ async fn multipart_by_urls(
         let number = i as u32 + 1;
         let url = absolute(
             store
+                .multipart()
+                .unwrap()
                 .presign_part(key, &upload_id, number, chunk.len() as u64, ttl)
                 .await
                 .unwrap(),
@@ -412,15 +427,25 @@ async fn multipart_by_urls(
         let (code, body) = curl("PUT", &url, Some(&path));
         assert_eq!(code, "200", "{}", String::from_utf8_lossy(&body));
     }
-    let parts = store.list_parts(key, &upload_id).await.unwrap();
+    let parts = store
+        .multipart()
+        .unwrap()
+        .list_parts(key, &upload_id)
+        .await
+        .unwrap();
     let listed: Vec<(u32, u64)> = parts.iter().map(|p| (p.number, p.size)).collect();
     assert_eq!(
         listed,
         vec![(1, part as u64), (2, part as u64), (3, 1234)],
         "{parts:?}"
     );
-    assert!(matches!(store.head(key).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.head(key).await,
+        Err(StoreError::NotFound { .. })
+    ));
     store
+        .multipart()
+        .unwrap()
         .complete_multipart(key, &upload_id, &parts)
         .await
         .unwrap();
@@ -429,9 +454,16 @@ async fn multipart_by_urls(
     store.delete(key).await.unwrap();
 
     // Aborted: its parts are gone and it is unknown afterwards.
-    let upload_id = store.start_multipart(key).await.unwrap();
+    let upload_id = store
+        .multipart()
+        .unwrap()
+        .start_multipart(key)
+        .await
+        .unwrap();
     let url = absolute(
         store
+            .multipart()
+            .unwrap()
             .presign_part(key, &upload_id, 1, 3, ttl)
             .await
             .unwrap(),
@@ -439,9 +471,17 @@ async fn multipart_by_urls(
     let path = work.path().join("tiny");
     std::fs::write(&path, b"abc").unwrap();
     assert_eq!(curl("PUT", &url, Some(&path)).0, "200");
-    store.abort_multipart(key, &upload_id).await.unwrap();
+    store
+        .multipart()
+        .unwrap()
+        .abort_multipart(key, &upload_id)
+        .await
+        .unwrap();
     assert_no_parts(store, key, &upload_id).await;
-    assert!(matches!(store.head(key).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.head(key).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -468,9 +508,24 @@ async fn local_multipart_by_signed_parts() {
     // Aborting an unknown upload is fine (S3 answers NoSuchUpload, which the S3 store
     // accepts; s3s-fs answers AccessDenied instead, so this is checked here only).
     let store = registry.blobs();
-    let id = store.start_multipart("uploads/abcdef").await.unwrap();
-    store.abort_multipart("uploads/abcdef", &id).await.unwrap();
-    store.abort_multipart("uploads/abcdef", &id).await.unwrap();
+    let id = store
+        .multipart()
+        .unwrap()
+        .start_multipart("uploads/abcdef")
+        .await
+        .unwrap();
+    store
+        .multipart()
+        .unwrap()
+        .abort_multipart("uploads/abcdef", &id)
+        .await
+        .unwrap();
+    store
+        .multipart()
+        .unwrap()
+        .abort_multipart("uploads/abcdef", &id)
+        .await
+        .unwrap();
     assert_eq!(count_files(&dir.path().join("uploads")), 0);
     assert_eq!(count_files(&dir.path().join("tmp")), 0);
     server.abort();
@@ -509,9 +564,10 @@ async fn s3_presigned_urls_work_and_are_checked() {
     let disposition = "attachment; filename=\"f.bin\"";
     let get = s
         .store
+        .presign()
+        .unwrap()
         .presign_get(&key, Duration::from_secs(300), disposition)
         .await
-        .unwrap()
         .unwrap();
     assert!(
         get.url.contains("response-content-disposition="),
@@ -533,9 +589,10 @@ async fn s3_presigned_urls_work_and_are_checked() {
     // Expired.
     let short = s
         .store
+        .presign()
+        .unwrap()
         .presign_get(&key, Duration::from_secs(1), disposition)
         .await
-        .unwrap()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(curl("GET", &short, None).0, "403");
@@ -547,6 +604,8 @@ async fn s3_presigned_urls_work_and_are_checked() {
     let target = new_blob_key();
     let put = s
         .store
+        .presign()
+        .unwrap()
         .presign_put(
             &target,
             Duration::from_secs(300),
@@ -554,7 +613,6 @@ async fn s3_presigned_urls_work_and_are_checked() {
             Some(&sha256_hex(b"uploaded directly")),
         )
         .await
-        .unwrap()
         .unwrap();
     assert!(
         put.headers
@@ -611,9 +669,10 @@ async fn local_presigned_urls_work_and_are_checked() {
     let disposition = "attachment; filename=\"f.bin\"";
     let get = absolute(
         store
+            .presign()
+            .unwrap()
             .presign_get(&key, Duration::from_secs(300), disposition)
             .await
-            .unwrap()
             .unwrap(),
     );
     let (code, body) = curl("GET", &get, None);
@@ -631,9 +690,10 @@ async fn local_presigned_urls_work_and_are_checked() {
     // Expired.
     let short = absolute(
         store
+            .presign()
+            .unwrap()
             .presign_get(&key, Duration::from_secs(0), disposition)
             .await
-            .unwrap()
             .unwrap(),
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -646,6 +706,8 @@ async fn local_presigned_urls_work_and_are_checked() {
     let target = "uploads/0123456789abcdef";
     let put = absolute(
         store
+            .presign()
+            .unwrap()
             .presign_put(
                 target,
                 Duration::from_secs(300),
@@ -653,7 +715,6 @@ async fn local_presigned_urls_work_and_are_checked() {
                 Some(&sha256_hex(b"uploaded directly")),
             )
             .await
-            .unwrap()
             .unwrap(),
     );
     // Other bytes of the same length are refused and not kept; so are fewer or more bytes.
@@ -668,7 +729,7 @@ async fn local_presigned_urls_work_and_are_checked() {
         assert_eq!(code, "400", "{name}: {}", String::from_utf8_lossy(&body));
         assert!(matches!(
             store.head(target).await,
-            Err(StoreError::NotFound)
+            Err(StoreError::NotFound { .. })
         ));
     }
     assert_eq!(curl("PUT", &put, Some(&file)).0, "200");
@@ -679,9 +740,10 @@ async fn local_presigned_urls_work_and_are_checked() {
     // A GET grant does not allow a PUT of the same key.
     let get_target = absolute(
         store
+            .presign()
+            .unwrap()
             .presign_get(target, Duration::from_secs(300), disposition)
             .await
-            .unwrap()
             .unwrap(),
     );
     assert_eq!(curl("PUT", &get_target, Some(&file)).0, "403");
@@ -703,10 +765,14 @@ async fn local_store_expires_abandoned_staged_uploads() {
             .await
             .unwrap();
     }
-    let parts_of_old = store
-        .start_multipart("uploads/0000000000000000000000000000000c")
-        .await
-        .unwrap();
+    // Without a URL signer the store offers no multipart capability to the registry, but
+    // part directories can still be left behind by one that had it.
+    let parts_of_old = depot::store::Multipart::start_multipart(
+        &store,
+        "uploads/0000000000000000000000000000000c",
+    )
+    .await
+    .unwrap();
     let blob = new_blob_key();
     store
         .put(&blob, body_of(b"published".to_vec(), 3), None)
@@ -728,7 +794,10 @@ async fn local_store_expires_abandoned_staged_uploads() {
         .await
         .unwrap();
     assert_eq!(removed, 2);
-    assert!(matches!(store.head(old).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.head(old).await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert_eq!(store.head(fresh).await.unwrap(), 6);
     assert_eq!(
         store.head(&blob).await.unwrap(),

@@ -3,6 +3,7 @@
 
 mod support;
 
+use depot::store::BlobLocation;
 use support::Backend;
 
 use depot::Limits;
@@ -86,7 +87,12 @@ async fn select_package_file_returns_the_full_record(backend: Backend) {
     assert_eq!(r["file_md5"], json!(null));
     assert_eq!(r["file_sha1"], json!(null));
     assert_eq!(r["file_name"], "file.txt");
-    assert_eq!(r["file_store"], w.app.registry.file_store_code());
+    // GitLab's codes: 1 local storage, 2 object storage.
+    let file_store = match w.app.registry.blob_location() {
+        BlobLocation::Local => 1,
+        BlobLocation::ObjectStorage => 2,
+    };
+    assert_eq!(r["file_store"], file_store);
     assert_eq!(
         r["file_sha256"],
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use depot::admin::Admin;
 use depot::domain::{FileName, NewFile, PackageName, PackageVersion, Timestamp};
-use depot::store::MetaStore;
+use depot::store::PackageStore;
 use depot::store::dynamo::DynamoMetaStore;
 use depot::store::s3::S3BlobStore;
 use depot::{Limits, Registry, router};

@@ -51,7 +51,7 @@ async fn download(
 ) -> Response {
     let size = match registry.blobs().head(key).await {
         Ok(size) => size,
-        Err(StoreError::NotFound) => return refuse(StatusCode::NOT_FOUND, "404 Not found"),
+        Err(StoreError::NotFound { .. }) => return refuse(StatusCode::NOT_FOUND, "404 Not found"),
         Err(e) => return crate::registry::Error::Store(e).into_response(),
     };
     let mut out = HeaderMap::new();

@@ -8,6 +8,7 @@ use crate::domain::{
     ProjectRef,
 };
 use crate::registry::{Error, FileCoordinates};
+use crate::store::BlobLocation;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -164,8 +165,21 @@ async fn upload(registry: AppState, route: Route, request: Request) -> Result<Re
         ProjectRef::Id(id) => id,
         ProjectRef::Path(_) => package.project_id,
     };
-    let record = package_file_record(&package, &file, project_id, registry.file_store_code());
+    let record = package_file_record(
+        &package,
+        &file,
+        project_id,
+        file_store_code(registry.blob_location()),
+    );
     Ok((StatusCode::OK, axum::Json(record)).into_response())
+}
+
+/// GitLab's `file_store` code for where a file's bytes are kept: 1 local, 2 object storage.
+pub(super) fn file_store_code(location: BlobLocation) -> i64 {
+    match location {
+        BlobLocation::Local => 1,
+        BlobLocation::ObjectStorage => 2,
+    }
 }
 
 /// GitLab's package-file entity, as `select=package_file` returns it.

@@ -2,7 +2,7 @@
 //! `infra/openapi.yaml`): `POST …/:file_name/uploads` opens a session, `GET …/uploads/:id`
 //! reads it, `POST …/uploads/:id/complete` commits it, `DELETE …/uploads/:id` aborts it.
 
-use super::generic::{Route, package_file_record, parse_params};
+use super::generic::{Route, file_store_code, package_file_record, parse_params};
 use super::packages::base_url;
 use super::{AppState, query_pairs};
 use crate::auth::{Action, Credential, Principal};
@@ -254,15 +254,16 @@ async fn answer(
                     &package,
                     &file,
                     session.project_id,
-                    registry.file_store_code(),
+                    file_store_code(registry.blob_location()),
                 );
             }
             StatusCode::OK
         }
-        SessionState::Refused { status, message } => {
-            // GitLab's error body, beside the session's fields.
+        SessionState::Refused { reason } => {
+            // GitLab's error message, beside the session's fields.
+            let (status, message) = super::error::refusal(*reason, session.size);
             body["message"] = json!(message);
-            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+            status
         }
         SessionState::Pending | SessionState::Committing { .. } => StatusCode::ACCEPTED,
         SessionState::Aborted => StatusCode::OK,

@@ -19,8 +19,8 @@ pub use listing::{
     parse_bool,
 };
 pub use records::{
-    Group, GroupSettings, Membership, NewFile, NewToken, Package, PackageFile, PackageStatus,
-    Project, Token, User,
+    Group, GroupSettings, Membership, NewFile, NewGroup, NewToken, Package, PackageFile,
+    PackageStatus, Project, Token, User,
 };
 pub use time::Timestamp;
-pub use uploads::{SessionState, StateParts, UploadSession};
+pub use uploads::{Refusal, SessionState, StateParts, UploadSession};

@@ -13,6 +13,14 @@ pub struct Group {
     pub created_at: Timestamp,
 }
 
+/// A group about to be saved: its parent already looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGroup {
+    pub path: String,
+    pub parent_id: Option<i64>,
+    pub created_at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     pub id: i64,
@@ -183,6 +191,46 @@ pub struct NewFile {
     /// Refuse (with `AlreadyExists`) if the package already has a live file of this name.
     pub refuse_duplicate: bool,
     pub now: Timestamp,
+}
+
+impl NewFile {
+    /// The package this publish creates, saved under `id`.
+    pub fn new_package(&self, id: i64) -> Package {
+        Package {
+            id,
+            project_id: self.project_id,
+            name: self.name.clone(),
+            version: self.version.clone(),
+            status: self.status.unwrap_or(PackageStatus::Default),
+            created_at: self.now,
+            updated_at: self.now,
+            last_downloaded_at: None,
+        }
+    }
+
+    /// The live `package` this publish adds to, as it becomes: the new status if one was
+    /// given (else its own), touched now.
+    pub fn touch_package(&self, package: Package) -> Package {
+        Package {
+            status: self.status.unwrap_or(package.status),
+            updated_at: self.now,
+            ..package
+        }
+    }
+
+    /// The file record this publish adds to package `package_id`, saved under `id`.
+    pub fn file_record(&self, id: i64, package_id: i64) -> PackageFile {
+        PackageFile {
+            id,
+            package_id,
+            file_name: self.file_name.clone(),
+            size: self.size,
+            sha256: self.sha256.clone(),
+            blob_key: self.blob_key.clone(),
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ pub enum SessionState {
     Committing { until: Timestamp },
     /// Published as this package file (final).
     Committed { package_id: i64, file_id: i64 },
-    /// Refused at commit with GitLab's status and message (final).
-    Refused { status: u16, message: String },
+    /// Refused at commit, for `reason` (final).
+    Refused { reason: Refusal },
     /// Abandoned by the client (final).
     Aborted,
 }
@@ -37,7 +37,7 @@ impl SessionState {
         )
     }
 
-    /// The state's fields as stored: (kind, package id, file id, status, message, until).
+    /// The state's fields as stored: (kind, package id, file id, reason, until).
     pub fn to_parts(&self) -> StateParts {
         let mut parts = StateParts {
             kind: self.kind().to_string(),
@@ -52,10 +52,7 @@ impl SessionState {
                 parts.package_id = Some(*package_id);
                 parts.file_id = Some(*file_id);
             }
-            SessionState::Refused { status, message } => {
-                parts.status = Some(i64::from(*status));
-                parts.message = Some(message.clone());
-            }
+            SessionState::Refused { reason } => parts.reason = Some(reason.code().to_string()),
             SessionState::Pending | SessionState::Aborted => {}
         }
         parts
@@ -73,8 +70,10 @@ impl SessionState {
                 file_id: parts.file_id?,
             },
             "refused" => SessionState::Refused {
-                status: u16::try_from(parts.status?).ok()?,
-                message: parts.message?,
+                reason: match parts.legacy_status {
+                    Some(status) => Refusal::from_legacy(status, parts.reason.as_deref()?)?,
+                    None => Refusal::from_code(parts.reason.as_deref()?)?,
+                },
             },
             "aborted" => SessionState::Aborted,
             _ => return None,
@@ -88,9 +87,88 @@ pub struct StateParts {
     pub kind: String,
     pub package_id: Option<i64>,
     pub file_id: Option<i64>,
-    pub status: Option<i64>,
-    pub message: Option<String>,
+    /// A refusal's [`Refusal::code`]; or, with `legacy_status`, the message a session refused
+    /// before reasons were stored carried.
+    pub reason: Option<String>,
+    /// The HTTP status such an older refused session stored (never written now).
+    pub legacy_status: Option<i64>,
     pub until: Option<i64>,
+}
+
+/// Why a session was refused at commit. Stored as its code; the API words it for clients, so
+/// rewording an answer never touches stored data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The session ran out of time before its bytes were committed.
+    Expired,
+    /// The bytes received are not the size declared at open.
+    SizeMismatch,
+    /// The bytes received do not hash to the SHA-256 declared at open.
+    DigestMismatch,
+    /// The file is at or above the registry's size limit.
+    TooLarge,
+    /// The group refuses duplicates and the file exists.
+    Duplicate,
+    /// The opener's credential no longer authenticates.
+    Unauthorized,
+    TokenExpired,
+    TokenRevoked,
+    /// The opener's token lacks the scope to write.
+    InsufficientScope,
+    /// The opener may no longer write to the project.
+    Forbidden,
+    /// The project is gone (or no longer visible to the opener).
+    ProjectNotFound,
+}
+
+impl Refusal {
+    const CODES: [(Refusal, &'static str); 11] = [
+        (Refusal::Expired, "expired"),
+        (Refusal::SizeMismatch, "size_mismatch"),
+        (Refusal::DigestMismatch, "digest_mismatch"),
+        (Refusal::TooLarge, "too_large"),
+        (Refusal::Duplicate, "duplicate"),
+        (Refusal::Unauthorized, "unauthorized"),
+        (Refusal::TokenExpired, "token_expired"),
+        (Refusal::TokenRevoked, "token_revoked"),
+        (Refusal::InsufficientScope, "insufficient_scope"),
+        (Refusal::Forbidden, "forbidden"),
+        (Refusal::ProjectNotFound, "project_not_found"),
+    ];
+
+    /// The stable name a store keeps.
+    pub fn code(self) -> &'static str {
+        Self::CODES
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map_or("", |(_, code)| code)
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::CODES
+            .iter()
+            .find(|(_, c)| *c == code)
+            .map(|(r, _)| *r)
+    }
+
+    /// The reason behind a refusal stored, before reasons were, as GitLab's status and message.
+    pub fn from_legacy(status: i64, message: &str) -> Option<Self> {
+        let has = |text: &str| message.contains(text);
+        Some(match status {
+            400 if has("expired") => Refusal::Expired,
+            400 if has("SHA-256") => Refusal::DigestMismatch,
+            400 if has("declared") => Refusal::SizeMismatch,
+            400 if has("too large") => Refusal::TooLarge,
+            400 if has("Duplicate") => Refusal::Duplicate,
+            401 if has("Unauthorized") => Refusal::Unauthorized,
+            // GitLab's invalid_token body has no `message`; only its `error` was kept.
+            401 => Refusal::TokenRevoked,
+            403 if has("insufficient_scope") => Refusal::InsufficientScope,
+            403 => Refusal::Forbidden,
+            404 => Refusal::ProjectNotFound,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,8 +230,10 @@ mod tests {
                 file_id: 2,
             },
             SessionState::Refused {
-                status: 400,
-                message: "400 Bad request - Duplicate package is not allowed".into(),
+                reason: Refusal::Duplicate,
+            },
+            SessionState::Refused {
+                reason: Refusal::TokenRevoked,
             },
             SessionState::Aborted,
         ];
@@ -169,6 +249,57 @@ mod tests {
         };
         assert_eq!(SessionState::from_parts(broken), None);
         assert!(SessionState::Aborted.is_final() && !SessionState::Pending.is_final());
+    }
+
+    #[test]
+    fn refusals_have_stable_codes_and_older_ones_still_read() {
+        for (reason, code) in Refusal::CODES {
+            assert_eq!(reason.code(), code);
+            assert_eq!(Refusal::from_code(code), Some(reason));
+        }
+        let legacy = |status, message: &str| {
+            SessionState::from_parts(StateParts {
+                kind: "refused".into(),
+                reason: Some(message.into()),
+                legacy_status: Some(status),
+                ..StateParts::default()
+            })
+        };
+        let refused = |reason| Some(SessionState::Refused { reason });
+        let cases = [
+            (
+                400,
+                "400 Bad request - Duplicate package is not allowed",
+                Refusal::Duplicate,
+            ),
+            (
+                400,
+                "400 Bad request - File is too large",
+                Refusal::TooLarge,
+            ),
+            (
+                400,
+                "400 Bad request - the upload session expired",
+                Refusal::Expired,
+            ),
+            (
+                400,
+                "400 Bad request - the uploaded bytes do not match the declared SHA-256",
+                Refusal::DigestMismatch,
+            ),
+            (
+                400,
+                "400 Bad request - the upload has 3 bytes, not the 4 declared",
+                Refusal::SizeMismatch,
+            ),
+            (401, "401 Unauthorized", Refusal::Unauthorized),
+            (403, "403 Forbidden", Refusal::Forbidden),
+            (404, "404 Project Not Found", Refusal::ProjectNotFound),
+        ];
+        for (status, message, reason) in cases {
+            assert_eq!(legacy(status, message), refused(reason), "{message}");
+        }
+        assert_eq!(legacy(500, "500 Internal Server Error"), None);
     }
 
     #[test]

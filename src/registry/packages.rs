@@ -214,7 +214,7 @@ impl Registry {
             .delete_package(&package, Timestamp::now())
             .await
             .map_err(|e| match e {
-                StoreError::NotFound => Error::NotFound,
+                StoreError::NotFound { .. } => Error::NotFound,
                 other => other.into(),
             })
     }
@@ -238,7 +238,7 @@ impl Registry {
             .delete_file(&file, Timestamp::now())
             .await
             .map_err(|e| match e {
-                StoreError::NotFound => Error::FileNotFound,
+                StoreError::NotFound { .. } => Error::FileNotFound,
                 other => other.into(),
             })
     }

@@ -67,7 +67,7 @@ impl Registry {
             Err(e) => return Err(e),
         };
         let settings = if self.owns(principal, &group, Action::Read).await? {
-            Some(self.meta.group_settings(group.id).await?)
+            Some(self.settings_of(group.id).await?)
         } else {
             None
         };
@@ -88,7 +88,7 @@ impl Registry {
         if !self.owns(principal, &group, Action::Write).await? {
             return Ok(Err(SettingsRefused::NotAllowed));
         }
-        let mut settings = self.meta.group_settings(group.id).await?;
+        let mut settings = self.settings_of(group.id).await?;
         if let Some(allowed) = duplicates_allowed {
             settings.generic_duplicates_allowed = allowed;
         }

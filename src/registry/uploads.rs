@@ -6,7 +6,9 @@
 
 use super::{Error, FileCoordinates, Registry, duplicates_allowed};
 use crate::auth::{self, Action, Denied, Principal};
-use crate::domain::{NewFile, PackageStatus, ProjectRef, SessionState, Timestamp, UploadSession};
+use crate::domain::{
+    NewFile, PackageStatus, ProjectRef, Refusal, SessionState, Timestamp, UploadSession,
+};
 use crate::store::{BodyMeter, Presigned, ReceivedPart, StoreError, new_blob_key, staging_key};
 use futures::StreamExt;
 
@@ -93,7 +95,7 @@ impl Registry {
         if max > 0 && request.size >= max {
             return Err(Error::TooLarge);
         }
-        let settings = self.meta.group_settings(project.namespace_id).await?;
+        let settings = self.settings_of(project.namespace_id).await?;
         if !duplicates_allowed(&settings, &at.name, &at.version)
             && self
                 .meta
@@ -107,7 +109,7 @@ impl Registry {
         let ttl = self.downloads.presign_ttl;
         let part_size = self.uploads.part_size;
         let multipart_id = if request.size > part_size {
-            Some(self.blobs.start_multipart(&staged_key).await?)
+            Some(self.multipart()?.start_multipart(&staged_key).await?)
         } else {
             None
         };
@@ -147,15 +149,14 @@ impl Registry {
         let ttl = self.downloads.presign_ttl;
         let Some(upload_id) = &session.multipart_id else {
             let put = self
-                .blobs
+                .presigner()?
                 .presign_put(
                     &session.staged_key,
                     ttl,
                     session.size,
                     session.sha256.as_deref(),
                 )
-                .await?
-                .ok_or_else(|| Error::Refused("this store cannot take uploads by URL".into()))?;
+                .await?;
             return Ok(UploadPlan::Single(put));
         };
         let mut parts = Vec::new();
@@ -171,7 +172,7 @@ impl Registry {
                 continue;
             }
             let request = self
-                .blobs
+                .multipart()?
                 .presign_part(&session.staged_key, upload_id, number, size, ttl)
                 .await?;
             parts.push(PartTicket {
@@ -187,15 +188,19 @@ impl Registry {
     async fn staged(&self, session: &UploadSession) -> Result<Staged, Error> {
         match self.blobs.head(&session.staged_key).await {
             Ok(size) => return Ok(Staged::Object(size)),
-            Err(StoreError::NotFound) => {}
+            Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
         let Some(upload_id) = &session.multipart_id else {
             return Ok(Staged::Waiting(Vec::new()));
         };
-        let parts = match self.blobs.list_parts(&session.staged_key, upload_id).await {
+        let listed = self
+            .multipart()?
+            .list_parts(&session.staged_key, upload_id)
+            .await;
+        let parts = match listed {
             Ok(parts) => parts,
-            Err(StoreError::NotFound) => return Ok(Staged::Waiting(Vec::new())),
+            Err(StoreError::NotFound { .. }) => return Ok(Staged::Waiting(Vec::new())),
             Err(e) => return Err(e.into()),
         };
         let expected = part_sizes(session.size, session.part_size);
@@ -337,7 +342,7 @@ impl Registry {
     ) -> Result<(), Error> {
         let upload_id = session.multipart_id.as_deref().unwrap_or_default();
         match self
-            .blobs
+            .multipart()?
             .complete_multipart(&session.staged_key, upload_id, parts)
             .await
         {
@@ -353,7 +358,7 @@ impl Registry {
     /// upload's parts.
     async fn drop_staged(&self, session: &UploadSession) -> Result<(), Error> {
         if let Some(upload_id) = &session.multipart_id {
-            self.blobs
+            self.multipart()?
                 .abort_multipart(&session.staged_key, upload_id)
                 .await?;
         }
@@ -429,20 +434,19 @@ impl Registry {
         now: Timestamp,
     ) -> Result<SessionState, Error> {
         let refuse = |e: Error| {
-            let (status, body) = e.gitlab_answer();
-            let message = body
-                .get("message")
-                .or_else(|| body.get("error"))
-                .and_then(|m| m.as_str())
-                .unwrap_or("refused")
-                .to_string();
-            Ok(SessionState::Refused { status, message })
+            Ok(SessionState::Refused {
+                reason: refusal(e)?,
+            })
         };
         let Some(size) = staged else {
-            return refuse(Error::Refused("the upload session expired".into()));
+            return Ok(SessionState::Refused {
+                reason: Refusal::Expired,
+            });
         };
         if now > session.expires_at.plus_seconds(COMMIT_LEASE_SECONDS) {
-            return refuse(Error::Refused("the upload session expired".into()));
+            return Ok(SessionState::Refused {
+                reason: Refusal::Expired,
+            });
         }
         // The opener's rights, as they are now (the token may have been revoked since).
         let opener = match session.token_id {
@@ -467,10 +471,9 @@ impl Registry {
             Err(e) => return refuse(e),
         };
         if size != session.size {
-            return refuse(Error::Refused(format!(
-                "the upload has {size} bytes, not the {} declared",
-                session.size
-            )));
+            return Ok(SessionState::Refused {
+                reason: Refusal::SizeMismatch,
+            });
         }
         let max = self.limits.max_file_size;
         if max > 0 && size >= max {
@@ -485,12 +488,12 @@ impl Registry {
         }
         let stored = meter.finish();
         if session.sha256.as_ref().is_some_and(|d| *d != stored.sha256) {
-            return refuse(Error::Refused(
-                "the uploaded bytes do not match the declared SHA-256".into(),
-            ));
+            return Ok(SessionState::Refused {
+                reason: Refusal::DigestMismatch,
+            });
         }
         // The duplicate rule as it is now (the group setting may have changed).
-        let settings = self.meta.group_settings(project.namespace_id).await?;
+        let settings = self.settings_of(project.namespace_id).await?;
         let refuse_duplicate = !duplicates_allowed(&settings, &session.name, &session.version);
         let key = new_blob_key();
         self.blobs.promote(&session.staged_key, &key).await?;
@@ -514,12 +517,27 @@ impl Registry {
             Err(e) => {
                 self.blobs.delete(&key).await?;
                 match e {
-                    StoreError::AlreadyExists => refuse(Error::Duplicate),
+                    StoreError::AlreadyExists { .. } => refuse(Error::Duplicate),
                     other => Err(other.into()),
                 }
             }
         }
     }
+}
+
+/// The reason a commit refuses a session for, when `e` is a refusal rather than a failure.
+fn refusal(e: Error) -> Result<Refusal, Error> {
+    Ok(match e {
+        Error::TooLarge => Refusal::TooLarge,
+        Error::Duplicate => Refusal::Duplicate,
+        Error::Denied(Denied::Unauthorized) => Refusal::Unauthorized,
+        Error::Denied(Denied::Expired) => Refusal::TokenExpired,
+        Error::Denied(Denied::Revoked) => Refusal::TokenRevoked,
+        Error::Denied(Denied::InsufficientScope) => Refusal::InsufficientScope,
+        Error::Denied(Denied::Forbidden) => Refusal::Forbidden,
+        Error::Denied(Denied::ProjectNotFound) => Refusal::ProjectNotFound,
+        other => return Err(other),
+    })
 }
 
 #[cfg(test)]

@@ -34,12 +34,15 @@
 //! `TransactWriteItems` (package put-or-update + file + name guard), so two concurrent uploads
 //! can neither create two packages nor both win a refused duplicate.
 
-use super::{MetaStore, StoreError, StoreResult};
+use super::{
+    IdentityStore, PackageStore, PurgeStore, Record, SettingsStore, StoreError, StoreResult,
+    UploadSessionStore,
+};
 use crate::domain::{
     COUNT_LIMIT, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile,
-    NewToken, Package, PackageFile, PackageName, PackageOrder, PackageQuery, PackageStatus,
-    PackageVersion, Project, Role, Scope, SessionState, StateParts, Timestamp, Token, TokenKind,
-    UploadSession, User, Visibility,
+    NewGroup, NewToken, Package, PackageFile, PackageName, PackageOrder, PackageQuery,
+    PackageStatus, PackageVersion, Project, Role, Scope, SessionState, StateParts, Timestamp,
+    Token, TokenKind, UploadSession, User, Visibility,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -54,6 +57,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 type Item = HashMap<String, AttributeValue>;
+
+/// Rounds of a write transaction that lost a race before giving up.
+const TRANSACTION_ATTEMPTS: u32 = 8;
+/// Rounds of a batch read whose keys DynamoDB left unprocessed (throttling) before giving up.
+const BATCH_GET_ATTEMPTS: u32 = 10;
 
 /// The attribute DynamoDB's TTL reads (epoch seconds), as `template.yaml` names it.
 pub const TTL_ATTRIBUTE: &str = "expires_ttl";
@@ -81,9 +89,7 @@ fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
 fn get_s(item: &Item, name: &str) -> StoreResult<String> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Ok(v.clone()),
-        _ => Err(StoreError::Invalid(format!(
-            "item lacks string attribute {name}"
-        ))),
+        _ => Err(corrupt_item(item, format!("lacks string attribute {name}"))),
     }
 }
 
@@ -95,8 +101,7 @@ fn opt_s(item: &Item, name: &str) -> Option<String> {
 }
 
 fn get_n(item: &Item, name: &str) -> StoreResult<i64> {
-    opt_n(item, name)
-        .ok_or_else(|| StoreError::Invalid(format!("item lacks number attribute {name}")))
+    opt_n(item, name).ok_or_else(|| corrupt_item(item, format!("lacks number attribute {name}")))
 }
 
 fn opt_n(item: &Item, name: &str) -> Option<i64> {
@@ -111,7 +116,16 @@ fn get_bool(item: &Item, name: &str) -> bool {
 }
 
 fn bad(what: &str) -> StoreError {
-    StoreError::Invalid(format!("stored {what} does not parse"))
+    StoreError::corrupt("a DynamoDB item", format!("stored {what} does not parse"))
+}
+
+/// `item` (named by its keys) does not decode.
+fn corrupt_item(item: &Item, detail: String) -> StoreError {
+    let part = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => v.clone(),
+        _ => "?".into(),
+    };
+    StoreError::corrupt(format!("{}/{}", part("PK"), part("SK")), detail)
 }
 
 fn target_sk(target: &MembershipTarget) -> String {
@@ -265,8 +279,8 @@ fn state_values(p: &StateParts) -> [Option<AttributeValue>; 5] {
     [
         p.package_id.map(n),
         p.file_id.map(n),
-        p.status.map(n),
-        p.message.clone().map(s),
+        p.legacy_status.map(n),
+        p.reason.clone().map(s),
         p.until.map(n),
     ]
 }
@@ -276,8 +290,8 @@ fn session_from(item: &Item) -> StoreResult<UploadSession> {
         kind: get_s(item, "state")?,
         package_id: opt_n(item, "package_id"),
         file_id: opt_n(item, "file_id"),
-        status: opt_n(item, "refused_status"),
-        message: opt_s(item, "refused_message"),
+        legacy_status: opt_n(item, "refused_status"),
+        reason: opt_s(item, "refused_message"),
         until: opt_n(item, "claim_until"),
     })
     .ok_or_else(|| bad("session state"))?;
@@ -464,7 +478,7 @@ impl DynamoMetaStore {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(StoreError::Invalid(format!(
+        Err(StoreError::Misconfigured(format!(
             "table {table} did not become ACTIVE"
         )))
     }
@@ -511,8 +525,13 @@ impl DynamoMetaStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Write `items` all or nothing; `AlreadyExists` if a condition failed.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
+    /// Write `items` all or nothing; `AlreadyExists` (`what` at `key`) if a condition failed.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        what: Record,
+        key: &str,
+    ) -> StoreResult<()> {
         match self
             .client
             .transact_write_items()
@@ -522,19 +541,21 @@ impl DynamoMetaStore {
         {
             Ok(_) => Ok(()),
             Err(e) if failed_conditions(&e).is_some_and(|f| !f.is_empty()) => {
-                Err(StoreError::AlreadyExists)
+                Err(StoreError::already_exists(what, key))
             }
             Err(e) => Err(StoreError::backend(e)),
         }
     }
 
-    /// Put an item and its unique alias together; `AlreadyExists` if the alias is taken.
-    async fn put_with_alias(&self, item: Item, alias: Item) -> StoreResult<()> {
+    /// Put an item and its unique alias together; `AlreadyExists` (`what` named by the alias)
+    /// if the alias is taken.
+    async fn put_with_alias(&self, item: Item, alias: Item, what: Record) -> StoreResult<()> {
+        let name = get_s(&alias, "PK")?;
         let items = vec![
             self.put(alias, Some("attribute_not_exists(PK)"))?,
             self.put(item, Some("attribute_not_exists(PK)"))?,
         ];
-        self.transact(items).await
+        self.transact(items, what, &name).await
     }
 
     /// Create an entity `<entity_pk>#<id>`/`META` with a fresh id of `entity`, unique under its
@@ -543,6 +564,7 @@ impl DynamoMetaStore {
     /// and again atomically when both items are written).
     async fn create_unique(
         &self,
+        what: Record,
         entity: &str,
         entity_pk: &str,
         alias_pk: String,
@@ -550,7 +572,7 @@ impl DynamoMetaStore {
         fill: impl FnOnce(&mut Item),
     ) -> StoreResult<i64> {
         if self.get(alias_pk.clone(), alias_sk).await?.is_some() {
-            return Err(StoreError::AlreadyExists);
+            return Err(StoreError::already_exists(what, alias_pk));
         }
         let id = self.next_id(entity).await?;
         let mut item = key(format!("{entity_pk}#{id}"), "META");
@@ -558,7 +580,7 @@ impl DynamoMetaStore {
         fill(&mut item);
         let mut alias = key(alias_pk, alias_sk);
         alias.insert("id".into(), n(id));
-        self.put_with_alias(item, alias).await?;
+        self.put_with_alias(item, alias, what).await?;
         Ok(id)
     }
 
@@ -658,7 +680,7 @@ impl DynamoMetaStore {
         }
         let mut found: HashMap<(String, String), Item> = HashMap::new();
         let mut pending = keys.clone();
-        for attempt in 0..10 {
+        for attempt in 0..BATCH_GET_ATTEMPTS {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(pending))
                 .consistent_read(true)
@@ -691,9 +713,10 @@ impl DynamoMetaStore {
             tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
         }
         if !pending.is_empty() {
-            return Err(StoreError::Invalid(
-                "DynamoDB left keys unprocessed after retries".into(),
-            ));
+            return Err(StoreError::Contention {
+                what: "DynamoDB left keys of a batch read unprocessed".into(),
+                attempts: BATCH_GET_ATTEMPTS,
+            });
         }
         Ok(keys
             .iter()
@@ -868,14 +891,16 @@ impl DynamoMetaStore {
                 .take(100)
                 .map(|k| self.delete(k, None))
                 .collect::<StoreResult<Vec<_>>>()?;
-            self.transact(batch).await?;
+            // Deletes carry no condition: nothing here can fail one.
+            self.transact(batch, Record::Package, "purged items")
+                .await?;
         }
         Ok(())
     }
 }
 
 #[async_trait]
-impl MetaStore for DynamoMetaStore {
+impl IdentityStore for DynamoMetaStore {
     async fn is_empty(&self) -> StoreResult<bool> {
         let out = self
             .client
@@ -891,32 +916,22 @@ impl MetaStore for DynamoMetaStore {
         Ok(out.items().is_empty())
     }
 
-    async fn create_group(&self, path: &str, now: Timestamp) -> StoreResult<Group> {
-        let parent_id = match path.rsplit_once('/') {
-            None => None,
-            Some((parent, _)) => Some(
-                self.group_by_path(parent)
-                    .await?
-                    .ok_or_else(|| {
-                        StoreError::Invalid(format!("parent group {parent:?} does not exist"))
-                    })?
-                    .id,
-            ),
-        };
+    async fn create_group(&self, group: NewGroup) -> StoreResult<Group> {
+        let NewGroup {
+            path,
+            parent_id,
+            created_at: now,
+        } = group;
         let id = self
             .create_unique(
+                Record::Group,
                 "group",
                 "GROUP",
                 format!("GROUPPATH#{path}"),
                 "GROUP",
                 |item| {
-                    item.insert("path".into(), s(path));
+                    item.insert("path".into(), s(&path));
                     item.insert("created_at".into(), n(now.millis()));
-                    item.insert(
-                        "generic_duplicates_allowed".into(),
-                        AttributeValue::Bool(true),
-                    );
-                    item.insert("generic_duplicate_exception_regex".into(), s(""));
                     if let Some(p) = parent_id {
                         item.insert("parent_id".into(), n(p));
                     }
@@ -925,7 +940,7 @@ impl MetaStore for DynamoMetaStore {
             .await?;
         Ok(Group {
             id,
-            path: path.to_string(),
+            path,
             parent_id,
             created_at: now,
         })
@@ -955,6 +970,7 @@ impl MetaStore for DynamoMetaStore {
         let full_path = format!("{}/{}", group.path, name);
         let id = self
             .create_unique(
+                Record::Project,
                 "project",
                 "PROJECT",
                 format!("PATH#{full_path}"),
@@ -1019,6 +1035,7 @@ impl MetaStore for DynamoMetaStore {
     async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User> {
         let id = self
             .create_unique(
+                Record::User,
                 "user",
                 "USER",
                 format!("USERNAME#{username}"),
@@ -1121,7 +1138,7 @@ impl MetaStore for DynamoMetaStore {
         }
         let mut alias = key(format!("TOKENID#{id}"), "TOKEN");
         alias.insert("sha256".into(), s(&sha));
-        self.put_with_alias(item, alias).await?;
+        self.put_with_alias(item, alias, Record::Token).await?;
         Ok(token.into_token(id, now))
     }
 
@@ -1146,7 +1163,7 @@ impl MetaStore for DynamoMetaStore {
         let alias = self
             .get(format!("TOKENID#{id}"), "TOKEN")
             .await?
-            .ok_or(StoreError::NotFound)?;
+            .ok_or_else(|| StoreError::not_found(Record::Token, id))?;
         let out = self
             .client
             .update_item()
@@ -1163,24 +1180,32 @@ impl MetaStore for DynamoMetaStore {
             .await
             .map_err(|e| {
                 if conditional_failed(&e) {
-                    StoreError::NotFound
+                    StoreError::not_found(Record::Token, id)
                 } else {
                     StoreError::backend(e)
                 }
             })?;
         token_from(out.attributes().ok_or_else(|| bad("token"))?)
     }
+}
 
-    async fn group_settings(&self, group_id: i64) -> StoreResult<GroupSettings> {
+#[async_trait]
+impl SettingsStore for DynamoMetaStore {
+    async fn group_settings(&self, group_id: i64) -> StoreResult<Option<GroupSettings>> {
+        let group = format!("GROUP#{group_id}");
         let item = self
-            .get(format!("GROUP#{group_id}"), "META")
+            .get(group.clone(), "META")
             .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(GroupSettings {
-            generic_duplicates_allowed: get_bool(&item, "generic_duplicates_allowed"),
+            .ok_or_else(|| StoreError::not_found(Record::Group, &group))?;
+        // Settings are written as a whole, so both attributes are there or neither is.
+        let Some(AttributeValue::Bool(allowed)) = item.get("generic_duplicates_allowed") else {
+            return Ok(None);
+        };
+        Ok(Some(GroupSettings {
+            generic_duplicates_allowed: *allowed,
             generic_duplicate_exception_regex: opt_s(&item, "generic_duplicate_exception_regex")
                 .unwrap_or_default(),
-        })
+        }))
     }
 
     async fn set_group_settings(
@@ -1205,14 +1230,17 @@ impl MetaStore for DynamoMetaStore {
             .await
             .map_err(|e| {
                 if conditional_failed(&e) {
-                    StoreError::NotFound
+                    StoreError::not_found(Record::Group, format!("GROUP#{group_id}"))
                 } else {
                     StoreError::backend(e)
                 }
             })?;
         Ok(settings.clone())
     }
+}
 
+#[async_trait]
+impl PackageStore for DynamoMetaStore {
     async fn live_file_exists(
         &self,
         project_id: i64,
@@ -1237,7 +1265,7 @@ impl MetaStore for DynamoMetaStore {
         let now = f.now.millis();
         // A concurrent publish may create the package between our read and our write; the
         // transaction's condition catches that and we go round again with the package it made.
-        for _ in 0..8 {
+        for _ in 0..TRANSACTION_ATTEMPTS {
             let existing = self.live_package(f.project_id, &f.name, &f.version).await?;
             let mut new_alias = None;
             let (package, package_write) = match existing {
@@ -1326,7 +1354,12 @@ impl MetaStore for DynamoMetaStore {
             {
                 Ok(_) => return Ok((package, file)),
                 Err(e) => match failed_conditions(&e) {
-                    Some(failed) if failed.contains(&2) => return Err(StoreError::AlreadyExists),
+                    Some(failed) if failed.contains(&2) => {
+                        return Err(StoreError::already_exists(
+                            Record::File,
+                            format!("{}/{}", package.id, file.file_name.as_str()),
+                        ));
+                    }
                     Some(failed) if failed.contains(&0) => continue,
                     // Transactions touching the same items at once are cancelled with a
                     // conflict; go round again.
@@ -1339,9 +1372,10 @@ impl MetaStore for DynamoMetaStore {
                 },
             }
         }
-        Err(StoreError::Invalid(
-            "publish kept conflicting with concurrent writes".into(),
-        ))
+        Err(StoreError::Contention {
+            what: "publish kept conflicting with concurrent writes".into(),
+            attempts: TRANSACTION_ATTEMPTS,
+        })
     }
 
     async fn newest_file(
@@ -1493,8 +1527,10 @@ impl MetaStore for DynamoMetaStore {
             TransactWriteItem::builder().update(alias).build(),
             self.put(queued, None)?,
         ];
-        match self.transact(items).await {
-            Err(StoreError::AlreadyExists) => Err(StoreError::NotFound),
+        match self.transact(items, Record::Package, "").await {
+            Err(StoreError::AlreadyExists { .. }) => {
+                Err(StoreError::not_found(Record::Package, package.id))
+            }
             other => other,
         }
     }
@@ -1504,12 +1540,12 @@ impl MetaStore for DynamoMetaStore {
             format!("PKG#{}", file.package_id),
             file_sk(&file.file_name, file.id),
         );
-        for _ in 0..8 {
+        for _ in 0..TRANSACTION_ATTEMPTS {
             let same_name = self
                 .files_newest_first(file.package_id, Some(&file.file_name), false, None)
                 .await?;
             if !same_name.iter().any(|f| f.id == file.id) {
-                return Err(StoreError::NotFound);
+                return Err(StoreError::not_found(Record::File, file.id));
             }
             let newest_seen = same_name.iter().map(|f| f.id).max().unwrap_or(file.id);
             let mark = Update::builder()
@@ -1555,17 +1591,23 @@ impl MetaStore for DynamoMetaStore {
             {
                 Ok(_) => return Ok(()),
                 Err(e) => match failed_conditions(&e) {
-                    Some(failed) if failed.contains(&0) => return Err(StoreError::NotFound),
+                    Some(failed) if failed.contains(&0) => {
+                        return Err(StoreError::not_found(Record::File, file.id));
+                    }
                     Some(_) => continue,
                     None => return Err(StoreError::backend(e)),
                 },
             }
         }
-        Err(StoreError::Invalid(
-            "file delete kept conflicting with concurrent writes".into(),
-        ))
+        Err(StoreError::Contention {
+            what: "file delete kept conflicting with concurrent writes".into(),
+            attempts: TRANSACTION_ATTEMPTS,
+        })
     }
+}
 
+#[async_trait]
+impl PurgeStore for DynamoMetaStore {
     async fn doomed(&self, limit: usize) -> StoreResult<(Vec<Package>, Vec<PackageFile>)> {
         let mut packages = Vec::new();
         for entry in self.purge_queue("PKG#", limit).await? {
@@ -1654,7 +1696,10 @@ impl MetaStore for DynamoMetaStore {
         keys.push(key("PURGE", format!("PKG#{:020}", package.id)));
         self.delete_all(keys).await
     }
+}
 
+#[async_trait]
+impl UploadSessionStore for DynamoMetaStore {
     async fn create_upload_session(&self, u: &UploadSession) -> StoreResult<()> {
         let mut item = session_key(&u.id);
         item.insert("id".into(), s(&u.id));
@@ -1702,7 +1747,9 @@ impl MetaStore for DynamoMetaStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Err(StoreError::AlreadyExists),
+            Err(e) if conditional_failed(&e) => {
+                Err(StoreError::already_exists(Record::UploadSession, &u.id))
+            }
             Err(e) => Err(StoreError::backend(e)),
         }
     }

@@ -3,8 +3,8 @@
 
 use super::signing::{Grant, UrlSigner};
 use super::{
-    BlobBody, BlobStore, BodyMeter, ByteStream, Presigned, ReceivedPart, StoreError, StoreResult,
-    StoredBlob,
+    BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign, Presigned,
+    ReceivedPart, Record, StoreError, StoreResult, StoredBlob,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -50,9 +50,11 @@ impl FsBlobStore {
         self
     }
 
-    fn sign(&self, grant: Grant) -> Option<Presigned> {
-        let signer = self.signer.as_ref()?;
-        Some(Presigned {
+    fn sign(&self, grant: Grant) -> StoreResult<Presigned> {
+        let signer = self.signer.as_ref().ok_or_else(|| {
+            StoreError::Misconfigured("this local store has no URL signer".into())
+        })?;
+        Ok(Presigned {
             url: signer.url(&grant),
             headers: Vec::new(),
         })
@@ -90,7 +92,7 @@ impl FsBlobStore {
                 !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
             });
         if !safe {
-            return Err(StoreError::Invalid(format!("bad blob key {key:?}")));
+            return Err(StoreError::Rejected(format!("bad blob key {key:?}")));
         }
         Ok(self.root.join(key))
     }
@@ -135,11 +137,15 @@ enum Opened {
     Stream(std::fs::File),
 }
 
-fn io_err(e: std::io::Error) -> StoreError {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        StoreError::NotFound
-    } else {
-        StoreError::backend(e)
+/// An I/O error about `what` at `key`: `NotFound` when nothing is there.
+fn io_err(what: Record, key: &str) -> impl FnOnce(std::io::Error) -> StoreError + use<> {
+    let key = key.to_string();
+    move |e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            StoreError::NotFound { what, key }
+        } else {
+            StoreError::backend(e)
+        }
     }
 }
 
@@ -196,24 +202,27 @@ impl BlobStore for FsBlobStore {
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StoreResult<BlobBody> {
         let path = self.path_of(key)?;
+        let key = key.to_string();
         // Open, size, seek and (for a range up to one chunk, the common small file) read, all
         // in one blocking task; larger ranges then stream chunk by chunk.
         let (opened, total_size, range) = tokio::task::spawn_blocking(move || {
-            let mut file = std::fs::File::open(&path).map_err(io_err)?;
-            let total_size = file.metadata().map_err(io_err)?.len();
+            let mut file = std::fs::File::open(&path).map_err(io_err(Record::Blob, &key))?;
+            let total_size = file.metadata().map_err(io_err(Record::Blob, &key))?.len();
             let range = range.unwrap_or(0..total_size);
             if range.start > range.end || range.end > total_size {
-                return Err(StoreError::Invalid(format!(
+                return Err(StoreError::Rejected(format!(
                     "range {range:?} outside 0..{total_size}"
                 )));
             }
             if range.start > 0 {
-                file.seek(SeekFrom::Start(range.start)).map_err(io_err)?;
+                file.seek(SeekFrom::Start(range.start))
+                    .map_err(io_err(Record::Blob, &key))?;
             }
             let len = range.end - range.start;
             let opened = if len <= READ_CHUNK as u64 {
                 let mut bytes = vec![0; len as usize];
-                file.read_exact(&mut bytes).map_err(io_err)?;
+                file.read_exact(&mut bytes)
+                    .map_err(io_err(Record::Blob, &key))?;
                 Opened::Read(bytes::Bytes::from(bytes))
             } else {
                 Opened::Stream(file)
@@ -238,7 +247,10 @@ impl BlobStore for FsBlobStore {
 
     async fn head(&self, key: &str) -> StoreResult<u64> {
         let path = self.path_of(key)?;
-        Ok(tokio::fs::metadata(&path).await.map_err(io_err)?.len())
+        Ok(tokio::fs::metadata(&path)
+            .await
+            .map_err(io_err(Record::Blob, key))?
+            .len())
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
@@ -257,24 +269,55 @@ impl BlobStore for FsBlobStore {
                 .await
                 .map_err(StoreError::backend)?;
         }
-        tokio::fs::rename(&source, &target).await.map_err(io_err)
+        tokio::fs::rename(&source, &target)
+            .await
+            .map_err(io_err(Record::Blob, from))
     }
 
+    async fn expire_staged(&self, older_than: Duration) -> StoreResult<usize> {
+        let dir = self
+            .root
+            .join(super::keys::STAGING_PREFIX.trim_end_matches('/'));
+        tokio::task::spawn_blocking(move || remove_older_than(&dir, older_than))
+            .await
+            .map_err(StoreError::backend)
+    }
+
+    fn location(&self) -> BlobLocation {
+        BlobLocation::Local
+    }
+
+    /// Presigning and multipart need the signer: depot serves those URLs itself.
+    fn presign(&self) -> Option<&dyn Presign> {
+        self.signer.is_some().then_some(self as &dyn Presign)
+    }
+
+    fn multipart(&self) -> Option<&dyn Multipart> {
+        self.signer.is_some().then_some(self as &dyn Multipart)
+    }
+
+    fn url_signer(&self) -> Option<&UrlSigner> {
+        self.signer.as_deref()
+    }
+}
+
+#[async_trait]
+impl Presign for FsBlobStore {
     async fn presign_get(
         &self,
         key: &str,
         ttl: Duration,
         content_disposition: &str,
-    ) -> StoreResult<Option<Presigned>> {
+    ) -> StoreResult<Presigned> {
         self.path_of(key)?;
-        Ok(self.sign(Grant {
+        self.sign(Grant {
             method: "GET".into(),
             key: key.to_string(),
             expires: expiry(ttl),
             size: None,
             sha256: None,
             disposition: Some(content_disposition.to_string()),
-        }))
+        })
     }
 
     async fn presign_put(
@@ -283,25 +326,21 @@ impl BlobStore for FsBlobStore {
         ttl: Duration,
         size: u64,
         sha256: Option<&str>,
-    ) -> StoreResult<Option<Presigned>> {
+    ) -> StoreResult<Presigned> {
         self.path_of(key)?;
-        Ok(self.sign(Grant {
+        self.sign(Grant {
             method: "PUT".into(),
             key: key.to_string(),
             expires: expiry(ttl),
             size: Some(size),
             sha256: sha256.map(str::to_string),
             disposition: None,
-        }))
+        })
     }
+}
 
-    async fn expire_staged(&self, older_than: Duration) -> StoreResult<usize> {
-        let dir = self.root.join(super::STAGING_PREFIX.trim_end_matches('/'));
-        tokio::task::spawn_blocking(move || remove_older_than(&dir, older_than))
-            .await
-            .map_err(StoreError::backend)
-    }
-
+#[async_trait]
+impl Multipart for FsBlobStore {
     async fn start_multipart(&self, key: &str) -> StoreResult<String> {
         let upload_id = hex::encode(rand::random::<[u8; 8]>());
         let dir = self.path_of(&parts_key(key, &upload_id))?;
@@ -329,14 +368,14 @@ impl BlobStore for FsBlobStore {
             sha256: None,
             disposition: None,
         })
-        .ok_or_else(|| StoreError::Invalid("this store has no URL signer".into()))
     }
 
     async fn list_parts(&self, key: &str, upload_id: &str) -> StoreResult<Vec<ReceivedPart>> {
         let dir = self.path_of(&parts_key(key, upload_id))?;
-        let mut entries = tokio::fs::read_dir(&dir).await.map_err(io_err)?;
+        let not_found = || io_err(Record::Upload, upload_id);
+        let mut entries = tokio::fs::read_dir(&dir).await.map_err(not_found())?;
         let mut parts = Vec::new();
-        while let Some(entry) = entries.next_entry().await.map_err(io_err)? {
+        while let Some(entry) = entries.next_entry().await.map_err(not_found())? {
             let Some(number) = entry
                 .file_name()
                 .to_str()
@@ -344,7 +383,7 @@ impl BlobStore for FsBlobStore {
             else {
                 continue;
             };
-            let size = entry.metadata().await.map_err(io_err)?.len();
+            let size = entry.metadata().await.map_err(not_found())?.len();
             parts.push(ReceivedPart {
                 number,
                 size,
@@ -369,8 +408,9 @@ impl BlobStore for FsBlobStore {
         let file = tokio::task::spawn_blocking(move || -> StoreResult<std::fs::File> {
             let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
             for number in numbers {
-                let mut source =
-                    std::fs::File::open(joined.join(format!("{number:05}"))).map_err(io_err)?;
+                let part = joined.join(format!("{number:05}"));
+                let mut source = std::fs::File::open(&part)
+                    .map_err(io_err(Record::Upload, &part.display().to_string()))?;
                 std::io::copy(&mut source, &mut out).map_err(StoreError::backend)?;
             }
             out.into_inner()
@@ -390,14 +430,6 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::backend(e)),
             _ => Ok(()),
         }
-    }
-
-    fn url_signer(&self) -> Option<&UrlSigner> {
-        self.signer.as_deref()
-    }
-
-    fn file_store_code(&self) -> i64 {
-        1
     }
 }
 

@@ -3,8 +3,8 @@
 //! upload, aborted on any failure. Either way the object appears whole or not at all.
 
 use super::{
-    BlobBody, BlobStore, BodyMeter, ByteStream, Presigned, ReceivedPart, StoreError, StoreResult,
-    StoredBlob,
+    BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign, Presigned,
+    ReceivedPart, Record, StoreError, StoreResult, StoredBlob,
 };
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -245,13 +245,13 @@ impl BlobStore for S3BlobStore {
         let mut request = self.client.get_object().bucket(&self.bucket).key(key);
         if let Some(r) = &range {
             if r.start >= r.end {
-                return Err(StoreError::Invalid(format!("empty range {r:?}")));
+                return Err(StoreError::Rejected(format!("empty range {r:?}")));
             }
             request = request.range(format!("bytes={}-{}", r.start, r.end - 1));
         }
         let out = request.send().await.map_err(|e| {
             if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                StoreError::NotFound
+                StoreError::not_found(Record::Blob, key)
             } else {
                 StoreError::backend(e)
             }
@@ -281,7 +281,7 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(|e| {
                 if e.as_service_error().is_some_and(|s| s.is_not_found()) {
-                    StoreError::NotFound
+                    StoreError::not_found(Record::Blob, key)
                 } else {
                     StoreError::backend(e)
                 }
@@ -313,7 +313,7 @@ impl BlobStore for S3BlobStore {
                 .key(to)
                 .send()
                 .await
-                .map_err(|e| not_found_if(e, "NoSuchKey"))?;
+                .map_err(|e| not_found_if(e, "NoSuchKey", Record::Blob, from))?;
         }
         self.delete(from).await
     }
@@ -324,6 +324,21 @@ impl BlobStore for S3BlobStore {
         Ok(0)
     }
 
+    fn location(&self) -> BlobLocation {
+        BlobLocation::ObjectStorage
+    }
+
+    fn presign(&self) -> Option<&dyn Presign> {
+        Some(self)
+    }
+
+    fn multipart(&self) -> Option<&dyn Multipart> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl Multipart for S3BlobStore {
     async fn start_multipart(&self, key: &str) -> StoreResult<String> {
         let created = self
             .client
@@ -374,7 +389,7 @@ impl BlobStore for S3BlobStore {
                 .set_part_number_marker(marker.take())
                 .send()
                 .await
-                .map_err(|e| not_found_if(e, "NoSuchUpload"))?;
+                .map_err(|e| not_found_if(e, "NoSuchUpload", Record::Upload, upload_id))?;
             parts.extend(out.parts().iter().filter_map(|p| {
                 Some(ReceivedPart {
                     number: u32::try_from(p.part_number()?).ok()?,
@@ -418,18 +433,21 @@ impl BlobStore for S3BlobStore {
             .upload_id(upload_id)
             .send()
             .await;
-        match aborted.map_err(|e| not_found_if(e, "NoSuchUpload")) {
-            Ok(_) | Err(StoreError::NotFound) => Ok(()),
+        match aborted.map_err(|e| not_found_if(e, "NoSuchUpload", Record::Upload, upload_id)) {
+            Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }
+}
 
+#[async_trait]
+impl Presign for S3BlobStore {
     async fn presign_get(
         &self,
         key: &str,
         ttl: Duration,
         content_disposition: &str,
-    ) -> StoreResult<Option<Presigned>> {
+    ) -> StoreResult<Presigned> {
         let request = self
             .client
             .get_object()
@@ -440,7 +458,7 @@ impl BlobStore for S3BlobStore {
             .presigned(PresigningConfig::expires_in(ttl).map_err(StoreError::backend)?)
             .await
             .map_err(StoreError::backend)?;
-        Ok(Some(presigned(request)))
+        Ok(presigned(request))
     }
 
     async fn presign_put(
@@ -449,11 +467,12 @@ impl BlobStore for S3BlobStore {
         ttl: Duration,
         size: u64,
         sha256: Option<&str>,
-    ) -> StoreResult<Option<Presigned>> {
+    ) -> StoreResult<Presigned> {
         let checksum = match sha256 {
             Some(hex_digest) => {
-                let raw = hex::decode(hex_digest)
-                    .map_err(|_| StoreError::Invalid(format!("{hex_digest:?} is not a SHA-256")))?;
+                let raw = hex::decode(hex_digest).map_err(|_| {
+                    StoreError::Rejected(format!("{hex_digest:?} is not a SHA-256"))
+                })?;
                 Some(base64::engine::general_purpose::STANDARD.encode(raw))
             }
             None => None,
@@ -468,23 +487,19 @@ impl BlobStore for S3BlobStore {
             .presigned(PresigningConfig::expires_in(ttl).map_err(StoreError::backend)?)
             .await
             .map_err(StoreError::backend)?;
-        Ok(Some(presigned(request)))
-    }
-
-    fn file_store_code(&self) -> i64 {
-        2
+        Ok(presigned(request))
     }
 }
 
 /// `NotFound` when S3 answered the error `code` (`NoSuchKey`, `NoSuchUpload`), else a backend
 /// failure.
-fn not_found_if<E, R>(e: SdkError<E, R>, code: &str) -> StoreError
+fn not_found_if<E, R>(e: SdkError<E, R>, code: &str, what: Record, key: &str) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     if e.as_service_error().is_some_and(|s| s.code() == Some(code)) {
-        StoreError::NotFound
+        StoreError::not_found(what, key)
     } else {
         StoreError::backend(e)
     }

@@ -1,12 +1,15 @@
 //! `MetaStore` on an embedded SQLite file (WAL, busy timeout), safe to share with
 //! `depot admin` running in another process on the same data directory.
 
-use super::{MetaStore, StoreError, StoreResult};
+use super::{
+    IdentityStore, PackageStore, PurgeStore, Record, SettingsStore, StoreError, StoreResult,
+    UploadSessionStore,
+};
 use crate::domain::{
     COUNT_LIMIT, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile,
-    NewToken, Package, PackageFile, PackageName, PackageOrder, PackageQuery, PackageStatus,
-    PackageVersion, Project, Role, Scope, SessionState, StateParts, Timestamp, Token, TokenKind,
-    UploadSession, User, Visibility,
+    NewGroup, NewToken, Package, PackageFile, PackageName, PackageOrder, PackageQuery,
+    PackageStatus, PackageVersion, Project, Role, Scope, SessionState, StateParts, Timestamp,
+    Token, TokenKind, UploadSession, User, Visibility,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Params, Row, TransactionBehavior, params};
@@ -144,7 +147,12 @@ impl SqliteMetaStore {
                 )
                 .map_err(db_err)?;
             if changed == 0 {
-                return Err(StoreError::NotFound);
+                let what = if table == "packages" {
+                    Record::Package
+                } else {
+                    Record::File
+                };
+                return Err(StoreError::not_found(what, id));
             }
             Ok(())
         })
@@ -222,12 +230,13 @@ fn db_err(e: rusqlite::Error) -> StoreError {
             if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
         {
-            StoreError::AlreadyExists
+            let msg = e.to_string();
+            StoreError::already_exists(record_of_constraint(&msg), msg)
         }
         rusqlite::Error::SqliteFailure(code, msg)
             if code.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
-            StoreError::Invalid(format!(
+            StoreError::Rejected(format!(
                 "constraint violated: {}",
                 msg.as_deref().unwrap_or("?")
             ))
@@ -236,6 +245,25 @@ fn db_err(e: rusqlite::Error) -> StoreError {
             StoreError::Full(Box::new(e))
         }
         _ => StoreError::backend(e),
+    }
+}
+
+/// The kind of record a constraint message (`UNIQUE constraint failed: groups.path`) is about.
+fn record_of_constraint(message: &str) -> Record {
+    let table = message
+        .rsplit(": ")
+        .next()
+        .and_then(|cols| cols.split('.').next())
+        .unwrap_or_default();
+    match table {
+        "groups" => Record::Group,
+        "projects" => Record::Project,
+        "users" => Record::User,
+        "memberships" => Record::Membership,
+        "tokens" => Record::Token,
+        "packages" => Record::Package,
+        "package_files" => Record::File,
+        _ => Record::UploadSession,
     }
 }
 
@@ -326,8 +354,8 @@ fn session_row(r: &Row) -> rusqlite::Result<UploadSession> {
         kind: text(12)?,
         package_id: r.get(13)?,
         file_id: r.get(14)?,
-        status: r.get(15)?,
-        message: r.get(16)?,
+        legacy_status: r.get(15)?,
+        reason: r.get(16)?,
         until: r.get(17)?,
     })
     .ok_or_else(|| bad_row("state"))?;
@@ -377,8 +405,8 @@ fn set_session_state(
                 p.kind,
                 p.package_id,
                 p.file_id,
-                p.status,
-                p.message,
+                p.legacy_status,
+                p.reason,
                 p.until
             ],
         )
@@ -446,7 +474,7 @@ fn newest_live_file(
 }
 
 #[async_trait]
-impl MetaStore for SqliteMetaStore {
+impl IdentityStore for SqliteMetaStore {
     async fn is_empty(&self) -> StoreResult<bool> {
         self.read(|c| {
             let n: i64 = c
@@ -462,25 +490,16 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn create_group(&self, path: &str, now: Timestamp) -> StoreResult<Group> {
-        let path = path.to_string();
+    async fn create_group(&self, group: NewGroup) -> StoreResult<Group> {
         self.call(move |c| {
+            let NewGroup {
+                path,
+                parent_id,
+                created_at: now,
+            } = group;
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let parent_id = match path.rsplit_once('/') {
-                None => None,
-                Some((parent, _)) => Some(
-                    tx.query_row_cached("SELECT id FROM groups WHERE path = ?1", [parent], |r| {
-                        r.get(0)
-                    })
-                    .optional()
-                    .map_err(db_err)?
-                    .ok_or_else(|| {
-                        StoreError::Invalid(format!("parent group {parent:?} does not exist"))
-                    })?,
-                ),
-            };
             tx.execute_cached(
                 "INSERT INTO groups (path, parent_id, created_at) VALUES (?1, ?2, ?3)",
                 params![path, parent_id, now.millis()],
@@ -752,7 +771,7 @@ impl MetaStore for SqliteMetaStore {
                 .execute_cached("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])
                 .map_err(db_err)?;
             if n == 0 {
-                return Err(StoreError::NotFound);
+                return Err(StoreError::not_found(Record::Token, id));
             }
             c.query_row_cached(
                 &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"),
@@ -763,8 +782,11 @@ impl MetaStore for SqliteMetaStore {
         })
         .await
     }
+}
 
-    async fn group_settings(&self, group_id: i64) -> StoreResult<GroupSettings> {
+#[async_trait]
+impl SettingsStore for SqliteMetaStore {
+    async fn group_settings(&self, group_id: i64) -> StoreResult<Option<GroupSettings>> {
         self.read(move |c| {
             c.query_row_cached(
                 "SELECT generic_duplicates_allowed, generic_duplicate_exception_regex \
@@ -779,7 +801,8 @@ impl MetaStore for SqliteMetaStore {
             )
             .optional()
             .map_err(db_err)?
-            .ok_or(StoreError::NotFound)
+            .map(Some)
+            .ok_or_else(|| StoreError::not_found(Record::Group, group_id))
         })
         .await
     }
@@ -803,13 +826,16 @@ impl MetaStore for SqliteMetaStore {
                 )
                 .map_err(db_err)?;
             if n == 0 {
-                return Err(StoreError::NotFound);
+                return Err(StoreError::not_found(Record::Group, group_id));
             }
             Ok(settings)
         })
         .await
     }
+}
 
+#[async_trait]
+impl PackageStore for SqliteMetaStore {
     async fn live_file_exists(
         &self,
         project_id: i64,
@@ -838,7 +864,10 @@ impl MetaStore for SqliteMetaStore {
                             .map_err(db_err)?
                             .is_some()
                     {
-                        return Err(StoreError::AlreadyExists);
+                        return Err(StoreError::already_exists(
+                            Record::File,
+                            format!("{}/{}", p.id, f.file_name.as_str()),
+                        ));
                     }
                     let status = f.status.unwrap_or(p.status);
                     tx.execute_cached(
@@ -1067,7 +1096,10 @@ impl MetaStore for SqliteMetaStore {
     async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()> {
         self.mark_doomed("package_files", file.id, now).await
     }
+}
 
+#[async_trait]
+impl PurgeStore for SqliteMetaStore {
     async fn doomed(&self, limit: usize) -> StoreResult<(Vec<Package>, Vec<PackageFile>)> {
         self.call(move |c| {
             let packages = c
@@ -1144,7 +1176,10 @@ impl MetaStore for SqliteMetaStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl UploadSessionStore for SqliteMetaStore {
     async fn create_upload_session(&self, session: &UploadSession) -> StoreResult<()> {
         let u = session.clone();
         self.call(move |c| {
@@ -1171,8 +1206,8 @@ impl MetaStore for SqliteMetaStore {
                     p.kind,
                     p.package_id,
                     p.file_id,
-                    p.status,
-                    p.message,
+                    p.legacy_status,
+                    p.reason,
                     p.until,
                     u.created_at.millis(),
                     u.expires_at.millis()

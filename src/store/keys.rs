@@ -1,0 +1,44 @@
+//! The one place object keys are decided: fresh blob keys, and where upload sessions stage their
+//! bytes.
+
+/// The one place object keys are decided: a fresh blob key never reused or rewritten.
+pub fn new_blob_key() -> String {
+    format!("blobs/{}", hex::encode(rand::random::<[u8; 16]>()))
+}
+
+/// Where the bytes of upload session `session_id` are staged (expired by the bucket's
+/// lifecycle rule and by the session's own expiry).
+pub fn staging_key(session_id: &str) -> String {
+    format!("{STAGING_PREFIX}{session_id}")
+}
+
+/// The prefix of every staged upload.
+pub const STAGING_PREFIX: &str = "uploads/";
+
+/// The session whose bytes are staged at `key` (as an S3 event names it), if it is one.
+pub fn session_of_staging_key(key: &str) -> Option<&str> {
+    let id = key.strip_prefix(STAGING_PREFIX)?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_keys_are_unique_and_safe() {
+        let a = new_blob_key();
+        assert_ne!(a, new_blob_key());
+        assert!(a.starts_with("blobs/") && a.len() == 6 + 32);
+        assert!(a[6..].bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn staging_keys_name_their_session() {
+        let key = staging_key("00ff");
+        assert_eq!(session_of_staging_key(&key), Some("00ff"));
+        assert_eq!(session_of_staging_key("uploads/"), None);
+        assert_eq!(session_of_staging_key("uploads/../x"), None);
+        assert_eq!(session_of_staging_key("blobs/00ff"), None);
+    }
+}

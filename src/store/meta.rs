@@ -1,0 +1,182 @@
+//! The metadata seam, cut by kind of record: identity (groups, projects, users, memberships,
+//! tokens), settings, packages (packages, files, lists, deletes), the purge of deleted ones,
+//! and upload sessions. Stores load and save records; the registry decides (defaults, status
+//! rules, who may). `MetaStore` is every part at once, what a backend implements in full.
+
+use super::error::StoreResult;
+use crate::domain::{
+    FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile, NewGroup,
+    NewToken, Package, PackageFile, PackageName, PackageQuery, PackageVersion, Project, Role,
+    SessionState, Timestamp, Token, UploadSession, User, Visibility,
+};
+use async_trait::async_trait;
+
+/// Who is who: groups, projects, users, memberships and tokens.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    /// True when nothing was ever provisioned (first start).
+    async fn is_empty(&self) -> StoreResult<bool>;
+
+    /// Save a new group (its parent, looked up by the caller, exists: groups are never
+    /// removed); `AlreadyExists` if its path is taken.
+    async fn create_group(&self, group: NewGroup) -> StoreResult<Group>;
+    async fn group_by_path(&self, path: &str) -> StoreResult<Option<Group>>;
+    async fn group_by_id(&self, id: i64) -> StoreResult<Option<Group>>;
+
+    async fn create_project(
+        &self,
+        group: &Group,
+        name: &str,
+        visibility: Visibility,
+        now: Timestamp,
+    ) -> StoreResult<Project>;
+    async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>>;
+    async fn project_by_path(&self, path: &str) -> StoreResult<Option<Project>>;
+    /// The projects directly in `group` and, with `subgroups`, in every group below it.
+    async fn projects_in_group(&self, group: &Group, subgroups: bool) -> StoreResult<Vec<Project>>;
+
+    async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User>;
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+
+    /// Add a membership, or change the role of an existing one.
+    async fn set_membership(
+        &self,
+        user_id: i64,
+        target: &MembershipTarget,
+        role: Role,
+    ) -> StoreResult<Membership>;
+    async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>>;
+
+    async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token>;
+    async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>>;
+    async fn token_by_id(&self, id: i64) -> StoreResult<Option<Token>>;
+    /// `NotFound` for an unknown id.
+    async fn revoke_token(&self, id: i64) -> StoreResult<Token>;
+}
+
+/// Package settings of groups.
+#[async_trait]
+pub trait SettingsStore: Send + Sync + 'static {
+    /// Settings of a group as stored; `None` when never set (the registry applies the
+    /// defaults). `NotFound` for an unknown group.
+    async fn group_settings(&self, group_id: i64) -> StoreResult<Option<GroupSettings>>;
+    async fn set_group_settings(
+        &self,
+        group_id: i64,
+        settings: &GroupSettings,
+    ) -> StoreResult<GroupSettings>;
+}
+
+/// Packages and their files: publish, find, list, delete.
+#[async_trait]
+pub trait PackageStore: Send + Sync + 'static {
+    /// Does the live package (project, name, version) have a live file named `file_name`?
+    async fn live_file_exists(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+        file_name: &FileName,
+    ) -> StoreResult<bool>;
+
+    /// Atomically find-or-create the package and add the file. With `refuse_duplicate` and a
+    /// live file of the same name already there: `AlreadyExists`, and nothing changes.
+    async fn publish(&self, file: NewFile) -> StoreResult<(Package, PackageFile)>;
+
+    /// The newest live file `file_name` of the package (project, name, version), with its
+    /// package, when the package is `default` or `hidden`.
+    async fn newest_file(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+        file_name: &FileName,
+    ) -> StoreResult<Option<(Package, PackageFile)>>;
+
+    /// Record a download.
+    async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()>;
+
+    /// A package by id, whatever its status (callers decide what is visible).
+    async fn package_by_id(&self, id: i64) -> StoreResult<Option<Package>>;
+
+    /// One page of the packages of `projects` that match `query` ([`PackageQuery::matches`]),
+    /// in its order (ties broken by creation, then id), counted up to
+    /// [`crate::domain::COUNT_LIMIT`].
+    async fn list_packages(
+        &self,
+        projects: &[Project],
+        query: &PackageQuery,
+    ) -> StoreResult<Listed<Package>>;
+
+    /// The live files of a package, in no particular order.
+    async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>>;
+
+    /// Mark a live package pending destruction: it leaves lists and downloads at once, and
+    /// its name and version are free for a new package. `NotFound` if it is not live.
+    async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()>;
+
+    /// Mark one live file pending destruction (gone from downloads and file lists at once; its
+    /// name no longer counts as a duplicate unless another live file has it). `NotFound` if it
+    /// is not live.
+    async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()>;
+}
+
+/// What deletes left behind, and forgetting it once its bytes are gone.
+#[async_trait]
+pub trait PurgeStore: Send + Sync + 'static {
+    /// Up to `limit` packages pending destruction and up to `limit` files pending destruction
+    /// (of live packages), for the purge.
+    async fn doomed(&self, limit: usize) -> StoreResult<(Vec<Package>, Vec<PackageFile>)>;
+
+    /// Every file record of a package, whatever its status (for the purge).
+    async fn all_files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>>;
+
+    /// Does a file record other than `file` point at its blob? Records are counted until they
+    /// are forgotten, so a blob is kept while any record, live or doomed, still names it.
+    async fn blob_shared(&self, file: &PackageFile) -> StoreResult<bool>;
+
+    /// Remove a purged file's record for good.
+    async fn forget_file(&self, file: &PackageFile) -> StoreResult<()>;
+
+    /// Remove a purged package's record (and whatever it still holds) for good.
+    async fn forget_package(&self, package: &Package) -> StoreResult<()>;
+}
+
+/// Upload sessions of the large-file handoff.
+#[async_trait]
+pub trait UploadSessionStore: Send + Sync + 'static {
+    /// Record a new upload session; `AlreadyExists` if its id is taken.
+    async fn create_upload_session(&self, session: &UploadSession) -> StoreResult<()>;
+
+    async fn upload_session(&self, id: &str) -> StoreResult<Option<UploadSession>>;
+
+    /// Claim a session for committing until `until`: from `Pending`, or from a `Committing`
+    /// whose lease lapsed before `now`. `None` (and no change) when someone else holds it or
+    /// it is settled; callers then read it again.
+    async fn claim_upload_session(
+        &self,
+        id: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<UploadSession>>;
+
+    /// Give a session its final `state` (committed, refused, aborted) unless it is settled
+    /// already; `None` (and no change) in that case.
+    async fn settle_upload_session(
+        &self,
+        id: &str,
+        state: &SessionState,
+    ) -> StoreResult<Option<UploadSession>>;
+}
+
+/// Every kind of record: what a metadata backend implements, and what the registry holds.
+/// Every implementation passes the same conformance suite.
+pub trait MetaStore:
+    IdentityStore + SettingsStore + PackageStore + PurgeStore + UploadSessionStore
+{
+}
+
+impl<T> MetaStore for T where
+    T: IdentityStore + SettingsStore + PackageStore + PurgeStore + UploadSessionStore
+{
+}
