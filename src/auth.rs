@@ -5,8 +5,9 @@
 
 use crate::domain::{Membership, Visibility};
 use crate::domain::{MembershipTarget, Project, Role, Scope, Timestamp, Token, TokenKind};
+use crate::registry::Error;
 use crate::store::{MetaStore, StoreError};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -24,6 +25,9 @@ pub enum Credential {
     Bearer(String),
     /// `Authorization: Basic` (user and token as password).
     Basic { user: String, password: String },
+    /// `Authorization: Basic` as `gitlab-ci-token` on a download (`GET`/`HEAD`): the one Basic
+    /// form in which GitLab also accepts a job token.
+    CiJobBasic(String),
 }
 
 impl std::fmt::Debug for Credential {
@@ -35,14 +39,19 @@ impl std::fmt::Debug for Credential {
             Credential::DeployToken(_) => "DeployToken",
             Credential::Bearer(_) => "Bearer",
             Credential::Basic { .. } => "Basic",
+            Credential::CiJobBasic(_) => "CiJobBasic",
         };
         write!(f, "Credential::{kind}(<redacted>)")
     }
 }
 
 impl Credential {
-    /// The credential in `headers` or the query pairs, if any.
-    pub fn from_request(headers: &HeaderMap, query: &[(String, String)]) -> Option<Self> {
+    /// The credential in `headers` or the query pairs of a `method` request, if any.
+    pub fn from_request(
+        headers: &HeaderMap,
+        query: &[(String, String)],
+        method: &Method,
+    ) -> Option<Self> {
         let header_value = |name: &str| {
             headers
                 .get(name)
@@ -77,6 +86,10 @@ impl Credential {
                 .ok()?;
             let decoded = String::from_utf8(decoded).ok()?;
             let (user, password) = decoded.split_once(':')?;
+            let download = matches!(*method, Method::GET | Method::HEAD);
+            if download && user == "gitlab-ci-token" {
+                return Some(Credential::CiJobBasic(password.to_string()));
+            }
             return Some(Credential::Basic {
                 user: user.to_string(),
                 password: password.to_string(),
@@ -145,23 +158,21 @@ pub enum Denied {
     ProjectNotFound,
 }
 
-/// Resolve a credential to a principal. `is_get` enables `gitlab-ci-token` Basic auth, which
-/// GitLab accepts on downloads only.
+/// Resolve a credential to a principal: who it is, or why it is refused (`Error::Denied`).
 pub async fn authenticate(
     meta: &dyn MetaStore,
     credential: Option<&Credential>,
-    is_get: bool,
     now: Timestamp,
-) -> Result<Result<Principal, Denied>, StoreError> {
+) -> Result<Principal, Error> {
     let Some(credential) = credential else {
-        return Ok(Ok(Principal::Anonymous));
+        return Ok(Principal::Anonymous);
     };
     // Unknown or unusable secrets in these forms are an error; in DEPLOY-TOKEN and Basic they
     // leave the request anonymous, as in GitLab.
     let (secret, strict) = match credential {
         Credential::PrivateToken(s) | Credential::JobToken(s) | Credential::Bearer(s) => (s, true),
         Credential::DeployToken(s) => (s, false),
-        Credential::Basic { password, .. } => (password, false),
+        Credential::Basic { password, .. } | Credential::CiJobBasic(password) => (password, false),
     };
     let token = lookup(meta, secret).await?;
     let fallback = if strict {
@@ -170,30 +181,27 @@ pub async fn authenticate(
         Ok(Principal::Anonymous)
     };
     let Some(token) = token else {
-        return Ok(fallback);
+        return Ok(fallback?);
     };
     let accepted = match credential {
         Credential::PrivateToken(_) => token.kind == TokenKind::Personal,
         Credential::JobToken(_) => token.kind == TokenKind::Job,
         Credential::DeployToken(_) => token.kind == TokenKind::Deploy,
         Credential::Bearer(_) => matches!(token.kind, TokenKind::Personal | TokenKind::Job),
-        Credential::Basic { user, .. } => match token.kind {
-            TokenKind::Personal | TokenKind::Deploy => true,
-            TokenKind::Job => is_get && user == "gitlab-ci-token",
-        },
+        Credential::Basic { .. } => matches!(token.kind, TokenKind::Personal | TokenKind::Deploy),
+        Credential::CiJobBasic(_) => true,
     };
     if !accepted {
-        return Ok(fallback);
+        return Ok(fallback?);
     }
     let expired = token.expires_at.is_some_and(|at| at <= now);
     match token.kind {
-        TokenKind::Personal if token.revoked => return Ok(Err(Denied::Revoked)),
-        TokenKind::Personal if expired => return Ok(Err(Denied::Expired)),
-        TokenKind::Job if token.revoked || expired => return Ok(Err(Denied::Unauthorized)),
-        TokenKind::Deploy if token.revoked || expired => return Ok(Ok(Principal::Anonymous)),
-        _ => {}
+        TokenKind::Personal if token.revoked => Err(Denied::Revoked.into()),
+        TokenKind::Personal if expired => Err(Denied::Expired.into()),
+        TokenKind::Job if token.revoked || expired => Err(Denied::Unauthorized.into()),
+        TokenKind::Deploy if token.revoked || expired => Ok(Principal::Anonymous),
+        _ => Ok(principal_of(token)),
     }
-    Ok(Ok(principal_of(token)))
 }
 
 async fn lookup(meta: &dyn MetaStore, secret: &str) -> Result<Option<Token>, StoreError> {
@@ -408,9 +416,29 @@ mod tests {
         ];
         for (h, query, expected) in cases {
             assert_eq!(
-                Credential::from_request(&h, &query),
+                Credential::from_request(&h, &query, &Method::PUT),
                 expected,
                 "{h:?} {query:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ci_job_basic_is_recognised_on_downloads_only() {
+        let h = headers(&[("authorization", &basic("gitlab-ci-token", "djt-x"))]);
+        for method in [Method::GET, Method::HEAD] {
+            assert_eq!(
+                Credential::from_request(&h, &[], &method),
+                Some(Credential::CiJobBasic("djt-x".into()))
+            );
+        }
+        for method in [Method::PUT, Method::POST, Method::DELETE] {
+            assert_eq!(
+                Credential::from_request(&h, &[], &method),
+                Some(Credential::Basic {
+                    user: "gitlab-ci-token".into(),
+                    password: "djt-x".into(),
+                })
             );
         }
     }

@@ -59,7 +59,7 @@ pub async fn on_s3_event(
                 out.push(json!({"key": key, "session": id, "state": view.session.state.kind()}));
             }
             // An object with no session (expired records, stray writes): nothing to commit.
-            Err(crate::registry::Error::NotFound) => {
+            Err(crate::registry::Error::NotFound(_)) => {
                 tracing::warn!(key, "an upload event for no known session");
                 out.push(json!({"key": key, "skipped": true}));
             }

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod finalizer;
 pub mod registry;
 pub mod store;
+pub mod wire;
 
 pub use api::router;
 pub use registry::{Downloads, Limits, Registry, Uploads};

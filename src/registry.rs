@@ -16,84 +16,52 @@ use std::sync::Arc;
 
 mod packages;
 mod settings;
+mod signed;
 mod uploads;
 pub use packages::{PackageList, Purged};
 pub use settings::{SettingsRefused, SettingsView};
+pub use signed::SignedRefusal;
 pub use uploads::{PartTicket, SessionView, UploadPlan, UploadRequest, part_sizes};
 
-/// Why a use case did not succeed. `api::error` turns each into GitLab's status and body.
+/// What a use case looked for and did not find (or may not reveal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// A package file to download, or a package by id.
+    Package,
+    /// A file of a package, by id (the package-files routes).
+    PackageFile,
+    Group,
+    UploadSession,
+    /// The blob a signed URL names.
+    Blob,
+}
+
+/// Why a use case did not succeed, in domain terms: no status codes and no GitLab wording here
+/// (`api::error` is the one place that turns each into GitLab's status and body).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid parameters: {0}")]
     Invalid(InvalidParams),
     #[error("denied: {0:?}")]
     Denied(Denied),
-    #[error("not found")]
-    NotFound,
-    #[error("group not found")]
-    GroupNotFound,
-    /// A package file route's own 404 (`not_found!`), worded differently.
-    #[error("package file not found")]
-    FileNotFound,
+    #[error("{0:?} not found")]
+    NotFound(Missing),
     #[error("the resource changed after If-Unmodified-Since")]
     PreconditionFailed,
-    /// A request GitLab would answer with `400 Bad request - <reason>`.
-    #[error("refused: {0}")]
-    Refused(String),
     #[error("file is too large")]
     TooLarge,
     #[error("duplicate package is not allowed")]
     Duplicate,
+    /// Upload sessions need a blob store that can presign URLs and take multipart uploads.
+    #[error("this store cannot take uploads by URL")]
+    UploadsUnsupported,
+    /// A signed URL of the local store refused.
+    #[error("signed request refused: {0:?}")]
+    Signed(SignedRefusal),
     #[error("the request body ended early: {0}")]
     BodyFailed(std::io::Error),
     #[error("storage: {0}")]
     Store(#[source] StoreError),
-}
-
-impl Error {
-    /// GitLab's status and JSON body for this error (SPEC.md §3–4). Internal details never
-    /// reach the body.
-    pub fn gitlab_answer(&self) -> (u16, serde_json::Value) {
-        use serde_json::json;
-        let message = |status: u16, text: &str| (status, json!({ "message": text }));
-        let invalid_token = |text: &str| {
-            (
-                401,
-                json!({ "error": "invalid_token", "error_description": text }),
-            )
-        };
-        match self {
-            Error::Invalid(params) => (400, json!({ "error": params.to_string() })),
-            Error::Denied(Denied::Unauthorized) => message(401, "401 Unauthorized"),
-            Error::Denied(Denied::Expired) => invalid_token(
-                "Token is expired. You can either do re-authorization or token refresh.",
-            ),
-            Error::Denied(Denied::Revoked) => {
-                invalid_token("Token was revoked. You have to re-authorize from the user.")
-            }
-            Error::Denied(Denied::InsufficientScope) => (
-                403,
-                json!({
-                    "error": "insufficient_scope",
-                    "error_description":
-                        "The request requires higher privileges than provided by the access token.",
-                    "scope": "api",
-                }),
-            ),
-            Error::Denied(Denied::Forbidden) => message(403, "403 Forbidden"),
-            Error::Denied(Denied::ProjectNotFound) => message(404, "404 Project Not Found"),
-            Error::NotFound => message(404, "404 Not found"),
-            Error::GroupNotFound => message(404, "404 Group Not Found"),
-            Error::FileNotFound => message(404, "404 Not Found"),
-            Error::PreconditionFailed => message(412, "412 Precondition Failed"),
-            Error::TooLarge => message(400, "400 Bad request - File is too large"),
-            Error::Duplicate => message(400, "400 Bad request - Duplicate package is not allowed"),
-            Error::BodyFailed(_) => message(400, "400 Bad request - The request body ended early"),
-            Error::Refused(text) => message(400, &format!("400 Bad request - {text}")),
-            Error::Store(StoreError::Full(_)) => message(507, "507 Insufficient Storage"),
-            Error::Store(_) => message(500, "500 Internal Server Error"),
-        }
-    }
 }
 
 impl From<StoreError> for Error {
@@ -254,10 +222,9 @@ impl Registry {
         &self,
         credential: Option<&Credential>,
         action: Action,
-        is_get: bool,
     ) -> Result<Principal, Error> {
         let principal =
-            auth::authenticate(self.meta.as_ref(), credential, is_get, Timestamp::now()).await??;
+            auth::authenticate(self.meta.as_ref(), credential, Timestamp::now()).await?;
         principal.check_scope(action)?;
         Ok(principal)
     }
@@ -392,7 +359,7 @@ impl Registry {
             .meta
             .newest_file(project.id, &at.name, &at.version, &at.file_name)
             .await?
-            .ok_or(Error::NotFound)?;
+            .ok_or(Error::NotFound(Missing::Package))?;
         let now = Timestamp::now();
         let recent = package
             .last_downloaded_at
@@ -439,7 +406,7 @@ impl Registry {
         self.blobs.get(&file.blob_key, range).await.map_err(|e| match e {
             StoreError::NotFound { .. } => {
                 tracing::error!(file_id = file.id, blob_key = %file.blob_key, "blob of a live file is missing");
-                Error::NotFound
+                Error::NotFound(Missing::Package)
             }
             other => other.into(),
         })
@@ -461,16 +428,12 @@ impl Registry {
 
     /// The blob store's presigning, which the upload handoff needs.
     fn presigner(&self) -> Result<&dyn Presign, Error> {
-        self.blobs
-            .presign()
-            .ok_or_else(|| Error::Refused("this store cannot take uploads by URL".into()))
+        self.blobs.presign().ok_or(Error::UploadsUnsupported)
     }
 
     /// The blob store's multipart uploads, which large upload sessions need.
     fn multipart(&self) -> Result<&dyn Multipart, Error> {
-        self.blobs
-            .multipart()
-            .ok_or_else(|| Error::Refused("this store cannot take uploads by URL".into()))
+        self.blobs.multipart().ok_or(Error::UploadsUnsupported)
     }
 }
 
@@ -500,26 +463,6 @@ pub fn duplicates_allowed(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_full_disk_is_507_and_other_store_failures_500() {
-        let full = Error::Store(StoreError::backend(std::io::Error::from_raw_os_error(28)));
-        assert_eq!(
-            full.gitlab_answer(),
-            (
-                507,
-                serde_json::json!({"message": "507 Insufficient Storage"})
-            )
-        );
-        let broken = Error::Store(StoreError::backend(std::io::Error::from_raw_os_error(5)));
-        assert_eq!(
-            broken.gitlab_answer(),
-            (
-                500,
-                serde_json::json!({"message": "500 Internal Server Error"})
-            )
-        );
-    }
 
     #[test]
     fn duplicate_rule_table() {

@@ -3,26 +3,29 @@
 
 use crate::auth::Denied;
 use crate::domain::Refusal;
-use crate::registry::Error;
+use crate::registry::{Error, Missing, SignedRefusal};
+use crate::store::StoreError;
+use crate::wire::{ErrorBody, Message};
+use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub const BASIC_CHALLENGE: &str = "Basic realm=\"GitLab Packages Registry\"";
 
 /// `{"message": ...}` with a status.
 pub fn message(status: StatusCode, text: &str) -> Response {
-    (status, axum::Json(json!({ "message": text }))).into_response()
+    (status, Json(Message::new(text))).into_response()
 }
 
-/// `{"error": ...}` with a status.
-pub fn error(status: StatusCode, text: &str) -> Response {
-    (status, axum::Json(json!({ "error": text }))).into_response()
+/// The answer to a path no route matches (or a method no route of the path takes).
+pub fn no_route() -> Response {
+    (StatusCode::NOT_FOUND, Json(ErrorBody::new("404 Not Found"))).into_response()
 }
 
-/// The body for an unmatched route.
-pub fn route_not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "404 Not Found")
+/// [`no_route`] as the router's fallback handler.
+pub async fn route_not_found() -> Response {
+    no_route()
 }
 
 /// The status and message of an upload session refused for `reason` (`declared` bytes were
@@ -47,6 +50,101 @@ pub fn refusal(reason: Refusal, declared: u64) -> (StatusCode, String) {
     }
 }
 
+/// The answer to a refused signed request of the local store.
+fn signed_refusal(refusal: &SignedRefusal) -> (StatusCode, Value) {
+    let (status, text) = match refusal {
+        SignedRefusal::BadSignature(why) => {
+            (StatusCode::FORBIDDEN, format!("403 Forbidden - {why}"))
+        }
+        SignedRefusal::NoSizeGranted => (
+            StatusCode::FORBIDDEN,
+            "403 Forbidden - no size granted".into(),
+        ),
+        SignedRefusal::LargerThanGranted => (
+            StatusCode::BAD_REQUEST,
+            "400 Bad request - the body is larger than the granted size".into(),
+        ),
+        SignedRefusal::SizeMismatch | SignedRefusal::DigestMismatch => {
+            let what = if *refusal == SignedRefusal::SizeMismatch {
+                "size"
+            } else {
+                "SHA-256"
+            };
+            (
+                StatusCode::BAD_REQUEST,
+                format!("400 Bad request - the uploaded bytes do not match the declared {what}"),
+            )
+        }
+    };
+    (status, json!({ "message": text }))
+}
+
+/// GitLab's status and JSON body for `e`. Internal details never reach the body.
+pub fn gitlab_answer(e: &Error) -> (StatusCode, Value) {
+    let message = |status: StatusCode, text: &str| (status, json!({ "message": text }));
+    let invalid_token = |text: &str| {
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": "invalid_token", "error_description": text }),
+        )
+    };
+    let bad_request = |text: &str| {
+        message(
+            StatusCode::BAD_REQUEST,
+            &format!("400 Bad request - {text}"),
+        )
+    };
+    match e {
+        Error::Invalid(params) => (
+            StatusCode::BAD_REQUEST,
+            json!({ "error": params.to_string() }),
+        ),
+        Error::Denied(Denied::Unauthorized) => {
+            message(StatusCode::UNAUTHORIZED, "401 Unauthorized")
+        }
+        Error::Denied(Denied::Expired) => {
+            invalid_token("Token is expired. You can either do re-authorization or token refresh.")
+        }
+        Error::Denied(Denied::Revoked) => {
+            invalid_token("Token was revoked. You have to re-authorize from the user.")
+        }
+        Error::Denied(Denied::InsufficientScope) => (
+            StatusCode::FORBIDDEN,
+            json!({
+                "error": "insufficient_scope",
+                "error_description":
+                    "The request requires higher privileges than provided by the access token.",
+                "scope": "api",
+            }),
+        ),
+        Error::Denied(Denied::Forbidden) => message(StatusCode::FORBIDDEN, "403 Forbidden"),
+        Error::Denied(Denied::ProjectNotFound) => {
+            message(StatusCode::NOT_FOUND, "404 Project Not Found")
+        }
+        Error::NotFound(Missing::Package | Missing::UploadSession | Missing::Blob) => {
+            message(StatusCode::NOT_FOUND, "404 Not found")
+        }
+        // A package file route's own 404 (GitLab's `not_found!`), worded differently.
+        Error::NotFound(Missing::PackageFile) => message(StatusCode::NOT_FOUND, "404 Not Found"),
+        Error::NotFound(Missing::Group) => message(StatusCode::NOT_FOUND, "404 Group Not Found"),
+        Error::PreconditionFailed => {
+            message(StatusCode::PRECONDITION_FAILED, "412 Precondition Failed")
+        }
+        Error::TooLarge => bad_request("File is too large"),
+        Error::Duplicate => bad_request("Duplicate package is not allowed"),
+        Error::UploadsUnsupported => bad_request("this store cannot take uploads by URL"),
+        Error::BodyFailed(_) => bad_request("The request body ended early"),
+        Error::Signed(refusal) => signed_refusal(refusal),
+        Error::Store(StoreError::Full(_)) => {
+            message(StatusCode::INSUFFICIENT_STORAGE, "507 Insufficient Storage")
+        }
+        Error::Store(_) => message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "500 Internal Server Error",
+        ),
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match &self {
@@ -56,8 +154,7 @@ impl IntoResponse for Error {
             Error::Store(e) => tracing::error!(error = %e, "storage failure"),
             _ => {}
         }
-        let (status, body) = self.gitlab_answer();
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let (status, body) = gitlab_answer(&self);
         let mut response = (status, axum::Json(body)).into_response();
         if matches!(self, Error::Denied(Denied::Unauthorized)) {
             response.headers_mut().insert(
@@ -66,5 +163,30 @@ impl IntoResponse for Error {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_507_and_other_store_failures_500() {
+        let full = Error::Store(StoreError::backend(std::io::Error::from_raw_os_error(28)));
+        assert_eq!(
+            gitlab_answer(&full),
+            (
+                StatusCode::INSUFFICIENT_STORAGE,
+                json!({"message": "507 Insufficient Storage"})
+            )
+        );
+        let broken = Error::Store(StoreError::backend(std::io::Error::from_raw_os_error(5)));
+        assert_eq!(
+            gitlab_answer(&broken),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"message": "500 Internal Server Error"})
+            )
+        );
     }
 }

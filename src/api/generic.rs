@@ -1,21 +1,24 @@
 //! Generic packages: `PUT` (publish) and `GET`/`HEAD` (download) of
-//! `/projects/:id/packages/generic/:name/:version/(*dirs/):file_name` (SPEC.md §1–6).
+//! `/projects/:id/packages/generic/:name/:version/(*dirs/):file_name`, GitLab's contract.
 
-use super::{AppState, error, query_pairs};
-use crate::auth::{Action, Credential};
+use super::AppState;
+use super::bytes::{
+    content_disposition, header_value, if_none_match, octet_stream, ranged, unsatisfiable,
+};
+use super::entities::package_file_record;
+use super::extract::Incoming;
+use crate::auth::{Action, Denied, Principal};
 use crate::domain::{
-    FileName, InvalidParams, Package, PackageFile, PackageName, PackageStatus, PackageVersion,
-    ProjectRef,
+    FileName, InvalidParams, PackageName, PackageStatus, PackageVersion, ProjectRef,
 };
 use crate::registry::{Error, FileCoordinates};
-use crate::store::BlobLocation;
+use crate::wire::Message;
+use axum::Json;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
-use serde_json::json;
-use std::ops::Range;
 
 /// The path parts of a generic-package route, percent-decoded, not yet validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,13 @@ impl Route {
         ProjectRef::parse(&self.project).unwrap_or_else(|| ProjectRef::Path(self.project.clone()))
     }
 
+    /// The route of a request `path` (its project id in one segment): what follows
+    /// `/api/v4/projects/<id>/packages/generic/`, split.
+    pub fn of_path(path: &str) -> Option<Self> {
+        let (project, rest) = path.strip_prefix("/api/v4/projects/")?.split_once('/')?;
+        Self::parse(project, rest.strip_prefix("packages/generic/")?)
+    }
+
     /// `rest` is what follows `packages/generic/`: `name/version/(dirs/)file`.
     pub fn parse(project_raw: &str, rest: &str) -> Option<Self> {
         let segments: Vec<&str> = rest.split('/').collect();
@@ -57,23 +67,7 @@ impl Route {
     }
 }
 
-pub async fn handle(
-    registry: AppState,
-    method: Method,
-    route: Route,
-    request: Request,
-) -> Response {
-    let result = match method {
-        Method::PUT => upload(registry, route, request).await,
-        Method::GET | Method::HEAD => {
-            download(registry, method == Method::HEAD, route, request).await
-        }
-        _ => return error::route_not_found(),
-    };
-    result.unwrap_or_else(IntoResponse::into_response)
-}
-
-fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
     query
         .iter()
         .find(|(k, _)| k == name)
@@ -131,107 +125,58 @@ pub(super) fn parse_params(
 }
 
 /// `PUT`: authenticate first (401 before anything else), then validate, then publish.
-async fn upload(registry: AppState, route: Route, request: Request) -> Result<Response, Error> {
-    let query = query_pairs(&request);
-    let credential = Credential::from_request(request.headers(), &query);
+pub async fn publish(
+    State(registry): State<AppState>,
+    incoming: Incoming,
+    body: Body,
+) -> Result<Response, Error> {
     let principal = registry
-        .authenticate(credential.as_ref(), Action::Write, false)
+        .authenticate(incoming.credential.as_ref(), Action::Write)
         .await?;
-    if principal == crate::auth::Principal::Anonymous {
-        return Err(Error::Denied(crate::auth::Denied::Unauthorized));
+    if principal == Principal::Anonymous {
+        return Err(Denied::Unauthorized.into());
     }
-    let (at, status, select) = parse_params(&route, &query, true)?;
-    let declared_size = request
-        .headers()
+    let Some(route) = Route::of_path(&incoming.path) else {
+        return Ok(super::error::no_route());
+    };
+    let (at, status, select) = parse_params(&route, &incoming.query, true)?;
+    let declared_size = incoming
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let body = request
-        .into_body()
-        .into_data_stream()
-        .map_err(std::io::Error::other);
+    let body = body.into_data_stream().map_err(std::io::Error::other);
     let project = at.project.clone();
     let (package, file) = registry
         .publish(&principal, at, status, declared_size, Box::pin(body))
         .await?;
     if !select {
-        return Ok((
-            StatusCode::CREATED,
-            axum::Json(json!({"message": "201 Created"})),
-        )
-            .into_response());
+        return Ok((StatusCode::CREATED, Json(Message::new("201 Created"))).into_response());
     }
     let project_id = match project {
         ProjectRef::Id(id) => id,
         ProjectRef::Path(_) => package.project_id,
     };
-    let record = package_file_record(
-        &package,
-        &file,
-        project_id,
-        file_store_code(registry.blob_location()),
-    );
-    Ok((StatusCode::OK, axum::Json(record)).into_response())
-}
-
-/// GitLab's `file_store` code for where a file's bytes are kept: 1 local, 2 object storage.
-pub(super) fn file_store_code(location: BlobLocation) -> i64 {
-    match location {
-        BlobLocation::Local => 1,
-        BlobLocation::ObjectStorage => 2,
-    }
-}
-
-/// GitLab's package-file entity, as `select=package_file` returns it.
-pub(super) fn package_file_record(
-    package: &Package,
-    file: &PackageFile,
-    project_id: i64,
-    file_store: i64,
-) -> serde_json::Value {
-    json!({
-        "id": file.id,
-        "package_id": file.package_id,
-        "created_at": file.created_at,
-        "updated_at": file.updated_at,
-        "size": file.size,
-        "file_store": file_store,
-        "file_md5": null,
-        "file_sha1": null,
-        "file_name": file.file_name.as_str(),
-        "file": {
-            "url": format!(
-                "/api/v4/projects/{project_id}/packages/generic/{}/{}/{}",
-                package.name.as_str(),
-                package.version.as_str(),
-                file.file_name.as_str()
-            )
-        },
-        "file_sha256": file.sha256,
-        "verification_retry_at": null,
-        "verified_at": null,
-        "verification_failure": null,
-        "verification_retry_count": null,
-        "verification_checksum": null,
-        "verification_state": 0,
-        "verification_started_at": null,
-        "new_file_path": null,
-    })
+    let record = package_file_record(&package, &file, project_id, registry.blob_location());
+    Ok((StatusCode::OK, Json(record)).into_response())
 }
 
 /// `GET`/`HEAD`: validate first, then authenticate, then serve (with `Range` and `ETag`).
-async fn download(
-    registry: AppState,
-    head: bool,
-    route: Route,
-    request: Request,
+/// `GET …/:file_name/uploads/:id` reads an upload session instead.
+pub async fn download(
+    State(registry): State<AppState>,
+    incoming: Incoming,
 ) -> Result<Response, Error> {
-    let query = query_pairs(&request);
-    let (at, _, _) = parse_params(&route, &query, false)?;
-    let headers = request.headers();
-    let credential = Credential::from_request(headers, &query);
+    if let Some((route, session)) = super::uploads::session_route(&incoming) {
+        return super::uploads::show(registry, incoming, route, session).await;
+    }
+    let Some(route) = Route::of_path(&incoming.path) else {
+        return Ok(super::error::no_route());
+    };
+    let head = incoming.method == Method::HEAD;
+    let (at, _, _) = parse_params(&route, &incoming.query, false)?;
     let principal = registry
-        .authenticate(credential.as_ref(), Action::Read, true)
+        .authenticate(incoming.credential.as_ref(), Action::Read)
         .await?;
     let (_, file) = registry.locate(&principal, &at, !head).await?;
 
@@ -239,7 +184,7 @@ async fn download(
     let mut out = HeaderMap::new();
     out.insert(header::ETAG, header_value(&etag));
     out.insert("x-checksum-sha256", header_value(&file.sha256));
-    if if_none_match(headers, &etag) {
+    if if_none_match(&incoming.headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
     // Large files from object storage: 302 to a presigned URL (it answers ranges too), as
@@ -250,129 +195,16 @@ async fn download(
         out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return Ok((StatusCode::FOUND, out).into_response());
     }
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    out.insert(header::CONTENT_DISPOSITION, header_value(&disposition));
-    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-
-    let range = match requested_range(headers, &etag, file.size) {
-        RangeRequest::Whole => None,
-        RangeRequest::Part(r) => Some(r),
-        RangeRequest::Unsatisfiable => {
-            out.insert(
-                header::CONTENT_RANGE,
-                header_value(&format!("bytes */{}", file.size)),
-            );
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
-        }
+    octet_stream(&mut out, Some(&disposition));
+    let (status, range) = match ranged(&mut out, &incoming.headers, &etag, file.size) {
+        Some(answer) => answer,
+        None => return Ok(unsatisfiable(out)),
     };
-    let status = match &range {
-        Some(r) => {
-            let content_range = format!("bytes {}-{}/{}", r.start, r.end - 1, file.size);
-            out.insert(header::CONTENT_RANGE, header_value(&content_range));
-            StatusCode::PARTIAL_CONTENT
-        }
-        None => StatusCode::OK,
-    };
-    let length = range.as_ref().map_or(file.size, |r| r.end - r.start);
-    out.insert(header::CONTENT_LENGTH, header_value(&length.to_string()));
     if head {
         return Ok((status, out).into_response());
     }
     let blob = registry.open(&file, range).await?;
     Ok((status, out, Body::from_stream(blob.stream)).into_response())
-}
-
-pub(super) fn header_value(s: &str) -> HeaderValue {
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(str::trim)
-                .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
-        })
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum RangeRequest {
-    Whole,
-    Part(Range<u64>),
-    Unsatisfiable,
-}
-
-/// One `bytes=` range of a file of `size` bytes. Several ranges, bad syntax or a stale
-/// `If-Range` are answered with the whole file, as RFC 9110 allows.
-pub(super) fn requested_range(headers: &HeaderMap, etag: &str, size: u64) -> RangeRequest {
-    let Some(spec) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
-        return RangeRequest::Whole;
-    };
-    if let Some(if_range) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
-        && if_range.trim() != etag
-    {
-        return RangeRequest::Whole;
-    }
-    let Some(spec) = spec.trim().strip_prefix("bytes=") else {
-        return RangeRequest::Whole;
-    };
-    if spec.contains(',') {
-        return RangeRequest::Whole;
-    }
-    let Some((first, last)) = spec.trim().split_once('-') else {
-        return RangeRequest::Whole;
-    };
-    let (first, last) = (first.trim(), last.trim());
-    let parse = |s: &str| s.parse::<u64>().ok();
-    match (first.is_empty(), last.is_empty()) {
-        (true, false) => match parse(last) {
-            Some(0) => RangeRequest::Unsatisfiable,
-            Some(n) if size > 0 => RangeRequest::Part(size.saturating_sub(n)..size),
-            Some(_) => RangeRequest::Unsatisfiable,
-            None => RangeRequest::Whole,
-        },
-        (false, _) => {
-            let Some(start) = parse(first) else {
-                return RangeRequest::Whole;
-            };
-            let end = if last.is_empty() {
-                Some(u64::MAX)
-            } else {
-                parse(last)
-            };
-            match end {
-                None => RangeRequest::Whole,
-                Some(end) if end < start => RangeRequest::Whole,
-                Some(_) if start >= size => RangeRequest::Unsatisfiable,
-                Some(end) => RangeRequest::Part(start..end.saturating_add(1).min(size)),
-            }
-        }
-        (true, true) => RangeRequest::Whole,
-    }
-}
-
-/// `attachment; filename="X"; filename*=UTF-8''X`, escaped the way Rails escapes both forms.
-pub fn content_disposition(file_name: &str) -> String {
-    let escape = |keep: &dyn Fn(u8) -> bool| {
-        let mut out = String::new();
-        for b in file_name.bytes() {
-            if keep(b) {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
-    };
-    let traditional =
-        escape(&|b| b == b' ' || b.is_ascii_alphanumeric() || b"!#$+.^_`|~-".contains(&b));
-    let rfc5987 = escape(&|b| b.is_ascii_alphanumeric() || b"!#$&+.^_`|~-".contains(&b));
-    format!("attachment; filename=\"{traditional}\"; filename*=UTF-8''{rfc5987}")
 }
 
 #[cfg(test)]
@@ -388,58 +220,6 @@ mod tests {
         assert_eq!(r.file_name, "tool.tar.gz");
         assert!(Route::parse("1", "pkg/1.0").is_none());
         assert!(Route::parse("1", "pkg//f").is_none());
-    }
-
-    #[test]
-    fn content_disposition_escapes_like_rails() {
-        assert_eq!(
-            content_disposition("file.txt"),
-            "attachment; filename=\"file.txt\"; filename*=UTF-8''file.txt"
-        );
-        assert_eq!(
-            content_disposition("linux%2Famd64%2Ftool.tar.gz"),
-            "attachment; filename=\"linux%252Famd64%252Ftool.tar.gz\"; filename*=UTF-8''linux%252Famd64%252Ftool.tar.gz"
-        );
-        assert_eq!(
-            content_disposition("my~file@1"),
-            "attachment; filename=\"my~file%401\"; filename*=UTF-8''my~file%401"
-        );
-    }
-
-    #[test]
-    fn ranges() {
-        let h = |v: &str| {
-            let mut m = HeaderMap::new();
-            m.insert(header::RANGE, HeaderValue::from_str(v).unwrap());
-            m
-        };
-        let e = "\"x\"";
-        use RangeRequest::*;
-        let table = [
-            ("bytes=0-3", 10, Part(0..4)),
-            ("bytes=5-", 10, Part(5..10)),
-            ("bytes=-3", 10, Part(7..10)),
-            ("bytes=-30", 10, Part(0..10)),
-            ("bytes=8-100", 10, Part(8..10)),
-            ("bytes=10-", 10, Unsatisfiable),
-            ("bytes=0-", 0, Unsatisfiable),
-            ("bytes=-0", 10, Unsatisfiable),
-            ("bytes=3-1", 10, Whole),
-            ("bytes=0-1,4-5", 10, Whole),
-            ("items=0-1", 10, Whole),
-            ("bytes=x-1", 10, Whole),
-        ];
-        for (spec, size, expected) in table {
-            assert_eq!(
-                requested_range(&h(spec), e, size),
-                expected,
-                "{spec} of {size}"
-            );
-        }
-        let mut stale = h("bytes=0-1");
-        stale.insert(header::IF_RANGE, HeaderValue::from_static("\"other\""));
-        assert_eq!(requested_range(&stale, e, 10), Whole);
-        assert_eq!(requested_range(&HeaderMap::new(), e, 10), Whole);
     }
 
     #[test]

@@ -3,15 +3,18 @@
 //! validation live there.
 
 use super::AppState;
-use crate::auth::{Action, Credential, Principal};
+use super::extract::Incoming;
+use crate::auth::{Action, Principal};
 use crate::domain::GroupSettings;
 use crate::registry::{Error as UseCaseError, SettingsRefused};
 use async_graphql::{
     Context, EmptySubscription, Error, ID, InputObject, InputValueError, InputValueResult, Object,
     Scalar, ScalarType, Schema, SimpleObject, Value,
 };
-use axum::extract::Request;
-use axum::http::Method;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// GitLab's answer to a mutation on something absent or not permitted.
@@ -183,57 +186,50 @@ impl MutationRoot {
 
 /// Run one GraphQL request: `POST` with a JSON body (`query`, `variables`, `operationName`) or
 /// `GET` with those as query parameters.
-pub async fn handle(registry: AppState, schema: &DepotSchema, request: Request) -> Response {
-    let query = super::query_pairs(&request);
-    let credential = Credential::from_request(request.headers(), &query);
-    let principal = match registry
-        .authenticate(credential.as_ref(), Action::Read, true)
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let gql_request = match *request.method() {
+pub async fn execute(
+    State(registry): State<AppState>,
+    incoming: Incoming,
+    body: Body,
+) -> Result<Response, UseCaseError> {
+    static SCHEMA: std::sync::OnceLock<DepotSchema> = std::sync::OnceLock::new();
+    let principal = registry
+        .authenticate(incoming.credential.as_ref(), Action::Read)
+        .await?;
+    let gql_request = match incoming.method {
         Method::POST => {
-            let body = match axum::body::to_bytes(request.into_body(), 1 << 20).await {
-                Ok(b) => b,
-                Err(_) => return bad_request("the request body is too large or broken"),
+            let Ok(body) = axum::body::to_bytes(body, 1 << 20).await else {
+                return Ok(bad_request("the request body is too large or broken"));
             };
             match serde_json::from_slice::<async_graphql::Request>(&body) {
                 Ok(r) => r,
-                Err(e) => return bad_request(&format!("invalid GraphQL request: {e}")),
+                Err(e) => return Ok(bad_request(&format!("invalid GraphQL request: {e}"))),
             }
         }
-        Method::GET => {
-            let get = |name: &str| {
-                query
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-            };
-            let Some(text) = get("query") else {
-                return bad_request("query is missing");
+        _ => {
+            let Some(text) = incoming.query_value("query") else {
+                return Ok(bad_request("query is missing"));
             };
             let mut r = async_graphql::Request::new(text);
-            if let Some(vars) = get("variables").and_then(|v| serde_json::from_str(&v).ok()) {
+            let variables = incoming.query_value("variables");
+            if let Some(vars) = variables.and_then(|v| serde_json::from_str(v).ok()) {
                 r = r.variables(async_graphql::Variables::from_json(vars));
             }
-            if let Some(name) = get("operationName") {
+            if let Some(name) = incoming.query_value("operationName") {
                 r = r.operation_name(name);
             }
             r
         }
-        _ => return super::error::route_not_found(),
     };
-    let response = schema
+    let response = SCHEMA
+        .get_or_init(schema)
         .execute(gql_request.data(Caller {
             registry,
             principal,
         }))
         .await;
-    axum::Json(response).into_response()
+    Ok(Json(response).into_response())
 }
 
 fn bad_request(message: &str) -> Response {
-    super::error::message(axum::http::StatusCode::BAD_REQUEST, message)
+    super::error::message(StatusCode::BAD_REQUEST, message)
 }

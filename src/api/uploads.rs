@@ -1,18 +1,24 @@
 //! The upload handoff's HTTP surface (a depot extension of GitLab's generic API, described in
 //! `infra/openapi.yaml`): `POST …/:file_name/uploads` opens a session, `GET …/uploads/:id`
 //! reads it, `POST …/uploads/:id/complete` commits it, `DELETE …/uploads/:id` aborts it.
+//! They share the generic file route (a file path may hold directories), so the suffix after
+//! the file's path picks the action.
 
-use super::generic::{Route, file_store_code, package_file_record, parse_params};
-use super::packages::base_url;
-use super::{AppState, query_pairs};
-use crate::auth::{Action, Credential, Principal};
-use crate::domain::{InvalidParams, PackageStatus, ProjectRef, SessionState, UploadSession};
+use super::AppState;
+use super::entities::package_file_record;
+use super::extract::{Incoming, invalid};
+use super::generic::{Route, parse_params};
+use super::pagination::base_url;
+use crate::auth::{Action, Denied, Principal};
+use crate::domain::{PackageStatus, SessionState};
 use crate::registry::{Error, SessionView, UploadPlan, UploadRequest};
 use crate::store::Presigned;
-use axum::extract::Request;
+use crate::wire::{self, PartRequest, PartsPlan, UploadSessionBody};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 /// Which upload route a request is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,54 +60,91 @@ impl UploadRoute {
     }
 }
 
-pub async fn handle(
-    registry: AppState,
-    route: Route,
-    upload: UploadRoute,
-    request: Request,
-) -> Response {
-    let headers = request.headers().clone();
-    let query = query_pairs(&request);
-    let credential = Credential::from_request(&headers, &query);
-    let result = async {
-        let principal = registry
-            .authenticate(credential.as_ref(), Action::Write, false)
-            .await?;
-        if principal == Principal::Anonymous {
-            return Err(Error::Denied(crate::auth::Denied::Unauthorized));
-        }
-        let base = base_url(&registry, &headers);
-        match upload {
-            UploadRoute::Open => open(&registry, &principal, &route, &query, request, &base).await,
-            UploadRoute::Show(id) => {
-                let project = project_of(&route);
-                let view = registry.upload_session(&principal, &project, &id).await?;
-                respond(answer(&registry, &view, &base).await?)
-            }
-            UploadRoute::Complete(id) => {
-                let project = project_of(&route);
-                let view = registry
-                    .complete_upload(Some((&principal, &project)), &id)
-                    .await?;
-                respond(answer(&registry, &view, &base).await?)
-            }
-            UploadRoute::Abort(id) => {
-                let project = project_of(&route);
-                let view = registry.abort_upload(&principal, &project, &id).await?;
-                respond(answer(&registry, &view, &base).await?)
-            }
-        }
+/// The file route and upload route a request's path names, if it is an upload route.
+fn upload_route(incoming: &Incoming) -> Option<(Route, UploadRoute)> {
+    let (project, rest) = incoming
+        .path
+        .strip_prefix("/api/v4/projects/")?
+        .split_once('/')?;
+    let generic = rest.strip_prefix("packages/generic/")?;
+    let (file_part, upload) = UploadRoute::split(&incoming.method, generic)?;
+    Some((Route::parse(project, file_part)?, upload))
+}
+
+/// `GET …/uploads/:id`: the file route and session it names.
+pub fn session_route(incoming: &Incoming) -> Option<(Route, String)> {
+    match upload_route(incoming)? {
+        (route, UploadRoute::Show(id)) => Some((route, id)),
+        _ => None,
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn respond((status, body): (StatusCode, Value)) -> Result<Response, Error> {
-    Ok((status, axum::Json(body)).into_response())
+/// Authenticated writers only: every upload route writes.
+async fn writer(registry: &AppState, incoming: &Incoming) -> Result<Principal, Error> {
+    let principal = registry
+        .authenticate(incoming.credential.as_ref(), Action::Write)
+        .await?;
+    if principal == Principal::Anonymous {
+        return Err(Denied::Unauthorized.into());
+    }
+    Ok(principal)
 }
 
-fn project_of(route: &Route) -> ProjectRef {
-    route.project_ref()
+/// `GET …/uploads/:id`.
+pub async fn show(
+    registry: AppState,
+    incoming: Incoming,
+    route: Route,
+    id: String,
+) -> Result<Response, Error> {
+    let principal = writer(&registry, &incoming).await?;
+    let view = registry
+        .upload_session(&principal, &route.project_ref(), &id)
+        .await?;
+    Ok(answer(&registry, &view, &incoming).into_response())
+}
+
+/// `POST …/uploads` (open) and `POST …/uploads/:id/complete`.
+pub async fn post(
+    State(registry): State<AppState>,
+    incoming: Incoming,
+    body: Body,
+) -> Result<Response, Error> {
+    let Some((route, upload)) = upload_route(&incoming) else {
+        return Ok(super::error::no_route());
+    };
+    let principal = writer(&registry, &incoming).await?;
+    match upload {
+        UploadRoute::Open => {
+            let body = axum::body::to_bytes(body, 64 << 10)
+                .await
+                .map_err(|_| invalid("the request body is not a JSON object"))?;
+            open(&registry, &principal, &route, &incoming, &body).await
+        }
+        UploadRoute::Complete(id) => {
+            let project = route.project_ref();
+            let view = registry
+                .complete_upload(Some((&principal, &project)), &id)
+                .await?;
+            Ok(answer(&registry, &view, &incoming).into_response())
+        }
+        UploadRoute::Show(_) | UploadRoute::Abort(_) => Ok(super::error::no_route()),
+    }
+}
+
+/// `DELETE …/uploads/:id`.
+pub async fn abort(
+    State(registry): State<AppState>,
+    incoming: Incoming,
+) -> Result<Response, Error> {
+    let Some((route, UploadRoute::Abort(id))) = upload_route(&incoming) else {
+        return Ok(super::error::no_route());
+    };
+    let principal = writer(&registry, &incoming).await?;
+    let view = registry
+        .abort_upload(&principal, &route.project_ref(), &id)
+        .await?;
+    Ok(answer(&registry, &view, &incoming).into_response())
 }
 
 /// `POST …/uploads` with `{"size": N, "sha256": "…", "status": "default|hidden"}`.
@@ -109,164 +152,151 @@ async fn open(
     registry: &AppState,
     principal: &Principal,
     route: &Route,
-    query: &[(String, String)],
-    request: Request,
-    base: &str,
+    incoming: &Incoming,
+    body: &[u8],
 ) -> Result<Response, Error> {
-    let (at, _, _) = parse_params(route, query, false)?;
-    let body = axum::body::to_bytes(request.into_body(), 64 << 10)
-        .await
-        .map_err(|_| invalid("the request body is not a JSON object"))?;
-    let declared: Value = serde_json::from_slice(&body)
-        .map_err(|_| invalid("the request body is not a JSON object"))?;
-    let mut errors = InvalidParams::default();
-    let size = declared.get("size").and_then(Value::as_u64);
+    let (at, _, _) = parse_params(route, &incoming.query, false)?;
+    let declared = parse_open(body)?;
+    let view = registry.open_upload(principal, at, declared).await?;
+    let (_, body) = answer(registry, &view, incoming);
+    Ok((StatusCode::CREATED, body).into_response())
+}
+
+/// The declared size, digest and status ([`wire::OpenUpload`]), with every problem named as GitLab
+/// names a bad parameter.
+fn parse_open(body: &[u8]) -> Result<UploadRequest, Error> {
+    let not_object = || invalid("the request body is not a JSON object");
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| not_object())?;
+    if !value.is_object() {
+        return Err(not_object());
+    }
+    let mut errors = crate::domain::InvalidParams::default();
+    let field_error = |name: &str| value.get(name).is_some_and(|v| !v.is_null());
+    let size = value.get("size").and_then(serde_json::Value::as_u64);
     if size.is_none() {
         errors.push("size is missing or invalid");
     }
-    let sha256 = match declared.get("sha256") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+    let sha256 = match value.get("sha256").and_then(serde_json::Value::as_str) {
+        Some(s) if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
             Some(s.to_ascii_lowercase())
         }
-        Some(_) => {
+        _ if field_error("sha256") => {
             errors.push("sha256 is invalid");
             None
         }
+        _ => None,
     };
-    let status = match declared.get("status") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => {
-            let parsed = PackageStatus::parse_upload(s);
-            if parsed.is_none() {
-                errors.push("status does not have a valid value");
-            }
-            parsed
-        }
-        Some(_) => {
-            errors.push("status does not have a valid value");
-            None
-        }
+    let status = match value.get("status").and_then(serde_json::Value::as_str) {
+        Some(s) => PackageStatus::parse_upload(s),
+        None => None,
     };
-    let Some(size) = size.filter(|_| errors.is_empty()) else {
-        return Err(Error::Invalid(errors));
-    };
-    let view = registry
-        .open_upload(
-            principal,
-            at,
-            UploadRequest {
-                size,
-                sha256,
-                status,
-            },
-        )
-        .await?;
-    let (_, body) = answer(registry, &view, base).await?;
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    if status.is_none() && field_error("status") {
+        errors.push("status does not have a valid value");
+    }
+    match size {
+        Some(size) if errors.is_empty() => Ok(UploadRequest {
+            size,
+            sha256,
+            status,
+        }),
+        _ => Err(Error::Invalid(errors)),
+    }
 }
 
-/// A presigned request as JSON, its URL made absolute (the local store's are paths).
-fn request_json(request: &Presigned, base: &str) -> serde_json::Map<String, Value> {
+/// A presigned request as the client sends it, its URL made absolute (the local store's are
+/// paths).
+fn upload_request(request: &Presigned, base: &str) -> wire::UploadRequest {
     let url = if request.url.starts_with('/') {
         format!("{base}{}", request.url)
     } else {
         request.url.clone()
     };
-    let headers: serde_json::Map<String, Value> = request
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    let mut out = serde_json::Map::new();
-    out.insert("method".into(), json!("PUT"));
-    out.insert("url".into(), json!(url));
-    out.insert("headers".into(), Value::Object(headers));
-    out
-}
-
-fn invalid(message: &str) -> Error {
-    let mut errors = InvalidParams::default();
-    errors.push(message);
-    Error::Invalid(errors)
-}
-
-fn session_json(s: &UploadSession) -> Value {
-    json!({
-        "id": s.id,
-        "state": s.state.kind(),
-        "size": s.size,
-        "sha256": s.sha256,
-        "part_size": s.multipart_id.as_ref().map(|_| s.part_size),
-        "expires_at": s.expires_at,
-        "created_at": s.created_at,
-    })
+    wire::UploadRequest {
+        method: "PUT".into(),
+        url,
+        headers: request.headers.iter().cloned().collect(),
+    }
 }
 
 /// A session as its routes answer it: committed with the package-file record (200); refused
-/// with GitLab's status and error body; pending or committing (202) with the parts received
-/// and (while pending) fresh requests for what is missing; aborted (200).
-async fn answer(
+/// with GitLab's status and message; pending or committing (202) with the parts received and
+/// (while pending) fresh requests for what is missing; aborted (200).
+fn answer(
     registry: &AppState,
     view: &SessionView,
-    base: &str,
-) -> Result<(StatusCode, Value), Error> {
+    incoming: &Incoming,
+) -> (StatusCode, Json<UploadSessionBody>) {
     let session = &view.session;
-    let mut body = session_json(session);
-    body["parts"] = view
-        .received
-        .iter()
-        .map(|p| json!({"part_number": p.number, "size": p.size}))
-        .collect();
-    match &view.plan {
-        Some(UploadPlan::Single(request)) => {
-            body["upload"] = Value::Object(request_json(request, base));
-        }
-        Some(UploadPlan::Parts(parts)) => {
-            let parts: Vec<Value> = parts
+    let base = base_url(registry, &incoming.headers);
+    let upload = view.plan.as_ref().map(|plan| match plan {
+        UploadPlan::Single(request) => wire::UploadPlan::Single(upload_request(request, &base)),
+        UploadPlan::Parts(parts) => wire::UploadPlan::Parts(PartsPlan {
+            method: "PUT".into(),
+            part_size: session.part_size,
+            parts: parts
                 .iter()
-                .map(|p| {
-                    let mut part = request_json(&p.request, base);
-                    part.insert("part_number".into(), json!(p.number));
-                    part.insert("size".into(), json!(p.size));
-                    Value::Object(part)
+                .map(|p| PartRequest {
+                    request: upload_request(&p.request, &base),
+                    part_number: p.number,
+                    size: p.size,
                 })
-                .collect();
-            body["upload"] =
-                json!({"method": "PUT", "part_size": session.part_size, "parts": parts});
-        }
-        None => {}
-    }
+                .collect(),
+        }),
+    });
+    let mut body = UploadSessionBody {
+        id: session.id.clone(),
+        state: session.state.kind().to_string(),
+        size: session.size,
+        sha256: session.sha256.clone(),
+        part_size: session.multipart_id.as_ref().map(|_| session.part_size),
+        expires_at: session.expires_at,
+        created_at: session.created_at,
+        parts: view
+            .received
+            .iter()
+            .map(|p| wire::ReceivedPart {
+                part_number: p.number,
+                size: p.size,
+            })
+            .collect(),
+        upload,
+        package_file: None,
+        message: None,
+    };
     let status = match &session.state {
-        SessionState::Committed {
-            package_id,
-            file_id,
-        } => {
-            let package = registry.meta().package_by_id(*package_id).await?;
-            let file = registry
-                .meta()
-                .all_files_of(*package_id)
-                .await?
-                .into_iter()
-                .find(|f| f.id == *file_id);
-            if let (Some(package), Some(file)) = (package, file) {
-                body["package_file"] = package_file_record(
-                    &package,
-                    &file,
-                    session.project_id,
-                    file_store_code(registry.blob_location()),
-                );
-            }
+        SessionState::Committed { .. } => {
+            body.package_file = view.published.as_ref().map(|(package, file)| {
+                package_file_record(package, file, session.project_id, registry.blob_location())
+            });
             StatusCode::OK
         }
         SessionState::Refused { reason } => {
             // GitLab's error message, beside the session's fields.
             let (status, message) = super::error::refusal(*reason, session.size);
-            body["message"] = json!(message);
+            body.message = Some(message);
             status
         }
         SessionState::Pending | SessionState::Committing { .. } => StatusCode::ACCEPTED,
         SessionState::Aborted => StatusCode::OK,
     };
-    Ok((status, body))
+    (status, Json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_bodies_are_checked_field_by_field() {
+        let ok = parse_open(br#"{"size": 3, "sha256": "AB", "status": "hidden"}"#);
+        assert!(matches!(ok, Err(Error::Invalid(e)) if e.to_string() == "sha256 is invalid"));
+        let ok = parse_open(br#"{"size": 3, "status": "hidden"}"#).unwrap();
+        assert_eq!((ok.size, ok.status), (3, Some(PackageStatus::Hidden)));
+        let bad = parse_open(br#"{"status": "gone"}"#).unwrap_err();
+        assert_eq!(
+            bad.to_string(),
+            "invalid parameters: size is missing or invalid, status does not have a valid value"
+        );
+        assert!(parse_open(b"[1]").is_err() && parse_open(b"nope").is_err());
+    }
 }

@@ -1,7 +1,7 @@
 //! Timestamps: milliseconds since the Unix epoch, rendered the way GitLab renders them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A point in time with millisecond precision (what GitLab's API shows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,9 +45,25 @@ impl Serialize for Timestamp {
     }
 }
 
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let at = DateTime::parse_from_rfc3339(&text).map_err(serde::de::Error::custom)?;
+        Ok(Self(at.timestamp_millis()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_back_what_it_renders() {
+        let at = Timestamp::from_millis(1_634_040_323_387);
+        let json = serde_json::to_string(&at).unwrap();
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), at);
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
+    }
 
     #[test]
     fn renders_like_gitlab() {

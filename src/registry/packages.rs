@@ -1,7 +1,7 @@
 //! Use cases of the Packages API (SPEC.md §7): list a project's or a group's packages, show one
 //! package and its files. Visibility rules live here; handlers only format.
 
-use super::{Error, ProjectAccess, Registry};
+use super::{Error, Missing, ProjectAccess, Registry};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
     FileOrder, Group, GroupRef, Listed, Membership, Package, PackageFile, PackageQuery,
@@ -107,7 +107,7 @@ impl Registry {
             GroupRef::Id(id) => self.meta.group_by_id(*id).await?,
             GroupRef::Path(path) => self.meta.group_by_path(path).await?,
         }
-        .ok_or(Error::GroupNotFound)?;
+        .ok_or(Error::NotFound(Missing::Group))?;
         let memberships = self.memberships(principal).await?;
         let member = match principal {
             Principal::Anonymous => false,
@@ -129,7 +129,7 @@ impl Registry {
         {
             Ok(group)
         } else {
-            Err(Error::GroupNotFound)
+            Err(Error::NotFound(Missing::Group))
         }
     }
 
@@ -140,7 +140,7 @@ impl Registry {
             .package_by_id(package_id)
             .await?
             .filter(|p| p.project_id == access.project.id && p.status == PackageStatus::Default)
-            .ok_or(Error::NotFound)
+            .ok_or(Error::NotFound(Missing::Package))
     }
 
     /// The other versions of `package`'s name in its project (the single-package answer's
@@ -214,7 +214,7 @@ impl Registry {
             .delete_package(&package, Timestamp::now())
             .await
             .map_err(|e| match e {
-                StoreError::NotFound { .. } => Error::NotFound,
+                StoreError::NotFound { .. } => Error::NotFound(Missing::Package),
                 other => other.into(),
             })
     }
@@ -233,12 +233,12 @@ impl Registry {
             .await?
             .into_iter()
             .find(|f| f.id == file_id)
-            .ok_or(Error::FileNotFound)?;
+            .ok_or(Error::NotFound(Missing::PackageFile))?;
         self.meta
             .delete_file(&file, Timestamp::now())
             .await
             .map_err(|e| match e {
-                StoreError::NotFound { .. } => Error::FileNotFound,
+                StoreError::NotFound { .. } => Error::NotFound(Missing::PackageFile),
                 other => other.into(),
             })
     }

@@ -1,7 +1,7 @@
 //! Use cases of a group's package settings (SPEC.md §8, GitLab's namespace package settings):
 //! who may read and change them, and the change itself with GitLab's validation.
 
-use super::{Error, Registry};
+use super::{Error, Missing, Registry};
 use crate::auth::{Action, Principal};
 use crate::domain::{Group, GroupRef, GroupSettings, Role};
 
@@ -63,7 +63,7 @@ impl Registry {
             .await
         {
             Ok(group) => group,
-            Err(Error::GroupNotFound) => return Ok(None),
+            Err(Error::NotFound(Missing::Group)) => return Ok(None),
             Err(e) => return Err(e),
         };
         let settings = if self.owns(principal, &group, Action::Read).await? {

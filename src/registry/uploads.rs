@@ -4,10 +4,11 @@
 //! it, abort it. A session commits at most once, whoever asks (the client's `complete`, or the
 //! store's upload event).
 
-use super::{Error, FileCoordinates, Registry, duplicates_allowed};
+use super::{Error, FileCoordinates, Missing, Registry, duplicates_allowed};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
-    NewFile, PackageStatus, ProjectRef, Refusal, SessionState, Timestamp, UploadSession,
+    NewFile, Package, PackageFile, PackageStatus, ProjectRef, Refusal, SessionState, Timestamp,
+    UploadSession,
 };
 use crate::store::{BodyMeter, Presigned, ReceivedPart, StoreError, new_blob_key, staging_key};
 use futures::StreamExt;
@@ -52,6 +53,8 @@ pub struct SessionView {
     pub session: UploadSession,
     pub received: Vec<ReceivedPart>,
     pub plan: Option<UploadPlan>,
+    /// What a committed session published (when the records are still there).
+    pub published: Option<(Package, PackageFile)>,
 }
 
 /// What the store holds of a session's bytes.
@@ -137,6 +140,7 @@ impl Registry {
             session,
             received: Vec::new(),
             plan: Some(plan),
+            published: None,
         })
     }
 
@@ -219,13 +223,44 @@ impl Registry {
 
     /// `session` with what its routes show: the parts received and, while it waits for
     /// bytes, requests for the rest.
+    /// Package `package_id` and its file `file_id`, whatever their status.
+    async fn published_file(
+        &self,
+        package_id: i64,
+        file_id: i64,
+    ) -> Result<Option<(Package, PackageFile)>, Error> {
+        let Some(package) = self.meta.package_by_id(package_id).await? else {
+            return Ok(None);
+        };
+        let file = self
+            .meta
+            .all_files_of(package_id)
+            .await?
+            .into_iter()
+            .find(|f| f.id == file_id);
+        Ok(file.map(|file| (package, file)))
+    }
+
+    /// A settled session: what it published, if it committed.
+    async fn final_view(&self, session: UploadSession) -> Result<SessionView, Error> {
+        let published = match session.state {
+            SessionState::Committed {
+                package_id,
+                file_id,
+            } => self.published_file(package_id, file_id).await?,
+            _ => None,
+        };
+        Ok(SessionView {
+            session,
+            received: Vec::new(),
+            plan: None,
+            published,
+        })
+    }
+
     async fn view(&self, session: UploadSession) -> Result<SessionView, Error> {
         if session.state.is_final() {
-            return Ok(SessionView {
-                session,
-                received: Vec::new(),
-                plan: None,
-            });
+            return self.final_view(session).await;
         }
         match self.staged(&session).await? {
             Staged::Object(size) => Ok(SessionView {
@@ -236,11 +271,13 @@ impl Registry {
                     etag: None,
                 }],
                 plan: None,
+                published: None,
             }),
             Staged::Parts(parts) => Ok(SessionView {
                 session,
                 received: parts,
                 plan: None,
+                published: None,
             }),
             Staged::Waiting(parts) => {
                 // The bytes may have gone because a committer claimed the session and moved
@@ -252,11 +289,7 @@ impl Registry {
                     session = current;
                 }
                 if session.state.is_final() {
-                    return Ok(SessionView {
-                        session,
-                        received: Vec::new(),
-                        plan: None,
-                    });
+                    return self.final_view(session).await;
                 }
                 let waiting = matches!(session.state, SessionState::Pending)
                     && Timestamp::now() <= session.expires_at;
@@ -269,6 +302,7 @@ impl Registry {
                     session,
                     received: parts,
                     plan,
+                    published: None,
                 })
             }
         }
@@ -307,7 +341,7 @@ impl Registry {
             .upload_session(id)
             .await?
             .filter(|s| s.project_id == project.id)
-            .ok_or(Error::NotFound)
+            .ok_or(Error::NotFound(Missing::UploadSession))
     }
 
     /// Abandon a session: it can no longer commit and its staged bytes go.
@@ -327,7 +361,11 @@ impl Registry {
                 self.drop_staged(&aborted).await?;
                 aborted
             }
-            None => self.meta.upload_session(id).await?.ok_or(Error::NotFound)?,
+            None => self
+                .meta
+                .upload_session(id)
+                .await?
+                .ok_or(Error::NotFound(Missing::UploadSession))?,
         };
         self.view(session).await
     }
@@ -377,7 +415,11 @@ impl Registry {
     ) -> Result<SessionView, Error> {
         let session = match caller {
             Some((principal, project)) => self.session_of(principal, project, id).await?,
-            None => self.meta.upload_session(id).await?.ok_or(Error::NotFound)?,
+            None => self
+                .meta
+                .upload_session(id)
+                .await?
+                .ok_or(Error::NotFound(Missing::UploadSession))?,
         };
         if session.state.is_final() {
             return self.view(session).await;
@@ -403,7 +445,11 @@ impl Registry {
         let lease = now.plus_seconds(COMMIT_LEASE_SECONDS);
         let Some(claimed) = self.meta.claim_upload_session(id, lease, now).await? else {
             // Another committer holds it, or settled it just now.
-            let session = self.meta.upload_session(id).await?.ok_or(Error::NotFound)?;
+            let session = self
+                .meta
+                .upload_session(id)
+                .await?
+                .ok_or(Error::NotFound(Missing::UploadSession))?;
             return self.view(session).await;
         };
         let size = match staged {
@@ -420,7 +466,11 @@ impl Registry {
         }
         let session = match self.meta.settle_upload_session(id, &outcome).await? {
             Some(settled) => settled,
-            None => self.meta.upload_session(id).await?.ok_or(Error::NotFound)?,
+            None => self
+                .meta
+                .upload_session(id)
+                .await?
+                .ok_or(Error::NotFound(Missing::UploadSession))?,
         };
         self.view(session).await
     }

@@ -1,0 +1,227 @@
+//! The JSON bodies of depot's HTTP API as serde types: the handlers send them, `depot push` /
+//! `depot pull` and the tests read them back. Field order is GitLab's (bodies keep it), and
+//! names are GitLab's own where GitLab has the field.
+
+use crate::domain::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `{"message": "..."}`: GitLab's answer to a publish, and its error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub message: String,
+}
+
+impl Message {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            message: text.into(),
+        }
+    }
+}
+
+/// `{"error": "..."}` (with an OAuth-style description for token errors).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            error: text.into(),
+            error_description: None,
+            scope: None,
+        }
+    }
+}
+
+/// Where a package file downloads from (GitLab's `file.url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileUrl {
+    pub url: String,
+}
+
+/// GitLab's package-file record, as a publish with `select=package_file` (and a committed upload
+/// session) returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageFileRecord {
+    pub id: i64,
+    pub package_id: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub size: u64,
+    /// 1 local storage, 2 object storage.
+    pub file_store: i64,
+    pub file_md5: Option<String>,
+    pub file_sha1: Option<String>,
+    pub file_name: String,
+    pub file: FileUrl,
+    pub file_sha256: String,
+    pub verification_retry_at: Option<Timestamp>,
+    pub verified_at: Option<Timestamp>,
+    pub verification_failure: Option<String>,
+    pub verification_retry_count: Option<i64>,
+    pub verification_checksum: Option<String>,
+    pub verification_state: i64,
+    pub verification_started_at: Option<Timestamp>,
+    pub new_file_path: Option<String>,
+}
+
+/// A package's links: the web page (shown for `default` packages) and the delete route (for
+/// callers who may delete).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageLinks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_api_path: Option<String>,
+}
+
+/// Another version of the same package, listed with one package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageVersionEntity {
+    pub id: i64,
+    pub version: String,
+    pub created_at: Timestamp,
+    pub tags: Vec<String>,
+}
+
+/// GitLab's package entity (`API::Entities::Package`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageEntity {
+    pub id: i64,
+    pub name: String,
+    pub version: String,
+    pub package_type: String,
+    pub status: String,
+    pub _links: PackageLinks,
+    pub created_at: Timestamp,
+    pub last_downloaded_at: Option<Timestamp>,
+    /// Group lists only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_path: Option<String>,
+    pub tags: Vec<String>,
+    /// One package only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<PackageVersionEntity>>,
+}
+
+/// GitLab's package-file entity (`API::Entities::PackageFile`), as the file lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageFileEntity {
+    pub id: i64,
+    pub package_id: i64,
+    pub created_at: Timestamp,
+    pub file_name: String,
+    pub size: u64,
+    pub file_md5: Option<String>,
+    pub file_sha1: Option<String>,
+    pub file_sha256: String,
+}
+
+/// `POST …/:file_name/uploads`: open an upload session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenUpload {
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// `default` or `hidden`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// A request the client sends itself, with exactly these headers (they are signed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// One part still to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRequest {
+    #[serde(flatten)]
+    pub request: UploadRequest,
+    pub part_number: u32,
+    pub size: u64,
+}
+
+/// The multipart upload plan: every part still to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartsPlan {
+    pub method: String,
+    pub part_size: u64,
+    pub parts: Vec<PartRequest>,
+}
+
+/// How to send the bytes still missing: one PUT, or parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum UploadPlan {
+    Parts(PartsPlan),
+    Single(UploadRequest),
+}
+
+/// A part the store holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedPart {
+    pub part_number: u32,
+    pub size: u64,
+}
+
+/// An upload session as its routes answer it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadSessionBody {
+    pub id: String,
+    /// `pending`, `committing`, `committed`, `refused` or `aborted`.
+    pub state: String,
+    pub size: u64,
+    pub sha256: Option<String>,
+    pub part_size: Option<u64>,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub parts: Vec<ReceivedPart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadPlan>,
+    /// Committed sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_file: Option<PackageFileRecord>,
+    /// Refused sessions: GitLab's error message for the refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_read_back_as_what_they_are() {
+        let single = UploadRequest {
+            method: "PUT".into(),
+            url: "http://h/x".into(),
+            headers: BTreeMap::from([("content-length".into(), "3".into())]),
+        };
+        let parts = PartsPlan {
+            method: "PUT".into(),
+            part_size: 5,
+            parts: vec![PartRequest {
+                request: single.clone(),
+                part_number: 1,
+                size: 5,
+            }],
+        };
+        for plan in [UploadPlan::Single(single), UploadPlan::Parts(parts)] {
+            let json = serde_json::to_string(&plan).unwrap();
+            assert_eq!(serde_json::from_str::<UploadPlan>(&json).unwrap(), plan);
+        }
+    }
+}
