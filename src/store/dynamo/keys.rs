@@ -32,8 +32,9 @@
 //! Names, versions and file names cannot contain `#`, so the keys are unambiguous.
 
 use super::schema::{Item, s};
-use crate::domain::Timestamp;
-use crate::domain::{FileName, MembershipTarget, PackageName, PackageStatus, PackageVersion};
+use crate::domain::{
+    FileName, MembershipTarget, PackageName, PackageStatus, PackageVersion, Timestamp,
+};
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::fmt;

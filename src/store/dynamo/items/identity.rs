@@ -1,13 +1,13 @@
 //! Items of who is who: groups (with their package settings), projects, users, memberships,
 //! tokens, and the alias items that find them by path, name or id.
 
-use super::super::keys::{self, Key, NS_PK, NS_SK};
-use super::super::schema::{Fields, Item, ItemWriter, s};
 use crate::domain::{
     Group, GroupSettings, Membership, MembershipTarget, Project, Role, Scope, Timestamp, Token,
     User,
 };
 use crate::store::StoreResult;
+use crate::store::dynamo::keys::{self, Key, NS_PK, NS_SK};
+use crate::store::dynamo::schema::{Fields, Item, ItemWriter, s};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 /// The attribute an alias item keeps the id of what it names in.

@@ -2,10 +2,12 @@
 //! alias, file records, the file-name guard of the duplicate rule, blob references and the
 //! purge queue's entries.
 
-use super::super::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key, LIST_PK};
-use super::super::schema::{Fields, Item, ItemWriter};
-use crate::domain::{FileName, Package, PackageFile, PackageStatus, Timestamp};
+use crate::domain::{
+    FileName, Package, PackageFile, PackageName, PackageStatus, PackageVersion, Timestamp,
+};
 use crate::store::StoreResult;
+use crate::store::dynamo::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key, LIST_PK};
+use crate::store::dynamo::schema::{Fields, Item, ItemWriter};
 
 /// Projected into the list indexes for the name filter (a case-insensitive substring).
 pub const NAME_LC: &str = "name_lc";
@@ -53,8 +55,8 @@ pub fn package_from(item: &Item) -> StoreResult<Package> {
     Ok(Package {
         id: f.n("id")?,
         project_id: f.n("project_id")?,
-        name: f.checked("name", crate::domain::PackageName::parse)?,
-        version: f.checked("version", crate::domain::PackageVersion::parse)?,
+        name: f.checked("name", PackageName::parse)?,
+        version: f.checked("version", PackageVersion::parse)?,
         status: f.parse("status")?,
         created_at: Timestamp::from_millis(f.n("created_at")?),
         updated_at: Timestamp::from_millis(f.n("updated_at")?),
@@ -162,7 +164,7 @@ pub fn purged_file_key(entry: &Item) -> StoreResult<Key> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{PackageName, PackageVersion};
+    use crate::store::dynamo::schema::s;
 
     fn package(status: PackageStatus, downloaded: Option<Timestamp>) -> Package {
         Package {
@@ -232,7 +234,7 @@ mod tests {
             blob_ref_of(&item).unwrap(),
             Some(Key::blob_ref("blobs/00ff", 8))
         );
-        item.insert(FILE_STATUS.into(), super::super::super::schema::s(DOOMED));
+        item.insert(FILE_STATUS.into(), s(DOOMED));
         assert!(file_is_doomed(&item).unwrap());
         assert_eq!(file_from(&item).unwrap(), f);
         assert_eq!(blob_ref_of(&name_guard_item(&f)).unwrap(), None);

@@ -1,11 +1,12 @@
 //! Items of upload sessions: the session with its state flattened into optional attributes
 //! (the same fields as SQLite's columns), and the TTL that removes the record later.
 
-use super::super::keys::Key;
-use super::super::schema::{Fields, Item, ItemWriter, n, s};
-use crate::domain::{FileName, SessionState, StateParts, Timestamp, UploadSession};
-use crate::domain::{PackageName, PackageVersion};
+use crate::domain::{
+    FileName, PackageName, PackageVersion, SessionState, StateParts, Timestamp, UploadSession,
+};
 use crate::store::StoreResult;
+use crate::store::dynamo::keys::Key;
+use crate::store::dynamo::schema::{Fields, Item, ItemWriter, n, s};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 /// The attribute DynamoDB's TTL reads (epoch seconds), as `template.yaml` names it.
