@@ -1,0 +1,12 @@
+//! Encode/decode pairs for every record the DynamoDB store keeps, one file per kind of record:
+//! each `*_item` writes a whole item (key, `schema`, attributes) and its `*_from` reads it back,
+//! the exact inverse (the round-trip tests hold them to it). Decoding fails only with
+//! `Corrupt`, naming the item by `PK/SK`.
+
+mod identity;
+mod packages;
+mod sessions;
+
+pub use identity::*;
+pub use packages::*;
+pub use sessions::*;
