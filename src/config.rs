@@ -1,5 +1,8 @@
-//! One typed configuration, read once from flags or the environment (`DEPOT_*`).
+//! One typed configuration, read once from flags or the environment (`DEPOT_*`): which store
+//! pair (a `StoreConfig` that cannot lack its table or bucket), how files move, and what
+//! `depot serve` and the Lambda functions add. Defaults are the registry's own constants.
 
+use crate::registry::{DEFAULT_PART_SIZE, DEFAULT_PRESIGN_TTL_SECS};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,9 +16,11 @@ pub enum StoreKind {
     Aws,
 }
 
-/// Where the registry's records and files live.
+/// Where the registry's records and files live, as flags and variables say it (`--store aws`
+/// without `--table` or `--bucket` is refused while parsing). [`StoreArgs::config`] makes the
+/// typed [`StoreConfig`].
 #[derive(Debug, Clone, Args)]
-pub struct StoreConfig {
+pub struct StoreArgs {
     /// `local` (SQLite + directory) or `aws` (DynamoDB + S3).
     #[arg(
         long = "store",
@@ -28,10 +33,10 @@ pub struct StoreConfig {
     #[arg(long, env = "DEPOT_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// DynamoDB table (aws store).
-    #[arg(long, env = "DEPOT_TABLE")]
+    #[arg(long, env = "DEPOT_TABLE", required_if_eq("kind", "aws"))]
     pub table: Option<String>,
     /// S3 bucket (aws store).
-    #[arg(long, env = "DEPOT_BUCKET")]
+    #[arg(long, env = "DEPOT_BUCKET", required_if_eq("kind", "aws"))]
     pub bucket: Option<String>,
     /// S3 endpoint override, e.g. an emulator (`AWS_ENDPOINT_URL_S3` works too).
     #[arg(long, env = "DEPOT_S3_ENDPOINT")]
@@ -39,6 +44,65 @@ pub struct StoreConfig {
     /// DynamoDB endpoint override (`AWS_ENDPOINT_URL_DYNAMODB` works too).
     #[arg(long, env = "DEPOT_DYNAMODB_ENDPOINT")]
     pub dynamodb_endpoint: Option<String>,
+}
+
+/// Endpoint overrides of the AWS services (emulators); `None`: the SDK's own resolution.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub s3: Option<String>,
+    pub dynamodb: Option<String>,
+}
+
+/// The store pair, typed: each kind carries exactly what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// SQLite + a directory.
+    Local { data_dir: PathBuf },
+    /// DynamoDB + S3.
+    Aws {
+        table: String,
+        bucket: String,
+        endpoints: Endpoints,
+    },
+}
+
+impl StoreArgs {
+    /// The typed store configuration; an error names a flag the aws store lacks.
+    pub fn config(&self) -> Result<StoreConfig, String> {
+        match self.kind {
+            StoreKind::Local => Ok(StoreConfig::Local {
+                data_dir: self.data_dir.clone(),
+            }),
+            StoreKind::Aws => {
+                let needed = |value: &Option<String>, flag: &str| {
+                    value
+                        .clone()
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| format!("the aws store needs {flag}"))
+                };
+                Ok(StoreConfig::Aws {
+                    table: needed(&self.table, "--table (DEPOT_TABLE)")?,
+                    bucket: needed(&self.bucket, "--bucket (DEPOT_BUCKET)")?,
+                    endpoints: Endpoints {
+                        s3: self.s3_endpoint.clone(),
+                        dynamodb: self.dynamodb_endpoint.clone(),
+                    },
+                })
+            }
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Where the store lives, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreConfig::Local { data_dir } => format!("data in {}", data_dir.display()),
+            StoreConfig::Aws { table, bucket, .. } => {
+                format!("table {table}, bucket {bucket}")
+            }
+        }
+    }
 }
 
 /// GitLab's default generic package size limit: 5 GiB.
@@ -51,7 +115,7 @@ pub struct Config {
     #[arg(long, env = "DEPOT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     #[command(flatten)]
-    pub store: StoreConfig,
+    pub store: StoreArgs,
     #[command(flatten)]
     pub transfers: TransferConfig,
     /// Base URL clients use to reach this registry (printed in examples). Defaults to
@@ -75,11 +139,11 @@ pub struct TransferConfig {
     #[arg(long, env = "DEPOT_INLINE_DOWNLOAD_MAX", default_value = "4MiB", value_parser = parse_size)]
     pub inline_download_max: u64,
     /// Lifetime of presigned URLs, in seconds.
-    #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value = "900")]
+    #[arg(long, env = "DEPOT_PRESIGN_TTL", default_value_t = DEFAULT_PRESIGN_TTL_SECS)]
     pub presign_ttl: u64,
     /// Upload sessions declaring more than this go to a multipart upload in parts of this size
     /// (at least 5MiB).
-    #[arg(long, env = "DEPOT_UPLOAD_PART_SIZE", default_value = "64MiB", value_parser = parse_size)]
+    #[arg(long, env = "DEPOT_UPLOAD_PART_SIZE", default_value_t = DEFAULT_PART_SIZE, value_parser = parse_size)]
     pub upload_part_size: u64,
 }
 
@@ -144,7 +208,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 #[command(name = "lambda-api")]
 pub struct FunctionConfig {
     #[command(flatten)]
-    pub store: StoreConfig,
+    pub store: StoreArgs,
     /// As for `depot serve`.
     #[command(flatten)]
     pub transfers: TransferConfig,
@@ -164,30 +228,6 @@ impl FunctionConfig {
     }
 }
 
-/// JSON logs on stdout (CloudWatch), filtered by `RUST_LOG` (default `info`).
-pub fn init_json_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .without_time()
-        .with_current_span(false)
-        .try_init();
-}
-
-/// Human-readable logs on stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +241,38 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5XB").is_err());
         assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn the_aws_store_cannot_lack_its_table_or_bucket() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            store: StoreArgs,
+        }
+        let parse = |args: &[&str]| Cli::try_parse_from([&["depot"], args].concat());
+        let missing = parse(&["--store", "aws", "--bucket", "b"]).err().unwrap();
+        assert_eq!(
+            missing.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        assert!(missing.to_string().contains("--table"), "{missing}");
+        let aws = parse(&["--store", "aws", "--table", "t", "--bucket", "b"]).unwrap();
+        assert_eq!(
+            aws.store.config(),
+            Ok(StoreConfig::Aws {
+                table: "t".into(),
+                bucket: "b".into(),
+                endpoints: Endpoints::default(),
+            })
+        );
+        let local = parse(&["--data-dir", "/srv/depot"]).unwrap();
+        assert_eq!(
+            local.store.config(),
+            Ok(StoreConfig::Local {
+                data_dir: "/srv/depot".into()
+            })
+        );
     }
 }

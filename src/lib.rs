@@ -1,7 +1,9 @@
 //! depot: a GitLab-compatible generic package registry, serverless on AWS or one local process.
 //!
-//! `router(registry)` is the whole HTTP surface; `Registry` holds the use cases; the stores sit
-//! behind the `BlobStore` and `MetaStore` traits.
+//! Three layers, one direction: `api` (HTTP: routes, extractors, GitLab's status and body) calls
+//! `registry` (use cases: decide, build records, apply defaults and rules), which calls `store`
+//! (load and save). `domain` is below all three; `wire` holds the JSON bodies the API and its
+//! clients share. This file wires a registry for `depot serve` and the Lambda functions alike.
 
 pub mod admin;
 pub mod api;
@@ -12,12 +14,13 @@ pub mod domain;
 pub mod finalizer;
 pub mod registry;
 pub mod store;
+pub mod telemetry;
 pub mod wire;
 
 pub use api::router;
 pub use registry::{Downloads, Limits, Registry, Uploads};
 
-use config::{StoreConfig, StoreKind};
+use config::{Endpoints, StoreConfig, TransferConfig};
 use std::path::Path;
 use std::sync::Arc;
 use store::dynamo::DynamoMetaStore;
@@ -47,12 +50,6 @@ pub fn local_registry(data_dir: &Path, limits: Limits) -> Result<Registry, Store
     Ok(Registry::new(meta, blobs, limits))
 }
 
-fn required<'a>(value: &'a Option<String>, flag: &str) -> Result<&'a str, StoreError> {
-    value
-        .as_deref()
-        .ok_or_else(|| StoreError::Misconfigured(format!("the aws store needs {flag}")))
-}
-
 /// The AWS configuration of the environment, loaded once (credentials, region, endpoints).
 async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -60,52 +57,70 @@ async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// The DynamoDB metadata store `config` names, on the environment's AWS configuration.
-fn dynamo_meta(
-    config: &StoreConfig,
-    sdk: &aws_config::SdkConfig,
-) -> Result<DynamoMetaStore, StoreError> {
-    let table = required(&config.table, "--table (DEPOT_TABLE)")?;
-    let client = DynamoMetaStore::client_from(sdk, config.dynamodb_endpoint.as_deref());
-    Ok(DynamoMetaStore::new(client, table))
+fn dynamo_meta(sdk: &aws_config::SdkConfig, table: &str, endpoints: &Endpoints) -> DynamoMetaStore {
+    let client = DynamoMetaStore::client_from(sdk, endpoints.dynamodb.as_deref());
+    DynamoMetaStore::new(client, table)
 }
 
 /// The metadata store `config` names; AWS clients are built here, once.
 pub async fn meta_store(config: &StoreConfig) -> Result<Arc<dyn MetaStore>, StoreError> {
-    match config.kind {
-        StoreKind::Local => local_meta(&config.data_dir),
-        StoreKind::Aws => Ok(Arc::new(dynamo_meta(config, &sdk_config().await)?)),
+    match config {
+        StoreConfig::Local { data_dir } => local_meta(data_dir),
+        StoreConfig::Aws {
+            table, endpoints, ..
+        } => Ok(Arc::new(dynamo_meta(&sdk_config().await, table, endpoints))),
     }
+}
+
+/// How a registry serves, besides where its stores are: what `depot serve` and the Lambda
+/// functions configure.
+#[derive(Debug, Clone)]
+pub struct Serving {
+    pub transfers: TransferConfig,
+    /// Base URL for links in answers; unset (or empty), links use the request's host.
+    pub public_url: Option<String>,
+    /// `complete` commits staged files up to this size itself; larger ones are left to the
+    /// finalizer. `None`: always inline (`depot serve`, which has no finalizer).
+    pub commit_inline_max: Option<u64>,
+}
+
+/// The registry on the store pair `store`, serving as `serving` says: the one place a registry
+/// is wired, for `depot serve` and every Lambda function. AWS clients are built here, once.
+pub async fn registry(store: &StoreConfig, serving: &Serving) -> Result<Registry, StoreError> {
+    let transfers = &serving.transfers;
+    let registry = match store {
+        StoreConfig::Local { data_dir } => local_registry(data_dir, transfers.limits())?,
+        StoreConfig::Aws {
+            table,
+            bucket,
+            endpoints,
+        } => {
+            let sdk = sdk_config().await;
+            let s3 = S3BlobStore::client_from(&sdk, endpoints.s3.as_deref());
+            Registry::new(
+                Arc::new(dynamo_meta(&sdk, table, endpoints)),
+                Arc::new(S3BlobStore::new(s3, bucket)),
+                transfers.limits(),
+            )
+        }
+    };
+    Ok(registry
+        .with_public_url(serving.public_url.clone().filter(|u| !u.is_empty()))
+        .with_downloads(transfers.downloads())
+        .with_uploads(Uploads {
+            commit_inline_max: serving.commit_inline_max,
+            ..transfers.uploads()
+        }))
 }
 
 /// The registry a Lambda function serves, configured from its environment (every function of
 /// the template builds it the same way).
 pub async fn function_registry(config: &config::FunctionConfig) -> Result<Registry, StoreError> {
-    let transfers = &config.transfers;
-    Ok(registry(&config.store, transfers.limits())
-        .await?
-        .with_public_url(config.public_url.clone().filter(|u| !u.is_empty()))
-        .with_downloads(transfers.downloads())
-        .with_uploads(Uploads {
-            commit_inline_max: Some(config.commit_inline_max),
-            ..transfers.uploads()
-        }))
-}
-
-/// A registry on the store pair `config` names; AWS clients are built here, once.
-pub async fn registry(config: &StoreConfig, limits: Limits) -> Result<Registry, StoreError> {
-    match config.kind {
-        StoreKind::Local => local_registry(&config.data_dir, limits),
-        StoreKind::Aws => {
-            let bucket = required(&config.bucket, "--bucket (DEPOT_BUCKET)")?;
-            let sdk = sdk_config().await;
-            let meta = dynamo_meta(config, &sdk)?;
-            let s3 = S3BlobStore::client_from(&sdk, config.s3_endpoint.as_deref());
-            Ok(Registry::new(
-                Arc::new(meta),
-                Arc::new(S3BlobStore::new(s3, bucket)),
-                limits,
-            ))
-        }
-    }
+    let store = config.store.config().map_err(StoreError::Misconfigured)?;
+    let serving = Serving {
+        transfers: config.transfers.clone(),
+        public_url: config.public_url.clone(),
+        commit_inline_max: Some(config.commit_inline_max),
+    };
+    registry(&store, &serving).await
 }

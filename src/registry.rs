@@ -119,11 +119,20 @@ pub struct Downloads {
     pub presign_ttl: std::time::Duration,
 }
 
+/// How long presigned URLs live unless configured: 15 minutes.
+pub const DEFAULT_PRESIGN_TTL_SECS: u64 = 900;
+
+/// Part size of large upload sessions unless configured.
+pub const DEFAULT_PART_SIZE: u64 = 64 << 20;
+
+/// Packages and files one purge pass handles (`depot serve`'s loop and `lambda-purge`).
+pub const PURGE_BATCH: usize = 100;
+
 impl Default for Downloads {
     fn default() -> Self {
         Self {
             inline_max: None,
-            presign_ttl: std::time::Duration::from_secs(900),
+            presign_ttl: std::time::Duration::from_secs(DEFAULT_PRESIGN_TTL_SECS),
         }
     }
 }
@@ -139,8 +148,7 @@ pub struct Uploads {
     pub commit_inline_max: Option<u64>,
 }
 
-/// S3's smallest part but the last.
-pub const MIN_PART_SIZE: u64 = 5 << 20;
+pub use crate::store::blob::MIN_PART_SIZE;
 
 /// A package's `last_downloaded_at` is kept to the minute: a download within a minute of the
 /// last recorded one writes nothing. GitLab reads it in days (cleanup of packages not downloaded
@@ -151,7 +159,7 @@ pub const DOWNLOAD_MARK_RESOLUTION_MS: i64 = 60_000;
 impl Default for Uploads {
     fn default() -> Self {
         Self {
-            part_size: 64 << 20,
+            part_size: DEFAULT_PART_SIZE,
             commit_inline_max: None,
         }
     }
@@ -207,6 +215,11 @@ impl Registry {
 
     pub fn public_url(&self) -> Option<&str> {
         self.public_url.as_deref()
+    }
+
+    /// Provisioning on this registry's records (`depot serve`'s first-start demo data).
+    pub fn admin(&self) -> crate::admin::Admin {
+        crate::admin::Admin::new(self.meta.clone())
     }
 
     pub fn meta(&self) -> &Arc<dyn MetaStore> {

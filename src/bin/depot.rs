@@ -2,9 +2,11 @@
 
 use clap::{Parser, Subcommand};
 use depot::admin::{Admin, AdminError, TokenSpec};
-use depot::config::{Config, StoreConfig, StoreKind, init_logging};
+use depot::config::{Config, StoreArgs, StoreConfig};
 use depot::domain::{Role, Scope, Timestamp, TokenKind};
-use depot::{meta_store, registry, router};
+use depot::registry::PURGE_BATCH;
+use depot::telemetry::init_logging;
+use depot::{Serving, meta_store, registry, router};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -107,7 +109,7 @@ struct AdminArgs {
     /// The store to provision (the one `depot serve` uses): `--data-dir DIR`, or
     /// `--store aws --table T --bucket B` with the operator's AWS credentials.
     #[command(flatten)]
-    store: StoreConfig,
+    store: StoreArgs,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -332,12 +334,19 @@ async fn pull(args: PullArgs) -> ExitCode {
 }
 
 async fn admin(args: AdminArgs) -> ExitCode {
-    let meta = match meta_store(&args.store).await {
+    let store = match args.store.config() {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("depot admin: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let meta = match meta_store(&store).await {
         Ok(m) => m,
         Err(e) => {
             eprintln!(
                 "depot admin: cannot open the store ({}): {e}",
-                describe(&args.store)
+                store.describe()
             );
             return ExitCode::FAILURE;
         }
@@ -434,22 +443,29 @@ async fn admin(args: AdminArgs) -> ExitCode {
 
 async fn serve(config: Config) -> ExitCode {
     init_logging();
-    let transfers = &config.transfers;
-    let registry = match registry(&config.store, transfers.limits()).await {
-        Ok(r) => Arc::new(
-            r.with_public_url(config.public_url.clone())
-                .with_downloads(transfers.downloads())
-                .with_uploads(transfers.uploads()),
-        ),
+    let store = match config.store.config() {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("depot serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let serving = Serving {
+        transfers: config.transfers.clone(),
+        public_url: config.public_url.clone(),
+        commit_inline_max: None,
+    };
+    let registry = match registry(&store, &serving).await {
+        Ok(r) => Arc::new(r),
         Err(e) => {
             eprintln!(
                 "depot serve: cannot open the store ({}): {e}",
-                describe(&config.store)
+                store.describe()
             );
             return ExitCode::FAILURE;
         }
     };
-    let demo = match Admin::new(registry.meta().clone()).bootstrap_demo().await {
+    let demo = match registry.admin().bootstrap_demo().await {
         Ok(demo) => demo,
         Err(e) => {
             eprintln!("depot serve: cannot create the demo data: {e}");
@@ -471,7 +487,7 @@ async fn serve(config: Config) -> ExitCode {
         Some(_) => config.base_url(),
         None => format!("http://{bound}"),
     };
-    print_banner(&base, &config, demo.as_ref());
+    print_banner(&base, &store, demo.as_ref());
     if config.purge_interval > 0 {
         tokio::spawn(purge_loop(
             registry.clone(),
@@ -509,7 +525,7 @@ async fn purge_loop(registry: Arc<depot::Registry>, every: std::time::Duration) 
             Err(e) => tracing::error!(error = %e, "expiring staged uploads failed"),
         }
         loop {
-            match registry.purge(100).await {
+            match registry.purge(PURGE_BATCH).await {
                 Ok(p) if p.packages + p.files == 0 => break,
                 Ok(_) => continue,
                 Err(e) => {
@@ -521,32 +537,18 @@ async fn purge_loop(registry: Arc<depot::Registry>, every: std::time::Duration) 
     }
 }
 
-/// Where a store lives, for messages.
-fn describe(store: &StoreConfig) -> String {
-    match store.kind {
-        StoreKind::Local => format!("data in {}", store.data_dir.display()),
-        StoreKind::Aws => format!(
-            "table {}, bucket {}",
-            store.table.as_deref().unwrap_or("?"),
-            store.bucket.as_deref().unwrap_or("?")
-        ),
-    }
-}
-
 /// The `depot admin` flags that reach the same store.
 fn admin_flags(store: &StoreConfig) -> String {
-    match store.kind {
-        StoreKind::Local => format!("--data-dir {}", store.data_dir.display()),
-        StoreKind::Aws => format!(
-            "--store aws --table {} --bucket {}",
-            store.table.as_deref().unwrap_or("T"),
-            store.bucket.as_deref().unwrap_or("B")
-        ),
+    match store {
+        StoreConfig::Local { data_dir } => format!("--data-dir {}", data_dir.display()),
+        StoreConfig::Aws { table, bucket, .. } => {
+            format!("--store aws --table {table} --bucket {bucket}")
+        }
     }
 }
 
-fn print_banner(base: &str, config: &Config, demo: Option<&depot::admin::Demo>) {
-    println!("depot is serving {base} ({})", describe(&config.store));
+fn print_banner(base: &str, store: &StoreConfig, demo: Option<&depot::admin::Demo>) {
+    println!("depot is serving {base} ({})", store.describe());
     match demo {
         Some(demo) => {
             let url = format!(
@@ -577,7 +579,7 @@ fn print_banner(base: &str, config: &Config, demo: Option<&depot::admin::Demo>) 
         None => {
             println!(
                 "New token: depot admin {} token create personal --user <user> --scopes api",
-                admin_flags(&config.store)
+                admin_flags(store)
             );
         }
     }

@@ -1,7 +1,8 @@
 //! The AWS Lambda entry point: the same router as `depot serve`, behind API Gateway, on the
 //! stores `DEPOT_STORE`/`DEPOT_TABLE`/`DEPOT_BUCKET` name. SDK clients are built once, here.
 
-use depot::config::{FunctionConfig, init_json_logging};
+use depot::config::FunctionConfig;
+use depot::telemetry::init_json_logging;
 use depot::{function_registry, router};
 use std::sync::Arc;
 

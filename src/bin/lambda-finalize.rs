@@ -1,9 +1,10 @@
 //! The upload finalizer on AWS: S3 `ObjectCreated` events on `uploads/` commit the session whose
 //! bytes arrived (idempotent with the client's `complete`), through `depot::finalizer`.
 
-use depot::config::{FunctionConfig, init_json_logging};
+use depot::config::FunctionConfig;
 use depot::finalizer::{S3Event, on_s3_event};
 use depot::function_registry;
+use depot::telemetry::init_json_logging;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -2,15 +2,14 @@
 //! with the same `Registry::purge` that `depot serve` runs in the background. Any event (the
 //! template's schedule) starts a run; it stops when nothing is left or its time runs short.
 
-use depot::config::{FunctionConfig, init_json_logging};
+use depot::config::FunctionConfig;
 use depot::function_registry;
+use depot::registry::PURGE_BATCH;
+use depot::telemetry::init_json_logging;
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Packages and files handled per pass.
-const PASS: usize = 100;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -24,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let started = Instant::now();
             let (mut packages, mut files, mut blobs) = (0, 0, 0);
             loop {
-                let purged = registry.purge(PASS).await?;
+                let purged = registry.purge(PURGE_BATCH).await?;
                 packages += purged.packages;
                 files += purged.files;
                 blobs += purged.blobs;

@@ -73,6 +73,9 @@ impl BodyMeter {
     }
 }
 
+/// The smallest part of a multipart upload but the last (S3's rule; the local store keeps it).
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+
 /// Where a backend keeps bytes: on this machine's disk, or in object storage (which can hand
 /// clients URLs of its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

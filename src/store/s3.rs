@@ -2,6 +2,7 @@
 //! a body that fits in one part is a single `PutObject`; a larger one becomes a multipart
 //! upload, aborted on any failure. Either way the object appears whole or not at all.
 
+use super::blob::MIN_PART_SIZE;
 use super::{
     BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign, Presigned,
     ReceivedPart, Record, StoreError, StoreResult, StoredBlob,
@@ -46,7 +47,7 @@ impl S3BlobStore {
     /// Objects above `bytes` are promoted by `UploadPartCopy` in parts of `bytes` (at least
     /// S3's 5 MiB; the default, 5 GiB, is the most one `CopyObject` takes).
     pub fn with_copy_part_size(mut self, bytes: u64) -> Self {
-        self.copy_part_size = bytes.clamp(5 << 20, MAX_SINGLE_COPY);
+        self.copy_part_size = bytes.clamp(MIN_PART_SIZE, MAX_SINGLE_COPY);
         self
     }
 
@@ -119,7 +120,7 @@ impl S3BlobStore {
 
     /// Bytes buffered per part (at least S3's 5 MiB minimum).
     pub fn with_part_size(mut self, part_size: usize) -> Self {
-        self.part_size = part_size.max(5 << 20);
+        self.part_size = part_size.max(MIN_PART_SIZE as usize);
         self
     }
 
