@@ -1,5 +1,7 @@
-//! Use cases: publish a file, locate and open it for download. Handlers call these; these call
-//! the stores. Every rule of SPEC.md §4–6 that is not wire formatting lives here.
+//! Use cases: publish a file, locate and open it for download (lists, deletes, settings, upload
+//! sessions and signed URLs in the submodules). Handlers call these; these call the stores.
+//! Every rule of GitLab's generic packages that is not wire formatting lives here, and nothing
+//! here knows HTTP: outcomes are domain values and `Error`.
 
 use crate::auth::{self, Action, Credential, Denied, Principal};
 use crate::domain::{

@@ -1,6 +1,6 @@
 //! `POST /api/graphql` (and `GET`): the part of GitLab's GraphQL schema that concerns generic
-//! package settings (SPEC.md §8), on async-graphql. Resolvers call `Registry`; permission and
-//! validation live there.
+//! package settings (a namespace's package settings), on async-graphql. Resolvers call
+//! `Registry`; permission and validation live there.
 
 use super::AppState;
 use super::extract::Incoming;

@@ -1,5 +1,5 @@
 //! Where a generic package file lives: project reference, package name, version and file name,
-//! each parsed once with GitLab's exact rules (SPEC.md §2).
+//! each parsed once with GitLab's exact rules.
 
 use std::fmt;
 

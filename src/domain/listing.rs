@@ -1,5 +1,5 @@
 //! What a package list asks for (filters, order, page) and what it gets back, parsed once from
-//! the Packages API query string (SPEC.md §7).
+//! the Packages API query string, as GitLab reads it.
 
 use super::{InvalidParams, Package, PackageFile, PackageStatus, PackageVersion};
 

@@ -1,4 +1,4 @@
-//! Use cases of the Packages API (SPEC.md §7): list a project's or a group's packages, show one
+//! Use cases of GitLab's Packages API: list a project's or a group's packages, show one
 //! package and its files. Visibility rules live here; handlers only format.
 
 use super::{Error, Missing, ProjectAccess, Registry};

@@ -1,4 +1,4 @@
-//! Use cases of a group's package settings (SPEC.md §8, GitLab's namespace package settings):
+//! Use cases of a group's package settings (GitLab's namespace package settings):
 //! who may read and change them, and the change itself with GitLab's validation.
 
 use super::{Error, Missing, Registry};
