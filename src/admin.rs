@@ -4,6 +4,9 @@
 
 use crate::auth::{hash_secret, new_secret};
 use crate::domain::{
+    EXCEPTION_REGEX_MAX_CHARS, ExceptionRegex, RegexRefused, valid_path, valid_segment,
+};
+use crate::domain::{
     GroupSettings, MembershipTarget, NewGroup, NewToken, Project, Role, Scope, Timestamp,
     TokenKind, User, Visibility,
 };
@@ -33,21 +36,6 @@ fn store_err(what: impl Into<String>) -> impl FnOnce(StoreError) -> AdminError {
         StoreError::Rejected(msg) => AdminError::Invalid(msg),
         other => AdminError::Store(other),
     }
-}
-
-/// A path segment of a group or project: `[A-Za-z0-9_][A-Za-z0-9_.-]*`.
-fn valid_segment(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        && !s.ends_with(".git")
-        && !s.ends_with(".atom")
-}
-
-fn valid_path(path: &str) -> bool {
-    !path.is_empty() && path.split('/').all(valid_segment)
 }
 
 /// What `depot serve` created on first start.
@@ -297,8 +285,16 @@ impl Admin {
             settings.generic_duplicates_allowed = allowed;
         }
         if let Some(re) = exception_regex {
-            validate_exception_regex(&re).map_err(AdminError::Invalid)?;
-            settings.generic_duplicate_exception_regex = re;
+            settings.generic_duplicate_exception_regex = match ExceptionRegex::parse(&re) {
+                Ok(re) => re.into_string(),
+                Err(RegexRefused::TooLong) => {
+                    return Err(AdminError::Invalid(format!(
+                        "generic_duplicate_exception_regex is too long (maximum is \
+                         {EXCEPTION_REGEX_MAX_CHARS} characters)"
+                    )));
+                }
+                Err(RegexRefused::Invalid(message)) => return Err(AdminError::Invalid(message)),
+            };
         }
         let s = self
             .meta
@@ -347,18 +343,6 @@ pub struct TokenSpec {
     pub expires_at: Option<Timestamp>,
 }
 
-/// GitLab's limit and syntax check for `generic_duplicate_exception_regex`.
-pub fn validate_exception_regex(re: &str) -> std::result::Result<(), String> {
-    if re.chars().count() > 255 {
-        return Err(
-            "generic_duplicate_exception_regex is too long (maximum is 255 characters)".into(),
-        );
-    }
-    regex::Regex::new(re)
-        .map(|_| ())
-        .map_err(|e| format!("{re} is an invalid regexp: {e}"))
-}
-
 pub fn project_json(p: &Project) -> Value {
     json!({
         "id": p.id,
@@ -374,30 +358,4 @@ pub fn settings_json(group: &str, s: &GroupSettings) -> Value {
         "generic_duplicates_allowed": s.generic_duplicates_allowed,
         "generic_duplicate_exception_regex": s.generic_duplicate_exception_regex,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths() {
-        for ok in ["demo", "demo/app", "a_b/c-d.e", "_x"] {
-            assert!(valid_path(ok), "{ok}");
-        }
-        for bad in [
-            "", "/demo", "demo/", "de mo", "-x", "a//b", "x.git", ".hidden",
-        ] {
-            assert!(!valid_path(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn exception_regexes() {
-        assert!(validate_exception_regex("foo-.*").is_ok());
-        assert!(validate_exception_regex("").is_ok());
-        let err = validate_exception_regex("foo(").unwrap_err();
-        assert!(err.starts_with("foo( is an invalid regexp: "), "{err}");
-        assert!(validate_exception_regex(&"a".repeat(256)).is_err());
-    }
 }

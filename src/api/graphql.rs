@@ -5,7 +5,7 @@
 use super::AppState;
 use super::extract::Incoming;
 use crate::auth::{Action, Principal};
-use crate::domain::GroupSettings;
+use crate::domain::{EXCEPTION_REGEX_MAX_CHARS, GroupSettings};
 use crate::registry::{Error as UseCaseError, SettingsRefused};
 use async_graphql::{
     Context, EmptySubscription, Error, ID, InputObject, InputValueError, InputValueResult, Object,
@@ -170,10 +170,10 @@ impl MutationRoot {
             Err(SettingsRefused::InvalidRegex(message)) => return Err(Error::new(message)),
             Err(SettingsRefused::TooLong) => (
                 None,
-                vec![
-                    "Generic duplicate exception regex is too long (maximum is 255 characters)"
-                        .to_string(),
-                ],
+                vec![format!(
+                    "Generic duplicate exception regex is too long (maximum is \
+                     {EXCEPTION_REGEX_MAX_CHARS} characters)"
+                )],
             ),
         };
         Ok(UpdateNamespacePackageSettingsPayload {

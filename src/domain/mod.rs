@@ -6,6 +6,7 @@
 mod access;
 mod coordinates;
 mod listing;
+mod names;
 mod records;
 mod time;
 mod uploads;
@@ -17,6 +18,9 @@ pub use coordinates::{
 pub use listing::{
     COUNT_LIMIT, FileOrder, FileOrderBy, Listed, MAX_PER_PAGE, PackageOrder, PackageQuery, Page,
     parse_bool,
+};
+pub use names::{
+    EXCEPTION_REGEX_MAX_CHARS, ExceptionRegex, RegexRefused, valid_path, valid_segment,
 };
 pub use records::{
     Group, GroupSettings, Membership, NewFile, NewGroup, NewToken, Package, PackageFile,

@@ -3,7 +3,7 @@
 
 use super::{Error, Missing, Registry};
 use crate::auth::{Action, Principal};
-use crate::domain::{Group, GroupRef, GroupSettings, Role};
+use crate::domain::{ExceptionRegex, Group, GroupRef, GroupSettings, RegexRefused, Role};
 
 /// A group as a settings request sees it.
 pub struct SettingsView {
@@ -21,7 +21,7 @@ pub enum SettingsRefused {
     /// The exception regex does not compile; GitLab's message (`<value> is an invalid
     /// regexp: <reason>`).
     InvalidRegex(String),
-    /// The exception regex is longer than 255 characters.
+    /// The exception regex is longer than GitLab allows.
     TooLong,
 }
 
@@ -93,13 +93,13 @@ impl Registry {
             settings.generic_duplicates_allowed = allowed;
         }
         if let Some(regex) = exception_regex {
-            if regex.chars().count() > 255 {
-                return Ok(Err(SettingsRefused::TooLong));
+            match ExceptionRegex::parse(&regex) {
+                Ok(regex) => settings.generic_duplicate_exception_regex = regex.into_string(),
+                Err(RegexRefused::TooLong) => return Ok(Err(SettingsRefused::TooLong)),
+                Err(RegexRefused::Invalid(message)) => {
+                    return Ok(Err(SettingsRefused::InvalidRegex(message)));
+                }
             }
-            if let Err(message) = crate::admin::validate_exception_regex(&regex) {
-                return Ok(Err(SettingsRefused::InvalidRegex(message)));
-            }
-            settings.generic_duplicate_exception_regex = regex;
         }
         Ok(Ok(self
             .meta
