@@ -207,7 +207,10 @@ impl IdentityStore for SqliteMetaStore {
                     now.millis()
                 ],
             )
-            .map_err(exists_as(Record::Token, "with this SHA-256"))?;
+            .map_err(exists_as(
+                Record::Token,
+                format!("sha256 {}...", hex::encode(&token.sha256[..4])),
+            ))?;
             Ok(token.into_token(c.last_insert_rowid(), now))
         })
         .await

@@ -6,8 +6,6 @@
 //! edited once released: a change to the schema is a new migration at the end of the list.
 
 use crate::domain::Refusal;
-#[cfg(test)]
-use crate::domain::SessionState;
 use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior, params};
 
@@ -195,11 +193,9 @@ pub(super) fn migrate(conn: &mut Connection) -> StoreResult<usize> {
 /// Apply the migrations up to `target` that `conn`'s database lacks; how many were applied.
 pub(super) fn migrate_to(conn: &mut Connection, target: u32) -> StoreResult<usize> {
     // Checked without a write lock first: once up to date, opening takes none.
-    if known_version(conn)? >= target {
-        return Ok(0);
-    }
+    let current = known_version(conn)?;
     let mut applied = 0;
-    for (version, migration) in (1..=target).zip(MIGRATIONS) {
+    for (version, migration) in (1..=target).zip(MIGRATIONS).skip(current as usize) {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| failed(version, migration, e))?;
@@ -256,6 +252,7 @@ fn failed(version: u32, migration: &Migration, e: rusqlite::Error) -> StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SessionState;
     use crate::store::sqlite::SqliteMetaStore;
     use crate::store::{SettingsStore, UploadSessionStore};
 

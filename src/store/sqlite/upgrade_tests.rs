@@ -64,6 +64,24 @@ async fn a_database_from_before_migrations_upgrades_with_every_record_intact() {
     assert_eq!(schema_of(&db), schema_of(&fresh_db));
 }
 
+/// Processes opening one old database at once (`depot serve` and `depot admin`): one of them
+/// applies each migration, the others find it applied (applying one twice would fail).
+#[tokio::test]
+async fn several_opening_at_once_upgrade_it_once() {
+    let (_dir, db) = fixture_copy();
+    let openers: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || SqliteMetaStore::open(&db).map(drop))
+        })
+        .collect();
+    for opener in openers {
+        opener.join().unwrap().unwrap();
+    }
+    let store = SqliteMetaStore::open(&db).unwrap();
+    upload_sessions(&store).await;
+}
+
 async fn groups_and_projects(m: &SqliteMetaStore) {
     assert!(!m.is_empty().await.unwrap());
     let group = |id, path: &str, parent_id| Group {
