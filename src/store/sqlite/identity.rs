@@ -1,0 +1,246 @@
+//! `IdentityStore` on SQLite: groups, projects, users, memberships and tokens.
+
+use super::rows::{
+    GROUP_COLS, MEMBERSHIP_COLS, PROJECT_COLS, TOKEN_COLS, USER_COLS, group_row, membership_row,
+    project_row, target_columns, token_row, user_row,
+};
+use super::{Cached, SqliteMetaStore, db_err, exists_as};
+use crate::domain::{
+    Group, Membership, MembershipTarget, NewGroup, NewToken, Project, Role, Scope, Timestamp,
+    Token, User, Visibility,
+};
+use crate::store::{IdentityStore, Record, StoreError, StoreResult};
+use async_trait::async_trait;
+use rusqlite::params;
+
+#[async_trait]
+impl IdentityStore for SqliteMetaStore {
+    async fn is_empty(&self) -> StoreResult<bool> {
+        self.read(|c| {
+            let n: i64 = c
+                .query_row_cached(
+                    "SELECT (SELECT COUNT(*) FROM groups) + (SELECT COUNT(*) FROM users) \
+                     + (SELECT COUNT(*) FROM tokens)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            Ok(n == 0)
+        })
+        .await
+    }
+
+    async fn create_group(&self, group: NewGroup) -> StoreResult<Group> {
+        self.call(move |c| {
+            let NewGroup {
+                path,
+                parent_id,
+                created_at,
+            } = group;
+            c.execute_cached(
+                "INSERT INTO groups (path, parent_id, created_at) VALUES (?1, ?2, ?3)",
+                params![path, parent_id, created_at.millis()],
+            )
+            .map_err(exists_as(Record::Group, &path))?;
+            Ok(Group {
+                id: c.last_insert_rowid(),
+                path,
+                parent_id,
+                created_at,
+            })
+        })
+        .await
+    }
+
+    async fn group_by_path(&self, path: &str) -> StoreResult<Option<Group>> {
+        let sql = format!("SELECT {GROUP_COLS} FROM groups WHERE path = ?1");
+        self.read_one(sql, path.to_string(), group_row).await
+    }
+
+    async fn group_by_id(&self, id: i64) -> StoreResult<Option<Group>> {
+        let sql = format!("SELECT {GROUP_COLS} FROM groups WHERE id = ?1");
+        self.read_one(sql, id, group_row).await
+    }
+
+    async fn create_project(
+        &self,
+        group: &Group,
+        name: &str,
+        visibility: Visibility,
+        now: Timestamp,
+    ) -> StoreResult<Project> {
+        let (group_id, full_path, name) = (
+            group.id,
+            format!("{}/{}", group.path, name),
+            name.to_string(),
+        );
+        self.call(move |c| {
+            c.execute_cached(
+                "INSERT INTO projects (namespace_id, name, path, visibility, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![group_id, name, full_path, visibility.as_str(), now.millis()],
+            )
+            .map_err(exists_as(Record::Project, &full_path))?;
+            Ok(Project {
+                id: c.last_insert_rowid(),
+                name,
+                path_with_namespace: full_path,
+                namespace_id: group_id,
+                visibility,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>> {
+        let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE id = ?1");
+        self.read_one(sql, id, project_row).await
+    }
+
+    async fn project_by_path(&self, path: &str) -> StoreResult<Option<Project>> {
+        let sql = format!("SELECT {PROJECT_COLS} FROM projects WHERE path = ?1");
+        self.read_one(sql, path.to_string(), project_row).await
+    }
+
+    async fn projects_in_group(&self, group: &Group, subgroups: bool) -> StoreResult<Vec<Project>> {
+        let (group_id, prefix) = (group.id, format!("{}/", group.path));
+        self.read(move |c| {
+            if subgroups {
+                // Paths of projects below the group start with `<group path>/`; compared with
+                // substr rather than LIKE, whose wildcards `_` and `%` could occur in a path.
+                c.query_all_cached(
+                    &format!(
+                        "SELECT {PROJECT_COLS} FROM projects \
+                         WHERE substr(path, 1, length(?1)) = ?1 ORDER BY id"
+                    ),
+                    [prefix],
+                    project_row,
+                )
+            } else {
+                c.query_all_cached(
+                    &format!(
+                        "SELECT {PROJECT_COLS} FROM projects WHERE namespace_id = ?1 ORDER BY id"
+                    ),
+                    [group_id],
+                    project_row,
+                )
+            }
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User> {
+        let username = username.to_string();
+        self.call(move |c| {
+            c.execute_cached(
+                "INSERT INTO users (username, created_at) VALUES (?1, ?2)",
+                params![username, now.millis()],
+            )
+            .map_err(exists_as(Record::User, &username))?;
+            Ok(User {
+                id: c.last_insert_rowid(),
+                username,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE username = ?1");
+        self.read_one(sql, username.to_string(), user_row).await
+    }
+
+    async fn set_membership(
+        &self,
+        user_id: i64,
+        target: &MembershipTarget,
+        role: Role,
+    ) -> StoreResult<Membership> {
+        let target = target.clone();
+        self.call(move |c| {
+            let (kind, value) = target.to_parts();
+            c.execute_cached(
+                "INSERT INTO memberships (user_id, target_kind, target, access_level) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, target_kind, target) \
+                 DO UPDATE SET access_level = excluded.access_level",
+                params![user_id, kind, value, role.access_level()],
+            )
+            .map_err(db_err)?;
+            Ok(Membership {
+                user_id,
+                target,
+                role,
+            })
+        })
+        .await
+    }
+
+    async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>> {
+        self.read(move |c| {
+            c.query_all_cached(
+                &format!("SELECT {MEMBERSHIP_COLS} FROM memberships WHERE user_id = ?1"),
+                [user_id],
+                |r| membership_row(user_id, r),
+            )
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token> {
+        self.call(move |c| {
+            let (kind, value) = target_columns(token.target.as_ref());
+            c.execute_cached(
+                "INSERT INTO tokens (kind, sha256, scopes, user_id, target_kind, target, \
+                 expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    token.kind.as_str(),
+                    token.sha256.as_slice(),
+                    Scope::join(&token.scopes),
+                    token.user_id,
+                    kind,
+                    value,
+                    token.expires_at.map(Timestamp::millis),
+                    now.millis()
+                ],
+            )
+            .map_err(exists_as(
+                Record::Token,
+                format!("sha256 {}...", hex::encode(&token.sha256[..4])),
+            ))?;
+            Ok(token.into_token(c.last_insert_rowid(), now))
+        })
+        .await
+    }
+
+    async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>> {
+        let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE sha256 = ?1");
+        self.read_one(sql, sha256.to_vec(), token_row).await
+    }
+
+    async fn token_by_id(&self, id: i64) -> StoreResult<Option<Token>> {
+        let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1");
+        self.read_one(sql, id, token_row).await
+    }
+
+    async fn revoke_token(&self, id: i64) -> StoreResult<Token> {
+        self.call(move |c| {
+            let n = c
+                .execute_cached("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(StoreError::not_found(Record::Token, id));
+            }
+            c.query_row_cached(
+                &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"),
+                [id],
+                token_row,
+            )
+            .map_err(db_err)
+        })
+        .await
+    }
+}

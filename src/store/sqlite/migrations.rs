@@ -1,0 +1,409 @@
+//! The schema and its history: an ordered list of migrations, each applied once, in its own
+//! transaction together with the bump of `PRAGMA user_version` that records it. A database's
+//! `user_version` is the number of migrations it has; 0 is a new file, or one written before
+//! migrations existed (it has migration 1's tables already, which migration 1 then keeps). A
+//! database newer than this code is refused rather than guessed at. Migrations are never
+//! edited once released: a change to the schema is a new migration at the end of the list.
+
+use crate::domain::Refusal;
+use crate::store::{StoreError, StoreResult};
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior, params};
+
+/// One step of the schema's history.
+pub(super) struct Migration {
+    /// What it does, for errors and logs.
+    pub name: &'static str,
+    pub apply: fn(&Transaction<'_>) -> rusqlite::Result<()>,
+}
+
+/// Every migration, oldest first: a database at version `n` has the first `n` applied.
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "the schema before versioning",
+        apply: v1_schema,
+    },
+    Migration {
+        name: "group settings in their own table",
+        apply: v2_group_settings,
+    },
+    Migration {
+        name: "upload sessions keep a refusal reason, not an HTTP status",
+        apply: v3_refusal_reasons,
+    },
+];
+
+/// The version this code writes and reads.
+pub(super) const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Migration 1, exactly the schema depot created before it kept a version (`IF NOT EXISTS`
+/// throughout: such a database has all of it already).
+const V1_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    parent_id INTEGER REFERENCES groups(id),
+    created_at INTEGER NOT NULL,
+    generic_duplicates_allowed INTEGER NOT NULL DEFAULT 1,
+    generic_duplicate_exception_regex TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS projects (
+    id INTEGER PRIMARY KEY,
+    namespace_id INTEGER NOT NULL REFERENCES groups(id),
+    name TEXT NOT NULL,
+    path TEXT NOT NULL UNIQUE,
+    visibility TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    target_kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    access_level INTEGER NOT NULL,
+    PRIMARY KEY (user_id, target_kind, target)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    sha256 BLOB NOT NULL UNIQUE,
+    scopes TEXT NOT NULL,
+    user_id INTEGER REFERENCES users(id),
+    target_kind TEXT,
+    target TEXT,
+    expires_at INTEGER,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS packages (
+    id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_downloaded_at INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS packages_live
+    ON packages (project_id, name, version) WHERE status != 'pending_destruction';
+CREATE TABLE IF NOT EXISTS package_files (
+    id INTEGER PRIMARY KEY,
+    package_id INTEGER NOT NULL REFERENCES packages(id),
+    file_name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    blob_key TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'default',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS package_files_by_name ON package_files (package_id, file_name, id);
+CREATE INDEX IF NOT EXISTS packages_by_created ON packages (project_id, status, created_at, id);
+CREATE INDEX IF NOT EXISTS packages_by_name ON packages (project_id, status, name, version, id);
+CREATE INDEX IF NOT EXISTS packages_by_version ON packages (project_id, status, version, id);
+CREATE INDEX IF NOT EXISTS projects_by_namespace ON projects (namespace_id);
+CREATE INDEX IF NOT EXISTS package_files_by_blob ON package_files (blob_key);
+CREATE TABLE IF NOT EXISTS upload_sessions (
+    id TEXT PRIMARY KEY,
+    project_id INTEGER NOT NULL REFERENCES projects(id),
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    package_status TEXT,
+    size INTEGER NOT NULL,
+    sha256 TEXT,
+    staged_key TEXT NOT NULL,
+    multipart_id TEXT,
+    part_size INTEGER NOT NULL,
+    token_id INTEGER,
+    state TEXT NOT NULL,
+    package_id INTEGER,
+    file_id INTEGER,
+    refused_status INTEGER,
+    refused_message TEXT,
+    claim_until INTEGER,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS package_files_by_status ON package_files (status);
+CREATE INDEX IF NOT EXISTS packages_by_status ON packages (status);
+"#;
+
+fn v1_schema(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(V1_SCHEMA)
+}
+
+/// Settings move out of `groups` so that "never set" is a missing row (the registry then
+/// applies the defaults, as it does for DynamoDB). Every group had settings columns, so every
+/// group keeps a settings row with its values: nothing read changes.
+fn v2_group_settings(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE group_settings (
+            group_id INTEGER PRIMARY KEY REFERENCES groups(id),
+            generic_duplicates_allowed INTEGER NOT NULL,
+            generic_duplicate_exception_regex TEXT NOT NULL
+        );
+        INSERT INTO group_settings
+            SELECT id, generic_duplicates_allowed, generic_duplicate_exception_regex FROM groups;
+        ALTER TABLE groups DROP COLUMN generic_duplicates_allowed;
+        ALTER TABLE groups DROP COLUMN generic_duplicate_exception_regex;",
+    )
+}
+
+/// Sessions refused before reasons were stored kept GitLab's status and message; they become
+/// the reason's code, and the status column goes. A refusal that names no known reason (none
+/// was ever written) keeps its message and stays unreadable, as it was.
+fn v3_refusal_reasons(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let legacy = tx
+        .prepare(
+            "SELECT id, refused_status, refused_message FROM upload_sessions \
+             WHERE refused_status IS NOT NULL",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, status, message) in legacy {
+        if let Some(reason) = Refusal::from_legacy(status, message.as_deref().unwrap_or("")) {
+            tx.execute(
+                "UPDATE upload_sessions SET refused_message = ?2 WHERE id = ?1",
+                params![id, reason.code()],
+            )?;
+        }
+    }
+    tx.execute_batch(
+        "ALTER TABLE upload_sessions DROP COLUMN refused_status;
+        ALTER TABLE upload_sessions RENAME COLUMN refused_message TO refusal;",
+    )
+}
+
+/// Apply every migration `conn`'s database lacks; how many were applied.
+pub(super) fn migrate(conn: &mut Connection) -> StoreResult<usize> {
+    migrate_to(conn, LATEST_VERSION)
+}
+
+/// Apply the migrations up to `target` that `conn`'s database lacks; how many were applied.
+pub(super) fn migrate_to(conn: &mut Connection, target: u32) -> StoreResult<usize> {
+    // Checked without a write lock first: once up to date, opening takes none.
+    let current = known_version(conn)?;
+    let mut applied = 0;
+    for (version, migration) in (1..=target).zip(MIGRATIONS).skip(current as usize) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| failed(version, migration, e))?;
+        // Another process opening the same database may have applied it meanwhile.
+        if known_version(&tx)? >= version {
+            continue;
+        }
+        (migration.apply)(&tx)
+            .and_then(|()| tx.pragma_update(None, "user_version", version))
+            .and_then(|()| tx.commit())
+            .map_err(|e| failed(version, migration, e))?;
+        tracing::info!(version, migration = migration.name, "migrated the database");
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+/// The database's schema version; `Misconfigured` if this code does not know it.
+pub(super) fn known_version(conn: &Connection) -> StoreResult<u32> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(StoreError::backend)?;
+    match u32::try_from(version) {
+        Ok(v) if v <= LATEST_VERSION => Ok(v),
+        _ => Err(StoreError::Misconfigured(format!(
+            "the database's schema is version {version}, and this depot knows versions up to \
+             {LATEST_VERSION}: it was written by a newer depot, which must be used to open it"
+        ))),
+    }
+}
+
+/// A migration that did not apply (nothing of it was kept).
+#[derive(Debug, thiserror::Error)]
+#[error("migrating the database to version {version} ({name}) failed: {source}")]
+struct MigrationFailed {
+    version: u32,
+    name: &'static str,
+    source: rusqlite::Error,
+}
+
+fn failed(version: u32, migration: &Migration, e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, _) if code.code == ErrorCode::DiskFull => {
+            StoreError::Full(Box::new(e))
+        }
+        source => StoreError::Backend(Box::new(MigrationFailed {
+            version,
+            name: migration.name,
+            source,
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SessionState;
+    use crate::store::sqlite::SqliteMetaStore;
+    use crate::store::{SettingsStore, UploadSessionStore};
+
+    fn columns(conn: &Connection, table: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    fn user_version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_new_database_gets_every_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("new.sqlite3")).unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
+        assert_eq!(user_version(&conn), i64::from(LATEST_VERSION));
+        assert_eq!(
+            columns(&conn, "groups"),
+            ["id", "path", "parent_id", "created_at"]
+        );
+        assert_eq!(
+            columns(&conn, "group_settings"),
+            [
+                "group_id",
+                "generic_duplicates_allowed",
+                "generic_duplicate_exception_regex"
+            ]
+        );
+        let sessions = columns(&conn, "upload_sessions");
+        assert!(sessions.contains(&"refusal".to_string()), "{sessions:?}");
+        assert!(!sessions.iter().any(|c| c.starts_with("refused_")));
+    }
+
+    #[test]
+    fn opening_twice_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("twice.sqlite3");
+        drop(SqliteMetaStore::open(&db).unwrap());
+        let schema = |conn: &Connection| -> Vec<String> {
+            let mut stmt = conn
+                .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let before = schema(&Connection::open(&db).unwrap());
+        drop(SqliteMetaStore::open(&db).unwrap());
+        let mut conn = Connection::open(&db).unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 0);
+        assert_eq!(user_version(&conn), i64::from(LATEST_VERSION));
+        assert_eq!(schema(&conn), before);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_depot_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("newer.sqlite3");
+        let newer = LATEST_VERSION + 1;
+        Connection::open(&db)
+            .unwrap()
+            .pragma_update(None, "user_version", newer)
+            .unwrap();
+        let Err(StoreError::Misconfigured(why)) = SqliteMetaStore::open(&db) else {
+            panic!("a newer schema opened");
+        };
+        assert!(why.contains(&db.display().to_string()), "{why}");
+        assert!(why.contains(&format!("version {newer}")), "{why}");
+        // Nothing was written into it.
+        let conn = Connection::open(&db).unwrap();
+        assert_eq!(user_version(&conn), i64::from(newer));
+        assert!(columns(&conn, "groups").is_empty());
+    }
+
+    #[test]
+    fn a_migration_that_fails_keeps_nothing_of_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("failing.sqlite3")).unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        // Migration 2 creates this table; finding it there already makes it fail.
+        conn.execute_batch("CREATE TABLE group_settings (x)")
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(
+            err.to_string().contains("version 2 (group settings"),
+            "{err}"
+        );
+        assert_eq!(user_version(&conn), 1);
+        assert_eq!(columns(&conn, "groups").len(), 6);
+    }
+
+    /// Sessions refused before reasons were stored, and a group's settings, across the upgrade
+    /// from version 1.
+    #[tokio::test]
+    async fn legacy_refusals_become_reasons_and_settings_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("v1.sqlite3");
+        let mut conn = Connection::open(&db).unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO groups VALUES (1, 'acme', NULL, 0, 0, 'x');
+            INSERT INTO projects VALUES (1, 1, 'app', 'acme/app', 'private', 0);",
+        )
+        .unwrap();
+        let refused = [
+            (
+                "a1",
+                Some(400),
+                "400 Bad request - Duplicate package is not allowed",
+            ),
+            // Written by the code that stored reasons before the schema had versions.
+            ("a2", None, "too_large"),
+            // No reason behind it (never written by depot): it stays unreadable.
+            ("a3", Some(500), "500 Internal Server Error"),
+        ];
+        for (id, status, message) in refused {
+            conn.execute(
+                "INSERT INTO upload_sessions (id, project_id, name, version, file_name, size, \
+                 staged_key, part_size, state, refused_status, refused_message, created_at, \
+                 expires_at) VALUES (?1, 1, 'p', '1', 'f', 1, 'uploads/x', 0, 'refused', ?2, \
+                 ?3, 0, 1)",
+                params![id, status, message],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let m = SqliteMetaStore::open(&db).unwrap();
+        let reason = async |id| match m.upload_session(id).await.unwrap().unwrap().state {
+            SessionState::Refused { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason("a1").await, Refusal::Duplicate);
+        assert_eq!(reason("a2").await, Refusal::TooLarge);
+        let Err(StoreError::Corrupt { key, detail }) = m.upload_session("a3").await else {
+            panic!("an unknown refusal read");
+        };
+        assert!(
+            key.contains("a3") && detail.contains("500 Internal"),
+            "{detail}"
+        );
+        let settings = m.group_settings(1).await.unwrap().unwrap();
+        assert!(!settings.generic_duplicates_allowed);
+        assert_eq!(settings.generic_duplicate_exception_regex, "x");
+    }
+}

@@ -1,0 +1,327 @@
+//! `PackageStore` on SQLite: publishing (find-or-create the package and add the file in one
+//! immediate transaction), finding, listing and deleting packages and files.
+
+use super::rows::{DOOMED, FILE_COLS, PACKAGE_COLS, file_row, package_row};
+use super::{Cached, SqliteMetaStore, db_err};
+use crate::domain::{
+    COUNT_LIMIT, FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageOrder,
+    PackageQuery, PackageStatus, PackageVersion, Project, Timestamp,
+};
+use crate::store::{PackageStore, Record, StoreError, StoreResult};
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The live package (project, name, version), if there is one.
+fn live_package(
+    conn: &Connection,
+    project_id: i64,
+    name: &str,
+    version: &str,
+) -> rusqlite::Result<Option<Package>> {
+    conn.query_row_cached(
+        &format!(
+            "SELECT {PACKAGE_COLS} FROM packages WHERE project_id = ?1 AND name = ?2 \
+             AND version = ?3 AND status != '{DOOMED}'"
+        ),
+        params![project_id, name, version],
+        package_row,
+    )
+    .optional()
+}
+
+/// The newest live file `file_name` of package `package_id`.
+fn newest_live_file(
+    conn: &Connection,
+    package_id: i64,
+    file_name: &str,
+) -> rusqlite::Result<Option<PackageFile>> {
+    conn.query_row_cached(
+        &format!(
+            "SELECT {FILE_COLS} FROM package_files WHERE package_id = ?1 AND file_name = ?2 \
+             AND status != '{DOOMED}' ORDER BY id DESC LIMIT 1"
+        ),
+        params![package_id, file_name],
+        file_row,
+    )
+    .optional()
+}
+
+/// Save `f`: its package found (and touched) or created, then its file added.
+fn publish_in(c: &mut Connection, f: NewFile) -> StoreResult<(Package, PackageFile)> {
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    let live =
+        live_package(&tx, f.project_id, f.name.as_str(), f.version.as_str()).map_err(db_err)?;
+    let package = match live {
+        Some(live) => {
+            if f.refuse_duplicate
+                && newest_live_file(&tx, live.id, f.file_name.as_str())
+                    .map_err(db_err)?
+                    .is_some()
+            {
+                return Err(StoreError::already_exists(
+                    Record::File,
+                    format!("{}/{}", live.id, f.file_name.as_str()),
+                ));
+            }
+            let package = f.touch_package(live);
+            tx.execute_cached(
+                "UPDATE packages SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                params![
+                    package.id,
+                    package.status.as_str(),
+                    package.updated_at.millis()
+                ],
+            )
+            .map_err(db_err)?;
+            package
+        }
+        None => {
+            // The id is the row's, given by the insert.
+            let package = f.new_package(0);
+            tx.execute_cached(
+                "INSERT INTO packages (project_id, name, version, status, created_at, \
+                 updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    package.project_id,
+                    package.name.as_str(),
+                    package.version.as_str(),
+                    package.status.as_str(),
+                    package.created_at.millis(),
+                    package.updated_at.millis()
+                ],
+            )
+            .map_err(db_err)?;
+            Package {
+                id: tx.last_insert_rowid(),
+                ..package
+            }
+        }
+    };
+    tx.execute_cached(
+        "INSERT INTO package_files (package_id, file_name, size, sha256, blob_key, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![
+            package.id,
+            f.file_name.as_str(),
+            f.size as i64,
+            f.sha256,
+            f.blob_key,
+            f.now.millis()
+        ],
+    )
+    .map_err(db_err)?;
+    let file = f.file_record(tx.last_insert_rowid(), package.id);
+    tx.commit().map_err(db_err)?;
+    Ok((package, file))
+}
+
+/// The SQL of one page of a package list, the SQL counting its rows, and the values both
+/// bind (`?1`, `?2`, ...).
+fn list_sql(project_ids: &[i64], query: &PackageQuery) -> (String, String, Vec<Value>) {
+    let mut args: Vec<Value> = Vec::new();
+    let mut arg = |v: Value| {
+        args.push(v);
+        format!("?{}", args.len())
+    };
+    let ids = project_ids
+        .iter()
+        .map(|id| arg((*id).into()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut conditions = vec![
+        format!("p.project_id IN ({ids})"),
+        format!(
+            "p.status = {}",
+            arg(query.status.as_str().to_string().into())
+        ),
+    ];
+    for word in &query.name_words {
+        conditions.push(format!(
+            "instr(lower(p.name), {}) > 0",
+            arg(word.clone().into())
+        ));
+    }
+    if let Some(version) = &query.version {
+        conditions.push(format!("p.version = {}", arg(version.clone().into())));
+    }
+    let filter = conditions.join(" AND ");
+    let dir = if query.descending { "DESC" } else { "ASC" };
+    let order = match query.order {
+        PackageOrder::CreatedAt | PackageOrder::Type => format!("p.created_at {dir}, p.id {dir}"),
+        PackageOrder::Name => format!("p.name {dir}, p.version {dir}, p.id {dir}"),
+        PackageOrder::Version => format!("p.version {dir}, p.id {dir}"),
+        PackageOrder::ProjectPath => format!("pr.path {dir}, p.created_at {dir}, p.id {dir}"),
+    };
+    let cols = PACKAGE_COLS
+        .split(", ")
+        .map(|col| format!("p.{col}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let from = format!("FROM packages p JOIN projects pr ON pr.id = p.project_id WHERE {filter}");
+    // One row past the page says whether a next page exists.
+    let page = format!(
+        "SELECT {cols} {from} ORDER BY {order} LIMIT {} OFFSET {}",
+        query.page.per_page + 1,
+        query.page.offset()
+    );
+    let count = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 {from} LIMIT {})",
+        COUNT_LIMIT + 1
+    );
+    (page, count, args)
+}
+
+/// One page of the list `list_sql` made, counted up to [`COUNT_LIMIT`].
+fn list_in(
+    c: &Connection,
+    query: &PackageQuery,
+    sql: (String, String, Vec<Value>),
+) -> StoreResult<Listed<Package>> {
+    let (page, count, args) = sql;
+    let args = || rusqlite::params_from_iter(args.iter());
+    let mut items: Vec<Package> = c
+        .prepare(&page)
+        .and_then(|mut stmt| stmt.query_map(args(), package_row)?.collect())
+        .map_err(db_err)?;
+    let has_next = items.len() as u64 > query.page.per_page;
+    items.truncate(query.page.per_page as usize);
+    let counted: i64 = c.query_row(&count, args(), |r| r.get(0)).map_err(db_err)?;
+    let counted = counted as u64;
+    Ok(Listed {
+        items,
+        total: (counted <= COUNT_LIMIT).then_some(counted),
+        has_next,
+    })
+}
+
+impl SqliteMetaStore {
+    /// Mark row `id` of `table` (`packages` or `package_files`, holding `what`) pending
+    /// destruction; `NotFound` unless it was live.
+    async fn mark_doomed(
+        &self,
+        (table, what): (&'static str, Record),
+        id: i64,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.call(move |c| {
+            let changed = c
+                .execute_cached(
+                    &format!(
+                        "UPDATE {table} SET status = ?3, updated_at = ?2 \
+                         WHERE id = ?1 AND status != '{DOOMED}'"
+                    ),
+                    params![id, now.millis(), PackageStatus::PendingDestruction.as_str()],
+                )
+                .map_err(db_err)?;
+            if changed == 0 {
+                return Err(StoreError::not_found(what, id));
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl PackageStore for SqliteMetaStore {
+    async fn live_file_exists(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+        file_name: &FileName,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .newest_file(project_id, name, version, file_name)
+            .await?
+            .is_some())
+    }
+
+    async fn publish(&self, f: NewFile) -> StoreResult<(Package, PackageFile)> {
+        self.call(move |c| publish_in(c, f)).await
+    }
+
+    async fn newest_file(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+        file_name: &FileName,
+    ) -> StoreResult<Option<(Package, PackageFile)>> {
+        let (name, version, file_name) = (
+            name.as_str().to_string(),
+            version.as_str().to_string(),
+            file_name.as_str().to_string(),
+        );
+        self.read(move |c| {
+            let Some(package) = live_package(c, project_id, &name, &version).map_err(db_err)?
+            else {
+                return Ok(None);
+            };
+            Ok(newest_live_file(c, package.id, &file_name)
+                .map_err(db_err)?
+                .map(|f| (package, f)))
+        })
+        .await
+    }
+
+    async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()> {
+        let package_id = package.id;
+        self.call(move |c| {
+            c.execute_cached(
+                "UPDATE packages SET last_downloaded_at = ?2 WHERE id = ?1",
+                params![package_id, at.millis()],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn package_by_id(&self, id: i64) -> StoreResult<Option<Package>> {
+        let sql = format!("SELECT {PACKAGE_COLS} FROM packages WHERE id = ?1");
+        self.read_one(sql, id, package_row).await
+    }
+
+    async fn list_packages(
+        &self,
+        projects: &[Project],
+        query: &PackageQuery,
+    ) -> StoreResult<Listed<Package>> {
+        if projects.is_empty() || !query.satisfiable {
+            return Ok(Listed::empty());
+        }
+        let project_ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
+        let query = query.clone();
+        self.call(move |c| list_in(c, &query, list_sql(&project_ids, &query)))
+            .await
+    }
+
+    async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>> {
+        self.read(move |c| {
+            c.query_all_cached(
+                &format!(
+                    "SELECT {FILE_COLS} FROM package_files WHERE package_id = ?1 \
+                     AND status != '{DOOMED}'"
+                ),
+                [package_id],
+                file_row,
+            )
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()> {
+        self.mark_doomed(("packages", Record::Package), package.id, now)
+            .await
+    }
+
+    async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()> {
+        self.mark_doomed(("package_files", Record::File), file.id, now)
+            .await
+    }
+}
