@@ -1,29 +1,46 @@
 //! Provisioning use cases behind `depot admin` (groups, projects, users, memberships, tokens,
-//! settings) and the demo data `depot serve` creates on an empty store. Each returns the
-//! created object as JSON.
+//! settings) and the demo data `depot serve` creates on an empty store. Each returns the record
+//! it made; `depot admin` prints them (as `wire` types). Names and the exception regex are
+//! checked by the same `domain` rules the registry uses.
 
 use crate::auth::{hash_secret, new_secret};
 use crate::domain::{
-    EXCEPTION_REGEX_MAX_CHARS, ExceptionRegex, RegexRefused, valid_path, valid_segment,
-};
-use crate::domain::{
-    GroupSettings, MembershipTarget, NewGroup, NewToken, Project, Role, Scope, Timestamp,
-    TokenKind, User, Visibility,
+    EXCEPTION_REGEX_MAX_CHARS, ExceptionRegex, Group, GroupSettings, Membership, MembershipTarget,
+    NewGroup, NewToken, Project, RegexRefused, Role, Scope, Timestamp, Token, TokenGrant,
+    TokenKind, User, Visibility, valid_path, valid_segment,
 };
 use crate::store::{MetaStore, StoreError};
-use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// Why a provisioning command did nothing, worded for an operator.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    /// The command's input is wrong.
     #[error("{0}")]
     Invalid(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0} already exists")]
     AlreadyExists(String),
-    #[error("storage: {0}")]
+    #[error("{}", store_words(.0))]
     Store(StoreError),
+}
+
+/// A store failure as an operator should read it: what happened and what to do.
+fn store_words(e: &StoreError) -> String {
+    match e {
+        StoreError::Corrupt { .. } => {
+            format!(
+                "the store holds a record that does not read back ({e}); restore it from a backup or repair it"
+            )
+        }
+        StoreError::Contention { .. } => {
+            format!("the store stayed busy ({e}); nothing was changed, try again")
+        }
+        StoreError::Misconfigured(why) => format!("the store is not set up as depot needs: {why}"),
+        StoreError::Full(_) => format!("the store is full ({e}); free space and try again"),
+        _ => format!("the store failed: {e}"),
+    }
 }
 
 type Result<T> = std::result::Result<T, AdminError>;
@@ -45,6 +62,45 @@ pub struct Demo {
     pub token: String,
 }
 
+/// Where a deploy token is valid: one project, or every project under a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeployTarget {
+    Project(String),
+    Group(String),
+}
+
+/// What `token create` asks for, by kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSpec {
+    Personal {
+        user: String,
+        scopes: Vec<Scope>,
+        expires_at: Option<Timestamp>,
+    },
+    Deploy {
+        target: DeployTarget,
+        scopes: Vec<Scope>,
+        expires_at: Option<Timestamp>,
+    },
+    Job {
+        user: String,
+        project: String,
+        expires_at: Timestamp,
+    },
+}
+
+/// A token just made: its record, and the secret, shown this once and kept nowhere.
+pub struct CreatedToken {
+    pub token: Token,
+    pub secret: String,
+}
+
+/// A group's settings as they now are.
+pub struct SettingsRecord {
+    pub group: Group,
+    pub settings: GroupSettings,
+}
+
 pub struct Admin {
     meta: Arc<dyn MetaStore>,
 }
@@ -54,47 +110,37 @@ impl Admin {
         Self { meta }
     }
 
-    pub async fn create_group(&self, path: &str) -> Result<Value> {
+    pub async fn create_group(&self, path: &str) -> Result<Group> {
         if !valid_path(path) {
             return Err(AdminError::Invalid(format!(
                 "{path:?} is not a valid group path"
             )));
         }
-        if self
-            .meta
-            .project_by_path(path)
-            .await
-            .map_err(AdminError::Store)?
-            .is_some()
-        {
+        if self.find_project(path).await?.is_some() {
             return Err(AdminError::AlreadyExists(format!("a project at {path:?}")));
         }
         let parent_id = match path.rsplit_once('/') {
             None => None,
             Some((parent, _)) => Some(
-                self.meta
-                    .group_by_path(parent)
-                    .await
-                    .map_err(AdminError::Store)?
+                self.find_group(parent)
+                    .await?
                     .ok_or_else(|| {
                         AdminError::Invalid(format!("parent group {parent:?} does not exist"))
                     })?
                     .id,
             ),
         };
-        let g = self
-            .meta
+        self.meta
             .create_group(NewGroup {
                 path: path.to_string(),
                 parent_id,
                 created_at: Timestamp::now(),
             })
             .await
-            .map_err(store_err(format!("group {path:?}")))?;
-        Ok(json!({ "id": g.id, "full_path": g.path, "parent_id": g.parent_id }))
+            .map_err(store_err(format!("group {path:?}")))
     }
 
-    pub async fn create_project(&self, full_path: &str, public: bool) -> Result<Value> {
+    pub async fn create_project(&self, full_path: &str, public: bool) -> Result<Project> {
         let Some((group_path, name)) = full_path.rsplit_once('/') else {
             return Err(AdminError::Invalid(format!(
                 "{full_path:?} must be <group>/<name>: every project lives in a group"
@@ -105,19 +151,8 @@ impl Admin {
                 "{full_path:?} is not a valid project path"
             )));
         }
-        let group = self
-            .meta
-            .group_by_path(group_path)
-            .await
-            .map_err(AdminError::Store)?
-            .ok_or_else(|| AdminError::NotFound(format!("group {group_path:?}")))?;
-        if self
-            .meta
-            .group_by_path(full_path)
-            .await
-            .map_err(AdminError::Store)?
-            .is_some()
-        {
+        let group = self.group(group_path).await?;
+        if self.find_group(full_path).await?.is_some() {
             return Err(AdminError::AlreadyExists(format!(
                 "a group at {full_path:?}"
             )));
@@ -127,26 +162,42 @@ impl Admin {
         } else {
             Visibility::Private
         };
-        let p = self
-            .meta
+        self.meta
             .create_project(&group, name, visibility, Timestamp::now())
             .await
-            .map_err(store_err(format!("project {full_path:?}")))?;
-        Ok(project_json(&p))
+            .map_err(store_err(format!("project {full_path:?}")))
     }
 
-    pub async fn create_user(&self, username: &str) -> Result<Value> {
+    pub async fn create_user(&self, username: &str) -> Result<User> {
         if !valid_segment(username) {
             return Err(AdminError::Invalid(format!(
                 "{username:?} is not a valid username"
             )));
         }
-        let u = self
-            .meta
+        self.meta
             .create_user(username, Timestamp::now())
             .await
-            .map_err(store_err(format!("user {username:?}")))?;
-        Ok(json!({ "id": u.id, "username": u.username }))
+            .map_err(store_err(format!("user {username:?}")))
+    }
+
+    async fn find_group(&self, path: &str) -> Result<Option<Group>> {
+        self.meta
+            .group_by_path(path)
+            .await
+            .map_err(AdminError::Store)
+    }
+
+    async fn find_project(&self, path: &str) -> Result<Option<Project>> {
+        self.meta
+            .project_by_path(path)
+            .await
+            .map_err(AdminError::Store)
+    }
+
+    async fn group(&self, path: &str) -> Result<Group> {
+        self.find_group(path)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("group {path:?}")))
     }
 
     async fn user(&self, username: &str) -> Result<User> {
@@ -158,109 +209,116 @@ impl Admin {
     }
 
     async fn project(&self, path: &str) -> Result<Project> {
-        self.meta
-            .project_by_path(path)
-            .await
-            .map_err(AdminError::Store)?
+        self.find_project(path)
+            .await?
             .ok_or_else(|| AdminError::NotFound(format!("project {path:?}")))
     }
 
     /// A project or group by full path (projects first; the two never share a path).
     async fn target(&self, path: &str) -> Result<MembershipTarget> {
-        if let Some(p) = self
-            .meta
-            .project_by_path(path)
-            .await
-            .map_err(AdminError::Store)?
-        {
+        if let Some(p) = self.find_project(path).await? {
             return Ok(MembershipTarget::Project(p.id));
         }
-        match self
-            .meta
-            .group_by_path(path)
-            .await
-            .map_err(AdminError::Store)?
-        {
+        match self.find_group(path).await? {
             Some(g) => Ok(MembershipTarget::Group(g.path)),
             None => Err(AdminError::NotFound(format!("group or project {path:?}"))),
         }
     }
 
-    pub async fn add_member(&self, username: &str, path: &str, role: Role) -> Result<Value> {
+    pub async fn add_member(&self, username: &str, path: &str, role: Role) -> Result<Membership> {
         let user = self.user(username).await?;
         let target = self.target(path).await?;
         self.meta
             .set_membership(user.id, &target, role)
             .await
-            .map_err(AdminError::Store)?;
-        Ok(json!({
-            "user": user.username,
-            "source": path,
-            "source_type": match target { MembershipTarget::Group(_) => "group", MembershipTarget::Project(_) => "project" },
-            "role": role.as_str(),
-            "access_level": role.access_level(),
-        }))
+            .map_err(AdminError::Store)
+    }
+
+    /// The grant `spec` asks for, its names looked up and its scopes checked.
+    async fn grant(&self, spec: TokenSpec) -> Result<(TokenGrant, Option<Timestamp>)> {
+        let check = |kind: TokenKind, scopes: &[Scope]| {
+            let allowed = Scope::allowed_for(kind);
+            match scopes.iter().find(|s| !allowed.contains(s)) {
+                Some(bad) => Err(AdminError::Invalid(format!(
+                    "scope {} is not valid for a {} token (allowed: {})",
+                    bad.as_str(),
+                    kind.as_str(),
+                    Scope::join(allowed)
+                ))),
+                None => Ok(()),
+            }
+        };
+        Ok(match spec {
+            TokenSpec::Personal {
+                user,
+                scopes,
+                expires_at,
+            } => {
+                check(TokenKind::Personal, &scopes)?;
+                let user_id = self.user(&user).await?.id;
+                (TokenGrant::Personal { user_id, scopes }, expires_at)
+            }
+            TokenSpec::Deploy {
+                target,
+                scopes,
+                expires_at,
+            } => {
+                check(TokenKind::Deploy, &scopes)?;
+                let target = match target {
+                    DeployTarget::Project(p) => {
+                        MembershipTarget::Project(self.project(&p).await?.id)
+                    }
+                    DeployTarget::Group(g) => match self.target(&g).await? {
+                        group @ MembershipTarget::Group(_) => group,
+                        MembershipTarget::Project(_) => {
+                            return Err(AdminError::Invalid(format!(
+                                "{g:?} is a project, not a group"
+                            )));
+                        }
+                    },
+                };
+                (TokenGrant::Deploy { target, scopes }, expires_at)
+            }
+            TokenSpec::Job {
+                user,
+                project,
+                expires_at,
+            } => {
+                let user_id = self.user(&user).await?.id;
+                let project_id = self.project(&project).await?.id;
+                let grant = TokenGrant::Job {
+                    user_id,
+                    project_id,
+                };
+                (grant, Some(expires_at))
+            }
+        })
     }
 
     /// Create a token; the secret is in the answer and nowhere else, ever.
-    pub async fn create_token(&self, spec: TokenSpec) -> Result<Value> {
-        let allowed = Scope::allowed_for(spec.kind);
-        if let Some(bad) = spec.scopes.iter().find(|s| !allowed.contains(s)) {
-            return Err(AdminError::Invalid(format!(
-                "scope {} is not valid for a {} token (allowed: {})",
-                bad.as_str(),
-                spec.kind.as_str(),
-                Scope::join(allowed)
-            )));
-        }
-        let user_id = match &spec.user {
-            Some(name) => Some(self.user(name).await?.id),
-            None => None,
-        };
-        let target = match (&spec.project, &spec.group) {
-            (Some(p), _) => Some(MembershipTarget::Project(self.project(p).await?.id)),
-            (None, Some(g)) => match self.target(g).await? {
-                t @ MembershipTarget::Group(_) => Some(t),
-                MembershipTarget::Project(_) => {
-                    return Err(AdminError::Invalid(format!(
-                        "{g:?} is a project, not a group"
-                    )));
-                }
-            },
-            (None, None) => None,
-        };
-        let secret = new_secret(spec.kind);
+    pub async fn create_token(&self, spec: TokenSpec) -> Result<CreatedToken> {
+        let (grant, expires_at) = self.grant(spec).await?;
+        let secret = new_secret(grant.kind());
         let token = self
             .meta
             .create_token(
                 NewToken {
-                    kind: spec.kind,
                     sha256: hash_secret(&secret),
-                    scopes: spec.scopes,
-                    user_id,
-                    target,
-                    expires_at: spec.expires_at,
+                    grant,
+                    expires_at,
                 },
                 Timestamp::now(),
             )
             .await
             .map_err(AdminError::Store)?;
-        Ok(json!({
-            "id": token.id,
-            "kind": token.kind.as_str(),
-            "token": secret,
-            "scopes": token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            "expires_at": token.expires_at,
-        }))
+        Ok(CreatedToken { token, secret })
     }
 
-    pub async fn revoke_token(&self, id: i64) -> Result<Value> {
-        let t = self
-            .meta
+    pub async fn revoke_token(&self, id: i64) -> Result<Token> {
+        self.meta
             .revoke_token(id)
             .await
-            .map_err(store_err(format!("token {id}")))?;
-        Ok(json!({ "id": t.id, "kind": t.kind.as_str(), "revoked": t.revoked }))
+            .map_err(store_err(format!("token {id}")))
     }
 
     pub async fn set_settings(
@@ -268,13 +326,8 @@ impl Admin {
         group_path: &str,
         duplicates_allowed: Option<bool>,
         exception_regex: Option<String>,
-    ) -> Result<Value> {
-        let group = self
-            .meta
-            .group_by_path(group_path)
-            .await
-            .map_err(AdminError::Store)?
-            .ok_or_else(|| AdminError::NotFound(format!("group {group_path:?}")))?;
+    ) -> Result<SettingsRecord> {
+        let group = self.group(group_path).await?;
         let mut settings = self
             .meta
             .group_settings(group.id)
@@ -296,12 +349,12 @@ impl Admin {
                 Err(RegexRefused::Invalid(message)) => return Err(AdminError::Invalid(message)),
             };
         }
-        let s = self
+        let settings = self
             .meta
             .set_group_settings(group.id, &settings)
             .await
             .map_err(AdminError::Store)?;
-        Ok(settings_json(&group.path, &s))
+        Ok(SettingsRecord { group, settings })
     }
 
     /// On an empty store: group `demo`, project `demo/app`, user `demo` (owner of the group)
@@ -311,51 +364,46 @@ impl Admin {
             return Ok(None);
         }
         self.create_group("demo").await?;
-        self.create_project("demo/app", false).await?;
-        self.create_user("demo").await?;
+        let project = self.create_project("demo/app", false).await?;
+        let user = self.create_user("demo").await?;
         self.add_member("demo", "demo", Role::Owner).await?;
-        let token = self
-            .create_token(TokenSpec {
-                kind: TokenKind::Personal,
+        let created = self
+            .create_token(TokenSpec::Personal {
+                user: "demo".into(),
                 scopes: vec![Scope::Api],
-                user: Some("demo".into()),
-                project: None,
-                group: None,
                 expires_at: None,
             })
             .await?;
-        let secret = token["token"].as_str().unwrap_or_default().to_string();
         Ok(Some(Demo {
-            project: self.project("demo/app").await?,
-            user: self.user("demo").await?,
-            token: secret,
+            project,
+            user,
+            token: created.secret,
         }))
     }
 }
 
-/// What `token create` asks for.
-pub struct TokenSpec {
-    pub kind: TokenKind,
-    pub scopes: Vec<Scope>,
-    pub user: Option<String>,
-    pub project: Option<String>,
-    pub group: Option<String>,
-    pub expires_at: Option<Timestamp>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub fn project_json(p: &Project) -> Value {
-    json!({
-        "id": p.id,
-        "name": p.name,
-        "path_with_namespace": p.path_with_namespace,
-        "visibility": p.visibility.as_str(),
-    })
-}
-
-pub fn settings_json(group: &str, s: &GroupSettings) -> Value {
-    json!({
-        "group": group,
-        "generic_duplicates_allowed": s.generic_duplicates_allowed,
-        "generic_duplicate_exception_regex": s.generic_duplicate_exception_regex,
-    })
+    #[test]
+    fn store_failures_are_worded_for_an_operator() {
+        let corrupt = AdminError::Store(StoreError::corrupt("tokens row 7", "bad scopes"));
+        assert!(
+            corrupt.to_string().contains("restore it from a backup"),
+            "{corrupt}"
+        );
+        let busy = AdminError::Store(StoreError::Contention {
+            what: "publish".into(),
+            attempts: 8,
+        });
+        assert!(busy.to_string().contains("try again"), "{busy}");
+        let setup = AdminError::Store(StoreError::Misconfigured("table t is not ACTIVE".into()));
+        assert_eq!(
+            setup.to_string(),
+            "the store is not set up as depot needs: table t is not ACTIVE"
+        );
+        let mistake = store_err("group \"x\"")(StoreError::Rejected("bad".into()));
+        assert_eq!(mistake.to_string(), "bad");
+    }
 }

@@ -4,7 +4,9 @@
 //! Secrets are only ever hashed (SHA-256) and compared in constant time; they are never logged.
 
 use crate::domain::{Membership, Visibility};
-use crate::domain::{MembershipTarget, Project, Role, Scope, Timestamp, Token, TokenKind};
+use crate::domain::{
+    MembershipTarget, Project, Role, Scope, Timestamp, Token, TokenGrant, TokenKind,
+};
 use crate::registry::Error;
 use crate::store::{MetaStore, StoreError};
 use axum::http::{HeaderMap, Method, header};
@@ -184,18 +186,20 @@ pub async fn authenticate(
         return Ok(fallback?);
     };
     let accepted = match credential {
-        Credential::PrivateToken(_) => token.kind == TokenKind::Personal,
-        Credential::JobToken(_) => token.kind == TokenKind::Job,
-        Credential::DeployToken(_) => token.kind == TokenKind::Deploy,
-        Credential::Bearer(_) => matches!(token.kind, TokenKind::Personal | TokenKind::Job),
-        Credential::Basic { .. } => matches!(token.kind, TokenKind::Personal | TokenKind::Deploy),
+        Credential::PrivateToken(_) => token.kind() == TokenKind::Personal,
+        Credential::JobToken(_) => token.kind() == TokenKind::Job,
+        Credential::DeployToken(_) => token.kind() == TokenKind::Deploy,
+        Credential::Bearer(_) => matches!(token.kind(), TokenKind::Personal | TokenKind::Job),
+        Credential::Basic { .. } => {
+            matches!(token.kind(), TokenKind::Personal | TokenKind::Deploy)
+        }
         Credential::CiJobBasic(_) => true,
     };
     if !accepted {
         return Ok(fallback?);
     }
     let expired = token.expires_at.is_some_and(|at| at <= now);
-    match token.kind {
+    match token.kind() {
         TokenKind::Personal if token.revoked => Err(Denied::Revoked.into()),
         TokenKind::Personal if expired => Err(Denied::Expired.into()),
         TokenKind::Job if token.revoked || expired => Err(Denied::Unauthorized.into()),
@@ -212,25 +216,25 @@ async fn lookup(meta: &dyn MetaStore, secret: &str) -> Result<Option<Token>, Sto
 }
 
 fn principal_of(token: Token) -> Principal {
-    match token.kind {
-        TokenKind::Personal => Principal::User {
-            user_id: token.user_id.unwrap_or_default(),
-            scopes: token.scopes,
+    match token.grant {
+        TokenGrant::Personal { user_id, scopes } => Principal::User {
+            user_id,
+            scopes,
             job_project: None,
             token_id: token.id,
         },
-        TokenKind::Job => Principal::User {
-            user_id: token.user_id.unwrap_or_default(),
+        TokenGrant::Job {
+            user_id,
+            project_id,
+        } => Principal::User {
+            user_id,
             scopes: vec![Scope::Api],
-            job_project: match token.target {
-                Some(MembershipTarget::Project(id)) => Some(id),
-                _ => Some(-1),
-            },
+            job_project: Some(project_id),
             token_id: token.id,
         },
-        TokenKind::Deploy => Principal::Deploy {
-            target: token.target.unwrap_or(MembershipTarget::Project(-1)),
-            scopes: token.scopes,
+        TokenGrant::Deploy { target, scopes } => Principal::Deploy {
+            target,
+            scopes,
             token_id: token.id,
         },
     }

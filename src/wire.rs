@@ -199,6 +199,152 @@ pub struct UploadSessionBody {
     pub message: Option<String>,
 }
 
+/// What `depot admin` prints: one JSON line per command, the record it made.
+pub mod admin {
+    use crate::domain::{Group, GroupSettings, Membership, MembershipTarget, Project, Timestamp};
+    use crate::domain::{Token, User};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct GroupCreated {
+        pub id: i64,
+        pub full_path: String,
+        pub parent_id: Option<i64>,
+    }
+
+    impl From<&Group> for GroupCreated {
+        fn from(g: &Group) -> Self {
+            Self {
+                id: g.id,
+                full_path: g.path.clone(),
+                parent_id: g.parent_id,
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ProjectCreated {
+        pub id: i64,
+        pub name: String,
+        pub path_with_namespace: String,
+        pub visibility: String,
+    }
+
+    impl From<&Project> for ProjectCreated {
+        fn from(p: &Project) -> Self {
+            Self {
+                id: p.id,
+                name: p.name.clone(),
+                path_with_namespace: p.path_with_namespace.clone(),
+                visibility: p.visibility.as_str().to_string(),
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct UserCreated {
+        pub id: i64,
+        pub username: String,
+    }
+
+    impl From<&User> for UserCreated {
+        fn from(u: &User) -> Self {
+            Self {
+                id: u.id,
+                username: u.username.clone(),
+            }
+        }
+    }
+
+    /// A membership, named as the operator named it.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct MemberAdded {
+        pub user: String,
+        pub source: String,
+        /// `group` or `project`.
+        pub source_type: String,
+        pub role: String,
+        pub access_level: i64,
+    }
+
+    impl MemberAdded {
+        pub fn new(user: &str, source: &str, m: &Membership) -> Self {
+            let source_type = match m.target {
+                MembershipTarget::Group(_) => "group",
+                MembershipTarget::Project(_) => "project",
+            };
+            Self {
+                user: user.to_string(),
+                source: source.to_string(),
+                source_type: source_type.into(),
+                role: m.role.as_str().to_string(),
+                access_level: m.role.access_level(),
+            }
+        }
+    }
+
+    /// A token just made, with its secret: the only time it is ever shown.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct TokenCreated {
+        pub id: i64,
+        pub kind: String,
+        pub token: String,
+        pub scopes: Vec<String>,
+        pub expires_at: Option<Timestamp>,
+    }
+
+    impl TokenCreated {
+        pub fn new(t: &Token, secret: &str) -> Self {
+            Self {
+                id: t.id,
+                kind: t.kind().as_str().to_string(),
+                token: secret.to_string(),
+                scopes: t
+                    .grant
+                    .scopes()
+                    .iter()
+                    .map(|s| s.as_str().to_string())
+                    .collect(),
+                expires_at: t.expires_at,
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct TokenRevoked {
+        pub id: i64,
+        pub kind: String,
+        pub revoked: bool,
+    }
+
+    impl From<&Token> for TokenRevoked {
+        fn from(t: &Token) -> Self {
+            Self {
+                id: t.id,
+                kind: t.kind().as_str().to_string(),
+                revoked: t.revoked,
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct SettingsSet {
+        pub group: String,
+        pub generic_duplicates_allowed: bool,
+        pub generic_duplicate_exception_regex: String,
+    }
+
+    impl SettingsSet {
+        pub fn new(group: &Group, s: &GroupSettings) -> Self {
+            Self {
+                group: group.path.clone(),
+                generic_duplicates_allowed: s.generic_duplicates_allowed,
+                generic_duplicate_exception_regex: s.generic_duplicate_exception_regex.clone(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

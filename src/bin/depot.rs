@@ -1,11 +1,14 @@
 //! The `depot` command: `serve` (the local registry), `admin` (provisioning on a store).
 
 use clap::{Parser, Subcommand};
-use depot::admin::{Admin, AdminError, TokenSpec};
+use depot::admin::{Admin, AdminError, DeployTarget, TokenSpec};
 use depot::config::{Config, StoreArgs, StoreConfig};
-use depot::domain::{Role, Scope, Timestamp, TokenKind};
+use depot::domain::{Role, Scope, Timestamp};
 use depot::registry::PURGE_BATCH;
 use depot::telemetry::init_logging;
+use depot::wire::admin::{
+    GroupCreated, MemberAdded, ProjectCreated, SettingsSet, TokenCreated, TokenRevoked, UserCreated,
+};
 use depot::{Serving, meta_store, registry, router};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -260,6 +263,97 @@ fn scopes(list: &str) -> Result<Vec<Scope>, AdminError> {
     Scope::parse_list(list).map_err(AdminError::Invalid)
 }
 
+/// What `token create <kind>` asks for.
+fn token_spec(kind: TokenCreate) -> Result<TokenSpec, AdminError> {
+    Ok(match kind {
+        TokenCreate::Personal {
+            user,
+            scopes: list,
+            expires_at,
+        } => TokenSpec::Personal {
+            user,
+            scopes: scopes(&list)?,
+            expires_at,
+        },
+        TokenCreate::Deploy {
+            project,
+            group,
+            scopes: list,
+            expires_at,
+        } => TokenSpec::Deploy {
+            target: match (project, group) {
+                (Some(project), _) => DeployTarget::Project(project),
+                (None, Some(group)) => DeployTarget::Group(group),
+                (None, None) => {
+                    return Err(AdminError::Invalid(
+                        "a deploy token needs --project or --group".into(),
+                    ));
+                }
+            },
+            scopes: scopes(&list)?,
+            expires_at,
+        },
+        TokenCreate::Job { user, project, ttl } => TokenSpec::Job {
+            user,
+            project,
+            expires_at: Timestamp::now().plus_seconds(ttl),
+        },
+    })
+}
+
+/// Run one provisioning command; the record it made, as the JSON line to print.
+async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<serde_json::Value, AdminError> {
+    fn json(value: impl serde::Serialize) -> serde_json::Value {
+        serde_json::to_value(value).unwrap_or_default()
+    }
+    Ok(match command {
+        AdminCommand::Group {
+            action: GroupAction::Create { path },
+        } => json(GroupCreated::from(&admin.create_group(&path).await?)),
+        AdminCommand::Project {
+            action: ProjectAction::Create { path, public },
+        } => json(ProjectCreated::from(
+            &admin.create_project(&path, public).await?,
+        )),
+        AdminCommand::User {
+            action: UserAction::Create { username },
+        } => json(UserCreated::from(&admin.create_user(&username).await?)),
+        AdminCommand::Member {
+            action:
+                MemberAction::Add {
+                    username,
+                    path,
+                    role,
+                },
+        } => {
+            let membership = admin.add_member(&username, &path, role).await?;
+            json(MemberAdded::new(&username, &path, &membership))
+        }
+        AdminCommand::Token {
+            action: TokenAction::Revoke { id },
+        } => json(TokenRevoked::from(&admin.revoke_token(id).await?)),
+        AdminCommand::Token {
+            action: TokenAction::Create { kind },
+        } => {
+            let created = admin.create_token(token_spec(kind)?).await?;
+            json(TokenCreated::new(&created.token, &created.secret))
+        }
+        AdminCommand::Settings {
+            action:
+                SettingsAction::Set {
+                    group,
+                    duplicates_allowed,
+                    exception_regex,
+                },
+        } => {
+            let set = admin
+                .set_settings(&group, duplicates_allowed, exception_regex)
+                .await?;
+            json(SettingsSet::new(&set.group, &set.settings))
+        }
+    })
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -351,84 +445,7 @@ async fn admin(args: AdminArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let admin = Admin::new(meta);
-    let result = match args.command {
-        AdminCommand::Group {
-            action: GroupAction::Create { path },
-        } => admin.create_group(&path).await,
-        AdminCommand::Project {
-            action: ProjectAction::Create { path, public },
-        } => admin.create_project(&path, public).await,
-        AdminCommand::User {
-            action: UserAction::Create { username },
-        } => admin.create_user(&username).await,
-        AdminCommand::Member {
-            action:
-                MemberAction::Add {
-                    username,
-                    path,
-                    role,
-                },
-        } => admin.add_member(&username, &path, role).await,
-        AdminCommand::Token {
-            action: TokenAction::Revoke { id },
-        } => admin.revoke_token(id).await,
-        AdminCommand::Token {
-            action: TokenAction::Create { kind },
-        } => {
-            let spec = match kind {
-                TokenCreate::Personal {
-                    user,
-                    scopes: list,
-                    expires_at,
-                } => scopes(&list).map(|scopes| TokenSpec {
-                    kind: TokenKind::Personal,
-                    scopes,
-                    user: Some(user),
-                    project: None,
-                    group: None,
-                    expires_at,
-                }),
-                TokenCreate::Deploy {
-                    project,
-                    group,
-                    scopes: list,
-                    expires_at,
-                } => scopes(&list).map(|scopes| TokenSpec {
-                    kind: TokenKind::Deploy,
-                    scopes,
-                    user: None,
-                    project,
-                    group,
-                    expires_at,
-                }),
-                TokenCreate::Job { user, project, ttl } => Ok(TokenSpec {
-                    kind: TokenKind::Job,
-                    scopes: vec![Scope::Api],
-                    user: Some(user),
-                    project: Some(project),
-                    group: None,
-                    expires_at: Some(Timestamp::now().plus_seconds(ttl)),
-                }),
-            };
-            match spec {
-                Ok(spec) => admin.create_token(spec).await,
-                Err(e) => Err(e),
-            }
-        }
-        AdminCommand::Settings {
-            action:
-                SettingsAction::Set {
-                    group,
-                    duplicates_allowed,
-                    exception_regex,
-                },
-        } => {
-            admin
-                .set_settings(&group, duplicates_allowed, exception_regex)
-                .await
-        }
-    };
+    let result = run_admin(&Admin::new(meta), args.command).await;
     match result {
         Ok(value) => {
             println!("{value}");

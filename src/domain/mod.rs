@@ -24,7 +24,7 @@ pub use names::{
 };
 pub use records::{
     Group, GroupSettings, Membership, NewFile, NewGroup, NewToken, Package, PackageFile,
-    PackageStatus, Project, Token, User,
+    PackageStatus, Project, Token, TokenGrant, TokenParts, User,
 };
 pub use time::Timestamp;
 pub use uploads::{Refusal, SessionState, StateParts, UploadSession};

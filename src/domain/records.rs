@@ -55,29 +55,109 @@ pub struct Membership {
     pub role: Role,
 }
 
+/// What a token lets its holder be, by kind: each kind carries only its own fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenGrant {
+    /// A user's personal access token, limited to `scopes`.
+    Personal { user_id: i64, scopes: Vec<Scope> },
+    /// A deploy token of a project, or of every project under a group.
+    Deploy {
+        target: MembershipTarget,
+        scopes: Vec<Scope>,
+    },
+    /// A CI job's token: acts as `user_id`, in `project_id` only, with the `api` scope.
+    Job { user_id: i64, project_id: i64 },
+}
+
+/// A token grant as the columns (attributes) stores keep: kind, scopes, user, target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenParts {
+    pub kind: TokenKind,
+    pub scopes: Vec<Scope>,
+    pub user_id: Option<i64>,
+    pub target: Option<MembershipTarget>,
+}
+
+impl TokenGrant {
+    pub fn kind(&self) -> TokenKind {
+        match self {
+            TokenGrant::Personal { .. } => TokenKind::Personal,
+            TokenGrant::Deploy { .. } => TokenKind::Deploy,
+            TokenGrant::Job { .. } => TokenKind::Job,
+        }
+    }
+
+    /// The scopes the token carries (a job token's are always `api`).
+    pub fn scopes(&self) -> Vec<Scope> {
+        match self {
+            TokenGrant::Personal { scopes, .. } | TokenGrant::Deploy { scopes, .. } => {
+                scopes.clone()
+            }
+            TokenGrant::Job { .. } => vec![Scope::Api],
+        }
+    }
+
+    /// The stored form.
+    pub fn to_parts(&self) -> TokenParts {
+        let (user_id, target) = match self {
+            TokenGrant::Personal { user_id, .. } => (Some(*user_id), None),
+            TokenGrant::Deploy { target, .. } => (None, Some(target.clone())),
+            TokenGrant::Job {
+                user_id,
+                project_id,
+            } => (Some(*user_id), Some(MembershipTarget::Project(*project_id))),
+        };
+        TokenParts {
+            kind: self.kind(),
+            scopes: self.scopes(),
+            user_id,
+            target,
+        }
+    }
+
+    /// Back from [`Self::to_parts`]; `None` when the parts lack what the kind needs.
+    pub fn from_parts(parts: TokenParts) -> Option<Self> {
+        Some(match parts.kind {
+            TokenKind::Personal => TokenGrant::Personal {
+                user_id: parts.user_id?,
+                scopes: parts.scopes,
+            },
+            TokenKind::Deploy => TokenGrant::Deploy {
+                target: parts.target?,
+                scopes: parts.scopes,
+            },
+            TokenKind::Job => match parts.target? {
+                MembershipTarget::Project(project_id) => TokenGrant::Job {
+                    user_id: parts.user_id?,
+                    project_id,
+                },
+                MembershipTarget::Group(_) => return None,
+            },
+        })
+    }
+}
+
 /// A token as stored: never the secret, only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     pub id: i64,
-    pub kind: TokenKind,
     pub sha256: [u8; 32],
-    pub scopes: Vec<Scope>,
-    /// Personal and job tokens act as this user.
-    pub user_id: Option<i64>,
-    /// Deploy tokens belong to a project or a group; job tokens run in a project.
-    pub target: Option<MembershipTarget>,
+    pub grant: TokenGrant,
     pub expires_at: Option<Timestamp>,
     pub revoked: bool,
     pub created_at: Timestamp,
 }
 
+impl Token {
+    pub fn kind(&self) -> TokenKind {
+        self.grant.kind()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewToken {
-    pub kind: TokenKind,
     pub sha256: [u8; 32],
-    pub scopes: Vec<Scope>,
-    pub user_id: Option<i64>,
-    pub target: Option<MembershipTarget>,
+    pub grant: TokenGrant,
     pub expires_at: Option<Timestamp>,
 }
 
@@ -86,11 +166,8 @@ impl NewToken {
     pub fn into_token(self, id: i64, now: Timestamp) -> Token {
         Token {
             id,
-            kind: self.kind,
             sha256: self.sha256,
-            scopes: self.scopes,
-            user_id: self.user_id,
-            target: self.target,
+            grant: self.grant,
             expires_at: self.expires_at,
             revoked: false,
             created_at: now,
@@ -236,6 +313,48 @@ impl NewFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_grants_round_trip_through_their_parts() {
+        let grants = [
+            TokenGrant::Personal {
+                user_id: 3,
+                scopes: vec![Scope::ReadApi],
+            },
+            TokenGrant::Deploy {
+                target: MembershipTarget::Group("acme".into()),
+                scopes: vec![Scope::ReadPackageRegistry, Scope::WritePackageRegistry],
+            },
+            TokenGrant::Job {
+                user_id: 3,
+                project_id: 9,
+            },
+        ];
+        for grant in grants {
+            assert_eq!(
+                TokenGrant::from_parts(grant.to_parts()),
+                Some(grant.clone())
+            );
+        }
+        // A job token in a group, or a personal token of nobody, is no token.
+        let broken = [
+            TokenParts {
+                kind: TokenKind::Job,
+                scopes: vec![Scope::Api],
+                user_id: Some(3),
+                target: Some(MembershipTarget::Group("acme".into())),
+            },
+            TokenParts {
+                kind: TokenKind::Personal,
+                scopes: vec![Scope::Api],
+                user_id: None,
+                target: None,
+            },
+        ];
+        for parts in broken {
+            assert_eq!(TokenGrant::from_parts(parts.clone()), None, "{parts:?}");
+        }
+    }
 
     #[test]
     fn namespace_of_a_project() {

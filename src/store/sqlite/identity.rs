@@ -192,15 +192,16 @@ impl IdentityStore for SqliteMetaStore {
 
     async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token> {
         self.call(move |c| {
-            let (kind, value) = target_columns(token.target.as_ref());
+            let parts = token.grant.to_parts();
+            let (kind, value) = target_columns(parts.target.as_ref());
             c.execute_cached(
                 "INSERT INTO tokens (kind, sha256, scopes, user_id, target_kind, target, \
                  expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
-                    token.kind.as_str(),
+                    parts.kind.as_str(),
                     token.sha256.as_slice(),
-                    Scope::join(&token.scopes),
-                    token.user_id,
+                    Scope::join(&parts.scopes),
+                    parts.user_id,
                     kind,
                     value,
                     token.expires_at.map(Timestamp::millis),

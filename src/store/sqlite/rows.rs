@@ -5,7 +5,7 @@
 use crate::domain::{
     FileName, Group, GroupSettings, Membership, MembershipTarget, Package, PackageFile,
     PackageName, PackageStatus, PackageVersion, Project, Role, Scope, SessionState, StateParts,
-    Timestamp, Token, TokenKind, UploadSession, User,
+    Timestamp, Token, TokenGrant, TokenKind, TokenParts, UploadSession, User,
 };
 use rusqlite::Row;
 use rusqlite::types::{Type, ValueRef};
@@ -149,15 +149,25 @@ pub(super) fn token_row(r: &Row) -> rusqlite::Result<Token> {
         ),
         _ => None,
     };
-    Ok(Token {
-        id: r.get(0)?,
+    let parts = TokenParts {
         kind: parsed(r, "tokens", (1, "kind"), str::parse::<TokenKind>)?,
-        sha256: sha
-            .try_into()
-            .map_err(|sha: Vec<u8>| corrupt(r, "tokens", format!("{}-byte sha256", sha.len())))?,
         scopes: parsed(r, "tokens", (3, "scopes"), Scope::parse_list)?,
         user_id: r.get(4)?,
         target,
+    };
+    let kind = parts.kind;
+    Ok(Token {
+        id: r.get(0)?,
+        sha256: sha
+            .try_into()
+            .map_err(|sha: Vec<u8>| corrupt(r, "tokens", format!("{}-byte sha256", sha.len())))?,
+        grant: TokenGrant::from_parts(parts).ok_or_else(|| {
+            corrupt(
+                r,
+                "tokens",
+                format!("a {} token lacks its owner", kind.as_str()),
+            )
+        })?,
         expires_at: optional_time(r, 7)?,
         revoked: r.get(8)?,
         created_at: time(r, 9)?,

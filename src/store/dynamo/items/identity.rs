@@ -3,7 +3,7 @@
 
 use crate::domain::{
     Group, GroupSettings, Membership, MembershipTarget, Project, Role, Scope, Timestamp, Token,
-    User,
+    TokenGrant, TokenParts, User,
 };
 use crate::store::StoreResult;
 use crate::store::dynamo::keys::{self, Key, NS_PK, NS_SK};
@@ -136,15 +136,16 @@ pub fn membership_from(item: &Item) -> StoreResult<Membership> {
 }
 
 pub fn token_item(t: &Token) -> Item {
-    let target = t.target.as_ref().map(MembershipTarget::to_parts);
+    let parts = t.grant.to_parts();
+    let target = parts.target.as_ref().map(MembershipTarget::to_parts);
     ItemWriter::new(&Key::token(&t.sha256))
         .n("id", t.id)
-        .s("kind", t.kind.as_str())
+        .s("kind", parts.kind.as_str())
         .s("sha256", hex::encode(t.sha256))
-        .s("scopes", Scope::join(&t.scopes))
+        .s("scopes", Scope::join(&parts.scopes))
         .bool("revoked", t.revoked)
         .n("created_at", t.created_at.millis())
-        .opt_n("user_id", t.user_id)
+        .opt_n("user_id", parts.user_id)
         .opt_n("expires_at", t.expires_at.map(Timestamp::millis))
         .opt_s("target_kind", target.as_ref().map(|(kind, _)| *kind))
         .opt_s("target", target.map(|(_, value)| value))
@@ -160,13 +161,18 @@ pub fn token_from(item: &Item) -> StoreResult<Token> {
         ),
         _ => None,
     };
-    Ok(Token {
-        id: f.n("id")?,
+    let parts = TokenParts {
         kind: f.parse("kind")?,
-        sha256: f.checked("sha256", sha256_from_hex)?,
         scopes: f.checked("scopes", Scope::parse_list)?,
         user_id: f.opt_n("user_id"),
         target,
+    };
+    let kind = parts.kind;
+    Ok(Token {
+        id: f.n("id")?,
+        sha256: f.checked("sha256", sha256_from_hex)?,
+        grant: TokenGrant::from_parts(parts)
+            .ok_or_else(|| f.corrupt(format!("a {} token lacks its owner", kind.as_str())))?,
         expires_at: f.opt_n("expires_at").map(Timestamp::from_millis),
         revoked: f.bool("revoked"),
         created_at: Timestamp::from_millis(f.n("created_at")?),
