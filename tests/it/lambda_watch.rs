@@ -5,16 +5,14 @@
 //! runs with `--only-lambda-apis` and serves the binaries `cargo test` built (one emulator per
 //! function), so the test does not compile the crate a second time.
 
-mod support;
-
+use crate::support::dynamo::DynamoEmulator;
+use crate::support::s3::S3Emulator;
 use depot::admin::Admin;
 use depot::store::dynamo::DynamoMetaStore;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::dynamo::DynamoEmulator;
-use support::s3::S3Emulator;
 
 fn curl(args: &[&str]) -> (String, String) {
     let out = Command::new("curl")
@@ -41,7 +39,7 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
     let dynamo = DynamoEmulator::shared();
     let (client, table) = dynamo.fresh_table().await;
     let admin = Admin::new(Arc::new(DynamoMetaStore::new(client, &table)));
-    let (pid, token) = support::provision_developer(&admin, "ci", "app", "bot").await;
+    let (pid, token) = crate::support::provision_developer(&admin, "ci", "app", "bot").await;
     // Deleting packages needs a Maintainer.
     admin
         .add_member("bot", "ci", depot::domain::Role::Maintainer)

@@ -3,11 +3,9 @@
 //! rules as a direct PUT at open and again at commit; refusals, aborts and expiry leave no
 //! package file.
 
-mod support;
-
+use crate::support::{Answer, Backend, World, sha256_hex};
 use serde_json::{Value, json};
 use std::process::Command;
-use support::{Answer, Backend, World, sha256_hex};
 
 /// Open a session for `file` in the private project.
 async fn open(w: &World, token: &str, file: &str, declared: Value) -> Answer {

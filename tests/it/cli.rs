@@ -1,8 +1,6 @@
 //! End to end against a real `depot serve` process: the admin CLI (also while the server runs),
 //! GitLab's documented curl and wget commands run verbatim, and python-gitlab.
 
-mod support;
-
 use futures::FutureExt;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -514,8 +512,8 @@ const EMULATOR_ENV: [(&str, &str); 4] = [
 ];
 
 /// `--store aws` flags for `bucket` on `s3` and a fresh table on the shared DynamoDB Local.
-async fn aws_store_flags(s3: &support::s3::S3Emulator, bucket: &str) -> Vec<String> {
-    let dynamo = support::dynamo::DynamoEmulator::shared();
+async fn aws_store_flags(s3: &crate::support::s3::S3Emulator, bucket: &str) -> Vec<String> {
+    let dynamo = crate::support::dynamo::DynamoEmulator::shared();
     let (_, table) = dynamo.fresh_table().await;
     [
         "--store",
@@ -536,7 +534,7 @@ async fn aws_store_flags(s3: &support::s3::S3Emulator, bucket: &str) -> Vec<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn serve_and_admin_on_the_aws_stores() {
-    let s3 = support::s3::S3Emulator::start().await;
+    let s3 = crate::support::s3::S3Emulator::start().await;
     let bucket = s3.bucket("depot-cli").await;
     let flags = aws_store_flags(&s3, &bucket).await;
     let table = &flags[3];
@@ -609,7 +607,7 @@ async fn serve_and_admin_on_the_aws_stores() {
 /// inline threshold (its uploads are never redirected).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn python_gitlab_follows_download_redirects_on_the_aws_stores() {
-    let s3 = support::s3::S3Emulator::start().await;
+    let s3 = crate::support::s3::S3Emulator::start().await;
     let bucket = s3.bucket("depot-redirect").await;
     let mut flags = aws_store_flags(&s3, &bucket).await;
     flags.extend(["--inline-download-max".to_string(), "1KiB".to_string()]);
@@ -636,7 +634,7 @@ async fn python_gitlab_follows_download_redirects_on_the_aws_stores() {
 /// The Packages API through python-gitlab on DynamoDB Local + S3, and the purge after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn python_gitlab_lists_and_deletes_packages_on_the_aws_stores() {
-    let s3 = support::s3::S3Emulator::start().await;
+    let s3 = crate::support::s3::S3Emulator::start().await;
     let bucket = s3.bucket("depot-pygl").await;
     let mut flags = aws_store_flags(&s3, &bucket).await;
     flags.extend(["--purge-interval".to_string(), "1".to_string()]);

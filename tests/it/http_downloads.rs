@@ -3,12 +3,10 @@
 //! answers whole files and ranges; HEAD, conditional GETs and small files stay inline. A store
 //! that cannot presign (the local directory) answers inline whatever the size.
 
-mod support;
-
+use crate::support::{Backend, World, sha256_hex};
 use depot::Downloads;
 use std::process::Command;
 use std::time::Duration;
-use support::{Backend, World, sha256_hex};
 
 /// `curl` a URL: status, headers (lower-cased), body.
 fn curl(url: &str, extra: &[&str]) -> (String, String, Vec<u8>) {

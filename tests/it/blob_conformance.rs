@@ -1,16 +1,14 @@
 //! One `BlobStore` conformance suite, run against every backend: the local directory store and
 //! S3 (s3s-fs, in-process, checking SigV4). Same cases, same assertions.
 
-mod support;
-
+use crate::support::s3::S3Emulator;
+use crate::support::sha256_hex;
 use bytes::Bytes;
 use depot::store::fs::{FsBlobStore, count_files};
 use depot::store::s3::S3BlobStore;
 use depot::store::{BlobStore, ByteStream, StoreError, new_blob_key};
 use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
-use support::s3::S3Emulator;
-use support::sha256_hex;
 
 /// A store under test, with a way to count what it holds (finished or not).
 struct Subject {
@@ -308,7 +306,7 @@ async fn the_s3_emulator_checks_signatures() {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            support::s3::ACCESS_KEY,
+            crate::support::s3::ACCESS_KEY,
             "wrong-secret",
             None,
             None,

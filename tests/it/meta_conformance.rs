@@ -1,8 +1,8 @@
 //! One `MetaStore` conformance suite, run against every backend: SQLite and DynamoDB (DynamoDB
 //! Local). Same cases, same assertions.
 
-mod support;
-
+use crate::support::dynamo::DynamoEmulator;
+use crate::support::newest;
 use depot::domain::{
     FileName, GroupSettings, MembershipTarget, NewFile, NewGroup, NewToken, Package, PackageName,
     PackageQuery, PackageStatus, PackageVersion, Project, Role, Scope, SessionState, Timestamp,
@@ -12,8 +12,6 @@ use depot::store::dynamo::DynamoMetaStore;
 use depot::store::sqlite::SqliteMetaStore;
 use depot::store::{MetaStore, StoreError};
 use std::sync::Arc;
-use support::dynamo::DynamoEmulator;
-use support::newest;
 
 struct Subject {
     meta: Arc<dyn MetaStore>,
