@@ -18,8 +18,8 @@ struct Subject {
     _dir: Option<tempfile::TempDir>,
 }
 
-impl Subject {
-    async fn sqlite() -> Self {
+impl crate::support::Subject for Subject {
+    async fn local() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let meta = Arc::new(SqliteMetaStore::open(&dir.path().join("meta.sqlite3")).unwrap());
         Self {
@@ -28,7 +28,7 @@ impl Subject {
         }
     }
 
-    async fn dynamo() -> Self {
+    async fn aws() -> Self {
         let (client, table) = DynamoEmulator::shared().fresh_table().await;
         Self {
             meta: Arc::new(DynamoMetaStore::new(client, table)),
@@ -857,28 +857,7 @@ async fn upload_sessions_commit_at_most_once(s: Subject) {
     assert_eq!(won, 1);
 }
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(super::Subject::sqlite().await).await
-                }
-            )*
-        }
-        mod dynamo_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(super::Subject::dynamo().await).await
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+on_every_backend!(
     groups_and_projects,
     users_and_memberships,
     tokens,
