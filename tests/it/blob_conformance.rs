@@ -315,7 +315,7 @@ fn curl(
     presigned: &depot::store::Presigned,
     upload: Option<&std::path::Path>,
 ) -> (String, Vec<u8>) {
-    let mut cmd = std::process::Command::new("curl");
+    let mut cmd = crate::support::prerequisites::on_path("curl");
     cmd.args([
         "-s",
         "--max-time",

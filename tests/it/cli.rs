@@ -1,10 +1,11 @@
 //! End to end against a real `depot serve` process: the admin CLI (also while the server runs),
 //! GitLab's documented curl and wget commands run verbatim, and python-gitlab.
 
+use crate::support::prerequisites::venv_tool;
 use futures::FutureExt;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -381,16 +382,6 @@ fn gitlab_documented_curl_and_wget_commands_run_verbatim() {
     );
 }
 
-fn venv_python() -> PathBuf {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make test` (its `venv` target installs python-gitlab)",
-        python.display()
-    );
-    python
-}
-
 #[test]
 fn python_gitlab_uploads_and_downloads() {
     let server = Server::start();
@@ -407,7 +398,7 @@ fn run_python_gitlab(script: &str, server: &Server, token: &str, project: &str) 
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);
-    let out = Command::new(venv_python())
+    let out = Command::new(venv_tool("python"))
         .arg(&script)
         .args([&server.base, token, project])
         .output()

@@ -6,6 +6,7 @@
 //! function), so the test does not compile the crate a second time.
 
 use crate::support::dynamo::DynamoEmulator;
+use crate::support::prerequisites::{on_path, venv_tool};
 use crate::support::s3::S3Emulator;
 use depot::admin::Admin;
 use depot::store::dynamo::DynamoMetaStore;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn curl(args: &[&str]) -> (String, String) {
-    let out = Command::new("curl")
+    let out = on_path("curl")
         .args(["-s", "-w", "\n%{http_code}"])
         .args(args)
         .output()
@@ -28,11 +29,7 @@ fn curl(args: &[&str]) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv_bin = root.join(".venv/bin");
-    assert!(
-        venv_bin.join("cargo-lambda").exists(),
-        "cargo-lambda is missing: run `make test` (its venv target installs it)"
-    );
+    let venv_bin = venv_tool("cargo-lambda").parent().unwrap().to_path_buf();
 
     let s3 = S3Emulator::start().await;
     let bucket = s3.bucket("depot-lambda").await;

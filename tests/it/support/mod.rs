@@ -5,6 +5,7 @@
 #[macro_use]
 pub mod backends;
 pub mod dynamo;
+pub mod prerequisites;
 pub mod s3;
 
 use axum::body::Body;
