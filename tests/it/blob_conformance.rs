@@ -1,7 +1,7 @@
 //! One `BlobStore` conformance suite, run against every backend: the local directory store and
 //! S3 (s3s-fs, in-process, checking SigV4). Same cases, same assertions.
 
-use crate::support::Subject as _;
+use crate::support::backends::Subject as _;
 use crate::support::s3::S3Emulator;
 use crate::support::sha256_hex;
 use bytes::Bytes;
@@ -25,7 +25,7 @@ enum Backend {
     },
 }
 
-impl crate::support::Subject for Subject {
+impl crate::support::backends::Subject for Subject {
     async fn local() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(FsBlobStore::open(dir.path()).unwrap());

@@ -18,7 +18,7 @@ struct Subject {
     _dir: Option<tempfile::TempDir>,
 }
 
-impl crate::support::Subject for Subject {
+impl crate::support::backends::Subject for Subject {
     async fn local() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let meta = Arc::new(SqliteMetaStore::open(&dir.path().join("meta.sqlite3")).unwrap());

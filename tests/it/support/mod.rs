@@ -22,7 +22,7 @@ use std::sync::Arc;
 use tempfile::TempDir;
 use tower::ServiceExt;
 
-pub use backends::{Backend, Subject};
+pub use backends::Backend;
 
 enum Stores {
     Local(TempDir),
