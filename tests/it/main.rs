@@ -1,6 +1,7 @@
 //! depot's integration tests, one binary: the HTTP suites on every store pair, the store
 //! conformance suites, real processes (`depot serve`, push/pull, the Lambda binaries, python-gitlab)
-//! and the SAM template. One binary links the AWS SDK once and starts DynamoDB Local once.
+//! and the SAM template. One binary links the AWS SDK once and starts DynamoDB Local once; a new
+//! suite is a module here (a new `tests/*.rs` would be a second binary linking it all again).
 
 #[macro_use]
 mod support;

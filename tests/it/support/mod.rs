@@ -1,5 +1,7 @@
 //! Test harness shared by the integration tests: a registry on a fresh store, provisioning
-//! helpers, and an in-process HTTP client that drives the router with `oneshot`.
+//! helpers, and an in-process HTTP client that drives the router with `oneshot`. Beside it: the
+//! store pairs and `on_every_backend!` (`backends`), the emulators (`dynamo`, `s3`), and what a
+//! plain `cargo test` may lack (`prerequisites`).
 #![allow(dead_code)]
 
 #[macro_use]
