@@ -11,7 +11,7 @@
 //! Run by `make bench` (`cargo bench --bench aws_costs`); under `cargo test` it only says so.
 //! Prints Markdown.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use axum::Router;

@@ -1,13 +1,11 @@
 //! Streaming safety and races: aborted uploads leave nothing behind, concurrent first uploads
 //! create one package, and racing uploads against a refused duplicate let exactly one win.
 
-mod support;
+use crate::support::Backend;
 
-use support::Backend;
-
+use crate::support::{TestApp, World};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{TestApp, World};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -1,16 +1,15 @@
 //! One `BlobStore` conformance suite, run against every backend: the local directory store and
 //! S3 (s3s-fs, in-process, checking SigV4). Same cases, same assertions.
 
-mod support;
-
+use crate::support::backends::Subject as _;
+use crate::support::s3::S3Emulator;
+use crate::support::sha256_hex;
 use bytes::Bytes;
 use depot::store::fs::{FsBlobStore, count_files};
 use depot::store::s3::S3BlobStore;
 use depot::store::{BlobStore, ByteStream, StoreError, new_blob_key};
 use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
-use support::s3::S3Emulator;
-use support::sha256_hex;
 
 /// A store under test, with a way to count what it holds (finished or not).
 struct Subject {
@@ -26,8 +25,8 @@ enum Backend {
     },
 }
 
-impl Subject {
-    async fn fs() -> Self {
+impl crate::support::backends::Subject for Subject {
+    async fn local() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(FsBlobStore::open(dir.path()).unwrap());
         Self {
@@ -36,7 +35,7 @@ impl Subject {
         }
     }
 
-    async fn s3() -> Self {
+    async fn aws() -> Self {
         let emulator = S3Emulator::start().await;
         let bucket = emulator.bucket("depot-test").await;
         // The smallest part size S3 allows, so multipart paths run with small test data.
@@ -46,7 +45,9 @@ impl Subject {
             backend: Backend::S3 { emulator, bucket },
         }
     }
+}
 
+impl Subject {
     /// Every object, temp file or unfinished multipart part the backend holds.
     async fn everything_stored(&self) -> usize {
         match &self.backend {
@@ -266,28 +267,7 @@ async fn promote_moves_a_staged_object(s: Subject) {
     ));
 }
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod fs_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Subject::fs().await).await
-                }
-            )*
-        }
-        mod s3_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::Subject::s3().await).await
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+on_every_backend!(
     round_trip,
     empty_blob,
     large_blob_in_many_chunks,
@@ -308,7 +288,7 @@ async fn the_s3_emulator_checks_signatures() {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            support::s3::ACCESS_KEY,
+            crate::support::s3::ACCESS_KEY,
             "wrong-secret",
             None,
             None,
@@ -335,7 +315,7 @@ fn curl(
     presigned: &depot::store::Presigned,
     upload: Option<&std::path::Path>,
 ) -> (String, Vec<u8>) {
-    let mut cmd = std::process::Command::new("curl");
+    let mut cmd = crate::support::prerequisites::on_path("curl");
     cmd.args([
         "-s",
         "--max-time",
@@ -486,7 +466,7 @@ async fn multipart_by_urls(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_multipart_by_presigned_parts() {
-    let s = Subject::s3().await;
+    let s = Subject::aws().await;
     multipart_by_urls(s.store.as_ref(), |p| p).await;
     assert_eq!(s.everything_stored().await, 0);
 }
@@ -555,7 +535,7 @@ async fn s3_promotes_large_objects_in_copied_parts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_presigned_urls_work_and_are_checked() {
     use std::time::Duration;
-    let s = Subject::s3().await;
+    let s = Subject::aws().await;
     let key = new_blob_key();
     s.store
         .put(&key, body_of(b"presigned bytes".to_vec(), 5), None)

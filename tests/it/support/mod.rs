@@ -1,8 +1,13 @@
 //! Test harness shared by the integration tests: a registry on a fresh store, provisioning
-//! helpers, and an in-process HTTP client that drives the router with `oneshot`.
+//! helpers, and an in-process HTTP client that drives the router with `oneshot`. Beside it: the
+//! store pairs and `on_every_backend!` (`backends`), the emulators (`dynamo`, `s3`), and what a
+//! plain `cargo test` may lack (`prerequisites`).
 #![allow(dead_code)]
 
+#[macro_use]
+pub mod backends;
 pub mod dynamo;
+pub mod prerequisites;
 pub mod s3;
 
 use axum::body::Body;
@@ -19,14 +24,7 @@ use std::sync::Arc;
 use tempfile::TempDir;
 use tower::ServiceExt;
 
-/// The store pairs every HTTP test runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// SQLite + a directory (the embedded default).
-    Local,
-    /// DynamoDB (DynamoDB Local) + S3 (s3s-fs), as on AWS.
-    Aws,
-}
+pub use backends::Backend;
 
 enum Stores {
     Local(TempDir),
@@ -425,27 +423,4 @@ pub fn basic(user: &str, password: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
-}
-
-/// One `#[tokio::test]` per backend for each listed `async fn case(backend: Backend)`.
-#[macro_export]
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod local {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case($crate::support::Backend::Local).await
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case($crate::support::Backend::Aws).await
-                }
-            )*
-        }
-    };
 }

@@ -5,19 +5,18 @@
 //! runs with `--only-lambda-apis` and serves the binaries `cargo test` built (one emulator per
 //! function), so the test does not compile the crate a second time.
 
-mod support;
-
+use crate::support::dynamo::DynamoEmulator;
+use crate::support::prerequisites::{on_path, venv_tool};
+use crate::support::s3::S3Emulator;
 use depot::admin::Admin;
 use depot::store::dynamo::DynamoMetaStore;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::dynamo::DynamoEmulator;
-use support::s3::S3Emulator;
 
 fn curl(args: &[&str]) -> (String, String) {
-    let out = Command::new("curl")
+    let out = on_path("curl")
         .args(["-s", "-w", "\n%{http_code}"])
         .args(args)
         .output()
@@ -30,18 +29,14 @@ fn curl(args: &[&str]) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv_bin = root.join(".venv/bin");
-    assert!(
-        venv_bin.join("cargo-lambda").exists(),
-        "cargo-lambda is missing: run `make test` (its venv target installs it)"
-    );
+    let venv_bin = venv_tool("cargo-lambda").parent().unwrap().to_path_buf();
 
     let s3 = S3Emulator::start().await;
     let bucket = s3.bucket("depot-lambda").await;
     let dynamo = DynamoEmulator::shared();
     let (client, table) = dynamo.fresh_table().await;
     let admin = Admin::new(Arc::new(DynamoMetaStore::new(client, &table)));
-    let (pid, token) = support::provision_developer(&admin, "ci", "app", "bot").await;
+    let (pid, token) = crate::support::provision_developer(&admin, "ci", "app", "bot").await;
     // Deleting packages needs a Maintainer.
     admin
         .add_member("bot", "ci", depot::domain::Role::Maintainer)

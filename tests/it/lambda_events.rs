@@ -2,11 +2,9 @@
 //! `lambda_http`'s own conversion into the router, on the AWS store pair: a base64 binary PUT,
 //! a path whose `%2F` arrived decoded, Basic auth, a HEAD. Binary answers go back as binary.
 
-mod support;
-
+use crate::support::{Backend, World, basic, sha256_hex};
 use depot::domain::Scope;
 use lambda_http::{Body, IntoResponse};
-use support::{Backend, World, basic, sha256_hex};
 use tower::ServiceExt;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/infra/events");

@@ -1,15 +1,13 @@
 //! HTTP conformance of the generic packages API (SPEC.md §1–6), driven through the router:
 //! every response row, every credential form, the role tables, validation and semantics.
 
-mod support;
-
+use crate::support::Backend;
 use depot::store::BlobLocation;
-use support::Backend;
 
+use crate::support::{World, basic, sha256_hex};
 use depot::Limits;
 use depot::domain::{PackageStatus, Scope, Timestamp};
 use serde_json::json;
-use support::{World, basic, sha256_hex};
 
 fn created() -> serde_json::Value {
     json!({"message": "201 Created"})

@@ -1,8 +1,8 @@
 //! One `MetaStore` conformance suite, run against every backend: SQLite and DynamoDB (DynamoDB
 //! Local). Same cases, same assertions.
 
-mod support;
-
+use crate::support::dynamo::DynamoEmulator;
+use crate::support::newest;
 use depot::domain::{
     FileName, GroupSettings, MembershipTarget, NewFile, NewGroup, NewToken, Package, PackageName,
     PackageQuery, PackageStatus, PackageVersion, Project, Role, Scope, SessionState, Timestamp,
@@ -12,16 +12,14 @@ use depot::store::dynamo::DynamoMetaStore;
 use depot::store::sqlite::SqliteMetaStore;
 use depot::store::{MetaStore, StoreError};
 use std::sync::Arc;
-use support::dynamo::DynamoEmulator;
-use support::newest;
 
 struct Subject {
     meta: Arc<dyn MetaStore>,
     _dir: Option<tempfile::TempDir>,
 }
 
-impl Subject {
-    async fn sqlite() -> Self {
+impl crate::support::backends::Subject for Subject {
+    async fn local() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let meta = Arc::new(SqliteMetaStore::open(&dir.path().join("meta.sqlite3")).unwrap());
         Self {
@@ -30,7 +28,7 @@ impl Subject {
         }
     }
 
-    async fn dynamo() -> Self {
+    async fn aws() -> Self {
         let (client, table) = DynamoEmulator::shared().fresh_table().await;
         Self {
             meta: Arc::new(DynamoMetaStore::new(client, table)),
@@ -859,28 +857,7 @@ async fn upload_sessions_commit_at_most_once(s: Subject) {
     assert_eq!(won, 1);
 }
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(super::Subject::sqlite().await).await
-                }
-            )*
-        }
-        mod dynamo_store {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(super::Subject::dynamo().await).await
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+on_every_backend!(
     groups_and_projects,
     users_and_memberships,
     tokens,

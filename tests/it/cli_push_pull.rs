@@ -3,8 +3,6 @@
 //! parallel parts, a push killed halfway and finished with `--resume`, byte-identical pulls,
 //! a corrupted file refused by `pull` with nothing written, and the exit codes.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -345,8 +343,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 async fn push_and_pull_200_mib_on_the_aws_stores() {
     let work = tempfile::tempdir().unwrap();
     let (file, sha) = big_file(work.path(), "data.bin", SIZE);
-    let s3 = support::s3::S3Emulator::start().await;
-    let dynamo = support::dynamo::DynamoEmulator::shared();
+    let s3 = crate::support::s3::S3Emulator::start().await;
+    let dynamo = crate::support::dynamo::DynamoEmulator::shared();
     let bucket = s3.bucket("depot-push").await;
     let flags = |part: &str, table: &str| -> Vec<String> {
         [

@@ -3,11 +3,9 @@
 //! rules as a direct PUT at open and again at commit; refusals, aborts and expiry leave no
 //! package file.
 
-mod support;
-
+use crate::support::prerequisites::on_path;
+use crate::support::{Answer, Backend, World, sha256_hex};
 use serde_json::{Value, json};
-use std::process::Command;
-use support::{Answer, Backend, World, sha256_hex};
 
 /// Open a session for `file` in the private project.
 async fn open(w: &World, token: &str, file: &str, declared: Value) -> Answer {
@@ -73,7 +71,7 @@ async fn send_bytes(w: &World, upload: &Value, data: &[u8]) -> u16 {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("body");
     std::fs::write(&file, data).unwrap();
-    let mut curl = Command::new("curl");
+    let mut curl = on_path("curl");
     curl.args([
         "-s",
         "--max-time",

@@ -1,21 +1,12 @@
 //! The SAM template: `sam validate --lint` and `cfn-lint` pass (both offline, from the project
 //! venv), and the properties the product promises are present.
 
-use std::path::{Path, PathBuf};
+use crate::support::prerequisites::venv_tool;
+use std::path::Path;
 use std::process::Command;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn venv_tool(name: &str) -> PathBuf {
-    let tool = root().join(".venv/bin").join(name);
-    assert!(
-        tool.exists(),
-        "{} is missing: run `make test` (its venv target installs it)",
-        tool.display()
-    );
-    tool
 }
 
 fn run(tool: &str, args: &[&str]) -> String {

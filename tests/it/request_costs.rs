@@ -2,8 +2,8 @@
 //! DynamoDB and S3 requests, counted by an SDK interceptor on the real clients against the emulators. The
 //! exact counts are asserted so a change in cost is a deliberate one.
 
-mod support;
-
+use crate::support::dynamo::DynamoEmulator;
+use crate::support::s3::S3Emulator;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
@@ -14,8 +14,6 @@ use depot::store::dynamo::DynamoMetaStore;
 use depot::store::s3::S3BlobStore;
 use depot::{Limits, Registry, router};
 use std::sync::{Arc, Mutex};
-use support::dynamo::DynamoEmulator;
-use support::s3::S3Emulator;
 use tower::ServiceExt;
 
 /// Records each request the SDK sends: the DynamoDB operation, or the S3 method.
@@ -102,7 +100,7 @@ async fn requests_per_list_page() {
     let recorder = Recorder::default();
     let (registry, meta) = counted_registry(&s3, &recorder).await;
     let admin = Admin::new(meta.clone());
-    let (pid, token) = support::provision_developer(&admin, "g", "p", "u").await;
+    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
     for i in 0..150 {
         let file = NewFile {
             project_id: pid,
@@ -147,7 +145,7 @@ async fn requests_per_publish_and_download() {
     let recorder = Recorder::default();
     let (registry, meta) = counted_registry(&s3, &recorder).await;
     let admin = Admin::new(meta);
-    let (pid, token) = support::provision_developer(&admin, "g", "p", "u").await;
+    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
     let app = router(registry);
     let url = |file: &str| format!("/api/v4/projects/{pid}/packages/generic/pkg/1.0/{file}");
     recorder.take();

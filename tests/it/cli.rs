@@ -1,12 +1,11 @@
 //! End to end against a real `depot serve` process: the admin CLI (also while the server runs),
 //! GitLab's documented curl and wget commands run verbatim, and python-gitlab.
 
-mod support;
-
+use crate::support::prerequisites::venv_tool;
 use futures::FutureExt;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -383,16 +382,6 @@ fn gitlab_documented_curl_and_wget_commands_run_verbatim() {
     );
 }
 
-fn venv_python() -> PathBuf {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make test` (its `venv` target installs python-gitlab)",
-        python.display()
-    );
-    python
-}
-
 #[test]
 fn python_gitlab_uploads_and_downloads() {
     let server = Server::start();
@@ -409,7 +398,7 @@ fn run_python_gitlab(script: &str, server: &Server, token: &str, project: &str) 
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);
-    let out = Command::new(venv_python())
+    let out = Command::new(venv_tool("python"))
         .arg(&script)
         .args([&server.base, token, project])
         .output()
@@ -514,8 +503,8 @@ const EMULATOR_ENV: [(&str, &str); 4] = [
 ];
 
 /// `--store aws` flags for `bucket` on `s3` and a fresh table on the shared DynamoDB Local.
-async fn aws_store_flags(s3: &support::s3::S3Emulator, bucket: &str) -> Vec<String> {
-    let dynamo = support::dynamo::DynamoEmulator::shared();
+async fn aws_store_flags(s3: &crate::support::s3::S3Emulator, bucket: &str) -> Vec<String> {
+    let dynamo = crate::support::dynamo::DynamoEmulator::shared();
     let (_, table) = dynamo.fresh_table().await;
     [
         "--store",
@@ -536,7 +525,7 @@ async fn aws_store_flags(s3: &support::s3::S3Emulator, bucket: &str) -> Vec<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn serve_and_admin_on_the_aws_stores() {
-    let s3 = support::s3::S3Emulator::start().await;
+    let s3 = crate::support::s3::S3Emulator::start().await;
     let bucket = s3.bucket("depot-cli").await;
     let flags = aws_store_flags(&s3, &bucket).await;
     let table = &flags[3];
@@ -609,7 +598,7 @@ async fn serve_and_admin_on_the_aws_stores() {
 /// inline threshold (its uploads are never redirected).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn python_gitlab_follows_download_redirects_on_the_aws_stores() {
-    let s3 = support::s3::S3Emulator::start().await;
+    let s3 = crate::support::s3::S3Emulator::start().await;
     let bucket = s3.bucket("depot-redirect").await;
     let mut flags = aws_store_flags(&s3, &bucket).await;
     flags.extend(["--inline-download-max".to_string(), "1KiB".to_string()]);
@@ -636,7 +625,7 @@ async fn python_gitlab_follows_download_redirects_on_the_aws_stores() {
 /// The Packages API through python-gitlab on DynamoDB Local + S3, and the purge after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn python_gitlab_lists_and_deletes_packages_on_the_aws_stores() {
-    let s3 = support::s3::S3Emulator::start().await;
+    let s3 = crate::support::s3::S3Emulator::start().await;
     let bucket = s3.bucket("depot-pygl").await;
     let mut flags = aws_store_flags(&s3, &bucket).await;
     flags.extend(["--purge-interval".to_string(), "1".to_string()]);

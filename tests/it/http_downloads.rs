@@ -3,18 +3,16 @@
 //! answers whole files and ranges; HEAD, conditional GETs and small files stay inline. A store
 //! that cannot presign (the local directory) answers inline whatever the size.
 
-mod support;
-
+use crate::support::prerequisites::on_path;
+use crate::support::{Backend, World, sha256_hex};
 use depot::Downloads;
-use std::process::Command;
 use std::time::Duration;
-use support::{Backend, World, sha256_hex};
 
 /// `curl` a URL: status, headers (lower-cased), body.
 fn curl(url: &str, extra: &[&str]) -> (String, String, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let (headers, body) = (dir.path().join("h"), dir.path().join("b"));
-    let out = Command::new("curl")
+    let out = on_path("curl")
         .args(["-s", "-o"])
         .arg(&body)
         .arg("-D")

@@ -1,10 +1,8 @@
 //! HTTP conformance of the Packages API (SPEC.md §7), driven through the router on every store
 //! pair: project and group lists with GitLab's pagination headers, one package, its files.
 
-mod support;
-
+use crate::support::{Backend, World};
 use serde_json::{Value, json};
-use support::{Backend, World};
 
 /// Publish `file` in package `name`/`version` of `project` as the developer.
 async fn publish(
@@ -23,7 +21,7 @@ async fn publish(
 }
 
 /// `GET url` as `user` (a personal token of the World), or anonymously.
-async fn get_as(w: &World, url: &str, user: Option<&str>) -> support::Answer {
+async fn get_as(w: &World, url: &str, user: Option<&str>) -> crate::support::Answer {
     match user {
         Some(user) => w.app.get(url, &[("PRIVATE-TOKEN", w.token(user))]).await,
         None => w.app.get(url, &[]).await,
@@ -464,7 +462,7 @@ async fn package_files(backend: Backend) {
             "size": 4,
             "file_md5": null,
             "file_sha1": null,
-            "file_sha256": support::sha256_hex(b"data"),
+            "file_sha256": crate::support::sha256_hex(b"data"),
         })
     );
     assert_eq!(a.header("x-total"), Some("3"));

@@ -1,0 +1,22 @@
+//! depot's integration tests, one binary: the HTTP suites on every store pair, the store
+//! conformance suites, real processes (`depot serve`, push/pull, the Lambda binaries, python-gitlab)
+//! and the SAM template. One binary links the AWS SDK once and starts DynamoDB Local once; a new
+//! suite is a module here (a new `tests/*.rs` would be a second binary linking it all again).
+
+#[macro_use]
+mod support;
+
+mod blob_conformance;
+mod cli;
+mod cli_push_pull;
+mod http_downloads;
+mod http_generic;
+mod http_graphql;
+mod http_packages;
+mod http_uploads;
+mod lambda_events;
+mod lambda_watch;
+mod meta_conformance;
+mod request_costs;
+mod safety;
+mod template;
