@@ -6,7 +6,7 @@ use crate::support::newest;
 use depot::domain::{
     FileName, GroupSettings, MembershipTarget, NewFile, NewGroup, NewToken, Package, PackageName,
     PackageQuery, PackageStatus, PackageVersion, Project, Role, Scope, SessionState, Timestamp,
-    TokenKind, UploadSession, Visibility,
+    TokenGrant, UploadSession, Visibility,
 };
 use depot::store::dynamo::DynamoMetaStore;
 use depot::store::sqlite::SqliteMetaStore;
@@ -216,11 +216,11 @@ async fn tokens(s: Subject) {
     let token = m
         .create_token(
             NewToken {
-                kind: TokenKind::Deploy,
                 sha256: sha,
-                scopes: vec![Scope::ReadPackageRegistry, Scope::WritePackageRegistry],
-                user_id: None,
-                target: Some(MembershipTarget::Group("acme".into())),
+                grant: TokenGrant::Deploy {
+                    target: MembershipTarget::Group("acme".into()),
+                    scopes: vec![Scope::ReadPackageRegistry, Scope::WritePackageRegistry],
+                },
                 expires_at: Some(t(100)),
             },
             t(1),
@@ -234,11 +234,11 @@ async fn tokens(s: Subject) {
     let personal = m
         .create_token(
             NewToken {
-                kind: TokenKind::Personal,
                 sha256: [9u8; 32],
-                scopes: vec![Scope::Api],
-                user_id: Some(user.id),
-                target: None,
+                grant: TokenGrant::Personal {
+                    user_id: user.id,
+                    scopes: vec![Scope::Api],
+                },
                 expires_at: None,
             },
             t(2),
@@ -246,6 +246,18 @@ async fn tokens(s: Subject) {
         .await
         .unwrap();
     assert_ne!(personal.id, token.id);
+    let job_grant = TokenGrant::Job {
+        user_id: user.id,
+        project_id: 12,
+    };
+    let job = NewToken {
+        sha256: [10u8; 32],
+        grant: job_grant.clone(),
+        expires_at: Some(t(50)),
+    };
+    let job = m.create_token(job, t(3)).await.unwrap();
+    let read_back = m.token_by_sha256(&[10u8; 32]).await.unwrap().unwrap();
+    assert_eq!((read_back.grant, read_back.id), (job_grant, job.id));
     let revoked = m.revoke_token(token.id).await.unwrap();
     assert!(revoked.revoked);
     assert!(m.token_by_sha256(&sha).await.unwrap().unwrap().revoked);
@@ -265,11 +277,8 @@ async fn tokens(s: Subject) {
 async fn settings(s: Subject) {
     let m = s.meta.as_ref();
     let g = create_group(m, "acme", t(1)).await.unwrap();
-    // Never set: no settings, or the defaults, both of which the registry reads as defaults.
-    assert_eq!(
-        m.group_settings(g.id).await.unwrap().unwrap_or_default(),
-        GroupSettings::default()
-    );
+    // Never set: no settings (the registry reads that as the defaults).
+    assert_eq!(m.group_settings(g.id).await.unwrap(), None);
     let wanted = GroupSettings {
         generic_duplicates_allowed: false,
         generic_duplicate_exception_regex: "foo-.*".into(),

@@ -7,7 +7,8 @@ use super::migrations::{LATEST_VERSION, known_version};
 use crate::domain::{
     FileName, Group, GroupSettings, Membership, MembershipTarget, NewFile, Package, PackageFile,
     PackageName, PackageQuery, PackageStatus, PackageVersion, Project, Refusal, Role, Scope,
-    SessionState, Timestamp, Token, TokenKind, UploadSession, User, Visibility,
+    SessionState, Timestamp, Token, TokenGrant, TokenKind, TokenParts, UploadSession, User,
+    Visibility,
 };
 use crate::store::{
     IdentityStore, PackageStore, PurgeStore, SettingsStore, StoreError, UploadSessionStore,
@@ -182,11 +183,14 @@ async fn tokens(m: &SqliteMetaStore) {
     use Scope::{Api, ReadApi, ReadPackageRegistry, WritePackageRegistry};
     let token = |id: u8, kind, scopes: &[Scope], user_id, target, expires_at| Token {
         id: i64::from(id),
-        kind,
         sha256: [id; 32],
-        scopes: scopes.to_vec(),
-        user_id,
-        target,
+        grant: TokenGrant::from_parts(TokenParts {
+            kind,
+            scopes: scopes.to_vec(),
+            user_id,
+            target,
+        })
+        .expect("a fixture token is whole"),
         expires_at,
         revoked: id == 6,
         created_at: t(29 + i64::from(id)),

@@ -12,8 +12,8 @@ pub mod s3;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use depot::admin::{Admin, TokenSpec};
-use depot::domain::{Role, Scope, Timestamp, TokenKind};
+use depot::admin::{Admin, DeployTarget, TokenSpec};
+use depot::domain::{Role, Scope, Timestamp};
 use depot::store::dynamo::DynamoMetaStore;
 use depot::store::s3::S3BlobStore;
 use depot::store::{BlobStore, MetaStore};
@@ -188,9 +188,7 @@ impl TestApp {
 
     /// Create a project; returns its id.
     pub async fn project(&self, path: &str, public: bool) -> i64 {
-        self.admin.create_project(path, public).await.unwrap()["id"]
-            .as_i64()
-            .unwrap()
+        self.admin.create_project(path, public).await.unwrap().id
     }
 
     pub async fn user(&self, name: &str) {
@@ -208,12 +206,9 @@ impl TestApp {
         scopes: &[Scope],
         expires_at: Option<Timestamp>,
     ) -> (i64, String) {
-        self.token(TokenSpec {
-            kind: TokenKind::Personal,
+        self.token(TokenSpec::Personal {
+            user: user.into(),
             scopes: scopes.to_vec(),
-            user: Some(user.into()),
-            project: None,
-            group: None,
             expires_at,
         })
         .await
@@ -225,12 +220,14 @@ impl TestApp {
         group: Option<&str>,
         scopes: &[Scope],
     ) -> String {
-        self.token(TokenSpec {
-            kind: TokenKind::Deploy,
+        let target = match (project, group) {
+            (Some(project), _) => DeployTarget::Project(project.into()),
+            (None, Some(group)) => DeployTarget::Group(group.into()),
+            (None, None) => panic!("a deploy token of neither a project nor a group"),
+        };
+        self.token(TokenSpec::Deploy {
+            target,
             scopes: scopes.to_vec(),
-            user: None,
-            project: project.map(Into::into),
-            group: group.map(Into::into),
             expires_at: None,
         })
         .await
@@ -243,23 +240,17 @@ impl TestApp {
         project: &str,
         expires_at: Timestamp,
     ) -> (i64, String) {
-        self.token(TokenSpec {
-            kind: TokenKind::Job,
-            scopes: vec![Scope::Api],
-            user: Some(user.into()),
-            project: Some(project.into()),
-            group: None,
-            expires_at: Some(expires_at),
+        self.token(TokenSpec::Job {
+            user: user.into(),
+            project: project.into(),
+            expires_at,
         })
         .await
     }
 
     async fn token(&self, spec: TokenSpec) -> (i64, String) {
-        let v = self.admin.create_token(spec).await.unwrap();
-        (
-            v["id"].as_i64().unwrap(),
-            v["token"].as_str().unwrap().to_string(),
-        )
+        let created = self.admin.create_token(spec).await.unwrap();
+        (created.token.id, created.secret)
     }
 
     /// The newest live file `file` of package `name`/`version` in `project`, with its package.
@@ -389,26 +380,19 @@ pub async fn provision_developer(
     let pid = admin
         .create_project(&format!("{group}/{project}"), false)
         .await
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
+        .unwrap()
+        .id;
     admin.create_user(user).await.unwrap();
     admin
         .add_member(user, group, Role::Developer)
         .await
         .unwrap();
-    let spec = TokenSpec {
-        kind: TokenKind::Personal,
+    let spec = TokenSpec::Personal {
+        user: user.into(),
         scopes: vec![Scope::Api],
-        user: Some(user.into()),
-        project: None,
-        group: None,
         expires_at: None,
     };
-    let token = admin.create_token(spec).await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = admin.create_token(spec).await.unwrap().secret;
     (pid, token)
 }
 

@@ -197,7 +197,7 @@ pub fn token_alias_sha256(alias: &Item) -> StoreResult<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{TokenKind, Visibility};
+    use crate::domain::Visibility;
     use crate::store::StoreError;
 
     fn at(ms: i64) -> Timestamp {
@@ -279,21 +279,31 @@ mod tests {
     fn tokens_round_trip() {
         let full = Token {
             id: 5,
-            kind: TokenKind::Deploy,
             sha256: [0xab; 32],
-            scopes: vec![Scope::ReadPackageRegistry, Scope::WritePackageRegistry],
-            user_id: Some(3),
-            target: Some(MembershipTarget::Group("a".into())),
+            grant: TokenGrant::Deploy {
+                target: MembershipTarget::Group("a".into()),
+                scopes: vec![Scope::ReadPackageRegistry, Scope::WritePackageRegistry],
+            },
             expires_at: Some(at(9)),
             revoked: true,
             created_at: at(4),
         };
         assert_eq!(token_from(&token_item(&full)).unwrap(), full);
+        let job = Token {
+            grant: TokenGrant::Job {
+                user_id: 3,
+                project_id: 8,
+            },
+            expires_at: None,
+            revoked: false,
+            ..full.clone()
+        };
+        assert_eq!(token_from(&token_item(&job)).unwrap(), job);
         let bare = Token {
-            kind: TokenKind::Personal,
-            scopes: vec![Scope::Api],
-            user_id: None,
-            target: None,
+            grant: TokenGrant::Personal {
+                user_id: 3,
+                scopes: vec![Scope::Api],
+            },
             expires_at: None,
             revoked: false,
             ..full
@@ -305,11 +315,11 @@ mod tests {
     fn a_corrupt_token_names_its_item() {
         let mut item = token_item(&Token {
             id: 5,
-            kind: TokenKind::Personal,
             sha256: [1; 32],
-            scopes: vec![Scope::Api],
-            user_id: Some(3),
-            target: None,
+            grant: TokenGrant::Personal {
+                user_id: 3,
+                scopes: vec![Scope::Api],
+            },
             expires_at: None,
             revoked: false,
             created_at: at(0),
