@@ -16,6 +16,7 @@ use regex::Regex;
 use std::ops::Range;
 use std::sync::Arc;
 
+mod commit;
 mod packages;
 mod settings;
 mod signed;

@@ -5,20 +5,18 @@
 //! store's upload event).
 
 use super::{Error, FileCoordinates, Missing, Registry, duplicates_allowed};
-use crate::auth::{self, Action, Denied, Principal};
+use crate::auth::{Action, Denied, Principal};
 use crate::domain::{
-    NewFile, Package, PackageFile, PackageStatus, ProjectRef, Refusal, SessionState, Timestamp,
-    UploadSession,
+    Package, PackageFile, PackageStatus, ProjectRef, SessionState, Timestamp, UploadSession,
 };
-use crate::store::{BodyMeter, Presigned, ReceivedPart, StoreError, new_blob_key, staging_key};
-use futures::StreamExt;
+use crate::store::{Presigned, ReceivedPart, StoreError, staging_key};
 
 /// How long a session takes bytes (each URL lives the presign TTL; fresh ones come with the
 /// session while it is open). A day, as the bucket's lifecycle rule keeps staged objects.
 const SESSION_SECONDS: i64 = 24 * 3600;
 
 /// How long a committer holds a session before another may take over.
-const COMMIT_LEASE_SECONDS: i64 = 900;
+pub(super) const COMMIT_LEASE_SECONDS: i64 = 900;
 
 /// What a client declares when it opens a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +56,7 @@ pub struct SessionView {
 }
 
 /// What the store holds of a session's bytes.
-enum Staged {
+pub(super) enum Staged {
     /// The whole object, of this size.
     Object(u64),
     /// Every part of a multipart upload, ready to be joined.
@@ -189,7 +187,7 @@ impl Registry {
     }
 
     /// What the store holds of `session`'s bytes.
-    async fn staged(&self, session: &UploadSession) -> Result<Staged, Error> {
+    pub(super) async fn staged(&self, session: &UploadSession) -> Result<Staged, Error> {
         match self.blobs.head(&session.staged_key).await {
             Ok(size) => return Ok(Staged::Object(size)),
             Err(StoreError::NotFound { .. }) => {}
@@ -258,7 +256,7 @@ impl Registry {
         })
     }
 
-    async fn view(&self, session: UploadSession) -> Result<SessionView, Error> {
+    pub(super) async fn view(&self, session: UploadSession) -> Result<SessionView, Error> {
         if session.state.is_final() {
             return self.final_view(session).await;
         }
@@ -328,7 +326,7 @@ impl Registry {
         self.view(session).await
     }
 
-    async fn session_of(
+    pub(super) async fn session_of(
         &self,
         principal: &Principal,
         project: &ProjectRef,
@@ -369,225 +367,6 @@ impl Registry {
         };
         self.view(session).await
     }
-
-    /// Join a multipart upload's `parts` into the staged object. Two callers may race here
-    /// (no claim is held when `complete` leaves the commit to the finalizer): the loser finds
-    /// the upload gone and the object in place, which is success.
-    async fn join_parts(
-        &self,
-        session: &UploadSession,
-        parts: &[ReceivedPart],
-    ) -> Result<(), Error> {
-        let upload_id = session.multipart_id.as_deref().unwrap_or_default();
-        match self
-            .multipart()?
-            .complete_multipart(&session.staged_key, upload_id, parts)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) => match self.blobs.head(&session.staged_key).await {
-                Ok(_) => Ok(()),
-                Err(_) => Err(e.into()),
-            },
-        }
-    }
-
-    /// Remove whatever is staged for `session`: the object, and an unfinished multipart
-    /// upload's parts.
-    async fn drop_staged(&self, session: &UploadSession) -> Result<(), Error> {
-        if let Some(upload_id) = &session.multipart_id {
-            self.multipart()?
-                .abort_multipart(&session.staged_key, upload_id)
-                .await?;
-        }
-        self.blobs.delete(&session.staged_key).await?;
-        Ok(())
-    }
-
-    /// Commit session `id` (idempotent): the client's `complete` (with its `principal`, who
-    /// must be allowed to write) or the store's upload event (`None`). Returns the session as
-    /// it stands afterwards: committed, refused, or still pending/committing (the bytes have
-    /// not arrived, or another committer is at work).
-    pub async fn complete_upload(
-        &self,
-        caller: Option<(&Principal, &ProjectRef)>,
-        id: &str,
-    ) -> Result<SessionView, Error> {
-        let session = match caller {
-            Some((principal, project)) => self.session_of(principal, project, id).await?,
-            None => self
-                .meta
-                .upload_session(id)
-                .await?
-                .ok_or(Error::NotFound(Missing::UploadSession))?,
-        };
-        if session.state.is_final() {
-            return self.view(session).await;
-        }
-        let now = Timestamp::now();
-        let staged = self.staged(&session).await?;
-        // Not everything has arrived and there is still time: the client has more to do.
-        if matches!(staged, Staged::Waiting(_)) && now <= session.expires_at {
-            return self.view(session).await;
-        }
-        // Too large to hash within the client's request: join the parts (the store's
-        // upload event follows) and leave the commit to the finalizer.
-        let inline_max = self.uploads.commit_inline_max.filter(|_| caller.is_some());
-        if let Some(max) = inline_max
-            && session.size > max
-            && now <= session.expires_at
-        {
-            if let Staged::Parts(parts) = &staged {
-                self.join_parts(&session, parts).await?;
-            }
-            return self.view(session).await;
-        }
-        let lease = now.plus_seconds(COMMIT_LEASE_SECONDS);
-        let Some(claimed) = self.meta.claim_upload_session(id, lease, now).await? else {
-            // Another committer holds it, or settled it just now.
-            let session = self
-                .meta
-                .upload_session(id)
-                .await?
-                .ok_or(Error::NotFound(Missing::UploadSession))?;
-            return self.view(session).await;
-        };
-        let size = match staged {
-            Staged::Object(size) => Some(size),
-            Staged::Parts(parts) => {
-                self.join_parts(&claimed, &parts).await?;
-                Some(self.blobs.head(&claimed.staged_key).await?)
-            }
-            Staged::Waiting(_) => None,
-        };
-        let outcome = self.commit_claimed(&claimed, size, now).await?;
-        if !matches!(outcome, SessionState::Committed { .. }) {
-            self.drop_staged(&claimed).await?;
-        }
-        let session = match self.meta.settle_upload_session(id, &outcome).await? {
-            Some(settled) => settled,
-            None => self
-                .meta
-                .upload_session(id)
-                .await?
-                .ok_or(Error::NotFound(Missing::UploadSession))?,
-        };
-        self.view(session).await
-    }
-
-    /// Check and publish a claimed session; the state to settle it in. Refusals are states;
-    /// only failures of the stores are errors (the lease then lapses and a later call retries).
-    async fn commit_claimed(
-        &self,
-        session: &UploadSession,
-        staged: Option<u64>,
-        now: Timestamp,
-    ) -> Result<SessionState, Error> {
-        let refuse = |e: Error| {
-            Ok(SessionState::Refused {
-                reason: refusal(e)?,
-            })
-        };
-        let Some(size) = staged else {
-            return Ok(SessionState::Refused {
-                reason: Refusal::Expired,
-            });
-        };
-        if now > session.expires_at.plus_seconds(COMMIT_LEASE_SECONDS) {
-            return Ok(SessionState::Refused {
-                reason: Refusal::Expired,
-            });
-        }
-        // The opener's rights, as they are now (the token may have been revoked since).
-        let opener = match session.token_id {
-            Some(id) => self.meta.token_by_id(id).await?,
-            None => None,
-        };
-        let principal = match opener.map(|t| auth::principal_of_token(t, now)) {
-            Some(Ok(p)) => p,
-            Some(Err(denied)) => return refuse(denied.into()),
-            None => return refuse(Denied::Unauthorized.into()),
-        };
-        let project = match self
-            .authorized_project(
-                &principal,
-                &ProjectRef::Id(session.project_id),
-                Action::Write,
-            )
-            .await
-        {
-            Ok(p) => p,
-            Err(Error::Store(e)) => return Err(Error::Store(e)),
-            Err(e) => return refuse(e),
-        };
-        if size != session.size {
-            return Ok(SessionState::Refused {
-                reason: Refusal::SizeMismatch,
-            });
-        }
-        let max = self.limits.max_file_size;
-        if max > 0 && size >= max {
-            return refuse(Error::TooLarge);
-        }
-        // Measure what is really there: the store checked a declared SHA-256 already, but
-        // the record must hold the digest of these very bytes.
-        let mut meter = BodyMeter::new(None);
-        let mut body = self.blobs.get(&session.staged_key, None).await?.stream;
-        while let Some(chunk) = body.next().await {
-            meter.feed(&chunk.map_err(StoreError::backend)?)?;
-        }
-        let stored = meter.finish();
-        if session.sha256.as_ref().is_some_and(|d| *d != stored.sha256) {
-            return Ok(SessionState::Refused {
-                reason: Refusal::DigestMismatch,
-            });
-        }
-        // The duplicate rule as it is now (the group setting may have changed).
-        let settings = self.settings_of(project.namespace_id).await?;
-        let refuse_duplicate = !duplicates_allowed(&settings, &session.name, &session.version);
-        let key = new_blob_key();
-        self.blobs.promote(&session.staged_key, &key).await?;
-        let file = NewFile {
-            project_id: project.id,
-            name: session.name.clone(),
-            version: session.version.clone(),
-            status: session.package_status,
-            file_name: session.file_name.clone(),
-            size: stored.size,
-            sha256: stored.sha256,
-            blob_key: key.clone(),
-            refuse_duplicate,
-            now,
-        };
-        match self.meta.publish(file).await {
-            Ok((package, file)) => Ok(SessionState::Committed {
-                package_id: package.id,
-                file_id: file.id,
-            }),
-            Err(e) => {
-                self.blobs.delete(&key).await?;
-                match e {
-                    StoreError::AlreadyExists { .. } => refuse(Error::Duplicate),
-                    other => Err(other.into()),
-                }
-            }
-        }
-    }
-}
-
-/// The reason a commit refuses a session for, when `e` is a refusal rather than a failure.
-fn refusal(e: Error) -> Result<Refusal, Error> {
-    Ok(match e {
-        Error::TooLarge => Refusal::TooLarge,
-        Error::Duplicate => Refusal::Duplicate,
-        Error::Denied(Denied::Unauthorized) => Refusal::Unauthorized,
-        Error::Denied(Denied::Expired) => Refusal::TokenExpired,
-        Error::Denied(Denied::Revoked) => Refusal::TokenRevoked,
-        Error::Denied(Denied::InsufficientScope) => Refusal::InsufficientScope,
-        Error::Denied(Denied::Forbidden) => Refusal::Forbidden,
-        Error::Denied(Denied::ProjectNotFound) => Refusal::ProjectNotFound,
-        other => return Err(other),
-    })
 }
 
 #[cfg(test)]
