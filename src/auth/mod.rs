@@ -1,0 +1,208 @@
+//! Authentication and authorization: which credential a request carries (`credential`), who
+//! it belongs to (here), and what that principal may do (`decide`).
+//!
+//! Secrets are only ever hashed (SHA-256) and compared in constant time; they are never logged.
+
+mod credential;
+mod decide;
+
+pub use credential::Credential;
+pub use decide::{decide, effective_role};
+
+use crate::domain::{MembershipTarget, Scope, Timestamp, Token, TokenGrant, TokenKind};
+use crate::registry::Error;
+use crate::store::{MetaStore, StoreError};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// SHA-256 of a token secret: the only form in which secrets are stored.
+pub fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A fresh secret of `kind`: its prefix plus 160 random bits in hex.
+pub fn new_secret(kind: TokenKind) -> String {
+    format!(
+        "{}{}",
+        kind.secret_prefix(),
+        hex::encode(rand::random::<[u8; 20]>())
+    )
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    /// A user through a personal token (`job_project: None`) or a job token (`Some(project)`).
+    User {
+        user_id: i64,
+        scopes: Vec<Scope>,
+        job_project: Option<i64>,
+        /// The token presented (upload sessions re-check it at commit).
+        token_id: i64,
+    },
+    /// A deploy token of a project or group.
+    Deploy {
+        target: MembershipTarget,
+        scopes: Vec<Scope>,
+        token_id: i64,
+    },
+}
+
+/// What a request wants to do to a project's packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Read,
+    Write,
+    Delete,
+}
+
+/// Why a request is refused, in the order GitLab decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// 401, no usable credential.
+    Unauthorized,
+    /// 401, a known token that has expired.
+    Expired,
+    /// 401, a known token that was revoked.
+    Revoked,
+    /// 403, the token's scopes do not allow the action.
+    InsufficientScope,
+    /// 403, authenticated but the role is too low.
+    Forbidden,
+    /// 404, the project is not visible to this principal.
+    ProjectNotFound,
+}
+
+/// Resolve a credential to a principal: who it is, or why it is refused (`Error::Denied`).
+pub async fn authenticate(
+    meta: &dyn MetaStore,
+    credential: Option<&Credential>,
+    now: Timestamp,
+) -> Result<Principal, Error> {
+    let Some(credential) = credential else {
+        return Ok(Principal::Anonymous);
+    };
+    // Unknown or unusable secrets in these forms are an error; in DEPLOY-TOKEN and Basic they
+    // leave the request anonymous, as in GitLab.
+    let (secret, strict) = match credential {
+        Credential::PrivateToken(s) | Credential::JobToken(s) | Credential::Bearer(s) => (s, true),
+        Credential::DeployToken(s) => (s, false),
+        Credential::Basic { password, .. } | Credential::CiJobBasic(password) => (password, false),
+    };
+    let token = lookup(meta, secret).await?;
+    let fallback = if strict {
+        Err(Denied::Unauthorized)
+    } else {
+        Ok(Principal::Anonymous)
+    };
+    let Some(token) = token else {
+        return Ok(fallback?);
+    };
+    let accepted = match credential {
+        Credential::PrivateToken(_) => token.kind() == TokenKind::Personal,
+        Credential::JobToken(_) => token.kind() == TokenKind::Job,
+        Credential::DeployToken(_) => token.kind() == TokenKind::Deploy,
+        Credential::Bearer(_) => matches!(token.kind(), TokenKind::Personal | TokenKind::Job),
+        Credential::Basic { .. } => {
+            matches!(token.kind(), TokenKind::Personal | TokenKind::Deploy)
+        }
+        Credential::CiJobBasic(_) => true,
+    };
+    if !accepted {
+        return Ok(fallback?);
+    }
+    let expired = token.expires_at.is_some_and(|at| at <= now);
+    match token.kind() {
+        TokenKind::Personal if token.revoked => Err(Denied::Revoked.into()),
+        TokenKind::Personal if expired => Err(Denied::Expired.into()),
+        TokenKind::Job if token.revoked || expired => Err(Denied::Unauthorized.into()),
+        TokenKind::Deploy if token.revoked || expired => Ok(Principal::Anonymous),
+        _ => Ok(principal_of(token)),
+    }
+}
+
+async fn lookup(meta: &dyn MetaStore, secret: &str) -> Result<Option<Token>, StoreError> {
+    let sha = hash_secret(secret);
+    let token = meta.token_by_sha256(&sha).await?;
+    // The store found it by hash; confirm in constant time all the same.
+    Ok(token.filter(|t| bool::from(t.sha256.ct_eq(&sha))))
+}
+
+fn principal_of(token: Token) -> Principal {
+    match token.grant {
+        TokenGrant::Personal { user_id, scopes } => Principal::User {
+            user_id,
+            scopes,
+            job_project: None,
+            token_id: token.id,
+        },
+        TokenGrant::Job {
+            user_id,
+            project_id,
+        } => Principal::User {
+            user_id,
+            scopes: vec![Scope::Api],
+            job_project: Some(project_id),
+            token_id: token.id,
+        },
+        TokenGrant::Deploy { target, scopes } => Principal::Deploy {
+            target,
+            scopes,
+            token_id: token.id,
+        },
+    }
+}
+
+/// The principal a stored token stands for now, or why it no longer stands for anyone
+/// (revoked, expired): for work done later on a request's behalf (committing an upload).
+pub fn principal_of_token(token: Token, now: Timestamp) -> Result<Principal, Denied> {
+    if token.revoked {
+        return Err(Denied::Revoked);
+    }
+    if token.expires_at.is_some_and(|at| at <= now) {
+        return Err(Denied::Expired);
+    }
+    Ok(principal_of(token))
+}
+
+impl Principal {
+    /// The id of the token presented, if any.
+    pub fn token_id(&self) -> Option<i64> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::User { token_id, .. } | Principal::Deploy { token_id, .. } => {
+                Some(*token_id)
+            }
+        }
+    }
+
+    /// The token-scope check GitLab makes while authenticating: `api` for writes, `api` or
+    /// `read_api` for reads. Deploy-token scopes are checked against the project instead.
+    pub fn check_scope(&self, action: Action) -> Result<(), Denied> {
+        let Principal::User { scopes, .. } = self else {
+            return Ok(());
+        };
+        let ok = scopes.contains(&Scope::Api)
+            || (action == Action::Read && scopes.contains(&Scope::ReadApi));
+        if ok {
+            Ok(())
+        } else {
+            Err(Denied::InsufficientScope)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_prefixed_and_hashed() {
+        let s = new_secret(TokenKind::Personal);
+        assert!(s.starts_with("dpat-") && s.len() == 45);
+        assert_ne!(s, new_secret(TokenKind::Personal));
+        assert_eq!(hash_secret(&s), hash_secret(&s));
+        assert_ne!(hash_secret(&s), hash_secret("dpat-other"));
+    }
+}
