@@ -1,0 +1,290 @@
+//! `depot admin`: provisioning on either store (the one `depot serve` uses), one JSON line
+//! printed per command.
+
+use clap::Subcommand;
+use depot::admin::{Admin, AdminError, DeployTarget, TokenSpec};
+use depot::config::StoreArgs;
+use depot::domain::{Role, Scope, Timestamp};
+use depot::meta_store;
+use depot::wire::admin::{
+    GroupCreated, MemberAdded, ProjectCreated, SettingsSet, TokenCreated, TokenRevoked, UserCreated,
+};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct AdminArgs {
+    /// The store to provision (the one `depot serve` uses): `--data-dir DIR`, or
+    /// `--store aws --table T --bucket B` with the operator's AWS credentials.
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// `group create <path>`
+    Group {
+        #[command(subcommand)]
+        action: GroupAction,
+    },
+    /// `project create <group>/<name> [--public]`
+    Project {
+        #[command(subcommand)]
+        action: ProjectAction,
+    },
+    /// `user create <username>`
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// `member add <username> <group-or-project-path> <role>`
+    Member {
+        #[command(subcommand)]
+        action: MemberAction,
+    },
+    /// `token create personal|deploy|job ...`, `token revoke <id>`
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// `settings set <group> [--duplicates-allowed true|false] [--exception-regex RE]`
+    Settings {
+        #[command(subcommand)]
+        action: SettingsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupAction {
+    Create { path: String },
+}
+
+#[derive(Subcommand)]
+enum ProjectAction {
+    Create {
+        /// `<group>/<name>`
+        path: String,
+        #[arg(long)]
+        public: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    Create { username: String },
+}
+
+#[derive(Subcommand)]
+enum MemberAction {
+    Add {
+        username: String,
+        /// Full path of a group or a project.
+        path: String,
+        /// guest | reporter | developer | maintainer | owner
+        role: Role,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    Create {
+        #[command(subcommand)]
+        kind: TokenCreate,
+    },
+    Revoke {
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCreate {
+    /// A personal access token of a user.
+    Personal {
+        #[arg(long)]
+        user: String,
+        /// api and/or read_api, comma-separated.
+        #[arg(long)]
+        scopes: String,
+        /// Last day of validity (the token expires at the start of that day, UTC).
+        #[arg(long, value_parser = parse_date)]
+        expires_at: Option<Timestamp>,
+    },
+    /// A deploy token of a project (or of a group: valid for all its projects).
+    Deploy {
+        #[arg(long, required_unless_present = "group", conflicts_with = "group")]
+        project: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        /// read_package_registry and/or write_package_registry, comma-separated.
+        #[arg(long)]
+        scopes: String,
+        #[arg(long, value_parser = parse_date)]
+        expires_at: Option<Timestamp>,
+    },
+    /// A CI job token: acts as the user, in one project, for a limited time.
+    Job {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        project: String,
+        /// Lifetime: `90s`, `30m`, `1h`, `2d`.
+        #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+        ttl: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum SettingsAction {
+    Set {
+        group: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        duplicates_allowed: Option<bool>,
+        #[arg(long)]
+        exception_regex: Option<String>,
+    },
+}
+
+fn parse_date(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_date(s).ok_or_else(|| format!("{s:?} is not a YYYY-MM-DD date"))
+}
+
+/// `90s`, `30m`, `1h`, `2d` → seconds.
+fn parse_ttl(s: &str) -> Result<i64, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n.parse().map_err(|_| format!("{s:?} is not a duration"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("{s:?}: use s, m, h or d")),
+    };
+    Ok(n * secs)
+}
+
+fn scopes(list: &str) -> Result<Vec<Scope>, AdminError> {
+    Scope::parse_list(list).map_err(AdminError::Invalid)
+}
+
+/// What `token create <kind>` asks for.
+fn token_spec(kind: TokenCreate) -> Result<TokenSpec, AdminError> {
+    Ok(match kind {
+        TokenCreate::Personal {
+            user,
+            scopes: list,
+            expires_at,
+        } => TokenSpec::Personal {
+            user,
+            scopes: scopes(&list)?,
+            expires_at,
+        },
+        TokenCreate::Deploy {
+            project,
+            group,
+            scopes: list,
+            expires_at,
+        } => TokenSpec::Deploy {
+            target: match (project, group) {
+                (Some(project), _) => DeployTarget::Project(project),
+                (None, Some(group)) => DeployTarget::Group(group),
+                (None, None) => {
+                    return Err(AdminError::Invalid(
+                        "a deploy token needs --project or --group".into(),
+                    ));
+                }
+            },
+            scopes: scopes(&list)?,
+            expires_at,
+        },
+        TokenCreate::Job { user, project, ttl } => TokenSpec::Job {
+            user,
+            project,
+            expires_at: Timestamp::now().plus_seconds(ttl),
+        },
+    })
+}
+
+/// Run one provisioning command; the record it made, as the JSON line to print.
+async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<serde_json::Value, AdminError> {
+    fn json(value: impl serde::Serialize) -> serde_json::Value {
+        serde_json::to_value(value).unwrap_or_default()
+    }
+    Ok(match command {
+        AdminCommand::Group {
+            action: GroupAction::Create { path },
+        } => json(GroupCreated::from(&admin.create_group(&path).await?)),
+        AdminCommand::Project {
+            action: ProjectAction::Create { path, public },
+        } => json(ProjectCreated::from(
+            &admin.create_project(&path, public).await?,
+        )),
+        AdminCommand::User {
+            action: UserAction::Create { username },
+        } => json(UserCreated::from(&admin.create_user(&username).await?)),
+        AdminCommand::Member {
+            action:
+                MemberAction::Add {
+                    username,
+                    path,
+                    role,
+                },
+        } => {
+            let membership = admin.add_member(&username, &path, role).await?;
+            json(MemberAdded::new(&username, &path, &membership))
+        }
+        AdminCommand::Token {
+            action: TokenAction::Revoke { id },
+        } => json(TokenRevoked::from(&admin.revoke_token(id).await?)),
+        AdminCommand::Token {
+            action: TokenAction::Create { kind },
+        } => {
+            let created = admin.create_token(token_spec(kind)?).await?;
+            json(TokenCreated::new(&created.token, &created.secret))
+        }
+        AdminCommand::Settings {
+            action:
+                SettingsAction::Set {
+                    group,
+                    duplicates_allowed,
+                    exception_regex,
+                },
+        } => {
+            let set = admin
+                .set_settings(&group, duplicates_allowed, exception_regex)
+                .await?;
+            json(SettingsSet::new(&set.group, &set.settings))
+        }
+    })
+}
+
+pub async fn admin(args: AdminArgs) -> ExitCode {
+    let store = match args.store.config() {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("depot admin: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let meta = match meta_store(&store).await {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!(
+                "depot admin: cannot open the store ({}): {e}",
+                store.describe()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = run_admin(&Admin::new(meta), args.command).await;
+    match result {
+        Ok(value) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("depot admin: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
