@@ -7,11 +7,23 @@ use super::AppState;
 use super::bytes::{header_value, octet_stream, ranged, unsatisfiable};
 use super::extract::Incoming;
 use crate::registry::Error;
+use crate::store::signing::Grant;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
+
+/// What the signed request for `key` may do; `None` where this registry signs no URLs of its
+/// own (S3's are S3's to check), which is no route at all.
+fn grant(registry: &AppState, key: &str, incoming: &Incoming) -> Result<Option<Grant>, Error> {
+    if !registry.serves_signed_urls() {
+        return Ok(None);
+    }
+    registry
+        .verify_signed(incoming.method.as_str(), key, &incoming.query)
+        .map(Some)
+}
 
 /// `GET`/`HEAD /-/blob/<key>`.
 pub async fn download(
@@ -19,10 +31,9 @@ pub async fn download(
     Path(key): Path<String>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    if !registry.serves_signed_urls() {
+    let Some(grant) = grant(&registry, &key, &incoming)? else {
         return Ok(super::error::no_route());
-    }
-    let grant = registry.verify_signed(incoming.method.as_str(), &key, &incoming.query)?;
+    };
     let size = registry.signed_size(&key).await?;
     let mut out = HeaderMap::new();
     octet_stream(&mut out, grant.disposition.as_deref());
@@ -44,10 +55,9 @@ pub async fn upload(
     incoming: Incoming,
     body: Body,
 ) -> Result<Response, Error> {
-    if !registry.serves_signed_urls() {
+    let Some(grant) = grant(&registry, &key, &incoming)? else {
         return Ok(super::error::no_route());
-    }
-    let grant = registry.verify_signed(incoming.method.as_str(), &key, &incoming.query)?;
+    };
     let body = body.into_data_stream().map_err(std::io::Error::other);
     let stored = registry.signed_write(&grant, Box::pin(body)).await?;
     let mut out = HeaderMap::new();
@@ -62,9 +72,7 @@ pub async fn other_method(
     Path(key): Path<String>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    if !registry.serves_signed_urls() {
-        return Ok(super::error::no_route());
-    }
-    registry.verify_signed(incoming.method.as_str(), &key, &incoming.query)?;
+    // A grant is for one method: this one is refused (403) unless no URLs are signed here.
+    grant(&registry, &key, &incoming)?;
     Ok(super::error::no_route())
 }

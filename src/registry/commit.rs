@@ -5,7 +5,7 @@
 //! lease then lapses and a later call retries).
 
 use super::uploads::{COMMIT_LEASE_SECONDS, SessionView, Staged};
-use super::{Error, Missing, Registry, duplicates_allowed};
+use super::{Error, Registry, duplicates_allowed};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
     NewFile, Project, ProjectRef, Refusal, SessionState, Timestamp, UploadSession,
@@ -59,11 +59,7 @@ impl Registry {
     ) -> Result<SessionView, Error> {
         let session = match caller {
             Some((principal, project)) => self.session_of(principal, project, id).await?,
-            None => self
-                .meta
-                .upload_session(id)
-                .await?
-                .ok_or(Error::NotFound(Missing::UploadSession))?,
+            None => self.session_by_id(id).await?,
         };
         if session.state.is_final() {
             return self.view(session).await;
@@ -89,11 +85,7 @@ impl Registry {
         let lease = now.plus_seconds(COMMIT_LEASE_SECONDS);
         let Some(claimed) = self.meta.claim_upload_session(id, lease, now).await? else {
             // Another committer holds it, or settled it just now.
-            let session = self
-                .meta
-                .upload_session(id)
-                .await?
-                .ok_or(Error::NotFound(Missing::UploadSession))?;
+            let session = self.session_by_id(id).await?;
             return self.view(session).await;
         };
         let size = match staged {
@@ -110,11 +102,7 @@ impl Registry {
         }
         let session = match self.meta.settle_upload_session(id, &outcome).await? {
             Some(settled) => settled,
-            None => self
-                .meta
-                .upload_session(id)
-                .await?
-                .ok_or(Error::NotFound(Missing::UploadSession))?,
+            None => self.session_by_id(id).await?,
         };
         self.view(session).await
     }

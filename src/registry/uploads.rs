@@ -326,6 +326,14 @@ impl Registry {
         self.view(session).await
     }
 
+    /// Session `id`, whoever opened it.
+    pub(super) async fn session_by_id(&self, id: &str) -> Result<UploadSession, Error> {
+        self.meta
+            .upload_session(id)
+            .await?
+            .ok_or(Error::NotFound(Missing::UploadSession))
+    }
+
     pub(super) async fn session_of(
         &self,
         principal: &Principal,
@@ -359,11 +367,7 @@ impl Registry {
                 self.drop_staged(&aborted).await?;
                 aborted
             }
-            None => self
-                .meta
-                .upload_session(id)
-                .await?
-                .ok_or(Error::NotFound(Missing::UploadSession))?,
+            None => self.session_by_id(id).await?,
         };
         self.view(session).await
     }
