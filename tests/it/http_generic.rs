@@ -1,4 +1,4 @@
-//! HTTP conformance of the generic packages API (SPEC.md §1–6), driven through the router:
+//! HTTP conformance of the generic packages API, driven through the router:
 //! every response row, every credential form, the role tables, validation and semantics.
 
 use crate::support::Backend;

@@ -1,5 +1,5 @@
-//! GitLab's GraphQL for generic package settings (SPEC.md §8) on every store pair: who may read
-//! and change them, GitLab's errors, and the duplicate rule that follows (SPEC.md §5).
+//! GitLab's GraphQL for generic package settings on every store pair: who may read
+//! and change them, GitLab's errors, and the duplicate rule that follows.
 
 use crate::support::{Backend, World};
 use serde_json::{Value, json};
@@ -32,7 +32,7 @@ const READ: &str = "query($path: ID!) { group(fullPath: $path) {
 
 async fn owners_set_the_duplicate_rule(backend: Backend) {
     let w = World::new(backend).await;
-    // The literal form of SPEC.md §8, as a GitLab user would paste it.
+    // The literal mutation of GitLab's documentation, as a GitLab user would paste it.
     let literal = r#"mutation { updateNamespacePackageSettings(input: {namespacePath: "grp",
       genericDuplicatesAllowed: false, genericDuplicateExceptionRegex: "foo-.*"}) {
       packageSettings { genericDuplicatesAllowed genericDuplicateExceptionRegex } errors } }"#;

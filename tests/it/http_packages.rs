@@ -1,4 +1,4 @@
-//! HTTP conformance of the Packages API (SPEC.md §7), driven through the router on every store
+//! HTTP conformance of the Packages API, driven through the router on every store
 //! pair: project and group lists with GitLab's pagination headers, one package, its files.
 
 use crate::support::{Backend, World};
