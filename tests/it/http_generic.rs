@@ -3,6 +3,7 @@
 
 use crate::support::Backend;
 use depot::store::BlobLocation;
+use depot::wire::PackageFileRecord;
 
 use crate::support::{World, basic, sha256_hex};
 use depot::Limits;
@@ -54,6 +55,8 @@ async fn select_package_file_returns_the_full_record(backend: Backend) {
         .put(&url, &[("PRIVATE-TOKEN", w.token("developer"))], b"")
         .await;
     assert_eq!(a.status, 200, "{}", a.text());
+    let record: PackageFileRecord = a.wire();
+    assert_eq!(record.file_name, "file.txt");
     let r = a.json();
     let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(

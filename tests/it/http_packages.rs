@@ -2,6 +2,7 @@
 //! pair: project and group lists with GitLab's pagination headers, one package, its files.
 
 use crate::support::{Backend, World};
+use depot::wire::PackageEntity;
 use serde_json::{Value, json};
 
 /// Publish `file` in package `name`/`version` of `project` as the developer.
@@ -135,6 +136,9 @@ async fn package_entities_match_gitlab(backend: Backend) {
         ("Host", "r.example"),
     ];
     let a = w.app.get(&list, &maintainer).await;
+    // The entities read back as the wire type clients use, field for field.
+    let typed: Vec<PackageEntity> = a.wire();
+    assert_eq!(typed[0].versions, None);
     let first = a.json()[0].clone();
     let id = first["id"].as_i64().unwrap();
     let created = first["created_at"].as_str().unwrap().to_string();
@@ -158,6 +162,8 @@ async fn package_entities_match_gitlab(backend: Backend) {
     // One package: the same entity plus the other versions of its name.
     let a = w.app.get(&format!("{list}/{id}"), &maintainer).await;
     assert_eq!(a.status, 200);
+    let one: PackageEntity = a.wire();
+    assert_eq!(one.versions.map(|v| v.len()), Some(1));
     let mut single = a.json();
     let versions = single.as_object_mut().unwrap().remove("versions").unwrap();
     assert_eq!(single, entity);

@@ -5,6 +5,7 @@
 
 use crate::support::prerequisites::on_path;
 use crate::support::{Answer, Backend, World, sha256_hex};
+use depot::wire::{UploadPlan, UploadSessionBody};
 use serde_json::{Value, json};
 
 /// Open a session for `file` in the private project.
@@ -108,6 +109,11 @@ async fn a_session_commits_once_with_the_file_record(backend: Backend) {
     let opened = open(&w, dev, file, json!({"size": data.len(), "sha256": sha})).await;
     assert_eq!(opened.status, 201, "{}", opened.text());
     let body = opened.json();
+    let typed: UploadSessionBody = opened.wire();
+    assert!(
+        matches!(typed.upload, Some(UploadPlan::Single(_))),
+        "{typed:?}"
+    );
     let id = body["id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 32);
     assert_eq!(body["state"], "pending");
@@ -126,15 +132,19 @@ async fn a_session_commits_once_with_the_file_record(backend: Backend) {
     assert_eq!(send_bytes(&w, &body["upload"], &data).await, 200);
     let a = session(&w, "POST", dev, file, &id, "/complete").await;
     assert_eq!(a.status, 200, "{}", a.text());
-    let committed = a.json();
-    assert_eq!(committed["state"], "committed");
-    assert_eq!(committed["package_file"]["file_sha256"], sha);
-    assert_eq!(committed["package_file"]["size"], data.len());
-    assert_eq!(committed["package_file"]["file_name"], "data.bin");
+    let committed: UploadSessionBody = a.wire();
+    assert_eq!(committed.state, "committed");
+    let record = committed
+        .package_file
+        .clone()
+        .expect("a committed session's file");
+    assert_eq!(record.file_sha256, sha);
+    assert_eq!(record.size, data.len() as u64);
+    assert_eq!(record.file_name, "data.bin");
     // Idempotent: the same answer again, and one file only.
     let again = session(&w, "POST", dev, file, &id, "/complete").await;
     assert_eq!(again.status, 200);
-    assert_eq!(again.json()["package_file"], committed["package_file"]);
+    assert_eq!(again.wire::<UploadSessionBody>().package_file, Some(record));
     let got = download(&w, dev, file).await;
     assert_eq!(
         (got.status.as_u16(), got.body.as_slice()),

@@ -56,6 +56,21 @@ impl Answer {
         })
     }
 
+    /// The body as the wire type `T` that depot's clients read, checked to be exactly that:
+    /// it parses, and writes back to the very same JSON (no field lost, none extra).
+    #[track_caller]
+    pub fn wire<T: serde::de::DeserializeOwned + serde::Serialize>(&self) -> T {
+        let parsed: T = serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not a {} ({e}): {}",
+                std::any::type_name::<T>(),
+                self.text()
+            )
+        });
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), self.json());
+        parsed
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
