@@ -40,6 +40,24 @@ impl ErrorBody {
     }
 }
 
+/// Any error body GitLab answers with: `{"message"}` or `{"error", ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ErrorAnswer {
+    Message(Message),
+    Error(ErrorBody),
+}
+
+impl ErrorAnswer {
+    /// The text a person should read: the message, or the error's description (else the error).
+    pub fn text(&self) -> &str {
+        match self {
+            ErrorAnswer::Message(m) => &m.message,
+            ErrorAnswer::Error(e) => e.error_description.as_deref().unwrap_or(&e.error),
+        }
+    }
+}
+
 /// Where a package file downloads from (GitLab's `file.url`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileUrl {

@@ -5,11 +5,10 @@ use crate::auth::Denied;
 use crate::domain::Refusal;
 use crate::registry::{Error, Missing, SignedRefusal};
 use crate::store::StoreError;
-use crate::wire::{ErrorBody, Message};
+use crate::wire::{ErrorAnswer, ErrorBody, Message};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 pub const BASIC_CHALLENGE: &str = "Basic realm=\"GitLab Packages Registry\"";
 
@@ -51,7 +50,7 @@ pub fn refusal(reason: Refusal, declared: u64) -> (StatusCode, String) {
 }
 
 /// The answer to a refused signed request of the local store.
-fn signed_refusal(refusal: &SignedRefusal) -> (StatusCode, Value) {
+fn signed_refusal(refusal: &SignedRefusal) -> (StatusCode, ErrorAnswer) {
     let (status, text) = match refusal {
         SignedRefusal::BadSignature(why) => {
             (StatusCode::FORBIDDEN, format!("403 Forbidden - {why}"))
@@ -76,18 +75,24 @@ fn signed_refusal(refusal: &SignedRefusal) -> (StatusCode, Value) {
             )
         }
     };
-    (status, json!({ "message": text }))
+    (status, ErrorAnswer::Message(Message::new(text)))
 }
 
 /// GitLab's status and JSON body for `e`. Internal details never reach the body.
-pub fn gitlab_answer(e: &Error) -> (StatusCode, Value) {
-    let message = |status: StatusCode, text: &str| (status, json!({ "message": text }));
-    let invalid_token = |text: &str| {
-        (
-            StatusCode::UNAUTHORIZED,
-            json!({ "error": "invalid_token", "error_description": text }),
-        )
-    };
+pub fn gitlab_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
+    let message =
+        |status: StatusCode, text: &str| (status, ErrorAnswer::Message(Message::new(text)));
+    let error =
+        |status: StatusCode, error: &str, description: Option<&str>, scope: Option<&str>| {
+            let body = ErrorBody {
+                error: error.into(),
+                error_description: description.map(str::to_string),
+                scope: scope.map(str::to_string),
+            };
+            (status, ErrorAnswer::Error(body))
+        };
+    let invalid_token =
+        |text: &str| error(StatusCode::UNAUTHORIZED, "invalid_token", Some(text), None);
     let bad_request = |text: &str| {
         message(
             StatusCode::BAD_REQUEST,
@@ -95,10 +100,7 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, Value) {
         )
     };
     match e {
-        Error::Invalid(params) => (
-            StatusCode::BAD_REQUEST,
-            json!({ "error": params.to_string() }),
-        ),
+        Error::Invalid(params) => error(StatusCode::BAD_REQUEST, &params.to_string(), None, None),
         Error::Denied(Denied::Unauthorized) => {
             message(StatusCode::UNAUTHORIZED, "401 Unauthorized")
         }
@@ -108,14 +110,11 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, Value) {
         Error::Denied(Denied::Revoked) => {
             invalid_token("Token was revoked. You have to re-authorize from the user.")
         }
-        Error::Denied(Denied::InsufficientScope) => (
+        Error::Denied(Denied::InsufficientScope) => error(
             StatusCode::FORBIDDEN,
-            json!({
-                "error": "insufficient_scope",
-                "error_description":
-                    "The request requires higher privileges than provided by the access token.",
-                "scope": "api",
-            }),
+            "insufficient_scope",
+            Some("The request requires higher privileges than provided by the access token."),
+            Some("api"),
         ),
         Error::Denied(Denied::Forbidden) => message(StatusCode::FORBIDDEN, "403 Forbidden"),
         Error::Denied(Denied::ProjectNotFound) => {
@@ -177,7 +176,7 @@ mod tests {
             gitlab_answer(&full),
             (
                 StatusCode::INSUFFICIENT_STORAGE,
-                json!({"message": "507 Insufficient Storage"})
+                ErrorAnswer::Message(Message::new("507 Insufficient Storage"))
             )
         );
         let broken = Error::Store(StoreError::backend(std::io::Error::from_raw_os_error(5)));
@@ -185,7 +184,7 @@ mod tests {
             gitlab_answer(&broken),
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"message": "500 Internal Server Error"})
+                ErrorAnswer::Message(Message::new("500 Internal Server Error"))
             )
         );
     }
