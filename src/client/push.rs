@@ -82,7 +82,7 @@ pub async fn push(
         return put_direct(&sender, target, auth, size, options.hidden).await;
     }
     let sha256 = hash_unchanged(file, size).await?;
-    let sessions = Sessions::new(&client, auth, target, &options.state_dir, (size, &sha256));
+    let sessions = Sessions::new(&client, auth, target, &options.state_dir, size, &sha256);
     let session = match open_or_resume(&sessions, file, size, &sha256, options).await? {
         Resumed::Committed(record) => return Ok(record),
         Resumed::Open(session) => session,

@@ -37,6 +37,7 @@ fn state_file(dir: &Path, target: &Target, size: u64, sha256: &str) -> PathBuf {
 }
 
 /// A remembered session as the registry shows it now.
+#[expect(clippy::large_enum_variant, reason = "one per push, moved once")]
 pub(super) enum Resumed {
     /// It was committed meanwhile: the push is done.
     Committed(PackageFileRecord),
@@ -58,7 +59,8 @@ impl<'a> Sessions<'a> {
         auth: &'a Auth,
         target: &Target,
         state_dir: &Path,
-        (size, sha256): (u64, &str),
+        size: u64,
+        sha256: &str,
     ) -> Self {
         Self {
             client,
