@@ -168,9 +168,59 @@ fn push_then_pull(server: &Server, file: &Path, sha: &str, version: &str, extra:
     args.extend(extra);
     let out = run(&mut depot(&args, state.path()));
     assert!(out.status.success(), "{}", server.explain(&out));
-    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(record["file_sha256"], sha, "{}", server.explain(&out));
+    printed_record(server, &out, sha);
     pull_matches(server, version, sha);
+}
+
+/// GitLab's package-file record, fields in GitLab's order, as `depot push` prints it.
+const RECORD_FIELDS: [&str; 19] = [
+    "id",
+    "package_id",
+    "created_at",
+    "updated_at",
+    "size",
+    "file_store",
+    "file_md5",
+    "file_sha1",
+    "file_name",
+    "file",
+    "file_sha256",
+    "verification_retry_at",
+    "verified_at",
+    "verification_failure",
+    "verification_retry_count",
+    "verification_checksum",
+    "verification_state",
+    "verification_started_at",
+    "new_file_path",
+];
+
+/// The one JSON line `out` printed is the package-file record of bytes with `sha`.
+fn printed_record(server: &Server, out: &Output, sha: &str) {
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["file_sha256"], sha, "{}", server.explain(out));
+    let fields: Vec<&str> = record
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(fields, RECORD_FIELDS, "{}", server.explain(out));
+    assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), 1);
+}
+
+/// A file within `--direct-max` goes by one PUT to the GitLab route, and prints the same record.
+fn small_push_goes_direct(server: &Server, dir: &Path) {
+    let (file, sha) = big_file(dir, "small.bin", 64 << 10);
+    let state = tempfile::tempdir().unwrap();
+    let mut args = vec!["push", file.to_str().unwrap()];
+    args.extend(target(server, "0.1"));
+    let out = run(&mut depot(&args, state.path()));
+    assert!(out.status.success(), "{}", server.explain(&out));
+    printed_record(server, &out, &sha);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("part "), "no session: {stderr}");
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
 }
 
 fn pull_matches(server: &Server, version: &str, sha: &str) {
@@ -182,6 +232,13 @@ fn pull_matches(server: &Server, version: &str, sha: &str) {
     let out = run(&mut depot(&args, work.path()));
     assert!(out.status.success(), "{}", server.explain(&out));
     assert_eq!(sha256_of(&copy), sha);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let expected = serde_json::json!({
+        "file": copy.display().to_string(),
+        "size": SIZE,
+        "sha256": sha,
+    });
+    assert_eq!(printed.trim_end(), expected.to_string(), "what pull prints");
     assert_eq!(
         std::fs::read_dir(work.path()).unwrap().count(),
         1,
@@ -306,6 +363,7 @@ fn push_and_pull_200_mib_on_the_local_store() {
     let (file, sha) = big_file(work.path(), "data.bin", SIZE);
     // One presigned PUT (the session's part size holds the whole file).
     let single = Server::start(&["--upload-part-size".into(), "256MiB".into()], None);
+    small_push_goes_direct(&single, work.path());
     push_then_pull(&single, &file, &sha, "1.0", &[]);
     exit_codes(&single, &file);
     // Corrupt the stored bytes behind the registry's back (bit rot: same length).
@@ -370,7 +428,10 @@ async fn push_and_pull_200_mib_on_the_aws_stores() {
     let (_, table) = dynamo.fresh_table().await;
     let single = Server::start(&flags("256MiB", &table), None);
     let server = &single;
-    tokio::task::block_in_place(|| push_then_pull(server, &file, &sha, "1.0", &[]));
+    tokio::task::block_in_place(|| {
+        small_push_goes_direct(server, work.path());
+        push_then_pull(server, &file, &sha, "1.0", &[]);
+    });
     // Parts, and an interrupted push resumed (same stores, another part size).
     let parts = Server::start(&flags("8MiB", &table), Some(single.token.clone()));
     let server = &parts;

@@ -115,12 +115,12 @@ async fn main() -> ExitCode {
 }
 
 fn client_exit(
-    result: Result<serde_json::Value, depot::client::ClientError>,
+    result: Result<impl serde::Serialize, depot::client::ClientError>,
     verb: &str,
 ) -> ExitCode {
     match result {
         Ok(out) => {
-            println!("{out}");
+            println!("{}", serde_json::to_value(out).unwrap_or_default());
             ExitCode::SUCCESS
         }
         Err(e) => {
