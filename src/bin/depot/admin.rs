@@ -206,22 +206,19 @@ fn token_spec(kind: TokenCreate) -> Result<TokenSpec, AdminError> {
 }
 
 /// Run one provisioning command; the record it made, as the JSON line to print.
-async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<serde_json::Value, AdminError> {
-    fn json(value: impl serde::Serialize) -> serde_json::Value {
-        serde_json::to_value(value).unwrap_or_default()
-    }
+async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<String, AdminError> {
     Ok(match command {
         AdminCommand::Group {
             action: GroupAction::Create { path },
-        } => json(GroupCreated::from(&admin.create_group(&path).await?)),
+        } => crate::json_line(GroupCreated::from(&admin.create_group(&path).await?)),
         AdminCommand::Project {
             action: ProjectAction::Create { path, public },
-        } => json(ProjectCreated::from(
+        } => crate::json_line(ProjectCreated::from(
             &admin.create_project(&path, public).await?,
         )),
         AdminCommand::User {
             action: UserAction::Create { username },
-        } => json(UserCreated::from(&admin.create_user(&username).await?)),
+        } => crate::json_line(UserCreated::from(&admin.create_user(&username).await?)),
         AdminCommand::Member {
             action:
                 MemberAction::Add {
@@ -231,16 +228,16 @@ async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<serde_json::V
                 },
         } => {
             let membership = admin.add_member(&username, &path, role).await?;
-            json(MemberAdded::new(&username, &path, &membership))
+            crate::json_line(MemberAdded::new(&username, &path, &membership))
         }
         AdminCommand::Token {
             action: TokenAction::Revoke { id },
-        } => json(TokenRevoked::from(&admin.revoke_token(id).await?)),
+        } => crate::json_line(TokenRevoked::from(&admin.revoke_token(id).await?)),
         AdminCommand::Token {
             action: TokenAction::Create { kind },
         } => {
             let created = admin.create_token(token_spec(kind)?).await?;
-            json(TokenCreated::new(&created.token, &created.secret))
+            crate::json_line(TokenCreated::new(&created.token, &created.secret))
         }
         AdminCommand::Settings {
             action:
@@ -253,7 +250,7 @@ async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<serde_json::V
             let set = admin
                 .set_settings(&group, duplicates_allowed, exception_regex)
                 .await?;
-            json(SettingsSet::new(&set.group, &set.settings))
+            crate::json_line(SettingsSet::new(&set.group, &set.settings))
         }
     })
 }

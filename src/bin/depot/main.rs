@@ -114,13 +114,19 @@ async fn main() -> ExitCode {
     }
 }
 
+/// One record as the JSON line the commands print. Depot's records are plain structs with
+/// string keys, which always serialize.
+fn json_line(value: impl serde::Serialize) -> String {
+    serde_json::to_string(&value).expect("a plain record serializes")
+}
+
 fn client_exit(
     result: Result<impl serde::Serialize, depot::client::ClientError>,
     verb: &str,
 ) -> ExitCode {
     match result {
         Ok(out) => {
-            println!("{}", serde_json::to_value(out).unwrap_or_default());
+            println!("{}", json_line(out));
             ExitCode::SUCCESS
         }
         Err(e) => {
