@@ -225,10 +225,13 @@ impl Registry {
         crate::admin::Admin::new(self.meta.clone())
     }
 
+    /// The metadata store, for tests and tools that inspect records directly. Handlers never
+    /// call it: every request goes through a use case.
     pub fn meta(&self) -> &Arc<dyn MetaStore> {
         &self.meta
     }
 
+    /// The blob store, for tests and tools (see [`Self::meta`]).
     pub fn blobs(&self) -> &Arc<dyn BlobStore> {
         &self.blobs
     }
