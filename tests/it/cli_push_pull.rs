@@ -3,6 +3,7 @@
 //! parallel parts, a push killed halfway and finished with `--resume`, byte-identical pulls,
 //! a corrupted file refused by `pull` with nothing written, and the exit codes.
 
+use crate::support::PACKAGE_FILE_FIELDS;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -172,29 +173,6 @@ fn push_then_pull(server: &Server, file: &Path, sha: &str, version: &str, extra:
     pull_matches(server, version, sha);
 }
 
-/// GitLab's package-file record, fields in GitLab's order, as `depot push` prints it.
-const RECORD_FIELDS: [&str; 19] = [
-    "id",
-    "package_id",
-    "created_at",
-    "updated_at",
-    "size",
-    "file_store",
-    "file_md5",
-    "file_sha1",
-    "file_name",
-    "file",
-    "file_sha256",
-    "verification_retry_at",
-    "verified_at",
-    "verification_failure",
-    "verification_retry_count",
-    "verification_checksum",
-    "verification_state",
-    "verification_started_at",
-    "new_file_path",
-];
-
 /// The one JSON line `out` printed is the package-file record of bytes with `sha`.
 fn printed_record(server: &Server, out: &Output, sha: &str) {
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -205,7 +183,7 @@ fn printed_record(server: &Server, out: &Output, sha: &str) {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(fields, RECORD_FIELDS, "{}", server.explain(out));
+    assert_eq!(fields, PACKAGE_FILE_FIELDS, "{}", server.explain(out));
     assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), 1);
 }
 

@@ -5,7 +5,7 @@ use crate::support::Backend;
 use depot::store::BlobLocation;
 use depot::wire::PackageFileRecord;
 
-use crate::support::{World, basic, sha256_hex};
+use crate::support::{PACKAGE_FILE_FIELDS, World, basic, sha256_hex};
 use depot::Limits;
 use depot::domain::{PackageStatus, Scope, Timestamp};
 use serde_json::json;
@@ -59,30 +59,7 @@ async fn select_package_file_returns_the_full_record(backend: Backend) {
     assert_eq!(record.file_name, "file.txt");
     let r = a.json();
     let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        [
-            "id",
-            "package_id",
-            "created_at",
-            "updated_at",
-            "size",
-            "file_store",
-            "file_md5",
-            "file_sha1",
-            "file_name",
-            "file",
-            "file_sha256",
-            "verification_retry_at",
-            "verified_at",
-            "verification_failure",
-            "verification_retry_count",
-            "verification_checksum",
-            "verification_state",
-            "verification_started_at",
-            "new_file_path"
-        ]
-    );
+    assert_eq!(keys, PACKAGE_FILE_FIELDS);
     assert!(r["id"].is_i64() && r["package_id"].is_i64());
     assert_eq!(r["size"], 0);
     assert_eq!(r["file_md5"], json!(null));

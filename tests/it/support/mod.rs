@@ -411,6 +411,30 @@ pub async fn provision_developer(
     (pid, token)
 }
 
+/// GitLab's package-file record, fields in GitLab's order, as a publish with
+/// `select=package_file` answers it and `depot push` prints it.
+pub const PACKAGE_FILE_FIELDS: [&str; 19] = [
+    "id",
+    "package_id",
+    "created_at",
+    "updated_at",
+    "size",
+    "file_store",
+    "file_md5",
+    "file_sha1",
+    "file_name",
+    "file",
+    "file_sha256",
+    "verification_retry_at",
+    "verified_at",
+    "verification_failure",
+    "verification_retry_count",
+    "verification_checksum",
+    "verification_state",
+    "verification_started_at",
+    "new_file_path",
+];
+
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
