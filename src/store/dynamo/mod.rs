@@ -40,6 +40,7 @@ use keys::{BY_CREATED, BY_NAME, BY_VERSION, Counter, Key, LIST_PK, NS_PK, NS_SK,
 use limits::{BATCH_GET_ATTEMPTS, BATCH_GET_BACKOFF, BATCH_GET_KEYS};
 use schema::{Fields, Item, SCHEMA, SCHEMA_VERSION, n, s};
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 pub struct DynamoMetaStore {
     client: Client,
@@ -213,9 +214,13 @@ impl DynamoMetaStore {
         }
     }
 
-    /// Every item `request` (a Query) finds, following `LastEvaluatedKey` page after page.
-    async fn query_all(&self, request: QueryFluentBuilder) -> StoreResult<Vec<Item>> {
-        let mut items = Vec::new();
+    /// Hand each item `request` (a Query) finds to `visit`, following `LastEvaluatedKey` page
+    /// after page, until the items run out or `visit` says to stop.
+    async fn for_each_item(
+        &self,
+        request: QueryFluentBuilder,
+        mut visit: impl FnMut(Item) -> StoreResult<ControlFlow<()>>,
+    ) -> StoreResult<()> {
         let mut start = None;
         loop {
             let page = request
@@ -224,12 +229,27 @@ impl DynamoMetaStore {
                 .send()
                 .await
                 .map_err(StoreError::backend)?;
-            items.extend(page.items.unwrap_or_default());
+            for item in page.items.unwrap_or_default() {
+                if visit(item)?.is_break() {
+                    return Ok(());
+                }
+            }
             start = page.last_evaluated_key;
             if start.is_none() {
-                return Ok(items);
+                return Ok(());
             }
         }
+    }
+
+    /// Every item `request` (a Query) finds.
+    async fn query_all(&self, request: QueryFluentBuilder) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        self.for_each_item(request, |item| {
+            items.push(item);
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(items)
     }
 
     /// The items at `keys` (at most [`BATCH_GET_KEYS`]), in the order of `keys`; missing ones

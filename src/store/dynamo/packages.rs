@@ -17,6 +17,7 @@ use crate::domain::{
 };
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
+use std::ops::ControlFlow;
 
 /// The items of a publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,27 +77,17 @@ impl DynamoMetaStore {
             .scan_index_forward(false)
             .set_limit(limit.map(|l| l.clamp(1, FILE_PAGE_ITEMS) as i32));
         let mut files = Vec::new();
-        let mut start = None;
-        loop {
-            let page = request
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::backend)?;
-            for item in page.items() {
-                if doomed || !file_is_doomed(item)? {
-                    files.push(file_from(item)?);
-                    if limit.is_some_and(|l| files.len() >= l) {
-                        return Ok(files);
-                    }
+        self.for_each_item(request, |item| {
+            if doomed || !file_is_doomed(&item)? {
+                files.push(file_from(&item)?);
+                if limit.is_some_and(|l| files.len() >= l) {
+                    return Ok(ControlFlow::Break(()));
                 }
             }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(files);
-            }
-        }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(files)
     }
 
     /// The package a publish adds to, as the publish leaves it, and whether it is new.
