@@ -57,30 +57,46 @@ impl UrlSigner {
         {
             return Ok(Self::new(key));
         }
+        // A fresh key goes to a temporary file that is synced and then renamed over `path`:
+        // a crash leaves the old file or the whole new key, never a truncated one.
         let key: [u8; 32] = rand::random();
+        let temp = path.with_extension(format!("{}.tmp", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path)?;
+        let mut file = options.open(&temp)?;
         file.write_all(&key)?;
         file.sync_all()?;
+        std::fs::rename(&temp, path)?;
+        if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+            dir.sync_all()?;
+        }
         Ok(Self::new(key))
     }
 
     fn mac(&self, grant: &Grant) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key size");
-        // Length-prefixed fields: no two different grants share a canonical form.
-        for field in [
-            grant.method.as_str(),
-            grant.key.as_str(),
-            &grant.expires.to_string(),
-            &grant.size.map(|s| s.to_string()).unwrap_or_default(),
-            grant.sha256.as_deref().unwrap_or_default(),
-            grant.disposition.as_deref().unwrap_or_default(),
-        ] {
-            mac.update(&(field.len() as u64).to_be_bytes());
-            mac.update(field.as_bytes());
+        // Length-prefixed fields, each optional one after a presence byte: no two different
+        // grants share a canonical form, and an absent parameter is not an empty one.
+        let size = grant.size.map(|s| s.to_string());
+        let fields = [
+            Some(grant.method.as_str()),
+            Some(grant.key.as_str()),
+            Some(&grant.expires.to_string()),
+            size.as_deref(),
+            grant.sha256.as_deref(),
+            grant.disposition.as_deref(),
+        ];
+        for field in fields {
+            match field {
+                None => mac.update(&[0]),
+                Some(value) => {
+                    mac.update(&[1]);
+                    mac.update(&(value.len() as u64).to_be_bytes());
+                    mac.update(value.as_bytes());
+                }
+            }
         }
         mac
     }
@@ -231,6 +247,50 @@ mod tests {
             signer.verify("PUT", &key, &unsigned, 10),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn an_absent_parameter_is_not_an_empty_one() {
+        let signer = UrlSigner::new([7; 32]);
+        let bare = Grant {
+            sha256: None,
+            disposition: None,
+            ..grant()
+        };
+        let (key, mut query) = query_of(&signer.url(&bare));
+        assert_eq!(signer.verify("PUT", &key, &query, 10), Ok(bare.clone()));
+        for name in ["sha256", "disposition"] {
+            let mut with_empty = query.clone();
+            with_empty.push((name.to_string(), String::new()));
+            assert_eq!(
+                signer.verify("PUT", &key, &with_empty, 10),
+                Err(SignatureError::Mismatch),
+                "an empty {name} appended"
+            );
+        }
+        // And the other way round: a grant of an empty value does not verify without it.
+        let empty = Grant {
+            disposition: Some(String::new()),
+            ..bare
+        };
+        let (_, with_empty) = query_of(&signer.url(&empty));
+        query.retain(|(k, _)| k != "signature");
+        query.extend(with_empty.into_iter().filter(|(k, _)| k == "signature"));
+        assert_eq!(
+            signer.verify("PUT", &key, &query, 10),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn a_short_key_file_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing.key");
+        std::fs::write(&path, b"cut short").unwrap();
+        let signer = UrlSigner::load_or_create(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), signer.key);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
     }
 
     #[test]
