@@ -152,16 +152,29 @@ fn parse_date(s: &str) -> Result<Timestamp, String> {
 /// `90s`, `30m`, `1h`, `2d` → seconds.
 fn parse_ttl(s: &str) -> Result<i64, String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = n.parse().map_err(|_| format!("{s:?} is not a duration"))?;
-    let secs = match unit {
+    let secs: i64 = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
         _ => return Err(format!("{s:?}: use s, m, h or d")),
     };
-    Ok(n * secs)
+    let too_long = || format!("{s:?} is longer than a job token may live ({MAX_JOB_TTL_DAYS}d)");
+    let n: i64 = match n.parse() {
+        Ok(n) => n,
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => return Err(too_long()),
+        Err(_) => return Err(format!("{s:?} is not a duration")),
+    };
+    match n.checked_mul(secs) {
+        Some(0) => Err(format!("{s:?}: a job token must live at least a second")),
+        Some(ttl) if ttl <= MAX_JOB_TTL_DAYS * 86400 => Ok(ttl),
+        _ => Err(too_long()),
+    }
 }
+
+/// The longest a job token may be made to live: a CI job's token is short-lived by nature,
+/// and a bound keeps its expiry a real date.
+const MAX_JOB_TTL_DAYS: i64 = 366;
 
 fn scopes(list: &str) -> Result<Vec<Scope>, AdminError> {
     Scope::parse_list(list).map_err(AdminError::Invalid)
@@ -283,5 +296,33 @@ pub async fn admin(args: AdminArgs) -> ExitCode {
             eprintln!("depot admin: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl;
+
+    #[test]
+    fn job_token_lifetimes_are_bounded() {
+        assert_eq!(parse_ttl("90s"), Ok(90));
+        assert_eq!(parse_ttl("30m"), Ok(1800));
+        assert_eq!(parse_ttl("1h"), Ok(3600));
+        assert_eq!(parse_ttl("366d"), Ok(366 * 86400));
+        for too_long in [
+            "367d",
+            "99999999999d",
+            "999999999999999999d",
+            "99999999999999999999s",
+        ] {
+            let e = parse_ttl(too_long).unwrap_err();
+            assert!(
+                e.contains("longer than a job token may live"),
+                "{too_long}: {e}"
+            );
+        }
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("1w").unwrap_err().contains("use s, m, h or d"));
+        assert!(parse_ttl("soon").is_err());
     }
 }
