@@ -77,10 +77,6 @@ impl InvalidParams {
             }
         }
     }
-
-    fn single(message: String) -> Self {
-        Self(vec![message])
-    }
 }
 
 impl fmt::Display for InvalidParams {
@@ -124,6 +120,18 @@ fn inner_dotdot(p: &str) -> bool {
     })
 }
 
+/// The longest package name, version or stored file name GitLab keeps (its column limit).
+pub const NAME_MAX_CHARS: usize = 255;
+
+/// `"<param> is too long (maximum is 255 characters)"`, when it is.
+fn check_length(errors: &mut InvalidParams, param: &str, value: &str) {
+    if value.chars().count() > NAME_MAX_CHARS {
+        errors.push(format!(
+            "{param} is too long (maximum is {NAME_MAX_CHARS} characters)"
+        ));
+    }
+}
+
 /// `\A[A-Za-z0-9._+-]+\z` plus the path check: GitLab's `generic_package_name_regex`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PackageName(String);
@@ -140,6 +148,7 @@ impl PackageName {
         if !check_file_path(s) {
             errors.push("package_name should be a valid file path");
         }
+        check_length(&mut errors, "package_name", s);
         if errors.is_empty() {
             Ok(Self(s.to_string()))
         } else {
@@ -162,10 +171,15 @@ impl PackageVersion {
             && !s.contains("..")
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_+.-".contains(&b));
-        if ok {
+        let mut errors = InvalidParams::default();
+        if !ok {
+            errors.push("package_version is invalid");
+        }
+        check_length(&mut errors, "package_version", s);
+        if errors.is_empty() {
             Ok(Self(s.to_string()))
         } else {
-            Err(InvalidParams::single("package_version is invalid".into()))
+            Err(errors)
         }
     }
 
@@ -184,8 +198,10 @@ impl FileName {
     pub fn parse(path: Option<&str>, file_name: &str) -> Result<Self, InvalidParams> {
         let mut errors = InvalidParams::default();
         let path = path.filter(|p| !p.is_empty());
+        // A control character (a NUL, a tab) has no place in a path: it would be stored and
+        // shown as is.
         if let Some(p) = path
-            && !check_file_path(p)
+            && (!check_file_path(p) || p.chars().any(char::is_control))
         {
             errors.push("path should be a valid file path");
         }
@@ -198,10 +214,15 @@ impl FileName {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Self(match path {
+        let stored = match path {
             Some(p) => encode_uri_component(&format!("{p}/{file_name}")),
             None => file_name.to_string(),
-        }))
+        };
+        check_length(&mut errors, "file_name", &stored);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self(stored))
     }
 
     /// A stored name as it comes back from the store.
@@ -240,6 +261,45 @@ fn encode_uri_component(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_and_overlong_names_are_refused() {
+        for dirs in ["a\0b", "linux/\tamd64", "x\u{7f}", "dir\r"] {
+            let e = FileName::parse(Some(dirs), "f.txt").unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "path should be a valid file path",
+                "{dirs:?}"
+            );
+        }
+        let long = "a".repeat(NAME_MAX_CHARS + 1);
+        let e = PackageName::parse(&long).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "package_name is too long (maximum is 255 characters)"
+        );
+        let e = PackageVersion::parse(&long).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "package_version is too long (maximum is 255 characters)"
+        );
+        let e = FileName::parse(None, &long).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "file_name is too long (maximum is 255 characters)"
+        );
+        // The limit is on the stored name: directories count, encoded as GitLab stores them.
+        let deep = "d/".repeat(100);
+        let e = FileName::parse(Some(deep.trim_end_matches('/')), "f.txt").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "file_name is too long (maximum is 255 characters)"
+        );
+        let at_limit = "a".repeat(NAME_MAX_CHARS);
+        assert!(PackageName::parse(&at_limit).is_ok());
+        assert!(PackageVersion::parse(&at_limit).is_ok());
+        assert!(FileName::parse(None, &at_limit).is_ok());
+    }
 
     #[test]
     fn package_names() {

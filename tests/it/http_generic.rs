@@ -162,6 +162,23 @@ async fn validation_errors_use_gitlabs_wording(backend: Backend) {
             w.url(p, "pkg/1.0/f.txt?path=../x"),
             "path should be a valid file path",
         ),
+        // Control characters in a directory, raw or by the path parameter.
+        (
+            w.url(p, "pkg/1.0/a%00b/f.txt"),
+            "path should be a valid file path",
+        ),
+        (
+            w.url(p, "pkg/1.0/f.txt?path=a%09b"),
+            "path should be a valid file path",
+        ),
+        (
+            w.url(p, &format!("{}/1.0/f.txt", "n".repeat(256))),
+            "package_name is too long (maximum is 255 characters)",
+        ),
+        (
+            w.url(p, &format!("pkg/1.0/{}", "f".repeat(256))),
+            "file_name is too long (maximum is 255 characters)",
+        ),
         (
             w.url(p, "pkg/1.0/f.txt?status=gone"),
             "status does not have a valid value",
