@@ -31,7 +31,7 @@ use store::{BlobStore, MetaStore, StoreError};
 
 /// The embedded metadata store of a data directory (created if missing).
 pub fn local_meta(data_dir: &Path) -> Result<Arc<dyn MetaStore>, StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(StoreError::backend)?;
+    store::private::create_dir_all(data_dir).map_err(StoreError::backend)?;
     Ok(Arc::new(SqliteMetaStore::open(&config::database_path(
         data_dir,
     ))?))

@@ -1,6 +1,7 @@
 //! `BlobStore` on a local directory: bytes stream into a temp file (hashed on the way) and are
 //! renamed into place, so no reader ever sees a partial blob.
 
+use super::private;
 use super::signing::{Grant, UrlSigner};
 use super::{
     BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign, Presigned,
@@ -36,8 +37,10 @@ impl FsBlobStore {
     /// Use `root` (created if missing): blobs under `root/blobs`, uploads in flight in `root/tmp`.
     pub fn open(root: impl Into<PathBuf>) -> std::io::Result<Self> {
         let root = root.into();
-        std::fs::create_dir_all(root.join("blobs"))?;
-        std::fs::create_dir_all(root.join("tmp"))?;
+        for dir in ["blobs", "tmp"] {
+            private::create_dir_all(&root.join(dir))?;
+            private::tighten_dir(&root.join(dir))?;
+        }
         let store = Self { root, signer: None };
         store.remove_stale_temps();
         Ok(store)
@@ -78,10 +81,15 @@ impl FsBlobStore {
             armed: true,
         };
         let path = temp.path.clone();
-        let file = tokio::task::spawn_blocking(move || std::fs::File::create(path))
-            .await
-            .map_err(StoreError::backend)?
-            .map_err(StoreError::backend)?;
+        let file = tokio::task::spawn_blocking(move || {
+            private::file_options()
+                .write(true)
+                .create_new(true)
+                .open(path)
+        })
+        .await
+        .map_err(StoreError::backend)?
+        .map_err(StoreError::backend)?;
         Ok((temp, file))
     }
 
@@ -120,7 +128,7 @@ async fn put_in_place(mut temp: TempFile, file: std::fs::File, target: &Path) ->
         file.sync_data()?;
         drop(file);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
+            private::create_dir_all(parent)?;
         }
         std::fs::rename(&source, &target)
     })
@@ -264,9 +272,10 @@ impl BlobStore for FsBlobStore {
 
     async fn promote(&self, from: &str, to: &str) -> StoreResult<()> {
         let (source, target) = (self.path_of(from)?, self.path_of(to)?);
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent)
+        if let Some(parent) = target.parent().map(Path::to_path_buf) {
+            tokio::task::spawn_blocking(move || private::create_dir_all(&parent))
                 .await
+                .map_err(StoreError::backend)?
                 .map_err(StoreError::backend)?;
         }
         tokio::fs::rename(&source, &target)
@@ -344,8 +353,9 @@ impl Multipart for FsBlobStore {
     async fn start_multipart(&self, key: &str) -> StoreResult<String> {
         let upload_id = hex::encode(rand::random::<[u8; 8]>());
         let dir = self.path_of(&parts_key(key, &upload_id))?;
-        tokio::fs::create_dir_all(&dir)
+        tokio::task::spawn_blocking(move || private::create_dir_all(&dir))
             .await
+            .map_err(StoreError::backend)?
             .map_err(StoreError::backend)?;
         Ok(upload_id)
     }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fs;
 pub mod keys;
 pub mod meta;
+pub mod private;
 pub mod s3;
 pub mod signing;
 pub mod sqlite;

@@ -32,10 +32,30 @@ impl Server {
 
     /// `depot serve` with extra flags and environment (e.g. `--store aws`).
     fn start_with(dir: tempfile::TempDir, flags: &[String], env: &[(&str, &str)]) -> Self {
+        let data = dir.path().to_path_buf();
+        Self::start_command(Command::new(DEPOT), dir, &data, flags, env)
+    }
+
+    /// `depot serve` started by a shell that first sets `umask`, on a data directory `data`
+    /// inside `dir` that it creates.
+    fn start_under_umask(dir: tempfile::TempDir, umask: &str) -> Self {
+        let mut shell = Command::new("sh");
+        shell.args(["-c", &format!("umask {umask} && exec \"$@\""), "sh", DEPOT]);
+        let data = dir.path().join("data");
+        Self::start_command(shell, dir, &data, &[], &[])
+    }
+
+    fn start_command(
+        mut command: Command,
+        dir: tempfile::TempDir,
+        data: &Path,
+        flags: &[String],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-        let mut child = Command::new(DEPOT)
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
+            .arg(data)
             .args(flags)
             .envs(env.iter().copied())
             .env("RUST_LOG", "trace")
@@ -150,6 +170,67 @@ fn sh(cwd: &Path, script: &str, env: &[(&str, &str)]) -> (bool, String, String) 
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Every directory under `root` (itself included) and every file, with its permission bits.
+fn modes_under(root: &Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = vec![];
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let meta = std::fs::metadata(&path).unwrap();
+        out.push((path.clone(), meta.permissions().mode() & 0o777));
+        if meta.is_dir() {
+            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    out
+}
+
+/// Under the common umask 022, the data directory, `blobs/`, `tmp/` and `uploads/` are 0700 and
+/// the database (with its WAL), the signing key and every blob 0600.
+#[test]
+fn data_is_private_whatever_the_umask() {
+    let server = Server::start_under_umask(tempfile::tempdir().unwrap(), "022");
+    let curls: Vec<String> = server
+        .banner
+        .iter()
+        .map(|l| l.trim().to_string())
+        .filter(|l| l.starts_with("curl "))
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("file.txt"), "private bytes\n").unwrap();
+    let (ok, out, err) = sh(work.path(), &curls[0], &[]);
+    assert!(ok && out.contains("201"), "{out} {err}");
+    // An upload session stages its bytes under uploads/.
+    let session = format!(
+        "curl -s -X POST -H 'PRIVATE-TOKEN: {}' -H 'Content-Type: application/json' \
+         --data '{{\"size\": 5}}' {}/api/v4/projects/1/packages/generic/big/1.0/b.bin/uploads",
+        server.demo_token(),
+        server.base
+    );
+    let (ok, out, err) = sh(work.path(), &session, &[]);
+    assert!(ok && out.contains("\"pending\""), "{out} {err}");
+    let upload: Value = serde_json::from_str(&out).unwrap();
+    let put = format!(
+        "printf hello | curl -s -o /dev/null -w '%{{http_code}}' -X PUT --data-binary @- '{}'",
+        upload["upload"]["url"].as_str().unwrap()
+    );
+    let (ok, code, err) = sh(work.path(), &put, &[]);
+    assert!(ok && code == "200", "{code} {err}");
+    let data = server.dir.path().join("data");
+    let modes = modes_under(&data);
+    for want in ["blobs", "tmp", "uploads", "depot.sqlite3", "signing.key"] {
+        assert!(
+            modes.iter().any(|(p, _)| p.file_name().unwrap() == want),
+            "{want} missing: {modes:?}"
+        );
+    }
+    for (path, mode) in &modes {
+        let want = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(*mode, want, "{} is {mode:o}", path.display());
+    }
+    assert!(modes.len() >= 8, "{modes:?}");
 }
 
 #[test]

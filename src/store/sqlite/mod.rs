@@ -28,6 +28,9 @@ impl SqliteMetaStore {
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     /// `Misconfigured` if it was written by a newer depot.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        // Created 0600 before SQLite opens it: its WAL and shared-memory files take the
+        // database file's permissions.
+        crate::store::private::create_file(path).map_err(StoreError::backend)?;
         let mut conn = Connection::open(path).map_err(StoreError::backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(StoreError::backend)?;
