@@ -3,6 +3,7 @@
 
 use super::private;
 use super::signing::{Grant, UrlSigner};
+use super::temp_files::{TempFile, TempFiles};
 use super::{
     BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign, Presigned,
     ReceivedPart, Record, StoreError, StoreResult, StoredBlob,
@@ -17,8 +18,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
-/// Temp files older than this at start-up are leftovers of a crash and are removed.
-const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 const WRITE_BUFFER: usize = 1 << 20;
 /// Blobs up to this size are read in one go; larger ones stream in chunks of `STREAM_CHUNK`.
 const READ_CHUNK: usize = 64 << 10;
@@ -31,6 +30,7 @@ const PIPELINE_CHUNKS: usize = 16;
 pub struct FsBlobStore {
     root: PathBuf,
     signer: Option<Arc<UrlSigner>>,
+    temps: TempFiles,
 }
 
 impl FsBlobStore {
@@ -41,9 +41,14 @@ impl FsBlobStore {
             private::create_dir_all(&root.join(dir))?;
             private::tighten_dir(&root.join(dir))?;
         }
-        let store = Self { root, signer: None };
-        store.remove_stale_temps();
-        Ok(store)
+        let temps = TempFiles::new(root.join("tmp"));
+        // Nothing of this process is in flight yet: whatever a killed one left goes now.
+        temps.sweep();
+        Ok(Self {
+            root,
+            signer: None,
+            temps,
+        })
     }
 
     /// Presign with `signer`: the URLs are depot's own (paths under
@@ -68,29 +73,13 @@ impl FsBlobStore {
         self.root.join("tmp")
     }
 
-    fn remove_stale_temps(&self) {
-        remove_older_than(&self.temp_dir(), STALE_TEMP_AGE);
-    }
-
     /// A fresh temp file (removed unless put in place), open for writing.
     async fn new_temp(&self) -> StoreResult<(TempFile, std::fs::File)> {
-        let temp = TempFile {
-            path: self
-                .temp_dir()
-                .join(format!("{}.part", hex::encode(rand::random::<[u8; 12]>()))),
-            armed: true,
-        };
-        let path = temp.path.clone();
-        let file = tokio::task::spawn_blocking(move || {
-            private::file_options()
-                .write(true)
-                .create_new(true)
-                .open(path)
-        })
-        .await
-        .map_err(StoreError::backend)?
-        .map_err(StoreError::backend)?;
-        Ok((temp, file))
+        let temps = self.temps.clone();
+        tokio::task::spawn_blocking(move || temps.create())
+            .await
+            .map_err(StoreError::backend)?
+            .map_err(StoreError::backend)
     }
 
     /// Map a key to its path; keys are `[a-z0-9]` segments separated by `/`, nothing else.
@@ -106,24 +95,10 @@ impl FsBlobStore {
     }
 }
 
-/// Deletes its file when dropped unless disarmed: covers errors and cancelled uploads alike.
-struct TempFile {
-    path: PathBuf,
-    armed: bool,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// Sync a finished temp file, then rename it to `target` in one step. The file system calls
 /// after the last write run as one blocking task rather than one hop each.
-async fn put_in_place(mut temp: TempFile, file: std::fs::File, target: &Path) -> StoreResult<()> {
-    let (source, target) = (temp.path.clone(), target.to_path_buf());
+async fn put_in_place(temp: TempFile, file: std::fs::File, target: &Path) -> StoreResult<()> {
+    let (source, target) = (temp.path().to_path_buf(), target.to_path_buf());
     tokio::task::spawn_blocking(move || {
         file.sync_data()?;
         drop(file);
@@ -135,7 +110,7 @@ async fn put_in_place(mut temp: TempFile, file: std::fs::File, target: &Path) ->
     .await
     .map_err(StoreError::backend)?
     .map_err(StoreError::backend)?;
-    temp.armed = false;
+    temp.keep();
     Ok(())
 }
 
@@ -287,7 +262,9 @@ impl BlobStore for FsBlobStore {
         let dir = self
             .root
             .join(super::keys::STAGING_PREFIX.trim_end_matches('/'));
-        tokio::task::spawn_blocking(move || remove_older_than(&dir, older_than))
+        // Temp files no request holds any more go too (a killed upload's).
+        let temps = self.temps.clone();
+        tokio::task::spawn_blocking(move || remove_older_than(&dir, older_than) + temps.sweep())
             .await
             .map_err(StoreError::backend)
     }

@@ -12,6 +12,7 @@ pub mod private;
 pub mod s3;
 pub mod signing;
 pub mod sqlite;
+pub mod temp_files;
 
 pub use blob::{
     BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign, Presigned,

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const DEPOT: &str = env!("CARGO_BIN_EXE_depot");
 
@@ -170,6 +170,70 @@ fn sh(cwd: &Path, script: &str, env: &[(&str, &str)]) -> (bool, String, String) 
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The temp files in `dir`'s `tmp/`.
+fn temp_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("tmp"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An upload cut off by `kill -9` leaves its temp file; the next start sweeps it at once (it
+/// used to keep any younger than an hour), and the purge loop sweeps one no request holds.
+#[test]
+fn temp_files_of_a_killed_server_are_swept() {
+    let server = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--purge-interval".into(), "1".into()],
+        &[],
+    );
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("big.bin"), vec![7u8; 4 << 20]).unwrap();
+    let url = format!(
+        "{}/api/v4/projects/1/packages/generic/slow/1.0/big.bin",
+        server.base
+    );
+    let mut upload = Command::new("curl")
+        .args(["-s", "--limit-rate", "64k", "-H"])
+        .arg(format!("PRIVATE-TOKEN: {}", server.demo_token()))
+        .arg("--upload-file")
+        .arg(work.path().join("big.bin"))
+        .arg(&url)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while temp_files(server.dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "no temp file appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = server.stop();
+    let _ = upload.kill();
+    let _ = upload.wait();
+    assert_eq!(
+        temp_files(dir.path()).len(),
+        1,
+        "the killed upload's temp file"
+    );
+    let again = Server::start_with(dir, &["--purge-interval".into(), "1".into()], &[]);
+    assert_eq!(temp_files(again.dir.path()), Vec::<String>::new());
+    // A leftover of a process that is gone, found by the purge loop while serving.
+    let leftover = again.dir.path().join("tmp").join("4294967295.0a0b.part");
+    std::fs::write(&leftover, b"x").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leftover.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the purge loop left {leftover:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Every directory under `root` (itself included) and every file, with its permission bits.
