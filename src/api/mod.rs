@@ -18,6 +18,7 @@ mod uploads;
 use crate::registry::Registry;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, put};
@@ -71,7 +72,29 @@ pub fn router(registry: Arc<Registry>) -> Router {
     // `%2F` over decoded.
     Router::new()
         .fallback_service(project_path::reencoded(routes))
+        .layer(middleware::from_fn(close_after_refused_body))
         .layer(middleware::from_fn(log_request))
+}
+
+/// A request refused before its body was read leaves that body on the connection, which the
+/// server then closes: say so (`Connection: close`), or a client that keeps connections
+/// (`requests.Session`, python-gitlab) sends its next request into a closed socket.
+async fn close_after_refused_body(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let has_body =
+        declared.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING);
+    let mut response = next.run(request).await;
+    let refused = response.status().is_client_error() || response.status().is_server_error();
+    if has_body && refused {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// One line per request: method, path (never the query: it may carry a token), status, time.

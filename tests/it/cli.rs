@@ -538,6 +538,15 @@ fn python_gitlab_uploads_and_downloads() {
     );
 }
 
+/// A client that keeps its connections (python-gitlab's `requests.Session`) survives uploads
+/// refused before their body is read: 100 rounds, no connection error.
+#[test]
+fn refused_uploads_do_not_break_kept_connections() {
+    let flags = ["--max-file-size".to_string(), "64KiB".to_string()];
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &flags, &[]);
+    run_python_gitlab("keep_alive.py", &server, &server.demo_token(), "1");
+}
+
 /// Run a python-gitlab script from `tests/clients` against `server`; it prints OK.
 fn run_python_gitlab(script: &str, server: &Server, token: &str, project: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))

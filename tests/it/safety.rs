@@ -234,7 +234,65 @@ async fn failed_metadata_commit_removes_the_blob() {
     assert!(file_exists(&w.app, w.private_id, "f.bin").await);
 }
 
+/// Read one HTTP/1.1 answer (head and a `Content-Length` body) from `stream`: its head, or
+/// `None` if the connection was closed instead.
+async fn read_answer(stream: &mut TcpStream) -> Option<String> {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await {
+            Ok(Ok(1)) => bytes.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.ok()?;
+    Some(head)
+}
+
+/// An upload refused before its body is read (no token here) must not leave a kept-alive
+/// client with a connection the server silently drops: either the answer says
+/// `Connection: close`, or the next request on the connection is answered.
+async fn a_refused_upload_never_drops_a_kept_connection_silently(backend: Backend) {
+    let w = World::new(backend).await;
+    let addr = serve(&w).await;
+    let body = vec![b'x'; 256 << 10];
+    for round in 0..4 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "PUT /api/v4/projects/{}/packages/generic/pkg/1.0/r{round}.bin HTTP/1.1\r\n\
+             Host: x\r\nContent-Length: {}\r\n\r\n",
+            w.private_id,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The body may be cut short by the server's answer; what it read is its business.
+        let _ = stream.write_all(&body).await;
+        let refused = read_answer(&mut stream)
+            .await
+            .expect("an answer to the upload");
+        assert!(refused.starts_with("http/1.1 401"), "{refused}");
+        let next = format!(
+            "GET /api/v4/projects/{}/packages/generic/pkg/1.0/none HTTP/1.1\r\nHost: x\r\n\r\n",
+            w.private_id
+        );
+        let _ = stream.write_all(next.as_bytes()).await;
+        if read_answer(&mut stream).await.is_none() {
+            assert!(
+                refused.contains("connection: close"),
+                "round {round}: the connection was dropped without saying so:\n{refused}"
+            );
+        }
+    }
+}
+
 on_every_backend!(
+    a_refused_upload_never_drops_a_kept_connection_silently,
     client_disconnecting_midway_leaves_no_record_and_no_blob,
     body_shorter_than_content_length_is_refused_and_cleaned,
     concurrent_first_uploads_create_exactly_one_package,
