@@ -144,6 +144,23 @@ pub struct PackageFileEntity {
     pub file_sha256: String,
 }
 
+/// A pipeline that built a package (GitLab's `API::Entities::Package::Pipeline`). depot runs
+/// no pipelines, so its lists of them are empty; the type says what GitLab would list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineEntity {
+    pub id: i64,
+    pub iid: i64,
+    pub project_id: i64,
+    pub sha: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub status: String,
+    pub source: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub web_url: String,
+}
+
 /// `POST …/:file_name/uploads`: open an upload session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenUpload {

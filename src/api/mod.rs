@@ -52,6 +52,10 @@ pub fn router(registry: Arc<Registry>) -> Router {
             get(packages::list_files),
         )
         .route(
+            "/api/v4/projects/{id}/packages/{package_id}/pipelines",
+            get(packages::pipelines),
+        )
+        .route(
             "/api/v4/projects/{id}/packages/{package_id}/package_files/{package_file_id}",
             delete(packages::delete_file),
         )

@@ -10,6 +10,7 @@ use crate::domain::{
     FileOrder, GroupRef, InvalidParams, PackageQuery, ProjectRef, Timestamp, parse_bool,
 };
 use crate::registry::{Error, Missing, ProjectAccess};
+use crate::wire::PipelineEntity;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -156,6 +157,47 @@ pub async fn list_files(
     let base = base_url(&registry, &incoming.headers);
     let body: Vec<_> = listed.items.iter().map(file_entity).collect();
     Ok(paginated(body, &listed, order.page, &base, &incoming))
+}
+
+/// GitLab's most pipelines per page of a package's pipelines.
+const PIPELINES_MAX_PER_PAGE: i64 = 20;
+
+/// `GET /projects/:id/packages/:package_id/pipelines`: the pipelines that built the package.
+/// depot runs no pipelines, so the list is empty; access, GitLab's parameter checks (at most 20
+/// per page) and the 404 of a missing package are GitLab's.
+pub async fn pipelines(
+    State(registry): State<AppState>,
+    Path((id, package_id)): Path<(String, String)>,
+    incoming: Incoming,
+) -> Result<Response, Error> {
+    let (_, access) = open_project(&registry, &incoming, &project_ref(&id), Action::Read).await?;
+    let mut errors = InvalidParams::default();
+    let package_id = match package_id.parse::<i64>() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            errors.push("package_id is invalid");
+            None
+        }
+    };
+    if let Some(page) = incoming.query_value("page")
+        && page.parse::<i64>().is_err()
+    {
+        errors.push("page is invalid");
+    }
+    if let Some(per_page) = incoming.query_value("per_page") {
+        match per_page.parse::<i64>() {
+            Err(_) => errors.push("per_page is invalid"),
+            Ok(n) if !(1..=PIPELINES_MAX_PER_PAGE).contains(&n) => {
+                errors.push("per_page does not have a valid value")
+            }
+            Ok(_) => {}
+        }
+    }
+    let Some(package_id) = package_id.filter(|_| errors.is_empty()) else {
+        return Err(Error::Invalid(errors));
+    };
+    registry.package(&access, package_id).await?;
+    Ok(Json(Vec::<PipelineEntity>::new()).into_response())
 }
 
 /// `DELETE /projects/:id/packages/:package_id`: 204, or 412 when `If-Unmodified-Since` is

@@ -825,7 +825,46 @@ async fn a_shared_blob_outlives_a_deleted_file(backend: Backend) {
     assert_eq!(w.app.blob_count().await, 0);
 }
 
+/// A package's pipelines: none (depot runs no pipelines), GitLab's per-page bound of 20, and
+/// GitLab's 404 for a package that is not there.
+async fn package_pipelines(backend: Backend) {
+    let w = World::new(backend).await;
+    publish(&w, w.private_id, "my_package", "0.0.1", "file.txt").await;
+    let list = format!("/api/v4/projects/{}/packages", w.private_id);
+    let dev = [("PRIVATE-TOKEN", w.token("developer"))];
+    let id = w.app.get(&list, &dev).await.json()[0]["id"]
+        .as_i64()
+        .unwrap();
+    let pipelines = |q: &str| format!("{list}/{id}/pipelines{q}");
+    w.app.get(&pipelines(""), &dev).await.expect(200, json!([]));
+    w.app
+        .get(&pipelines("?per_page=20&page=2"), &dev)
+        .await
+        .expect(200, json!([]));
+    for bad in ["-2", "21", "0"] {
+        w.app
+            .get(&pipelines(&format!("?per_page={bad}")), &dev)
+            .await
+            .expect(
+                400,
+                json!({"error": "per_page does not have a valid value"}),
+            );
+    }
+    w.app
+        .get(&format!("{list}/{}/pipelines", id + 1000), &dev)
+        .await
+        .expect(404, json!({"message": "404 Not found"}));
+    w.app
+        .get(&format!("{list}/x/pipelines"), &dev)
+        .await
+        .expect(400, json!({"error": "package_id is invalid"}));
+    // Who may not see the project learns nothing more here.
+    let stranger = [("PRIVATE-TOKEN", w.token("stranger"))];
+    assert_eq!(w.app.get(&pipelines(""), &stranger).await.status, 404);
+}
+
 on_every_backend!(
+    package_pipelines,
     lists_page_through_link_headers,
     package_entities_match_gitlab,
     filters_orders_and_errors,
