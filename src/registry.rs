@@ -269,11 +269,7 @@ impl Registry {
         reference: &ProjectRef,
         action: Action,
     ) -> Result<ProjectAccess, Error> {
-        let project = match reference {
-            ProjectRef::Id(id) => self.meta.project_by_id(*id).await?,
-            ProjectRef::Path(path) => self.meta.project_by_path(path).await?,
-        };
-        let Some(project) = project else {
+        let Some(project) = self.project_by_ref(reference).await? else {
             // An anonymous caller learns nothing about which projects exist.
             return Err(match principal {
                 Principal::Anonymous if action != Action::Read => Denied::Unauthorized,
@@ -289,6 +285,17 @@ impl Registry {
         Ok(ProjectAccess {
             project,
             memberships,
+        })
+    }
+
+    /// The project `reference` names, if any (no access decided).
+    pub(crate) async fn project_by_ref(
+        &self,
+        reference: &ProjectRef,
+    ) -> Result<Option<Project>, Error> {
+        Ok(match reference {
+            ProjectRef::Id(id) => self.meta.project_by_id(*id).await?,
+            ProjectRef::Path(path) => self.meta.project_by_path(path).await?,
         })
     }
 

@@ -5,7 +5,7 @@ use super::{Error, Missing, ProjectAccess, Registry};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
     FileOrder, Group, GroupRef, Listed, Membership, Package, PackageFile, PackageQuery,
-    PackageStatus, Project, ProjectRef, Timestamp,
+    PackageStatus, Project, ProjectRef, Timestamp, Visibility,
 };
 use crate::store::StoreError;
 
@@ -26,8 +26,8 @@ impl Registry {
     }
 
     /// The project of a Packages API request. Unlike the generic routes (which ask anonymous
-    /// callers to authenticate), GitLab answers an anonymous read of a private project here
-    /// with 404, as for any project the caller cannot see.
+    /// callers to authenticate), GitLab answers an anonymous caller here as one who cannot see
+    /// a private project (404) and may not change a public one (403).
     pub async fn api_project(
         &self,
         principal: &Principal,
@@ -35,10 +35,15 @@ impl Registry {
         action: Action,
     ) -> Result<ProjectAccess, Error> {
         match self.project_access(principal, reference, action).await {
-            Err(Error::Denied(Denied::Unauthorized))
-                if *principal == Principal::Anonymous && action == Action::Read =>
-            {
-                Err(Error::Denied(Denied::ProjectNotFound))
+            Err(Error::Denied(Denied::Unauthorized)) if *principal == Principal::Anonymous => {
+                let project = match action {
+                    Action::Read => None,
+                    Action::Write | Action::Delete => self.project_by_ref(reference).await?,
+                };
+                Err(Error::Denied(match project {
+                    Some(p) if p.visibility == Visibility::Public => Denied::Forbidden,
+                    _ => Denied::ProjectNotFound,
+                }))
             }
             other => other,
         }

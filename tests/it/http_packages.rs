@@ -514,11 +514,13 @@ async fn deletes_vanish_at_once_and_purge_later(backend: Backend) {
     let (gone, kept) = (ids(&listed)[0], ids(&listed)[1]);
     let package = format!("{list}/{gone}");
 
-    // Who may delete: Maintainer and up, or a write deploy token.
+    // Who may delete: Maintainer and up, or a write deploy token. An anonymous caller cannot
+    // see a private project (404; a public one: `anonymous_deletes`).
     w.app
         .send("DELETE", &package, &[], Vec::new())
         .await
-        .expect(401, json!({"message": "401 Unauthorized"}));
+        .expect(404, json!({"message": "404 Project Not Found"}));
+
     for user in ["guest", "developer"] {
         w.app
             .send(
@@ -825,6 +827,27 @@ async fn a_shared_blob_outlives_a_deleted_file(backend: Backend) {
     assert_eq!(w.app.blob_count().await, 0);
 }
 
+/// An anonymous DELETE: a public project's package is 403 (seen, not to be changed), a
+/// private one's 404 (not seen), as GitLab answers; nothing is deleted.
+async fn anonymous_deletes(backend: Backend) {
+    let w = World::new(backend).await;
+    publish(&w, w.public_id, "open", "1.0", "o.bin").await;
+    publish(&w, w.private_id, "closed", "1.0", "c.bin").await;
+    let dev = [("PRIVATE-TOKEN", w.token("developer"))];
+    for (project, status, message) in [
+        (w.public_id, 403, "403 Forbidden"),
+        (w.private_id, 404, "404 Project Not Found"),
+    ] {
+        let list = format!("/api/v4/projects/{project}/packages");
+        let id = ids(&w.app.get(&list, &dev).await.json())[0];
+        w.app
+            .send("DELETE", &format!("{list}/{id}"), &[], Vec::new())
+            .await
+            .expect(status, json!({ "message": message }));
+        assert_eq!(ids(&w.app.get(&list, &dev).await.json()), vec![id]);
+    }
+}
+
 /// A package's pipelines: none (depot runs no pipelines), GitLab's per-page bound of 20, and
 /// GitLab's 404 for a package that is not there.
 async fn package_pipelines(backend: Backend) {
@@ -864,6 +887,7 @@ async fn package_pipelines(backend: Backend) {
 }
 
 on_every_backend!(
+    anonymous_deletes,
     package_pipelines,
     lists_page_through_link_headers,
     package_entities_match_gitlab,
