@@ -100,7 +100,8 @@ pub trait PackageStore: Send + Sync + 'static {
     async fn package_by_id(&self, id: i64) -> StoreResult<Option<Package>>;
 
     /// One page of the packages of `projects` that match `query` ([`PackageQuery::matches`]),
-    /// in its order (ties broken by creation, then id), counted up to
+    /// in its order (ties broken by creation, then id; `project_path` lists each
+    /// project's packages newest id first in both directions, as GitLab does), counted up to
     /// [`crate::domain::COUNT_LIMIT`].
     async fn list_packages(
         &self,

@@ -553,9 +553,10 @@ async fn lists_order_filter_and_page(s: Subject) {
             "",
             vec![alpha1.id, alpha3.id, beta.id, zeta.id, alpha110.id, core.id],
         ),
+        // Projects by path; within a project, newest id first in both directions (GitLab).
         (
             "order_by=project_path",
-            vec![alpha1.id, beta.id, alpha110.id, core.id, alpha3.id, zeta.id],
+            vec![core.id, alpha110.id, beta.id, alpha1.id, zeta.id, alpha3.id],
         ),
         (
             "order_by=project_path&sort=desc",

@@ -50,7 +50,9 @@ impl DynamoMetaStore {
             .index_name(index)
             .key_condition_expression("LIST_PK = :pk")
             .expression_attribute_values(":pk", s(keys::list_pk(project.id, query.status)))
-            .scan_index_forward(!query.descending);
+            // GitLab orders a project's own packages newest first in a project_path list,
+            // whichever the direction.
+            .scan_index_forward(!query.descending && query.order != PackageOrder::ProjectPath);
         let mut filters = Vec::new();
         for (i, word) in query.name_words.iter().enumerate() {
             filters.push(format!("contains({NAME_LC}, :w{i})"));
@@ -124,7 +126,19 @@ impl DynamoMetaStore {
         }
         if projects.len() > 1 {
             rows.sort_by(|a, b| {
-                let order = a.sort.cmp(&b.sort);
+                let order = match query.order {
+                    // Projects in the list's direction, each one's packages newest first.
+                    PackageOrder::ProjectPath => {
+                        let by_path = a.sort.0.cmp(&b.sort.0);
+                        let by_path = if query.descending {
+                            by_path.reverse()
+                        } else {
+                            by_path
+                        };
+                        return by_path.then_with(|| b.sort.1.cmp(&a.sort.1));
+                    }
+                    _ => a.sort.cmp(&b.sort),
+                };
                 if query.descending {
                     order.reverse()
                 } else {

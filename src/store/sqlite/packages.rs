@@ -153,7 +153,8 @@ fn list_sql(project_ids: &[i64], query: &PackageQuery) -> (String, String, Vec<V
         PackageOrder::CreatedAt | PackageOrder::Type => format!("p.created_at {dir}, p.id {dir}"),
         PackageOrder::Name => format!("p.name {dir}, p.version {dir}, p.id {dir}"),
         PackageOrder::Version => format!("p.version {dir}, p.id {dir}"),
-        PackageOrder::ProjectPath => format!("pr.path {dir}, p.created_at {dir}, p.id {dir}"),
+        // GitLab orders a project's own packages newest id first, whichever the direction.
+        PackageOrder::ProjectPath => format!("pr.path {dir}, p.id DESC"),
     };
     let cols = PACKAGE_COLS
         .split(", ")
