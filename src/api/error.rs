@@ -117,6 +117,12 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
             Some("api"),
         ),
         Error::Denied(Denied::Forbidden) => message(StatusCode::FORBIDDEN, "403 Forbidden"),
+        Error::Denied(Denied::JobTokenNotAllowed { from, to }) => message(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "403 Forbidden - Authentication by CI/CD job token not allowed from {from} to {to}."
+            ),
+        ),
         Error::Denied(Denied::ProjectNotFound) => {
             message(StatusCode::NOT_FOUND, "404 Project Not Found")
         }

@@ -72,6 +72,9 @@ pub enum Denied {
     Forbidden,
     /// 404, the project is not visible to this principal.
     ProjectNotFound,
+    /// 403, a CI job's token reaching for a project it may not see: from the job's project
+    /// to this one (each named by its own path segment, as GitLab names them).
+    JobTokenNotAllowed { from: String, to: String },
 }
 
 /// Resolve a credential to a principal: who it is, or why it is refused (`Error::Denied`).

@@ -45,6 +45,27 @@ impl Registry {
                     _ => Denied::ProjectNotFound,
                 }))
             }
+            // A CI job's token that cannot see the project is told where it may not go, as
+            // GitLab tells it (403), when the project exists.
+            Err(Error::Denied(Denied::ProjectNotFound)) => {
+                let Principal::User {
+                    job_project: Some(source),
+                    ..
+                } = principal
+                else {
+                    return Err(Denied::ProjectNotFound.into());
+                };
+                let target = self.project_by_ref(reference).await?;
+                let source = self.meta.project_by_id(*source).await?;
+                Err(match (source, target) {
+                    (Some(from), Some(to)) => Denied::JobTokenNotAllowed {
+                        from: from.name,
+                        to: to.name,
+                    },
+                    _ => Denied::ProjectNotFound,
+                }
+                .into())
+            }
             other => other,
         }
     }

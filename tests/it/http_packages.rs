@@ -827,6 +827,35 @@ async fn a_shared_blob_outlives_a_deleted_file(backend: Backend) {
     assert_eq!(w.app.blob_count().await, 0);
 }
 
+/// A CI job's token that cannot see a private project is told so, as GitLab tells it (403,
+/// naming both projects by their own paths); one that can read it lists it.
+async fn job_tokens_outside_their_reach(backend: Backend) {
+    let w = World::new(backend).await;
+    publish(&w, w.private_id, "secret", "1.0", "s.bin").await;
+    let expires = depot::domain::Timestamp::now().plus_seconds(3600);
+    let (_, stranger_job) = w.app.job_token("stranger", "grp/pub", expires).await;
+    let job = [("JOB-TOKEN", stranger_job.as_str())];
+    let list = format!("/api/v4/projects/{}/packages", w.private_id);
+    let refused = json!({
+        "message": "403 Forbidden - Authentication by CI/CD job token not allowed from pub to app."
+    });
+    w.app.get(&list, &job).await.expect(403, refused.clone());
+    let dev = [("PRIVATE-TOKEN", w.token("developer"))];
+    let id = ids(&w.app.get(&list, &dev).await.json())[0];
+    w.app
+        .get(&format!("{list}/{id}"), &job)
+        .await
+        .expect(403, refused);
+    // A missing project stays a plain 404.
+    w.app
+        .get("/api/v4/projects/424242/packages", &job)
+        .await
+        .expect(404, json!({"message": "404 Project Not Found"}));
+    let (_, member_job) = w.app.job_token("developer", "grp/app", expires).await;
+    let member = [("JOB-TOKEN", member_job.as_str())];
+    assert_eq!(ids(&w.app.get(&list, &member).await.json()), vec![id]);
+}
+
 /// An anonymous DELETE: a public project's package is 403 (seen, not to be changed), a
 /// private one's 404 (not seen), as GitLab answers; nothing is deleted.
 async fn anonymous_deletes(backend: Backend) {
@@ -887,6 +916,7 @@ async fn package_pipelines(backend: Backend) {
 }
 
 on_every_backend!(
+    job_tokens_outside_their_reach,
     anonymous_deletes,
     package_pipelines,
     lists_page_through_link_headers,
