@@ -125,6 +125,21 @@ pub struct Config {
     /// Seconds between purges of deleted packages' bytes (0 = never).
     #[arg(long, env = "DEPOT_PURGE_INTERVAL", default_value = "60")]
     pub purge_interval: u64,
+    /// Seconds a client may take to send a request's headers before its connection is closed.
+    #[arg(long, env = "DEPOT_HEADER_TIMEOUT", default_value = "30", value_parser = positive_seconds)]
+    pub header_timeout: u64,
+    /// Seconds an upload may go without sending a byte of its body before it is refused (and
+    /// nothing of it kept).
+    #[arg(long, env = "DEPOT_BODY_IDLE_TIMEOUT", default_value = "60", value_parser = positive_seconds)]
+    pub body_idle_timeout: u64,
+}
+
+/// A number of seconds, at least one.
+fn positive_seconds(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) | Err(_) => Err(format!("{s:?} is not a number of seconds (at least 1)")),
+        Ok(n) => Ok(n),
+    }
 }
 
 /// How files move, for `depot serve` and the Lambda functions alike (flags or environment).

@@ -172,6 +172,64 @@ fn sh(cwd: &Path, script: &str, env: &[(&str, &str)]) -> (bool, String, String) 
     )
 }
 
+/// A client that sends half its headers is cut off after --header-timeout; one that stops
+/// mid-body is refused after --body-idle-timeout, and its temp file goes with it.
+#[test]
+fn slow_clients_are_cut_off() {
+    use std::io::{Read, Write};
+    let flags = [
+        "--header-timeout".to_string(),
+        "1".to_string(),
+        "--body-idle-timeout".to_string(),
+        "1".to_string(),
+    ];
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &flags, &[]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let read_until_closed = |tcp: &mut std::net::TcpStream| {
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match tcp.read(&mut buf) {
+                Ok(0) => return seen,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("still open after 10 s ({e}); read {seen:?}"),
+            }
+        }
+    };
+    let mut half = std::net::TcpStream::connect(&addr).unwrap();
+    half.write_all(b"PUT /api/v4/projects/1/packages/generic/p/1/f HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = Instant::now();
+    read_until_closed(&mut half);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    let head = format!(
+        "PUT /api/v4/projects/1/packages/generic/p/1/f.bin HTTP/1.1\r\nHost: x\r\n\
+         PRIVATE-TOKEN: {}\r\nContent-Length: 1048576\r\n\r\n",
+        server.demo_token()
+    );
+    stalled.write_all(head.as_bytes()).unwrap();
+    stalled.write_all(&[7u8; 100 << 10]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while temp_files(server.dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut stalled)).into_owned();
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && answer.contains("The request body ended early"),
+        "{answer}"
+    );
+    assert_eq!(temp_files(server.dir.path()), Vec::<String>::new());
+    assert!(
+        server.log().contains("no body data for 1 s"),
+        "{}",
+        server.log()
+    );
+}
+
 /// The temp files in `dir`'s `tmp/`.
 fn temp_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir.join("tmp"))

@@ -1,12 +1,14 @@
 //! `depot serve`: the registry on one process, with the first-start demo data, the banner,
 //! the background purge and a graceful shutdown.
 
+use crate::http::{Timeouts, serve as serve_http};
 use depot::config::{Config, StoreConfig};
 use depot::registry::PURGE_BATCH;
 use depot::telemetry::init_logging;
 use depot::{Serving, registry, router};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub async fn serve(config: Config) -> ExitCode {
     init_logging();
@@ -61,18 +63,11 @@ pub async fn serve(config: Config) -> ExitCode {
             std::time::Duration::from_secs(config.purge_interval),
         ));
     }
-    let app = router(registry);
-    // Answers go out as soon as they are written: without TCP_NODELAY a small answer whose
-    // headers and body leave in two writes waits for the client's delayed ACK (about 40 ms).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-    {
+    let timeouts = Timeouts {
+        header: Duration::from_secs(config.header_timeout),
+        body_idle: Duration::from_secs(config.body_idle_timeout),
+    };
+    if let Err(e) = serve_http(listener, router(registry), timeouts, shutdown_signal()).await {
         eprintln!("depot serve: {e}");
         return ExitCode::FAILURE;
     }
