@@ -84,13 +84,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
 /// server then closes: say so (`Connection: close`), or a client that keeps connections
 /// (`requests.Session`, python-gitlab) sends its next request into a closed socket.
 async fn close_after_refused_body(request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let has_body =
-        declared.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING);
+    let has_body = declares_body(request.headers());
     let mut response = next.run(request).await;
     let refused = response.status().is_client_error() || response.status().is_server_error();
     if has_body && refused {
@@ -99,6 +93,15 @@ async fn close_after_refused_body(request: Request, next: Next) -> Response {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// Does a request with `headers` carry a body (a non-zero `Content-Length`, or chunks)?
+pub fn declares_body(headers: &axum::http::HeaderMap) -> bool {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    declared.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING)
 }
 
 /// One line per request: method, path (never the query: it may carry a token), status, time.

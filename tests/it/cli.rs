@@ -103,6 +103,15 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap()
     }
 
+    /// The curl commands the banner printed.
+    fn curls(&self) -> Vec<String> {
+        self.banner
+            .iter()
+            .map(|l| l.trim().to_string())
+            .filter(|l| l.starts_with("curl "))
+            .collect()
+    }
+
     fn demo_token(&self) -> String {
         self.banner
             .iter()
@@ -314,12 +323,7 @@ fn modes_under(root: &Path) -> Vec<(std::path::PathBuf, u32)> {
 #[test]
 fn data_is_private_whatever_the_umask() {
     let server = Server::start_under_umask(tempfile::tempdir().unwrap(), "022");
-    let curls: Vec<String> = server
-        .banner
-        .iter()
-        .map(|l| l.trim().to_string())
-        .filter(|l| l.starts_with("curl "))
-        .collect();
+    let curls = server.curls();
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("file.txt"), "private bytes\n").unwrap();
     let (ok, out, err) = sh(work.path(), &curls[0], &[]);
@@ -748,12 +752,7 @@ async fn serve_and_admin_on_the_aws_stores() {
         server.banner
     );
     // The first start on an empty table creates the demo data; its curl pair works.
-    let curls: Vec<String> = server
-        .banner
-        .iter()
-        .map(|l| l.trim().to_string())
-        .filter(|l| l.starts_with("curl "))
-        .collect();
+    let curls = server.curls();
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("file.txt"), "on aws\n").unwrap();
     assert_eq!(

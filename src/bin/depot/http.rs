@@ -7,7 +7,6 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header;
 use futures::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -85,13 +84,7 @@ pub async fn serve(
 /// `request` with a body that fails (as a broken body does) once `idle` passes without data.
 /// A request that declares no body is passed on as it is.
 fn with_idle_body_timeout(request: Request<Incoming>, idle: Duration) -> Request {
-    let headers = request.headers();
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let has_body =
-        declared.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING);
+    let has_body = depot::api::declares_body(request.headers());
     if !has_body {
         return request.map(Body::new);
     }
