@@ -5,9 +5,9 @@
 
 use crate::auth::{hash_secret, new_secret};
 use crate::domain::{
-    EXCEPTION_REGEX_MAX_CHARS, ExceptionRegex, Group, GroupSettings, Membership, MembershipTarget,
-    NewGroup, NewToken, Project, RegexRefused, Role, Scope, Timestamp, Token, TokenGrant,
-    TokenKind, User, Visibility, valid_path, valid_segment,
+    EXCEPTION_REGEX_MAX_CHARS, Group, GroupSettings, Membership, MembershipTarget, NewGroup,
+    NewToken, Project, RegexRefused, Role, Scope, Timestamp, Token, TokenGrant, TokenKind, User,
+    Visibility, valid_path, valid_segment,
 };
 use crate::store::{MetaStore, StoreError};
 use std::sync::Arc;
@@ -328,27 +328,22 @@ impl Admin {
         exception_regex: Option<String>,
     ) -> Result<SettingsRecord> {
         let group = self.group(group_path).await?;
-        let mut settings = self
+        let current = self
             .meta
             .group_settings(group.id)
             .await
             .map_err(AdminError::Store)?
             .unwrap_or_default();
-        if let Some(allowed) = duplicates_allowed {
-            settings.generic_duplicates_allowed = allowed;
-        }
-        if let Some(re) = exception_regex {
-            settings.generic_duplicate_exception_regex = match ExceptionRegex::parse(&re) {
-                Ok(re) => re.into_string(),
-                Err(RegexRefused::TooLong) => {
-                    return Err(AdminError::Invalid(format!(
-                        "generic_duplicate_exception_regex is too long (maximum is \
-                         {EXCEPTION_REGEX_MAX_CHARS} characters)"
-                    )));
-                }
-                Err(RegexRefused::Invalid(message)) => return Err(AdminError::Invalid(message)),
-            };
-        }
+        let settings = match current.changed(duplicates_allowed, exception_regex.as_deref()) {
+            Ok(settings) => settings,
+            Err(RegexRefused::TooLong) => {
+                return Err(AdminError::Invalid(format!(
+                    "generic_duplicate_exception_regex is too long (maximum is \
+                     {EXCEPTION_REGEX_MAX_CHARS} characters)"
+                )));
+            }
+            Err(RegexRefused::Invalid(message)) => return Err(AdminError::Invalid(message)),
+        };
         let settings = self
             .meta
             .set_group_settings(group.id, &settings)

@@ -1,7 +1,7 @@
 //! The registry's records: groups, projects, users, memberships, tokens, packages, files.
 
+use super::{ExceptionRegex, RegexRefused, TokenKind, Visibility};
 use super::{FileName, MembershipTarget, PackageName, PackageVersion, Role, Scope, Timestamp};
-use super::{TokenKind, Visibility};
 use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +188,26 @@ impl Default for GroupSettings {
             generic_duplicates_allowed: true,
             generic_duplicate_exception_regex: String::new(),
         }
+    }
+}
+
+impl GroupSettings {
+    /// These settings with the toggle and the exception regex changed where given; a regex
+    /// GitLab would refuse changes nothing.
+    pub fn changed(
+        &self,
+        duplicates_allowed: Option<bool>,
+        exception_regex: Option<&str>,
+    ) -> Result<Self, RegexRefused> {
+        let mut settings = self.clone();
+        if let Some(allowed) = duplicates_allowed {
+            settings.generic_duplicates_allowed = allowed;
+        }
+        if let Some(regex) = exception_regex {
+            settings.generic_duplicate_exception_regex =
+                ExceptionRegex::parse(regex)?.into_string();
+        }
+        Ok(settings)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{Error, Missing, Registry};
 use crate::auth::{Action, Principal};
-use crate::domain::{ExceptionRegex, Group, GroupRef, GroupSettings, RegexRefused, Role};
+use crate::domain::{Group, GroupRef, GroupSettings, RegexRefused, Role};
 
 /// A group as a settings request sees it.
 pub struct SettingsView {
@@ -88,19 +88,14 @@ impl Registry {
         if !self.owns(principal, &group, Action::Write).await? {
             return Ok(Err(SettingsRefused::NotAllowed));
         }
-        let mut settings = self.settings_of(group.id).await?;
-        if let Some(allowed) = duplicates_allowed {
-            settings.generic_duplicates_allowed = allowed;
-        }
-        if let Some(regex) = exception_regex {
-            match ExceptionRegex::parse(&regex) {
-                Ok(regex) => settings.generic_duplicate_exception_regex = regex.into_string(),
-                Err(RegexRefused::TooLong) => return Ok(Err(SettingsRefused::TooLong)),
-                Err(RegexRefused::Invalid(message)) => {
-                    return Ok(Err(SettingsRefused::InvalidRegex(message)));
-                }
+        let current = self.settings_of(group.id).await?;
+        let settings = match current.changed(duplicates_allowed, exception_regex.as_deref()) {
+            Ok(settings) => settings,
+            Err(RegexRefused::TooLong) => return Ok(Err(SettingsRefused::TooLong)),
+            Err(RegexRefused::Invalid(message)) => {
+                return Ok(Err(SettingsRefused::InvalidRegex(message)));
             }
-        }
+        };
         Ok(Ok(self
             .meta
             .set_group_settings(group.id, &settings)
