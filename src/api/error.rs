@@ -28,25 +28,35 @@ pub async fn route_not_found() -> Response {
 }
 
 /// The status and message of an upload session refused for `reason` (`declared` bytes were
-/// announced), as the request that failed would have been answered.
+/// announced), as the request that failed would have been answered: a refusal that is also a
+/// request's error takes that error's answer, and its message (or error) text.
 pub fn refusal(reason: Refusal, declared: u64) -> (StatusCode, String) {
     let bad = |text: &str| (StatusCode::BAD_REQUEST, format!("400 Bad request - {text}"));
-    match reason {
-        Refusal::Expired => bad("the upload session expired"),
-        Refusal::SizeMismatch => bad(&format!(
-            "the upload does not have the {declared} bytes declared"
-        )),
-        Refusal::DigestMismatch => bad("the uploaded bytes do not match the declared SHA-256"),
-        Refusal::TooLarge => bad("File is too large"),
-        Refusal::Duplicate => bad("Duplicate package is not allowed"),
-        Refusal::Unauthorized => (StatusCode::UNAUTHORIZED, "401 Unauthorized".into()),
-        Refusal::TokenExpired | Refusal::TokenRevoked => {
-            (StatusCode::UNAUTHORIZED, "invalid_token".into())
+    let as_error = match reason {
+        Refusal::Expired => return bad("the upload session expired"),
+        Refusal::SizeMismatch => {
+            return bad(&format!(
+                "the upload does not have the {declared} bytes declared"
+            ));
         }
-        Refusal::InsufficientScope => (StatusCode::FORBIDDEN, "insufficient_scope".into()),
-        Refusal::Forbidden => (StatusCode::FORBIDDEN, "403 Forbidden".into()),
-        Refusal::ProjectNotFound => (StatusCode::NOT_FOUND, "404 Project Not Found".into()),
-    }
+        Refusal::DigestMismatch => {
+            return bad("the uploaded bytes do not match the declared SHA-256");
+        }
+        Refusal::TooLarge => Error::TooLarge,
+        Refusal::Duplicate => Error::Duplicate,
+        Refusal::Unauthorized => Denied::Unauthorized.into(),
+        Refusal::TokenExpired => Denied::Expired.into(),
+        Refusal::TokenRevoked => Denied::Revoked.into(),
+        Refusal::InsufficientScope => Denied::InsufficientScope.into(),
+        Refusal::Forbidden => Denied::Forbidden.into(),
+        Refusal::ProjectNotFound => Denied::ProjectNotFound.into(),
+    };
+    let (status, answer) = gitlab_answer(&as_error);
+    let text = match answer {
+        ErrorAnswer::Message(m) => m.message,
+        ErrorAnswer::Error(e) => e.error,
+    };
+    (status, text)
 }
 
 /// The answer to a refused signed request of the local store.
@@ -174,6 +184,44 @@ impl IntoResponse for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_session_is_worded_as_its_request_would_be() {
+        let cases = [
+            (
+                Refusal::Duplicate,
+                400,
+                "400 Bad request - Duplicate package is not allowed",
+            ),
+            (
+                Refusal::TooLarge,
+                400,
+                "400 Bad request - File is too large",
+            ),
+            (Refusal::Unauthorized, 401, "401 Unauthorized"),
+            (Refusal::TokenExpired, 401, "invalid_token"),
+            (Refusal::TokenRevoked, 401, "invalid_token"),
+            (Refusal::InsufficientScope, 403, "insufficient_scope"),
+            (Refusal::Forbidden, 403, "403 Forbidden"),
+            (Refusal::ProjectNotFound, 404, "404 Project Not Found"),
+            (
+                Refusal::Expired,
+                400,
+                "400 Bad request - the upload session expired",
+            ),
+            (
+                Refusal::SizeMismatch,
+                400,
+                "400 Bad request - the upload does not have the 5 bytes declared",
+            ),
+        ];
+        for (reason, status, text) in cases {
+            assert_eq!(
+                refusal(reason, 5),
+                (StatusCode::from_u16(status).unwrap(), text.into())
+            );
+        }
+    }
 
     #[test]
     fn a_full_disk_is_507_and_other_store_failures_500() {
