@@ -36,6 +36,13 @@ fn decode(segment: &str) -> String {
         .into_owned()
 }
 
+/// A generic-package request path (its project id in one segment) as the raw project id and
+/// what follows `packages/generic/`.
+pub(super) fn split_generic_path(path: &str) -> Option<(&str, &str)> {
+    let (project, rest) = path.strip_prefix("/api/v4/projects/")?.split_once('/')?;
+    Some((project, rest.strip_prefix("packages/generic/")?))
+}
+
 impl Route {
     /// The project the URL names; a reference that names no project is looked up as a path
     /// and not found (404).
@@ -46,8 +53,8 @@ impl Route {
     /// The route of a request `path` (its project id in one segment): what follows
     /// `/api/v4/projects/<id>/packages/generic/`, split.
     pub fn of_path(path: &str) -> Option<Self> {
-        let (project, rest) = path.strip_prefix("/api/v4/projects/")?.split_once('/')?;
-        Self::parse(project, rest.strip_prefix("packages/generic/")?)
+        let (project, rest) = split_generic_path(path)?;
+        Self::parse(project, rest)
     }
 
     /// `rest` is what follows `packages/generic/`: `name/version/(dirs/)file`.

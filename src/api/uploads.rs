@@ -7,7 +7,7 @@
 use super::AppState;
 use super::entities::package_file_record;
 use super::extract::{Incoming, invalid};
-use super::generic::{Route, parse_params};
+use super::generic::{Route, parse_params, split_generic_path};
 use super::pagination::base_url;
 use crate::auth::{Action, Denied, Principal};
 use crate::domain::{PackageStatus, SessionState};
@@ -62,11 +62,7 @@ impl UploadRoute {
 
 /// The file route and upload route a request's path names, if it is an upload route.
 fn upload_route(incoming: &Incoming) -> Option<(Route, UploadRoute)> {
-    let (project, rest) = incoming
-        .path
-        .strip_prefix("/api/v4/projects/")?
-        .split_once('/')?;
-    let generic = rest.strip_prefix("packages/generic/")?;
+    let (project, generic) = split_generic_path(&incoming.path)?;
     let (file_part, upload) = UploadRoute::split(&incoming.method, generic)?;
     Some((Route::parse(project, file_part)?, upload))
 }
