@@ -9,8 +9,8 @@ use crate::domain::{
     PackageStatus, PackageVersion, Project, ProjectRef, Timestamp,
 };
 use crate::store::{
-    BlobBody, BlobLocation, BlobStore, ByteStream, MetaStore, Multipart, Presign, StoreError,
-    new_blob_key,
+    Accept, BlobBody, BlobLocation, BlobStore, ByteStream, MetaStore, Multipart, Presign,
+    StoreError, new_blob_key,
 };
 use regex::Regex;
 use std::ops::Range;
@@ -331,7 +331,14 @@ impl Registry {
         let key = new_blob_key();
         let stored = self
             .blobs
-            .put(&key, body, (max > 0).then(|| max - 1))
+            .put(
+                &key,
+                body,
+                &Accept {
+                    max_bytes: (max > 0).then(|| max - 1),
+                    ..Accept::any()
+                },
+            )
             .await
             .map_err(|e| match e {
                 StoreError::TooLarge => Error::TooLarge,

@@ -84,6 +84,12 @@ fn signed_refusal(refusal: &SignedRefusal) -> (StatusCode, ErrorAnswer) {
                 format!("400 Bad request - the uploaded bytes do not match the declared {what}"),
             )
         }
+        SignedRefusal::Spent => (
+            StatusCode::CONFLICT,
+            "409 Conflict - this upload URL is spent: its bytes arrived already, or its session \
+             was committed or aborted"
+                .into(),
+        ),
     };
     (status, ErrorAnswer::Message(Message::new(text)))
 }

@@ -94,9 +94,8 @@ pub async fn show(
     id: String,
 ) -> Result<Response, Error> {
     let principal = writer(&registry, &incoming).await?;
-    let view = registry
-        .upload_session(&principal, &route.project_ref(), &id)
-        .await?;
+    let (at, _, _) = parse_params(&route, &incoming.query, false)?;
+    let view = registry.upload_session(&principal, &at, &id).await?;
     Ok(answer(&registry, &view, &incoming).into_response())
 }
 
@@ -118,9 +117,9 @@ pub async fn post(
             open(&registry, &principal, &route, &incoming, &body).await
         }
         UploadRoute::Complete(id) => {
-            let project = route.project_ref();
+            let (at, _, _) = parse_params(&route, &incoming.query, false)?;
             let view = registry
-                .complete_upload(Some((&principal, &project)), &id)
+                .complete_upload(Some((&principal, &at)), &id)
                 .await?;
             Ok(answer(&registry, &view, &incoming).into_response())
         }
@@ -137,9 +136,8 @@ pub async fn abort(
         return Ok(super::error::no_route());
     };
     let principal = writer(&registry, &incoming).await?;
-    let view = registry
-        .abort_upload(&principal, &route.project_ref(), &id)
-        .await?;
+    let (at, _, _) = parse_params(&route, &incoming.query, false)?;
+    let view = registry.abort_upload(&principal, &at, &id).await?;
     Ok(answer(&registry, &view, &incoming).into_response())
 }
 

@@ -71,7 +71,9 @@ impl FileSender {
         result
     }
 
-    /// PUT one presigned request's range, with retries.
+    /// PUT one presigned request's range, with retries. A spent URL (409 from the local store,
+    /// 412 from S3's write-once condition) means the bytes arrived already (an earlier attempt
+    /// whose answer was lost) or the session is final: the commit that follows tells which.
     async fn put_presigned(
         &self,
         what: &str,
@@ -79,10 +81,21 @@ impl FileSender {
         offset: u64,
         size: u64,
     ) -> Result<(), ClientError> {
-        with_retries(what, &self.progress, || {
+        let sent = with_retries(what, &self.progress, || {
             self.put(&request.url, &request.headers, None, offset, size)
         })
-        .await
+        .await;
+        match sent {
+            Err(ClientError::Refused {
+                status: 409 | 412, ..
+            }) => {
+                self.progress.add(size);
+                self.progress
+                    .note(&format!("{what}: the store has these bytes already"));
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 

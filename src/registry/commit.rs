@@ -1,16 +1,17 @@
 //! Committing an upload session, whoever asks (the client's `complete`, or the store's upload
 //! event through the finalizer): claim it with a lease, check it again as a direct PUT would be
-//! checked, measure and hash the bytes really staged, publish them, settle the session. A
+//! checked, copy the staged bytes to the session's blob key and close the staged object to
+//! writers, measure and hash that immutable copy, publish it, settle the session. A
 //! session commits at most once; refusals are final states, store failures are errors (the
 //! lease then lapses and a later call retries).
 
 use super::uploads::{COMMIT_LEASE_SECONDS, SessionView, Staged};
-use super::{Error, Registry, duplicates_allowed};
+use super::{Error, FileCoordinates, Registry, duplicates_allowed};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
     NewFile, Project, ProjectRef, Refusal, SessionState, Timestamp, UploadSession,
 };
-use crate::store::{BodyMeter, ReceivedPart, StoreError, StoredBlob, new_blob_key};
+use crate::store::{BodyMeter, ReceivedPart, StoreError, StoredBlob, session_blob_key};
 use futures::StreamExt;
 
 impl Registry {
@@ -36,16 +37,40 @@ impl Registry {
         }
     }
 
-    /// Remove whatever is staged for `session`: the object, and an unfinished multipart
-    /// upload's parts.
+    /// Remove whatever is staged for a settled `session`, so that nothing more can be
+    /// written: an unfinished multipart upload is aborted (its part URLs then fail) and the
+    /// joined object deleted; a single upload's object is sealed (its write-once URL fails).
     pub(super) async fn drop_staged(&self, session: &UploadSession) -> Result<(), Error> {
         if let Some(upload_id) = &session.multipart_id {
             self.multipart()?
                 .abort_multipart(&session.staged_key, upload_id)
                 .await?;
+            self.blobs.delete(&session.staged_key).await?;
+        } else {
+            self.blobs.seal(&session.staged_key).await?;
         }
-        self.blobs.delete(&session.staged_key).await?;
         Ok(())
+    }
+
+    /// Copy the staged bytes to the session's own blob key (unless a committer that crashed
+    /// copied them already), then close the staged object to writers. From here on the bytes
+    /// are immutable: what is measured next is what is recorded.
+    async fn take_staged(&self, session: &UploadSession) -> Result<String, Error> {
+        let key = session_blob_key(&session.id);
+        match self.blobs.head(&key).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound { .. }) => {
+                self.blobs.promote(&session.staged_key, &key).await?
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if session.multipart_id.is_some() {
+            // Joined already: the upload id (and its part URLs) went with the join.
+            self.blobs.delete(&session.staged_key).await?;
+        } else {
+            self.blobs.seal(&session.staged_key).await?;
+        }
+        Ok(key)
     }
 
     /// Commit session `id` (idempotent): the client's `complete` (with its `principal`, who
@@ -54,11 +79,11 @@ impl Registry {
     /// not arrived, or another committer is at work).
     pub async fn complete_upload(
         &self,
-        caller: Option<(&Principal, &ProjectRef)>,
+        caller: Option<(&Principal, &FileCoordinates)>,
         id: &str,
     ) -> Result<SessionView, Error> {
         let session = match caller {
-            Some((principal, project)) => self.session_of(principal, project, id).await?,
+            Some((principal, at)) => self.session_of(principal, at, id).await?,
             None => self.session_by_id(id).await?,
         };
         if session.state.is_final() {
@@ -94,12 +119,10 @@ impl Registry {
                 self.join_parts(&claimed, &parts).await?;
                 Some(self.blobs.head(&claimed.staged_key).await?)
             }
-            Staged::Waiting(_) => None,
+            // A committer that crashed may have taken the bytes already.
+            Staged::Waiting(_) => self.blobs.head(&session_blob_key(id)).await.ok(),
         };
-        let outcome = self.commit_claimed(&claimed, size, now).await?;
-        if !matches!(outcome, SessionState::Committed { .. }) {
-            self.drop_staged(&claimed).await?;
-        }
+        let outcome = self.commit_claimed(&claimed, size.is_some(), now).await?;
         let session = match self.meta.settle_upload_session(id, &outcome).await? {
             Some(settled) => settled,
             None => self.session_by_id(id).await?,
@@ -107,37 +130,47 @@ impl Registry {
         self.view(session).await
     }
 
-    /// Check and publish a claimed session whose staged object has `staged` bytes (`None`:
-    /// they never all arrived); the state to settle it in.
+    /// Check and publish a claimed session whose bytes have all `arrived` (or not); the state
+    /// to settle it in. A refused session keeps no bytes and takes no more.
     async fn commit_claimed(
         &self,
         session: &UploadSession,
-        staged: Option<u64>,
+        arrived: bool,
         now: Timestamp,
     ) -> Result<SessionState, Error> {
         let refused = |reason| Ok(SessionState::Refused { reason });
-        let Some(size) = staged else {
-            return refused(Refusal::Expired);
+        let expired = !arrived || now > session.expires_at.plus_seconds(COMMIT_LEASE_SECONDS);
+        let project = match expired {
+            true => Err(Refusal::Expired),
+            false => self.opener_may_write(session, now).await?,
         };
-        if now > session.expires_at.plus_seconds(COMMIT_LEASE_SECONDS) {
-            return refused(Refusal::Expired);
-        }
-        let project = match self.opener_may_write(session, now).await? {
+        let project = match project {
             Ok(project) => project,
-            Err(reason) => return refused(reason),
+            Err(reason) => {
+                self.drop_staged(session).await?;
+                // What a committer that crashed may have copied.
+                self.blobs.delete(&session_blob_key(&session.id)).await?;
+                return refused(reason);
+            }
         };
-        if size != session.size {
-            return refused(Refusal::SizeMismatch);
-        }
+        let key = self.take_staged(session).await?;
+        let stored = self.measure(&key).await?;
         let max = self.limits.max_file_size;
-        if max > 0 && size >= max {
-            return refused(Refusal::TooLarge);
+        let reason = if stored.size != session.size {
+            Some(Refusal::SizeMismatch)
+        } else if max > 0 && stored.size >= max {
+            Some(Refusal::TooLarge)
+        } else if session.sha256.as_ref().is_some_and(|d| *d != stored.sha256) {
+            Some(Refusal::DigestMismatch)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.blobs.delete(&key).await?;
+            return refused(reason);
         }
-        let stored = self.measure_staged(session).await?;
-        if session.sha256.as_ref().is_some_and(|d| *d != stored.sha256) {
-            return refused(Refusal::DigestMismatch);
-        }
-        self.publish_staged(session, &project, stored, now).await
+        self.publish_staged(session, &project, key, stored, now)
+            .await
     }
 
     /// The project the session's opener may still write to (the token may have been revoked,
@@ -166,30 +199,29 @@ impl Registry {
         }
     }
 
-    /// Size and SHA-256 of what is really staged: the store checked a declared SHA-256
+    /// Size and SHA-256 of the blob at `key`, read back: the store checked a declared SHA-256
     /// already, but the record must hold the digest of these very bytes.
-    async fn measure_staged(&self, session: &UploadSession) -> Result<StoredBlob, Error> {
+    async fn measure(&self, key: &str) -> Result<StoredBlob, Error> {
         let mut meter = BodyMeter::new(None);
-        let mut body = self.blobs.get(&session.staged_key, None).await?.stream;
+        let mut body = self.blobs.get(key, None).await?.stream;
         while let Some(chunk) = body.next().await {
             meter.feed(&chunk.map_err(StoreError::backend)?)?;
         }
         Ok(meter.finish())
     }
 
-    /// Move the staged bytes to a blob key of their own and publish them, under the duplicate
-    /// rule as it is now (the group setting may have changed since the session opened).
+    /// Publish the session's bytes (taken to blob `key`), under the duplicate rule as it is
+    /// now (the group setting may have changed since the session opened).
     async fn publish_staged(
         &self,
         session: &UploadSession,
         project: &Project,
+        key: String,
         stored: StoredBlob,
         now: Timestamp,
     ) -> Result<SessionState, Error> {
         let settings = self.settings_of(project.namespace_id).await?;
         let refuse_duplicate = !duplicates_allowed(&settings, &session.name, &session.version);
-        let key = new_blob_key();
-        self.blobs.promote(&session.staged_key, &key).await?;
         let file = NewFile {
             project_id: project.id,
             name: session.name.clone(),
@@ -198,7 +230,7 @@ impl Registry {
             file_name: session.file_name.clone(),
             size: stored.size,
             sha256: stored.sha256,
-            blob_key: key.clone(),
+            blob_key: key,
             refuse_duplicate,
             now,
         };
@@ -207,15 +239,14 @@ impl Registry {
                 package_id: package.id,
                 file_id: file.id,
             }),
-            Err(e) => {
-                self.blobs.delete(&key).await?;
-                match e {
-                    StoreError::AlreadyExists { .. } => Ok(SessionState::Refused {
-                        reason: Refusal::Duplicate,
-                    }),
-                    other => Err(other.into()),
-                }
+            Err(StoreError::AlreadyExists { .. }) => {
+                self.blobs.delete(&session_blob_key(&session.id)).await?;
+                Ok(SessionState::Refused {
+                    reason: Refusal::Duplicate,
+                })
             }
+            // The blob stays: whoever commits next (after the lease) publishes it.
+            Err(other) => Err(other.into()),
         }
     }
 }

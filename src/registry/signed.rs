@@ -5,7 +5,9 @@
 use super::{Error, Missing, Registry};
 use crate::domain::Timestamp;
 use crate::store::signing::Grant;
-use crate::store::{BlobBody, ByteStream, StoreError, StoredBlob};
+use crate::store::{
+    Accept, BlobBody, ByteStream, Declared, StoreError, StoredBlob, session_of_staging_key,
+};
 use std::ops::Range;
 
 /// Why a signed request is refused.
@@ -21,6 +23,9 @@ pub enum SignedRefusal {
     SizeMismatch,
     /// Other bytes than the SHA-256 granted.
     DigestMismatch,
+    /// The URL was used already (a staged object is written once), or its upload session is
+    /// final (committed or aborted: the staged object is sealed, the multipart upload gone).
+    Spent,
 }
 
 impl Registry {
@@ -60,34 +65,36 @@ impl Registry {
         self.blobs.get(key, range).await.map_err(blob_error)
     }
 
-    /// Store exactly the bytes `grant` allows: more than its size is cut off, fewer or other
-    /// bytes than declared are removed again and refused.
+    /// Store exactly the bytes `grant` allows: more than its size, fewer or other bytes than
+    /// declared are refused before anything is in place; a spent URL writes nothing.
     pub async fn signed_write(&self, grant: &Grant, body: ByteStream) -> Result<StoredBlob, Error> {
         let size = grant
             .size
             .ok_or(Error::Signed(SignedRefusal::NoSizeGranted))?;
-        let stored = match self.blobs.put(&grant.key, body, Some(size)).await {
-            Ok(stored) => stored,
-            Err(StoreError::TooLarge) => {
-                return Err(Error::Signed(SignedRefusal::LargerThanGranted));
-            }
-            Err(StoreError::BodyFailed(e)) => return Err(Error::BodyFailed(e)),
-            Err(e) => return Err(e.into()),
-        };
-        let refusal = if stored.size != size {
-            Some(SignedRefusal::SizeMismatch)
-        } else if grant.sha256.as_deref().is_some_and(|d| d != stored.sha256) {
-            Some(SignedRefusal::DigestMismatch)
-        } else {
-            None
-        };
-        let Some(refusal) = refusal else {
-            return Ok(stored);
-        };
-        if let Err(e) = self.blobs.delete(&grant.key).await {
-            tracing::error!(error = %e, "could not remove refused upload bytes");
+        // Refused before the body is read when it is plain that nothing can be written (the
+        // store's write-once placement decides the race).
+        if session_of_staging_key(&grant.key).is_some() && self.blobs.head(&grant.key).await.is_ok()
+        {
+            return Err(Error::Signed(SignedRefusal::Spent));
         }
-        Err(Error::Signed(refusal))
+        let accept = Accept::exactly(size, grant.sha256.clone());
+        self.blobs
+            .put(&grant.key, body, &accept)
+            .await
+            .map_err(|e| match e {
+                StoreError::TooLarge => Error::Signed(SignedRefusal::LargerThanGranted),
+                StoreError::NotAsDeclared(Declared::Size) => {
+                    Error::Signed(SignedRefusal::SizeMismatch)
+                }
+                StoreError::NotAsDeclared(Declared::Sha256) => {
+                    Error::Signed(SignedRefusal::DigestMismatch)
+                }
+                StoreError::AlreadyExists { .. } | StoreError::NotFound { .. } => {
+                    Error::Signed(SignedRefusal::Spent)
+                }
+                StoreError::BodyFailed(e) => Error::BodyFailed(e),
+                other => other.into(),
+            })
     }
 }
 

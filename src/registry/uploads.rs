@@ -7,7 +7,7 @@
 use super::{Error, FileCoordinates, Missing, Registry, duplicates_allowed};
 use crate::auth::{Action, Denied, Principal};
 use crate::domain::{
-    Package, PackageFile, PackageStatus, ProjectRef, SessionState, Timestamp, UploadSession,
+    Package, PackageFile, PackageStatus, SessionState, Timestamp, TokenGrant, UploadSession,
 };
 use crate::store::{Presigned, ReceivedPart, StoreError, staging_key};
 
@@ -314,15 +314,14 @@ impl Registry {
         Ok(self.blobs.expire_staged(age).await?)
     }
 
-    /// The session `id` of project `project` as its routes show it, if `principal` may write
-    /// there.
+    /// The session `id` of the file at `at` as its routes show it, if `principal` opened it.
     pub async fn upload_session(
         &self,
         principal: &Principal,
-        project: &ProjectRef,
+        at: &FileCoordinates,
         id: &str,
     ) -> Result<SessionView, Error> {
-        let session = self.session_of(principal, project, id).await?;
+        let session = self.session_of(principal, at, id).await?;
         self.view(session).await
     }
 
@@ -334,30 +333,72 @@ impl Registry {
             .ok_or(Error::NotFound(Missing::UploadSession))
     }
 
+    /// Session `id` as `principal` reaches it through the file at `at`: only the principal who
+    /// opened it (its token, or another personal token of the same user), only through the
+    /// session's own coordinates, and only while it may still write to the project. Anything
+    /// else is the same 404 as no session at all.
     pub(super) async fn session_of(
         &self,
         principal: &Principal,
-        project: &ProjectRef,
+        at: &FileCoordinates,
         id: &str,
     ) -> Result<UploadSession, Error> {
         let project = self
-            .authorized_project(principal, project, Action::Write)
+            .authorized_project(principal, &at.project, Action::Write)
             .await?;
-        self.meta
+        let session = self
+            .meta
             .upload_session(id)
             .await?
-            .filter(|s| s.project_id == project.id)
-            .ok_or(Error::NotFound(Missing::UploadSession))
+            .filter(|s| {
+                s.project_id == project.id
+                    && s.name == at.name
+                    && s.version == at.version
+                    && s.file_name == at.file_name
+            })
+            .ok_or(Error::NotFound(Missing::UploadSession))?;
+        if self.opened_by(&session, principal).await? {
+            Ok(session)
+        } else {
+            Err(Error::NotFound(Missing::UploadSession))
+        }
+    }
+
+    /// Did `principal` open `session`: the same token, or a personal token of the user whose
+    /// personal token opened it (a job's or a deploy token is only itself)?
+    async fn opened_by(
+        &self,
+        session: &UploadSession,
+        principal: &Principal,
+    ) -> Result<bool, Error> {
+        let Some(opener) = session.token_id else {
+            return Ok(false);
+        };
+        if principal.token_id() == Some(opener) {
+            return Ok(true);
+        }
+        let Principal::User {
+            user_id,
+            job_project: None,
+            ..
+        } = principal
+        else {
+            return Ok(false);
+        };
+        let token = self.meta.token_by_id(opener).await?;
+        Ok(token.is_some_and(
+            |t| matches!(t.grant, TokenGrant::Personal { user_id: u, .. } if u == *user_id),
+        ))
     }
 
     /// Abandon a session: it can no longer commit and its staged bytes go.
     pub async fn abort_upload(
         &self,
         principal: &Principal,
-        project: &ProjectRef,
+        at: &FileCoordinates,
         id: &str,
     ) -> Result<SessionView, Error> {
-        let session = self.session_of(principal, project, id).await?;
+        let session = self.session_of(principal, at, id).await?;
         let after = self
             .meta
             .settle_upload_session(&session.id, &SessionState::Aborted)

@@ -39,26 +39,75 @@ pub struct Presigned {
     pub headers: Vec<(String, String)>,
 }
 
+/// What a `put` keeps: at most `max_bytes`, and (when given) exactly `size` bytes whose
+/// SHA-256 is `sha256`. Other bytes are refused before they are in place, nothing left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accept {
+    pub max_bytes: Option<u64>,
+    pub size: Option<u64>,
+    /// Lower-case hex SHA-256.
+    pub sha256: Option<String>,
+}
+
+impl Accept {
+    /// Whatever arrives.
+    pub fn any() -> Self {
+        Self::default()
+    }
+
+    /// Up to `max_bytes`.
+    pub fn at_most(max_bytes: u64) -> Self {
+        Self {
+            max_bytes: Some(max_bytes),
+            ..Self::default()
+        }
+    }
+
+    /// Exactly `size` bytes, and these bytes when `sha256` is given.
+    pub fn exactly(size: u64, sha256: Option<String>) -> Self {
+        Self {
+            max_bytes: Some(size),
+            size: Some(size),
+            sha256,
+        }
+    }
+}
+
+/// Which declared property a body did not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declared {
+    Size,
+    Sha256,
+}
+
 /// Counts, hashes and bounds a body while a store writes it: shared by every `BlobStore`.
 pub struct BodyMeter {
     hasher: Sha256,
     size: u64,
-    max_bytes: Option<u64>,
+    accept: Accept,
 }
 
 impl BodyMeter {
     pub fn new(max_bytes: Option<u64>) -> Self {
+        Self::accepting(&Accept {
+            max_bytes,
+            ..Accept::default()
+        })
+    }
+
+    /// A meter that [`Self::verified`] checks against `accept`.
+    pub fn accepting(accept: &Accept) -> Self {
         Self {
             hasher: Sha256::new(),
             size: 0,
-            max_bytes,
+            accept: accept.clone(),
         }
     }
 
     /// Account for one chunk; `TooLarge` as soon as the body passes `max_bytes`.
     pub fn feed(&mut self, chunk: &[u8]) -> StoreResult<()> {
         self.size += chunk.len() as u64;
-        if self.max_bytes.is_some_and(|max| self.size > max) {
+        if self.accept.max_bytes.is_some_and(|max| self.size > max) {
             return Err(StoreError::TooLarge);
         }
         self.hasher.update(chunk);
@@ -70,6 +119,19 @@ impl BodyMeter {
             size: self.size,
             sha256: hex::encode(self.hasher.finalize()),
         }
+    }
+
+    /// What was received, if it is what the `Accept` asked for.
+    pub fn verified(self) -> StoreResult<StoredBlob> {
+        let accept = self.accept.clone();
+        let stored = self.finish();
+        if accept.size.is_some_and(|size| size != stored.size) {
+            return Err(StoreError::NotAsDeclared(Declared::Size));
+        }
+        if accept.sha256.is_some_and(|d| d != stored.sha256) {
+            return Err(StoreError::NotAsDeclared(Declared::Sha256));
+        }
+        Ok(stored)
     }
 }
 
@@ -98,14 +160,11 @@ pub struct ReceivedPart {
 /// changes.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Stream `body` to `key` while hashing it. Readers never see a partial blob: on any error
-    /// (`TooLarge`, `BodyFailed`, backend) nothing is left behind.
-    async fn put(
-        &self,
-        key: &str,
-        body: ByteStream,
-        max_bytes: Option<u64>,
-    ) -> StoreResult<StoredBlob>;
+    /// Stream `body` to `key` while hashing it, keeping it only if it is what `accept` asks
+    /// for. Readers never see a partial blob: on any error (`TooLarge`, `NotAsDeclared`,
+    /// `BodyFailed`, backend) nothing is left behind. A staged upload's object (a key
+    /// [`super::keys::staging_key`] made) is written once: `AlreadyExists` if something is there.
+    async fn put(&self, key: &str, body: ByteStream, accept: &Accept) -> StoreResult<StoredBlob>;
 
     /// Read a blob, or the byte `range` of it (already checked against its size by the caller).
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StoreResult<BlobBody>;
@@ -116,9 +175,13 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Remove a blob; removing a missing blob is not an error.
     async fn delete(&self, key: &str) -> StoreResult<()>;
 
-    /// Move the finished object at `from` (a staged upload) to `to` (a fresh blob key), inside
-    /// the store; `from` is gone afterwards. `NotFound` if there is nothing at `from`.
+    /// Copy the finished object at `from` (a staged upload) to `to` (its blob key), inside the
+    /// store; `from` stays until it is sealed or deleted. `NotFound` if nothing is at `from`.
     async fn promote(&self, from: &str, to: &str) -> StoreResult<()>;
+
+    /// Replace what is at `key` (a staged upload's object) by an empty object, in one step, so
+    /// that its write-once upload URL can write nothing more.
+    async fn seal(&self, key: &str) -> StoreResult<()>;
 
     /// Remove staged uploads (objects and multipart parts under
     /// [`super::keys::STAGING_PREFIX`]) last written more than `older_than` ago: abandoned

@@ -2,6 +2,7 @@
 //! kind of failure it was, so callers (the registry, `depot admin`) can word each for their
 //! audience.
 
+use super::blob::Declared;
 use std::fmt;
 
 /// The kind of record or object an error is about.
@@ -51,6 +52,9 @@ pub enum StoreError {
     /// The body grew past the allowed size while it was being stored.
     #[error("body exceeds the size limit")]
     TooLarge,
+    /// The body was not what its writer declared (its size or its SHA-256); nothing was kept.
+    #[error("the body's {} is not the declared one", match .0 { Declared::Size => "size", Declared::Sha256 => "SHA-256" })]
+    NotAsDeclared(Declared),
     /// The body stream failed (client went away); nothing was kept.
     #[error("body stream failed: {0}")]
     BodyFailed(std::io::Error),

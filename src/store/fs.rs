@@ -1,12 +1,13 @@
-//! `BlobStore` on a local directory: bytes stream into a temp file (hashed on the way) and are
-//! renamed into place, so no reader ever sees a partial blob.
+//! `BlobStore` on a local directory: bytes stream into a temp file (hashed and checked on the
+//! way) and are renamed or linked into place, then the directory synced, so no reader ever
+//! sees a partial blob and an acknowledged one survives a power cut.
 
 use super::private;
 use super::signing::{Grant, UrlSigner};
 use super::temp_files::{TempFile, TempFiles};
 use super::{
-    BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign, Presigned,
-    ReceivedPart, Record, StoreError, StoreResult, StoredBlob,
+    Accept, BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign,
+    Presigned, ReceivedPart, Record, StoreError, StoreResult, StoredBlob,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -95,23 +96,81 @@ impl FsBlobStore {
     }
 }
 
-/// Sync a finished temp file, then rename it to `target` in one step. The file system calls
-/// after the last write run as one blocking task rather than one hop each.
-async fn put_in_place(temp: TempFile, file: std::fs::File, target: &Path) -> StoreResult<()> {
-    let (source, target) = (temp.path().to_path_buf(), target.to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        file.sync_data()?;
-        drop(file);
-        if let Some(parent) = target.parent() {
-            private::create_dir_all(parent)?;
+/// How a finished upload takes its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// A fresh blob key: renamed into place.
+    Replace,
+    /// A staged upload's object: written once, refused if anything is there (its upload URL
+    /// is then spent: the bytes arrived, or the session was committed or aborted).
+    Once,
+    /// A part of a multipart upload: only while the upload's directory exists (it goes when
+    /// the upload is completed or aborted, as S3 forgets an upload id).
+    Part,
+}
+
+impl Placement {
+    fn of(key: &str) -> Self {
+        match key.strip_prefix(super::keys::STAGING_PREFIX) {
+            Some(rest) if rest.contains('/') => Placement::Part,
+            Some(_) => Placement::Once,
+            None => Placement::Replace,
         }
-        std::fs::rename(&source, &target)
+    }
+}
+
+/// Sync a finished temp file, put it at `target` as `placement` says, and sync the directory
+/// so the new name survives a power cut. The file system calls after the last write run as
+/// one blocking task rather than one hop each.
+async fn put_in_place(
+    temp: TempFile,
+    file: std::fs::File,
+    target: &Path,
+    placement: Placement,
+    key: &str,
+) -> StoreResult<()> {
+    let (source, target) = (temp.path().to_path_buf(), target.to_path_buf());
+    let key = key.to_string();
+    let placed = tokio::task::spawn_blocking(move || -> StoreResult<()> {
+        file.sync_data().map_err(StoreError::backend)?;
+        drop(file);
+        let parent = target.parent().unwrap_or(Path::new("/"));
+        match placement {
+            Placement::Replace | Placement::Once => {
+                private::create_dir_all(parent).map_err(StoreError::backend)?
+            }
+            Placement::Part if !parent.is_dir() => {
+                return Err(StoreError::not_found(Record::Upload, &key));
+            }
+            Placement::Part => {}
+        }
+        let placed = match placement {
+            // A hard link fails if the name exists: create-if-absent in one step.
+            Placement::Once => std::fs::hard_link(&source, &target).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    StoreError::already_exists(Record::Blob, &key)
+                } else {
+                    StoreError::backend(e)
+                }
+            }),
+            _ => std::fs::rename(&source, &target).map_err(io_err(Record::Upload, &key)),
+        };
+        placed?;
+        sync_dir(parent).map_err(StoreError::backend)
     })
     .await
-    .map_err(StoreError::backend)?
     .map_err(StoreError::backend)?;
-    temp.keep();
+    placed?;
+    // Renamed away, or linked (the temp name then goes with `temp`).
+    if placement != Placement::Once {
+        temp.keep();
+    }
     Ok(())
+}
+
+/// Make the names in `dir` durable (a rename or link is not, until its directory is synced).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A blob opened for reading: its bytes already read, or the file to stream them from.
@@ -138,16 +197,17 @@ impl BlobStore for FsBlobStore {
         &self,
         key: &str,
         mut body: ByteStream,
-        max_bytes: Option<u64>,
+        accept: &Accept,
     ) -> StoreResult<StoredBlob> {
         let target = self.path_of(key)?;
+        let accept = accept.clone();
         let (temp, file) = self.new_temp().await?;
         // Receiving, hashing and writing overlap: this task reads the body and hands the
         // chunks to a blocking thread that meters, hashes and writes them (a serial loop
         // hashed a large upload on the receiving thread, at about 0.7 of nginx's rate).
         let (chunks, mut received) = tokio::sync::mpsc::channel::<bytes::Bytes>(PIPELINE_CHUNKS);
         let writing = tokio::task::spawn_blocking(move || -> StoreResult<_> {
-            let mut meter = BodyMeter::new(max_bytes);
+            let mut meter = BodyMeter::accepting(&accept);
             let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
             while let Some(chunk) = received.blocking_recv() {
                 meter.feed(&chunk)?;
@@ -179,8 +239,9 @@ impl BlobStore for FsBlobStore {
             return Err(e);
         }
         let (meter, file) = written?;
-        put_in_place(temp, file, &target).await?;
-        Ok(meter.finish())
+        let stored = meter.verified()?;
+        put_in_place(temp, file, &target, Placement::of(key), key).await?;
+        Ok(stored)
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StoreResult<BlobBody> {
@@ -253,9 +314,23 @@ impl BlobStore for FsBlobStore {
                 .map_err(StoreError::backend)?
                 .map_err(StoreError::backend)?;
         }
-        tokio::fs::rename(&source, &target)
-            .await
-            .map_err(io_err(Record::Blob, from))
+        tokio::task::spawn_blocking(move || {
+            match std::fs::hard_link(&source, &target) {
+                // A committer that took over finds the bytes it is after already there.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            }?;
+            sync_dir(target.parent().unwrap_or(Path::new("/")))
+        })
+        .await
+        .map_err(StoreError::backend)?
+        .map_err(io_err(Record::Blob, from))
+    }
+
+    async fn seal(&self, key: &str) -> StoreResult<()> {
+        let target = self.path_of(key)?;
+        let (temp, file) = self.new_temp().await?;
+        put_in_place(temp, file, &target, Placement::Replace, key).await
     }
 
     async fn expire_staged(&self, older_than: Duration) -> StoreResult<usize> {
@@ -405,7 +480,7 @@ impl Multipart for FsBlobStore {
         })
         .await
         .map_err(StoreError::backend)??;
-        put_in_place(temp, file, &target).await?;
+        put_in_place(temp, file, &target, Placement::Once, key).await?;
         tokio::fs::remove_dir_all(&dir)
             .await
             .map_err(StoreError::backend)

@@ -6,6 +6,12 @@ pub fn new_blob_key() -> String {
     format!("blobs/{}", hex::encode(rand::random::<[u8; 16]>()))
 }
 
+/// The blob key upload session `session_id` commits its bytes to: derived from the session, so
+/// a committer that takes over a crashed one finds the bytes it already copied.
+pub fn session_blob_key(session_id: &str) -> String {
+    format!("blobs/{session_id}")
+}
+
 /// Where the bytes of upload session `session_id` are staged (expired by the bucket's
 /// lifecycle rule and by the session's own expiry).
 pub fn staging_key(session_id: &str) -> String {

@@ -15,11 +15,13 @@ pub mod sqlite;
 pub mod temp_files;
 
 pub use blob::{
-    BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign, Presigned,
-    ReceivedPart, StoredBlob,
+    Accept, BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Declared, Multipart, Presign,
+    Presigned, ReceivedPart, StoredBlob,
 };
 pub use error::{Record, StoreError, StoreResult};
-pub use keys::{STAGING_PREFIX, new_blob_key, session_of_staging_key, staging_key};
+pub use keys::{
+    STAGING_PREFIX, new_blob_key, session_blob_key, session_of_staging_key, staging_key,
+};
 pub use meta::{
     IdentityStore, MetaStore, PackageStore, PurgeStore, SettingsStore, UploadSessionStore,
 };

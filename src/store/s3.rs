@@ -4,8 +4,8 @@
 
 use super::blob::MIN_PART_SIZE;
 use super::{
-    BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign, Presigned,
-    ReceivedPart, Record, StoreError, StoreResult, StoredBlob,
+    Accept, BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign,
+    Presigned, ReceivedPart, Record, StoreError, StoreResult, StoredBlob, session_of_staging_key,
 };
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
@@ -192,8 +192,9 @@ impl S3BlobStore {
                     }
                 }
             }
+            let stored = meter.verified()?;
             self.finish_multipart(key, &upload_id, parts).await?;
-            Ok(meter.finish())
+            Ok(stored)
         }
         .await;
         if result.is_err() {
@@ -217,9 +218,9 @@ impl BlobStore for S3BlobStore {
         &self,
         key: &str,
         mut body: ByteStream,
-        max_bytes: Option<u64>,
+        accept: &Accept,
     ) -> StoreResult<StoredBlob> {
-        let mut meter = BodyMeter::new(max_bytes);
+        let mut meter = BodyMeter::accepting(accept);
         let mut buffer = BytesMut::with_capacity(self.part_size.min(1 << 20));
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(StoreError::BodyFailed)?;
@@ -230,16 +231,25 @@ impl BlobStore for S3BlobStore {
             }
         }
         let bytes = buffer.freeze();
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
+        let stored = meter.verified()?;
+        let mut request = self.client.put_object().bucket(&self.bucket).key(key);
+        if session_of_staging_key(key).is_some() {
+            // A staged upload's object is written once, as its presigned URL does.
+            request = request.if_none_match("*");
+        }
+        request
             .content_length(bytes.len() as i64)
             .body(S3Body::from(bytes))
             .send()
             .await
-            .map_err(StoreError::backend)?;
-        Ok(meter.finish())
+            .map_err(|e| {
+                if e.as_service_error().map(|s| s.code()) == Some(Some("PreconditionFailed")) {
+                    StoreError::already_exists(Record::Blob, key)
+                } else {
+                    StoreError::backend(e)
+                }
+            })?;
+        Ok(stored)
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StoreResult<BlobBody> {
@@ -316,7 +326,22 @@ impl BlobStore for S3BlobStore {
                 .await
                 .map_err(|e| not_found_if(e, "NoSuchKey", Record::Blob, from))?;
         }
-        self.delete(from).await
+        Ok(())
+    }
+
+    async fn seal(&self, key: &str) -> StoreResult<()> {
+        // An empty object where the staged one was: the write-once URL (`If-None-Match: *`)
+        // is refused from now on. The lifecycle rule removes it with the other staged objects.
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(0)
+            .body(S3Body::from(Bytes::new()))
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        Ok(())
     }
 
     async fn expire_staged(&self, _older_than: Duration) -> StoreResult<usize> {
@@ -485,6 +510,9 @@ impl Presign for S3BlobStore {
             .key(key)
             .content_length(size as i64)
             .set_checksum_sha256(checksum)
+            // Written once: a second PUT (a replay, or after a commit or an abort sealed the
+            // key) is refused by S3 with 412 and writes nothing.
+            .if_none_match("*")
             .presigned(PresigningConfig::expires_in(ttl).map_err(StoreError::backend)?)
             .await
             .map_err(StoreError::backend)?;

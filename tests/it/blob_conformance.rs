@@ -7,7 +7,7 @@ use crate::support::sha256_hex;
 use bytes::Bytes;
 use depot::store::fs::{FsBlobStore, count_files};
 use depot::store::s3::S3BlobStore;
-use depot::store::{BlobStore, ByteStream, StoreError, new_blob_key};
+use depot::store::{Accept, BlobStore, ByteStream, StoreError, new_blob_key};
 use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
 
@@ -94,7 +94,7 @@ async fn round_trip(s: Subject) {
     let key = new_blob_key();
     let stored = s
         .store
-        .put(&key, body_of(b"hello blob".to_vec(), 3), None)
+        .put(&key, body_of(b"hello blob".to_vec(), 3), &Accept::any())
         .await
         .unwrap();
     assert_eq!(stored.size, 10);
@@ -110,7 +110,7 @@ async fn empty_blob(s: Subject) {
     let key = new_blob_key();
     let stored = s
         .store
-        .put(&key, body_of(Vec::new(), 1), None)
+        .put(&key, body_of(Vec::new(), 1), &Accept::any())
         .await
         .unwrap();
     assert_eq!(stored.size, 0);
@@ -128,7 +128,7 @@ async fn large_blob_in_many_chunks(s: Subject) {
     let key = new_blob_key();
     let stored = s
         .store
-        .put(&key, body_of(data.clone(), 64 << 10), None)
+        .put(&key, body_of(data.clone(), 64 << 10), &Accept::any())
         .await
         .unwrap();
     assert_eq!(stored.size, data.len() as u64);
@@ -144,7 +144,7 @@ async fn large_blob_in_many_chunks(s: Subject) {
 async fn ranges(s: Subject) {
     let key = new_blob_key();
     s.store
-        .put(&key, body_of(b"0123456789".to_vec(), 4), None)
+        .put(&key, body_of(b"0123456789".to_vec(), 4), &Accept::any())
         .await
         .unwrap();
     let body = s.store.get(&key, Some(2..6)).await.unwrap();
@@ -172,7 +172,7 @@ async fn missing_blobs(s: Subject) {
 async fn delete_removes(s: Subject) {
     let key = new_blob_key();
     s.store
-        .put(&key, body_of(b"x".to_vec(), 1), None)
+        .put(&key, body_of(b"x".to_vec(), 1), &Accept::any())
         .await
         .unwrap();
     s.store.delete(&key).await.unwrap();
@@ -185,13 +185,16 @@ async fn delete_removes(s: Subject) {
 
 async fn too_large_leaves_nothing(s: Subject) {
     let key = new_blob_key();
-    let r = s.store.put(&key, body_of(vec![1; 20], 7), Some(10)).await;
+    let r = s
+        .store
+        .put(&key, body_of(vec![1; 20], 7), &Accept::at_most(10))
+        .await;
     assert!(matches!(r, Err(StoreError::TooLarge)), "{r:?}");
     // Exactly at the limit is fine.
     let ok = new_blob_key();
     assert_eq!(
         s.store
-            .put(&ok, body_of(vec![1; 10], 7), Some(10))
+            .put(&ok, body_of(vec![1; 10], 7), &Accept::at_most(10))
             .await
             .unwrap()
             .size,
@@ -201,7 +204,11 @@ async fn too_large_leaves_nothing(s: Subject) {
     let big = new_blob_key();
     let r = s
         .store
-        .put(&big, body_of(random(12 << 20), 1 << 20), Some(11 << 20))
+        .put(
+            &big,
+            body_of(random(12 << 20), 1 << 20),
+            &Accept::at_most(11 << 20),
+        )
         .await;
     assert!(matches!(r, Err(StoreError::TooLarge)), "{r:?}");
     assert!(matches!(
@@ -231,7 +238,7 @@ async fn failing_body_leaves_nothing(s: Subject) {
         ];
         let r = s
             .store
-            .put(&key, futures::stream::iter(chunks).boxed(), None)
+            .put(&key, futures::stream::iter(chunks).boxed(), &Accept::any())
             .await;
         assert!(matches!(r, Err(StoreError::BodyFailed(_))), "{r:?}");
         assert!(matches!(
@@ -242,29 +249,99 @@ async fn failing_body_leaves_nothing(s: Subject) {
     assert_eq!(s.everything_stored().await, 0);
 }
 
-async fn promote_moves_a_staged_object(s: Subject) {
+const STAGED: &str = "uploads/0123456789abcdef0123456789abcdef";
+
+async fn promote_copies_and_seal_closes_the_staged_object(s: Subject) {
     let data = random(3000);
-    let staged = "uploads/0123456789abcdef0123456789abcdef";
     s.store
-        .put(staged, body_of(data.clone(), 1000), None)
+        .put(STAGED, body_of(data.clone(), 1000), &Accept::any())
         .await
         .unwrap();
     let key = new_blob_key();
-    s.store.promote(staged, &key).await.unwrap();
+    s.store.promote(STAGED, &key).await.unwrap();
     assert_eq!(read_all(s.store.as_ref(), &key, None).await, data);
-    assert!(matches!(
-        s.store.head(staged).await,
-        Err(StoreError::NotFound { .. })
-    ));
-    assert_eq!(s.everything_stored().await, 1, "moved, not copied");
+    assert_eq!(read_all(s.store.as_ref(), STAGED, None).await, data);
+    // Sealed: empty, and its write-once URL can write nothing more.
+    s.store.seal(STAGED).await.unwrap();
+    assert_eq!(s.store.head(STAGED).await.unwrap(), 0);
+    let again = s
+        .store
+        .put(STAGED, body_of(random(10), 5), &Accept::any())
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists { .. })),
+        "{again:?}"
+    );
+    assert_eq!(read_all(s.store.as_ref(), &key, None).await, data);
     // Nothing staged: NotFound, and nothing appears at the target.
     let other = new_blob_key();
-    let r = s.store.promote(staged, &other).await;
+    let missing = "uploads/ffff456789abcdef0123456789abcdef";
+    let r = s.store.promote(missing, &other).await;
     assert!(matches!(r, Err(StoreError::NotFound { .. })), "{r:?}");
     assert!(matches!(
         s.store.head(&other).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+async fn staged_objects_are_written_once(s: Subject) {
+    let first = random(2000);
+    s.store
+        .put(STAGED, body_of(first.clone(), 700), &Accept::any())
+        .await
+        .unwrap();
+    let second = s
+        .store
+        .put(STAGED, body_of(random(2000), 700), &Accept::any())
+        .await;
+    assert!(
+        matches!(second, Err(StoreError::AlreadyExists { .. })),
+        "{second:?}"
+    );
+    assert_eq!(read_all(s.store.as_ref(), STAGED, None).await, first);
+    assert_eq!(
+        s.everything_stored().await,
+        1,
+        "the refused bytes are not kept"
+    );
+}
+
+async fn declared_size_and_digest_are_checked_before_anything_is_in_place(s: Subject) {
+    use depot::store::Declared;
+    let data = random(4000);
+    let digest = sha256_hex(&data);
+    for (accept, declared) in [
+        (Accept::exactly(4001, None), Declared::Size),
+        (
+            Accept::exactly(4000, Some(sha256_hex(b"other"))),
+            Declared::Sha256,
+        ),
+    ] {
+        let r = s
+            .store
+            .put(STAGED, body_of(data.clone(), 999), &accept)
+            .await;
+        assert!(
+            matches!(r, Err(StoreError::NotAsDeclared(d)) if d == declared),
+            "{r:?}"
+        );
+        assert!(
+            s.store.head(STAGED).await.is_err(),
+            "refused bytes were placed"
+        );
+    }
+    assert_eq!(s.everything_stored().await, 0);
+    // The key is still free for the right bytes.
+    let stored = s
+        .store
+        .put(
+            STAGED,
+            body_of(data.clone(), 999),
+            &Accept::exactly(4000, Some(digest.clone())),
+        )
+        .await
+        .unwrap();
+    assert_eq!((stored.size, stored.sha256), (4000, digest));
 }
 
 on_every_backend!(
@@ -276,7 +353,9 @@ on_every_backend!(
     delete_removes,
     too_large_leaves_nothing,
     failing_body_leaves_nothing,
-    promote_moves_a_staged_object,
+    promote_copies_and_seal_closes_the_staged_object,
+    staged_objects_are_written_once,
+    declared_size_and_digest_are_checked_before_anything_is_in_place,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,7 +379,7 @@ async fn the_s3_emulator_checks_signatures() {
         &bucket,
     );
     let r = forged
-        .put(&new_blob_key(), body_of(b"x".to_vec(), 1), None)
+        .put(&new_blob_key(), body_of(b"x".to_vec(), 1), &Accept::any())
         .await;
     assert!(
         matches!(r, Err(StoreError::Backend(_))),
@@ -522,13 +601,19 @@ async fn s3_promotes_large_objects_in_copied_parts() {
     let data = random((12 << 20) + 77);
     let staged = "uploads/ffeeddccbbaa99887766554433221100";
     store
-        .put(staged, body_of(data.clone(), 1 << 20), None)
+        .put(staged, body_of(data.clone(), 1 << 20), &Accept::any())
         .await
         .unwrap();
     let key = new_blob_key();
     store.promote(staged, &key).await.unwrap();
     assert_eq!(read_all(&store, &key, None).await, data);
-    assert_eq!(emulator.keys(&bucket).await, vec![key]);
+    let mut keys = emulator.keys(&bucket).await;
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![key, staged.to_string()],
+        "copied, the staged object left"
+    );
     assert_eq!(emulator.unfinished_parts(), 0);
 }
 
@@ -538,7 +623,11 @@ async fn s3_presigned_urls_work_and_are_checked() {
     let s = Subject::aws().await;
     let key = new_blob_key();
     s.store
-        .put(&key, body_of(b"presigned bytes".to_vec(), 5), None)
+        .put(
+            &key,
+            body_of(b"presigned bytes".to_vec(), 5),
+            &Accept::any(),
+        )
         .await
         .unwrap();
     let disposition = "attachment; filename=\"f.bin\"";
@@ -615,8 +704,15 @@ async fn s3_presigned_urls_work_and_are_checked() {
         "{}",
         String::from_utf8_lossy(&body)
     );
-    // (s3s-fs 0.14.1, unlike S3, keeps the refused bytes; the finalizer re-hashes what it commits.)
+    // Nothing of the refused bytes is kept: the right ones still go in, once.
     assert_eq!(curl("PUT", &put, Some(&file)).0, "200");
+    let (code, body) = curl("PUT", &put, Some(&file));
+    assert_eq!(
+        code,
+        "412",
+        "a write-once URL: {}",
+        String::from_utf8_lossy(&body)
+    );
     assert_eq!(
         read_all(s.store.as_ref(), &target, None).await,
         b"uploaded directly"
@@ -643,7 +739,11 @@ async fn local_presigned_urls_work_and_are_checked() {
 
     let key = new_blob_key();
     store
-        .put(&key, body_of(b"presigned bytes".to_vec(), 5), None)
+        .put(
+            &key,
+            body_of(b"presigned bytes".to_vec(), 5),
+            &Accept::any(),
+        )
         .await
         .unwrap();
     let disposition = "attachment; filename=\"f.bin\"";
@@ -741,7 +841,7 @@ async fn local_store_expires_abandoned_staged_uploads() {
     let fresh = "uploads/0000000000000000000000000000000b";
     for key in [old, fresh] {
         store
-            .put(key, body_of(b"staged".to_vec(), 3), None)
+            .put(key, body_of(b"staged".to_vec(), 3), &Accept::any())
             .await
             .unwrap();
     }
@@ -755,7 +855,7 @@ async fn local_store_expires_abandoned_staged_uploads() {
     .unwrap();
     let blob = new_blob_key();
     store
-        .put(&blob, body_of(b"published".to_vec(), 3), None)
+        .put(&blob, body_of(b"published".to_vec(), 3), &Accept::any())
         .await
         .unwrap();
     let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 24 * 3600);

@@ -203,13 +203,19 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
     assert!(upload_url.starts_with(&s3.endpoint), "{upload_url}");
     let bytes = work.path().join("handoff.bin");
     std::fs::write(&bytes, b"to s3 direc").unwrap();
-    let (code, body) = curl(&[
-        "-X",
-        "PUT",
-        "--upload-file",
-        bytes.to_str().unwrap(),
-        upload_url,
-    ]);
+    // With exactly the headers given (they are signed: `If-None-Match: *` among them).
+    let headers: Vec<String> = opened["upload"]["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap()))
+        .collect();
+    let mut put = vec!["-X", "PUT", "--upload-file", bytes.to_str().unwrap()];
+    for h in &headers {
+        put.extend(["-H", h.as_str()]);
+    }
+    put.push(upload_url);
+    let (code, body) = curl(&put);
     assert_eq!(code, "200", "{body}");
     let event = serde_json::json!({"Records": [{
         "eventVersion": "2.1",

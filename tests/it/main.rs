@@ -20,3 +20,4 @@ mod meta_conformance;
 mod request_costs;
 mod safety;
 mod template;
+mod upload_guards;

@@ -279,25 +279,46 @@ impl TestApp {
         newest(self.meta().as_ref(), project, name, version, file).await
     }
 
-    /// Stored blobs (files under `blobs/`, or objects in the bucket).
+    /// Stored blobs (files under `blobs/`, or objects under `blobs/` in the bucket).
     pub async fn blob_count(&self) -> usize {
         match &self.stores {
             Stores::Local(dir) => depot::store::fs::count_files(&dir.path().join("blobs")),
-            Stores::Aws { s3, bucket } => s3.keys(bucket).await.len(),
-        }
-    }
-
-    /// Staged bytes of upload sessions (under `uploads/`, in either store).
-    pub async fn staged_count(&self) -> usize {
-        match &self.stores {
-            Stores::Local(dir) => depot::store::fs::count_files(&dir.path().join("uploads")),
             Stores::Aws { s3, bucket } => s3
                 .keys(bucket)
                 .await
                 .iter()
-                .filter(|k| k.starts_with("uploads/"))
+                .filter(|k| k.starts_with("blobs/"))
                 .count(),
         }
+    }
+
+    /// Sizes of what upload sessions staged (files under `uploads/`, parts included, or
+    /// objects under `uploads/`).
+    async fn staged_sizes(&self) -> Vec<u64> {
+        match &self.stores {
+            Stores::Local(dir) => file_sizes(&dir.path().join("uploads")),
+            Stores::Aws { s3, bucket } => s3
+                .objects(bucket)
+                .await
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("uploads/"))
+                .map(|(_, size)| size)
+                .collect(),
+        }
+    }
+
+    /// Staged objects and parts holding bytes (a sealed staged object, empty, holds none).
+    pub async fn staged_count(&self) -> usize {
+        self.staged_sizes().await.iter().filter(|s| **s > 0).count()
+    }
+
+    /// Sealed (empty) staged objects: sessions settled, their write-once URLs spent.
+    pub async fn sealed_count(&self) -> usize {
+        self.staged_sizes()
+            .await
+            .iter()
+            .filter(|s| **s == 0)
+            .count()
     }
 
     /// Uploads in flight or left over (temp files, or unfinished multipart parts).
@@ -446,4 +467,21 @@ pub fn basic(user: &str, password: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
+}
+
+/// The sizes of the files under `dir`, recursively.
+fn file_sizes(dir: &std::path::Path) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut sizes = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sizes.extend(file_sizes(&path));
+        } else if let Ok(meta) = entry.metadata() {
+            sizes.push(meta.len());
+        }
+    }
+    sizes
 }

@@ -29,6 +29,25 @@ pub type Observer = std::sync::Arc<
     dyn Fn(&hyper::http::request::Parts, &hyper::http::response::Parts) + Send + Sync,
 >;
 
+/// Where a PutObject request (not a part, not a copy) writes its object, in s3s-fs's layout.
+fn refused_put_target(
+    head: &hyper::http::request::Parts,
+    root: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    let query = head.uri.query().unwrap_or_default();
+    let plain_put = head.method == hyper::Method::PUT
+        && !query.contains("uploadId")
+        && !head.headers.contains_key("x-amz-copy-source");
+    let path = head.uri.path().trim_start_matches('/');
+    (plain_put && path.contains('/') && !path.contains("..")).then(|| {
+        root.join(
+            percent_encoding::percent_decode_str(path)
+                .decode_utf8_lossy()
+                .as_ref(),
+        )
+    })
+}
+
 impl S3Emulator {
     pub async fn start() -> Self {
         Self::start_observed(None).await
@@ -41,14 +60,24 @@ impl S3Emulator {
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let s3 = builder.build();
+        let objects = root.path().to_path_buf();
         let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
             let (s3, observer) = (s3.clone(), observer.clone());
+            let objects = objects.clone();
             async move {
                 let (head, body) = request.into_parts();
                 let seen = observer.as_ref().map(|_| head.clone());
+                let put_object = refused_put_target(&head, &objects);
                 let response =
                     hyper::service::Service::call(&s3, hyper::Request::from_parts(head, body))
                         .await?;
+                // s3s-fs writes a PutObject's bytes before it checks their checksum; S3 keeps
+                // nothing of a refused PUT, so neither does this emulator.
+                if let Some(path) = put_object
+                    && response.status() == hyper::StatusCode::BAD_REQUEST
+                {
+                    let _ = std::fs::remove_file(path);
+                }
                 if let (Some(observer), Some(head)) = (observer, seen) {
                     let (parts, body) = response.into_parts();
                     observer(&head, &parts);
@@ -114,6 +143,15 @@ impl S3Emulator {
 
     /// Objects stored in `bucket` (every key).
     pub async fn keys(&self, bucket: &str) -> Vec<String> {
+        self.objects(bucket)
+            .await
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Every object's key and size.
+    pub async fn objects(&self, bucket: &str) -> Vec<(String, u64)> {
         let out = self
             .client()
             .list_objects_v2()
@@ -123,7 +161,10 @@ impl S3Emulator {
             .unwrap();
         out.contents()
             .iter()
-            .filter_map(|o| o.key().map(str::to_string))
+            .filter_map(|o| {
+                let size = o.size().unwrap_or_default().max(0) as u64;
+                o.key().map(|k| (k.to_string(), size))
+            })
             .collect()
     }
 }
