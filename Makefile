@@ -106,7 +106,7 @@ tools:
 	@command -v npm >/dev/null 2>&1 || { echo "installing npm"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -q npm >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q npm; }; }
-	@for t in curl wget; do \
+	@for t in curl wget strace; do \
 	  command -v $$t >/dev/null 2>&1 && continue; \
 	  echo "installing $$t"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 const DEPOT: &str = env!("CARGO_BIN_EXE_depot");
 
 /// A `depot serve` child on a free loopback port; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     banner: Vec<String>,
     dir: tempfile::TempDir,
 }
@@ -45,7 +45,8 @@ impl Server {
         Self::start_command(shell, dir, &data, &[], &[])
     }
 
-    fn start_command(
+    /// `command` (which runs `depot` with the arguments it is given) serving `data`.
+    pub(crate) fn start_command(
         mut command: Command,
         dir: tempfile::TempDir,
         data: &Path,
@@ -112,7 +113,7 @@ impl Server {
             .collect()
     }
 
-    fn demo_token(&self) -> String {
+    pub(crate) fn demo_token(&self) -> String {
         self.banner
             .iter()
             .map(|l| l.trim())
