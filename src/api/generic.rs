@@ -57,10 +57,22 @@ impl Route {
         Self::parse(project, rest)
     }
 
-    /// `rest` is what follows `packages/generic/`: `name/version/(dirs/)file`.
+    /// `rest` is what follows `packages/generic/`: `name/version/(dirs/)file`. An empty
+    /// segment is no route, unless a `.` or `..` segment sent raw (`--path-as-is`) made it,
+    /// as a name or version ending in `/../` does: that is a traversal, refused with GitLab's
+    /// 400 when the directories are checked.
     pub fn parse(project_raw: &str, rest: &str) -> Option<Self> {
         let segments: Vec<&str> = rest.split('/').collect();
-        if segments.len() < 3 || segments.iter().any(|s| s.is_empty()) {
+        let n = segments.len();
+        let dot = |s: &&str| matches!(decode(s).as_str(), "." | "..");
+        let empty_dir = segments
+            .get(2..n.saturating_sub(1))
+            .is_some_and(|dirs| dirs.contains(&""));
+        let traversal = empty_dir && segments.iter().any(dot);
+        if n < 3
+            || [segments[0], segments[1], segments[n - 1]].contains(&"")
+            || (empty_dir && !traversal)
+        {
             return None;
         }
         let last = segments.len() - 1;

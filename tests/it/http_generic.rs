@@ -162,6 +162,15 @@ async fn validation_errors_use_gitlabs_wording(backend: Backend) {
             w.url(p, "pkg/1.0/f.txt?path=../x"),
             "path should be a valid file path",
         ),
+        // A version or a name ending in `/../`, sent raw (GitLab's request specs).
+        (
+            w.url(p, "mypackage/1.2.3-4/../..//myfile.tar.gz"),
+            "path should be a valid file path",
+        ),
+        (
+            w.url(p, "my-package/..//0.0.1/myfile.tar.gz"),
+            "package_version is invalid, path should be a valid file path",
+        ),
         // Control characters in a directory, raw or by the path parameter.
         (
             w.url(p, "pkg/1.0/a%00b/f.txt"),
@@ -198,6 +207,11 @@ async fn validation_errors_use_gitlabs_wording(backend: Backend) {
             .await
             .expect(400, json!({"error": message}));
     }
+    // An empty directory without a traversal is no route at all.
+    w.app
+        .put(&w.url(p, "pkg/1.0//f.txt"), &dev, b"x")
+        .await
+        .expect(404, json!({"error": "404 Not Found"}));
     // Downloads validate too, before authentication.
     w.app
         .get(&w.url(p, "bad%20name/1.0/f.txt"), &[])
