@@ -15,6 +15,7 @@ use crate::domain::{
     FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageQuery, PackageStatus,
     PackageVersion, Project, Timestamp,
 };
+use crate::store::aws::sdk_failure;
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
 use std::ops::ControlFlow;
@@ -214,7 +215,7 @@ impl PackageStore for DynamoMetaStore {
                 if conditional_failed(&e) {
                     Ok(())
                 } else {
-                    Err(StoreError::backend(e))
+                    Err(sdk_failure(e))
                 }
             })
     }

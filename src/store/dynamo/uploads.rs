@@ -7,6 +7,7 @@ use super::schema::{n, s};
 use super::transaction::ITEM_IS_NEW;
 use super::{DynamoMetaStore, conditional_failed};
 use crate::domain::{SessionState, Timestamp, UploadSession};
+use crate::store::aws::sdk_failure;
 use crate::store::{Record, StoreError, StoreResult, UploadSessionStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -56,7 +57,7 @@ impl DynamoMetaStore {
         {
             Ok(out) => out.attributes.map(|item| session_from(&item)).transpose(),
             Err(e) if conditional_failed(&e) => Ok(None),
-            Err(e) => Err(StoreError::backend(e)),
+            Err(e) => Err(sdk_failure(e)),
         }
     }
 }
@@ -77,7 +78,7 @@ impl UploadSessionStore for DynamoMetaStore {
             Err(e) if conditional_failed(&e) => {
                 Err(StoreError::already_exists(Record::UploadSession, &u.id))
             }
-            Err(e) => Err(StoreError::backend(e)),
+            Err(e) => Err(sdk_failure(e)),
         }
     }
 

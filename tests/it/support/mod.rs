@@ -364,6 +364,23 @@ impl World {
     }
 }
 
+/// The AWS configuration the tests' SDK clients start from: the emulators' credentials and
+/// region, nothing read from the environment.
+pub fn sdk_config() -> aws_config::SdkConfig {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            s3::ACCESS_KEY,
+            s3::SECRET_KEY,
+            None,
+            None,
+            "test",
+        )))
+        .build()
+}
+
 /// The newest live file `file` of package `name`/`version` in `project` of any store.
 pub async fn newest(
     meta: &dyn MetaStore,
