@@ -4,11 +4,12 @@
 //! session commits at most once; refusals are final states, store failures are errors (the
 //! lease then lapses and a later call retries).
 
+use super::lost_answers::Landed;
 use super::uploads::{COMMIT_LEASE_SECONDS, SessionView, Staged};
 use super::{Error, Registry, duplicates_allowed};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
-    NewFile, Project, ProjectRef, Refusal, SessionState, Timestamp, UploadSession,
+    NewFile, Project, ProjectRef, Refusal, SessionClaim, SessionState, Timestamp, UploadSession,
 };
 use crate::store::{BodyMeter, ReceivedPart, StoreError, StoredBlob, new_blob_key};
 use futures::StreamExt;
@@ -88,23 +89,55 @@ impl Registry {
             let session = self.session_by_id(id).await?;
             return self.view(session).await;
         };
+        let session = match self.settle_claimed(&claimed, staged, now).await {
+            Ok(session) => session,
+            Err(e) => {
+                // Let the next call (the client's retry, or the finalizer) commit at once
+                // rather than after the lease; the staged bytes are where they were.
+                if let Err(release) = self
+                    .meta
+                    .settle_upload_session(id, &SessionState::Pending)
+                    .await
+                {
+                    tracing::warn!(session = id, error = %release, "could not release a failed commit's claim; it lapses with its lease");
+                }
+                return Err(e);
+            }
+        };
+        self.view(session).await
+    }
+
+    /// Commit (or refuse) the `claimed` session whose bytes are `staged`, and settle it; the
+    /// session as it stands afterwards.
+    async fn settle_claimed(
+        &self,
+        claimed: &UploadSession,
+        staged: Staged,
+        now: Timestamp,
+    ) -> Result<UploadSession, Error> {
         let size = match staged {
             Staged::Object(size) => Some(size),
             Staged::Parts(parts) => {
-                self.join_parts(&claimed, &parts).await?;
+                self.join_parts(claimed, &parts).await?;
                 Some(self.blobs.head(&claimed.staged_key).await?)
             }
             Staged::Waiting(_) => None,
         };
-        let outcome = self.commit_claimed(&claimed, size, now).await?;
-        if !matches!(outcome, SessionState::Committed { .. }) {
-            self.drop_staged(&claimed).await?;
-        }
-        let session = match self.meta.settle_upload_session(id, &outcome).await? {
-            Some(settled) => settled,
-            None => self.session_by_id(id).await?,
+        let outcome = self.commit_claimed(claimed, size, now).await?;
+        // A commit's publish settled the session with its file; a refusal is settled here.
+        let settled = match outcome {
+            SessionState::Committed { .. } => None,
+            refused => {
+                self.drop_staged(claimed).await?;
+                self.meta
+                    .settle_upload_session(&claimed.id, &refused)
+                    .await?
+            }
         };
-        self.view(session).await
+        match settled {
+            Some(settled) => Ok(settled),
+            None => self.session_by_id(&claimed.id).await,
+        }
     }
 
     /// Check and publish a claimed session whose staged object has `staged` bytes (`None`:
@@ -188,6 +221,9 @@ impl Registry {
     ) -> Result<SessionState, Error> {
         let settings = self.settings_of(project.namespace_id).await?;
         let refuse_duplicate = !duplicates_allowed(&settings, &session.name, &session.version);
+        let SessionState::Committing { until } = session.state else {
+            return Err(StoreError::claim_lost(&session.id).into());
+        };
         let key = new_blob_key();
         self.blobs.promote(&session.staged_key, &key).await?;
         let file = NewFile {
@@ -201,20 +237,36 @@ impl Registry {
             blob_key: key.clone(),
             refuse_duplicate,
             now,
+            commits: Some(SessionClaim {
+                session_id: session.id.clone(),
+                until,
+            }),
         };
         match self.meta.publish(file).await {
             Ok((package, file)) => Ok(SessionState::Committed {
                 package_id: package.id,
                 file_id: file.id,
             }),
-            Err(e) => {
+            Err(StoreError::AlreadyExists { .. }) => {
                 self.blobs.delete(&key).await?;
-                match e {
-                    StoreError::AlreadyExists { .. } => Ok(SessionState::Refused {
-                        reason: Refusal::Duplicate,
-                    }),
-                    other => Err(other.into()),
+                Ok(SessionState::Refused {
+                    reason: Refusal::Duplicate,
+                })
+            }
+            Err(e) => {
+                // The answer may have been lost after the publish (which settles the session)
+                // took effect; if it did not, the bytes go back where they were staged, for
+                // the next commit. Unknown, they stay where they are.
+                let landed = match e.is_transient() {
+                    true => self.session_committed(&session.id).await,
+                    false => Landed::No,
+                };
+                match landed {
+                    Landed::Yes(committed) => return Ok(committed),
+                    Landed::No => self.blobs.promote(&key, &session.staged_key).await?,
+                    Landed::Unknown => {}
                 }
+                Err(e.into())
             }
         }
     }

@@ -117,7 +117,10 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> StoreResult<()>;
 
     /// Move the finished object at `from` (a staged upload) to `to` (a fresh blob key), inside
-    /// the store; `from` is gone afterwards. `NotFound` if there is nothing at `from`.
+    /// the store; `from` is gone afterwards (on S3, once the copy is whole the move has
+    /// happened: a source that cannot be removed then is left to the bucket's lifecycle rule).
+    /// A move that fails leaves nothing at `to` where it can help it (a copy whose answer was
+    /// lost is removed). `NotFound` if there is nothing at `from`.
     async fn promote(&self, from: &str, to: &str) -> StoreResult<()>;
 
     /// Remove staged uploads (objects and multipart parts under

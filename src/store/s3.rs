@@ -313,8 +313,8 @@ impl BlobStore for S3BlobStore {
     async fn promote(&self, from: &str, to: &str) -> StoreResult<()> {
         // A server-side copy: no bytes pass through here.
         let size = self.head(from).await?;
-        if size > self.copy_part_size {
-            self.copy_in_parts(from, to, size).await?;
+        let copied = if size > self.copy_part_size {
+            self.copy_in_parts(from, to, size).await
         } else {
             self.client
                 .copy_object()
@@ -323,9 +323,22 @@ impl BlobStore for S3BlobStore {
                 .key(to)
                 .send()
                 .await
-                .map_err(|e| not_found_if(e, "NoSuchKey", Record::Blob, from))?;
+                .map(|_| ())
+                .map_err(|e| not_found_if(e, "NoSuchKey", Record::Blob, from))
+        };
+        if let Err(e) = copied {
+            // A copy whose answer was lost may be there even so: nothing would name it.
+            if let Err(cleanup) = self.delete(to).await {
+                tracing::error!(key = to, error = %cleanup, "could not remove the copy of a failed move");
+            }
+            return Err(e);
         }
-        self.delete(from).await
+        // The bytes are at `to`: the move has happened. A source left behind (a staged
+        // upload) is removed by the bucket's lifecycle rule.
+        if let Err(e) = self.delete(from).await {
+            tracing::warn!(key = from, error = %e, "could not remove the source of a move");
+        }
+        Ok(())
     }
 
     async fn expire_staged(&self, _older_than: Duration) -> StoreResult<usize> {

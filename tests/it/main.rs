@@ -9,6 +9,7 @@ mod support;
 mod blob_conformance;
 mod cli;
 mod cli_push_pull;
+mod faults;
 mod http_downloads;
 mod http_generic;
 mod http_graphql;
