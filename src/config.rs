@@ -62,8 +62,9 @@ pub struct AwsPatience {
     #[arg(long = "dynamodb-attempt-timeout", env = "DEPOT_DYNAMODB_ATTEMPT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub dynamodb_attempt_timeout: Duration,
     /// Longest wait for S3 to start answering one attempt of a request (a part's bytes are
-    /// sent within it; a server-side copy or a download then takes as long as it needs).
-    #[arg(long = "s3-attempt-timeout", env = "DEPOT_S3_ATTEMPT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    /// sent within it; a server-side copy or a download then takes as long as it needs). The
+    /// API function sets less, so that its retries fit API Gateway's 29 s.
+    #[arg(long = "s3-attempt-timeout", env = "DEPOT_S3_ATTEMPT_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub s3_attempt_timeout: Duration,
     /// Attempts per AWS request, the first included.
     #[arg(long = "aws-max-attempts", env = "DEPOT_AWS_MAX_ATTEMPTS", default_value = "3", value_parser = clap::value_parser!(u32).range(1..=10))]
@@ -79,7 +80,7 @@ impl Default for AwsPatience {
         AwsPatience {
             connect_timeout: Duration::from_secs(3),
             dynamodb_attempt_timeout: Duration::from_secs(3),
-            s3_attempt_timeout: Duration::from_secs(30),
+            s3_attempt_timeout: Duration::from_secs(60),
             max_attempts: 3,
             initial_backoff: Duration::from_secs(1),
         }
