@@ -88,7 +88,10 @@ impl DynamoMetaStore {
         let Some(item) = self.get(&Key::session(id)).await? else {
             return Ok(None);
         };
-        let ours = item.get(CLAIM_TOKEN).and_then(|v| v.as_s().ok()) == Some(&token.to_string());
+        let ours = item
+            .get(CLAIM_TOKEN)
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|t| t == token);
         let session = session_from(&item)?;
         Ok((ours && matches!(session.state, SessionState::Committing { .. })).then_some(session))
     }
