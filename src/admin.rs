@@ -37,6 +37,9 @@ fn store_words(e: &StoreError) -> String {
         StoreError::Contention { .. } => {
             format!("the store stayed busy ({e}); nothing was changed, try again")
         }
+        StoreError::Unavailable { .. } => format!(
+            "the store's service is unavailable ({e}); the change may or may not have been made: check, and try again later"
+        ),
         StoreError::Misconfigured(why) => format!("the store is not set up as depot needs: {why}"),
         StoreError::Full(_) => format!("the store is full ({e}); free space and try again"),
         _ => format!("the store failed: {e}"),

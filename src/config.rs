@@ -6,6 +6,7 @@ use crate::registry::{DEFAULT_PART_SIZE, DEFAULT_PRESIGN_TTL_SECS};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Which store pair holds the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,6 +45,46 @@ pub struct StoreArgs {
     /// DynamoDB endpoint override (`AWS_ENDPOINT_URL_DYNAMODB` works too).
     #[arg(long, env = "DEPOT_DYNAMODB_ENDPOINT")]
     pub dynamodb_endpoint: Option<String>,
+    #[command(flatten)]
+    pub patience: AwsPatience,
+}
+
+/// How long the AWS clients wait and how often they try (aws store): the SDK's standard retry
+/// mode (throttling, 5xx, timeouts and dropped connections are retried with jittered
+/// backoff), with a limit on connecting and on each attempt, so a stalled request is retried
+/// or given up (503) instead of holding its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+pub struct AwsPatience {
+    /// Longest wait for a connection to DynamoDB or S3 (`500ms`, `3s`).
+    #[arg(long = "aws-connect-timeout", env = "DEPOT_AWS_CONNECT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Longest wait for one attempt of a DynamoDB request, answer included.
+    #[arg(long = "dynamodb-attempt-timeout", env = "DEPOT_DYNAMODB_ATTEMPT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub dynamodb_attempt_timeout: Duration,
+    /// Longest wait for S3 to start answering one attempt of a request (a part's bytes are
+    /// sent within it; a server-side copy or a download then takes as long as it needs). The
+    /// API function sets less, so that its retries fit API Gateway's 29 s.
+    #[arg(long = "s3-attempt-timeout", env = "DEPOT_S3_ATTEMPT_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub s3_attempt_timeout: Duration,
+    /// Attempts per AWS request, the first included.
+    #[arg(long = "aws-max-attempts", env = "DEPOT_AWS_MAX_ATTEMPTS", default_value = "3", value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub max_attempts: u32,
+    /// The backoff before a first retry; it doubles (jittered, at most 20 s) with each one.
+    #[arg(long = "aws-retry-backoff", env = "DEPOT_AWS_RETRY_BACKOFF", default_value = "1s", value_parser = parse_duration)]
+    pub initial_backoff: Duration,
+}
+
+impl Default for AwsPatience {
+    /// The flags' defaults.
+    fn default() -> Self {
+        AwsPatience {
+            connect_timeout: Duration::from_secs(3),
+            dynamodb_attempt_timeout: Duration::from_secs(3),
+            s3_attempt_timeout: Duration::from_secs(60),
+            max_attempts: 3,
+            initial_backoff: Duration::from_secs(1),
+        }
+    }
 }
 
 /// Endpoint overrides of the AWS services (emulators); `None`: the SDK's own resolution.
@@ -63,6 +104,7 @@ pub enum StoreConfig {
         table: String,
         bucket: String,
         endpoints: Endpoints,
+        patience: AwsPatience,
     },
 }
 
@@ -87,6 +129,7 @@ impl StoreArgs {
                         s3: self.s3_endpoint.clone(),
                         dynamodb: self.dynamodb_endpoint.clone(),
                     },
+                    patience: self.patience,
                 })
             }
         }
@@ -200,6 +243,25 @@ pub fn database_path(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("depot.sqlite3")
 }
 
+/// `250ms`, `3s`, `2m` → a duration (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration"))?;
+    let millis = match unit.trim() {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        other => return Err(format!("unknown duration unit {other:?} (ms, s or m)")),
+    };
+    millis
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
 /// `5GiB`, `100M`, `4096` → bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
@@ -259,6 +321,17 @@ mod tests {
     }
 
     #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("99999999999999999999m").is_err());
+    }
+
+    #[test]
     fn the_aws_store_cannot_lack_its_table_or_bucket() {
         use clap::Parser;
         #[derive(Parser)]
@@ -280,6 +353,7 @@ mod tests {
                 table: "t".into(),
                 bucket: "b".into(),
                 endpoints: Endpoints::default(),
+                patience: AwsPatience::default(),
             })
         );
         let local = parse(&["--data-dir", "/srv/depot"]).unwrap();

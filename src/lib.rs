@@ -20,7 +20,7 @@ pub mod wire;
 pub use api::router;
 pub use registry::{Downloads, Limits, Registry, Uploads};
 
-use config::{Endpoints, StoreConfig, TransferConfig};
+use config::{AwsPatience, Endpoints, StoreConfig, TransferConfig};
 use std::path::Path;
 use std::sync::Arc;
 use store::dynamo::DynamoMetaStore;
@@ -57,8 +57,13 @@ async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-fn dynamo_meta(sdk: &aws_config::SdkConfig, table: &str, endpoints: &Endpoints) -> DynamoMetaStore {
-    let client = DynamoMetaStore::client_from(sdk, endpoints.dynamodb.as_deref());
+fn dynamo_meta(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    endpoints: &Endpoints,
+    patience: &AwsPatience,
+) -> DynamoMetaStore {
+    let client = DynamoMetaStore::client_from(sdk, endpoints.dynamodb.as_deref(), patience);
     DynamoMetaStore::new(client, table)
 }
 
@@ -67,8 +72,16 @@ pub async fn meta_store(config: &StoreConfig) -> Result<Arc<dyn MetaStore>, Stor
     match config {
         StoreConfig::Local { data_dir } => local_meta(data_dir),
         StoreConfig::Aws {
-            table, endpoints, ..
-        } => Ok(Arc::new(dynamo_meta(&sdk_config().await, table, endpoints))),
+            table,
+            endpoints,
+            patience,
+            ..
+        } => Ok(Arc::new(dynamo_meta(
+            &sdk_config().await,
+            table,
+            endpoints,
+            patience,
+        ))),
     }
 }
 
@@ -94,11 +107,12 @@ pub async fn registry(store: &StoreConfig, serving: &Serving) -> Result<Registry
             table,
             bucket,
             endpoints,
+            patience,
         } => {
             let sdk = sdk_config().await;
-            let s3 = S3BlobStore::client_from(&sdk, endpoints.s3.as_deref());
+            let s3 = S3BlobStore::client_from(&sdk, endpoints.s3.as_deref(), patience);
             Registry::new(
-                Arc::new(dynamo_meta(&sdk, table, endpoints)),
+                Arc::new(dynamo_meta(&sdk, table, endpoints, patience)),
                 Arc::new(S3BlobStore::new(s3, bucket)),
                 transfers.limits(),
             )

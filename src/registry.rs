@@ -12,11 +12,13 @@ use crate::store::{
     Accept, BlobBody, BlobLocation, BlobStore, ByteStream, MetaStore, Multipart, Presign,
     StoreError, new_blob_key,
 };
+use lost_answers::{Landed, published};
 use regex::Regex;
 use std::ops::Range;
 use std::sync::Arc;
 
 mod commit;
+mod lost_answers;
 mod packages;
 mod settings;
 mod signed;
@@ -329,22 +331,23 @@ impl Registry {
             return Err(Error::Duplicate);
         }
         let key = new_blob_key();
-        let stored = self
-            .blobs
-            .put(
-                &key,
-                body,
-                &Accept {
-                    max_bytes: (max > 0).then(|| max - 1),
-                    ..Accept::any()
-                },
-            )
-            .await
-            .map_err(|e| match e {
-                StoreError::TooLarge => Error::TooLarge,
-                StoreError::BodyFailed(io) => Error::BodyFailed(io),
-                other => Error::Store(other),
-            })?;
+        let accept = Accept {
+            max_bytes: (max > 0).then(|| max - 1),
+            ..Accept::any()
+        };
+        let stored = match self.blobs.put(&key, body, &accept).await {
+            Ok(stored) => stored,
+            Err(StoreError::TooLarge) => return Err(Error::TooLarge),
+            Err(StoreError::BodyFailed(io)) => return Err(Error::BodyFailed(io)),
+            Err(other) => {
+                // The object may be there even so (the store's answer was lost): nothing
+                // would ever name it.
+                if let Err(e) = self.blobs.delete(&key).await {
+                    tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed upload");
+                }
+                return Err(other.into());
+            }
+        };
         let new_file = NewFile {
             project_id: project.id,
             name: at.name,
@@ -356,15 +359,24 @@ impl Registry {
             blob_key: key.clone(),
             refuse_duplicate,
             now: Timestamp::now(),
+            commits: None,
         };
         // Commit (or clean up) in a task of its own: if the client goes away now and this
         // future is dropped, the blob is still either recorded or removed.
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
         let commit = tokio::spawn(async move {
-            let result = meta.publish(new_file).await;
-            if result.is_err()
-                && let Err(e) = blobs.delete(&key).await
-            {
+            let result = meta.publish(new_file.clone()).await;
+            let unrecorded = match &result {
+                Ok(_) => false,
+                // The answer may have been lost after the records were written.
+                Err(e) if e.is_transient() => match published(meta.as_ref(), &new_file).await {
+                    Landed::Yes(published) => return Ok(published),
+                    Landed::No => true,
+                    Landed::Unknown => false,
+                },
+                Err(_) => true,
+            };
+            if unrecorded && let Err(e) = blobs.delete(&key).await {
                 tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed publish");
             }
             result

@@ -12,6 +12,10 @@ use axum::response::{IntoResponse, Response};
 
 pub const BASIC_CHALLENGE: &str = "Basic realm=\"GitLab Packages Registry\"";
 
+/// Seconds a client is asked to wait (`Retry-After`) before trying a request again that
+/// failed because the storage service was unavailable for a moment.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
 /// `{"message": ...}` with a status.
 pub fn message(status: StatusCode, text: &str) -> Response {
     (status, Json(Message::new(text))).into_response()
@@ -159,6 +163,10 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
         Error::Store(StoreError::Full(_)) => {
             message(StatusCode::INSUFFICIENT_STORAGE, "507 Insufficient Storage")
         }
+        // Throttled, timed out or failing on the service's side: the client may try again.
+        Error::Store(e) if e.is_transient() => {
+            message(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable")
+        }
         Error::Store(_) => message(
             StatusCode::INTERNAL_SERVER_ERROR,
             "500 Internal Server Error",
@@ -172,6 +180,9 @@ impl IntoResponse for Error {
             Error::BodyFailed(e) => {
                 tracing::info!(error = %e, "request body ended early; nothing was stored");
             }
+            Error::Store(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "storage unavailable; the client is asked to retry");
+            }
             Error::Store(e) => tracing::error!(error = %e, "storage failure"),
             _ => {}
         }
@@ -182,6 +193,11 @@ impl IntoResponse for Error {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(BASIC_CHALLENGE),
             );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         response
     }
@@ -226,6 +242,32 @@ mod tests {
                 refusal(reason, 5),
                 (StatusCode::from_u16(status).unwrap(), text.into())
             );
+        }
+    }
+
+    #[test]
+    fn an_unavailable_store_is_503_with_retry_after() {
+        let cases = [
+            StoreError::Unavailable {
+                operation: "TransactWriteItems".into(),
+                source: "throttled".into(),
+            },
+            StoreError::Contention {
+                what: "publish kept conflicting".into(),
+                attempts: 8,
+            },
+        ];
+        for e in cases {
+            let error = Error::Store(e);
+            assert_eq!(
+                gitlab_answer(&error),
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorAnswer::Message(Message::new("503 Service Unavailable"))
+                )
+            );
+            let response = error.into_response();
+            assert_eq!(response.headers()[header::RETRY_AFTER], "2");
         }
     }
 

@@ -27,4 +27,4 @@ pub use records::{
     PackageStatus, Project, Token, TokenGrant, TokenParts, User,
 };
 pub use time::Timestamp;
-pub use uploads::{Refusal, SessionState, StateParts, UploadSession};
+pub use uploads::{Refusal, SessionClaim, SessionState, StateParts, UploadSession};

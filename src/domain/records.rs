@@ -288,6 +288,10 @@ pub struct NewFile {
     /// Refuse (with `AlreadyExists`) if the package already has a live file of this name.
     pub refuse_duplicate: bool,
     pub now: Timestamp,
+    /// The upload session this publish commits, under this claim: settled as committed to the
+    /// file in the same step, so that a session is committed exactly when its file is
+    /// published. Refused (`Contention`) when the claim is no longer held.
+    pub commits: Option<super::SessionClaim>,
 }
 
 impl NewFile {

@@ -19,6 +19,14 @@ pub enum SessionState {
     Aborted,
 }
 
+/// A committer's hold on an upload session, as its claim left it: the lease's end names the
+/// claim. A publish that commits the session is refused once the claim is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionClaim {
+    pub session_id: String,
+    pub until: Timestamp,
+}
+
 impl SessionState {
     pub fn kind(&self) -> &'static str {
         match self {

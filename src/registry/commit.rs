@@ -5,11 +5,12 @@
 //! session commits at most once; refusals are final states, store failures are errors (the
 //! lease then lapses and a later call retries).
 
+use super::lost_answers::Landed;
 use super::uploads::{COMMIT_LEASE_SECONDS, SessionView, Staged};
 use super::{Error, FileCoordinates, Registry, duplicates_allowed};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
-    NewFile, Project, ProjectRef, Refusal, SessionState, Timestamp, UploadSession,
+    NewFile, Project, ProjectRef, Refusal, SessionClaim, SessionState, Timestamp, UploadSession,
 };
 use crate::store::{BodyMeter, ReceivedPart, StoreError, StoredBlob, session_blob_key};
 use futures::StreamExt;
@@ -113,21 +114,55 @@ impl Registry {
             let session = self.session_by_id(id).await?;
             return self.view(session).await;
         };
+        let session = match self.settle_claimed(&claimed, staged, now).await {
+            Ok(session) => session,
+            Err(e) => {
+                // Let the next call (the client's retry, or the finalizer) commit at once
+                // rather than after the lease; the bytes are where it will look for them.
+                if let Err(release) = self
+                    .meta
+                    .settle_upload_session(id, &SessionState::Pending)
+                    .await
+                {
+                    tracing::warn!(session = id, error = %release, "could not release a failed commit's claim; it lapses with its lease");
+                }
+                return Err(e);
+            }
+        };
+        self.view(session).await
+    }
+
+    /// Commit (or refuse) the `claimed` session whose bytes are `staged`, and settle it; the
+    /// session as it stands afterwards.
+    async fn settle_claimed(
+        &self,
+        claimed: &UploadSession,
+        staged: Staged,
+        now: Timestamp,
+    ) -> Result<UploadSession, Error> {
         let size = match staged {
             Staged::Object(size) => Some(size),
             Staged::Parts(parts) => {
-                self.join_parts(&claimed, &parts).await?;
+                self.join_parts(claimed, &parts).await?;
                 Some(self.blobs.head(&claimed.staged_key).await?)
             }
             // A committer that crashed may have taken the bytes already.
-            Staged::Waiting(_) => self.blobs.head(&session_blob_key(id)).await.ok(),
+            Staged::Waiting(_) => self.blobs.head(&session_blob_key(&claimed.id)).await.ok(),
         };
-        let outcome = self.commit_claimed(&claimed, size.is_some(), now).await?;
-        let session = match self.meta.settle_upload_session(id, &outcome).await? {
-            Some(settled) => settled,
-            None => self.session_by_id(id).await?,
+        let outcome = self.commit_claimed(claimed, size.is_some(), now).await?;
+        // A commit's publish settled the session with its file; a refusal is settled here.
+        let settled = match outcome {
+            SessionState::Committed { .. } => None,
+            refused => {
+                self.meta
+                    .settle_upload_session(&claimed.id, &refused)
+                    .await?
+            }
         };
-        self.view(session).await
+        match settled {
+            Some(settled) => Ok(settled),
+            None => self.session_by_id(&claimed.id).await,
+        }
     }
 
     /// Check and publish a claimed session whose bytes have all `arrived` (or not); the state
@@ -222,6 +257,9 @@ impl Registry {
     ) -> Result<SessionState, Error> {
         let settings = self.settings_of(project.namespace_id).await?;
         let refuse_duplicate = !duplicates_allowed(&settings, &session.name, &session.version);
+        let SessionState::Committing { until } = session.state else {
+            return Err(StoreError::claim_lost(&session.id).into());
+        };
         let file = NewFile {
             project_id: project.id,
             name: session.name.clone(),
@@ -233,6 +271,10 @@ impl Registry {
             blob_key: key,
             refuse_duplicate,
             now,
+            commits: Some(SessionClaim {
+                session_id: session.id.clone(),
+                until,
+            }),
         };
         match self.meta.publish(file).await {
             Ok((package, file)) => Ok(SessionState::Committed {
@@ -245,8 +287,17 @@ impl Registry {
                     reason: Refusal::Duplicate,
                 })
             }
-            // The blob stays: whoever commits next (after the lease) publishes it.
-            Err(other) => Err(other.into()),
+            Err(e) => {
+                // The answer may have been lost after the publish (which settles the session)
+                // took effect. If it did not (or that is unknown), the blob stays at the
+                // session's key, where the next commit finds it.
+                if e.is_transient()
+                    && let Landed::Yes(committed) = self.session_committed(&session.id).await
+                {
+                    return Ok(committed);
+                }
+                Err(e.into())
+            }
         }
     }
 }

@@ -236,13 +236,13 @@ impl Registry {
         {
             return Err(Error::PreconditionFailed);
         }
-        self.meta
-            .delete_package(&package, Timestamp::now())
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound { .. } => Error::NotFound(Missing::Package),
-                other => other.into(),
-            })
+        match self.meta.delete_package(&package, Timestamp::now()).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound { .. }) => Err(Error::NotFound(Missing::Package)),
+            // The answer may have been lost after the delete took effect.
+            Err(e) if e.is_transient() && self.package_deleted(package.id).await => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// `DELETE /projects/:id/packages/:package_id/package_files/:file_id`.
@@ -260,13 +260,13 @@ impl Registry {
             .into_iter()
             .find(|f| f.id == file_id)
             .ok_or(Error::NotFound(Missing::PackageFile))?;
-        self.meta
-            .delete_file(&file, Timestamp::now())
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound { .. } => Error::NotFound(Missing::PackageFile),
-                other => other.into(),
-            })
+        match self.meta.delete_file(&file, Timestamp::now()).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound { .. }) => Err(Error::NotFound(Missing::PackageFile)),
+            // The answer may have been lost after the delete took effect.
+            Err(e) if e.is_transient() && self.file_deleted(package.id, file.id).await => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Remove the bytes and records of what was deleted, up to `limit` packages and `limit`

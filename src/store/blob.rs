@@ -176,7 +176,9 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> StoreResult<()>;
 
     /// Copy the finished object at `from` (a staged upload) to `to` (its blob key), inside the
-    /// store; `from` stays until it is sealed or deleted. `NotFound` if nothing is at `from`.
+    /// store; `from` stays until it is sealed or deleted. A copy is whole or absent; one whose
+    /// answer was lost may be at `to` (the caller's next attempt finds it there). `NotFound` if
+    /// nothing is at `from`.
     async fn promote(&self, from: &str, to: &str) -> StoreResult<()>;
 
     /// Replace what is at `key` (a staged upload's object) by an empty object, in one step, so

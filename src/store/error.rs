@@ -77,6 +77,14 @@ pub enum StoreError {
     /// same way until space is freed.
     #[error("storage is full: {0}")]
     Full(Box<dyn std::error::Error + Send + Sync>),
+    /// The service behind the store throttled, failed on its side, timed out or dropped the
+    /// connection, and kept doing so through the client's retries: trying again later may
+    /// work. The request `operation` names may or may not have taken effect.
+    #[error("{operation} failed, the service is unavailable: {source}")]
+    Unavailable {
+        operation: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("storage backend: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -113,12 +121,30 @@ impl StoreError {
         }
     }
 
+    /// A publish refused because the claim on the upload session it commits is no longer
+    /// held (another committer may have taken over).
+    pub fn claim_lost(session_id: &str) -> Self {
+        StoreError::Contention {
+            what: format!("upload session {session_id}: the commit's claim is no longer held"),
+            attempts: 1,
+        }
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })
     }
 
     pub fn is_already_exists(&self) -> bool {
         matches!(self, StoreError::AlreadyExists { .. })
+    }
+
+    /// Is this a failure that trying again later may cure (the service unavailable, or a
+    /// write that kept losing races)?
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Contention { .. }
+        )
     }
 }
 

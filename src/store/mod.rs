@@ -1,7 +1,9 @@
 //! The storage seams and their backends: blob storage (`blob`: a core trait plus presign and
 //! multipart capabilities; `fs`, `s3`), metadata cut by kind of record (`meta`; `sqlite`,
-//! `dynamo`), the errors they speak (`error`) and the one place keys are decided (`keys`).
+//! `dynamo`), the errors they speak (`error`), what the AWS stores share (`aws`) and the one
+//! place keys are decided (`keys`).
 
+mod aws;
 pub mod blob;
 pub mod dynamo;
 pub mod error;

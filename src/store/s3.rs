@@ -2,11 +2,13 @@
 //! a body that fits in one part is a single `PutObject`; a larger one becomes a multipart
 //! upload, aborted on any failure. Either way the object appears whole or not at all.
 
+use super::aws::{retry_config, s3_timeouts, sdk_failure};
 use super::blob::MIN_PART_SIZE;
 use super::{
     Accept, BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, Multipart, Presign,
     Presigned, ReceivedPart, Record, StoreError, StoreResult, StoredBlob, session_of_staging_key,
 };
+use crate::config::AwsPatience;
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
@@ -70,7 +72,7 @@ impl S3BlobStore {
             )
             .send()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(sdk_failure)?;
         Ok(())
     }
 
@@ -95,7 +97,7 @@ impl S3BlobStore {
                     .copy_source_range(format!("bytes={start}-{}", end - 1))
                     .send()
                     .await
-                    .map_err(StoreError::backend)?;
+                    .map_err(sdk_failure)?;
                 parts.push(
                     CompletedPart::builder()
                         .part_number(number)
@@ -125,9 +127,16 @@ impl S3BlobStore {
     }
 
     /// An S3 client from the environment's AWS configuration (credentials, region,
-    /// `AWS_ENDPOINT_URL_S3`), with path-style addressing so emulators work too.
-    pub fn client_from(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> Client {
+    /// `AWS_ENDPOINT_URL_S3`), with path-style addressing so emulators work too, waiting and
+    /// retrying as `patience` says.
+    pub fn client_from(
+        sdk: &aws_config::SdkConfig,
+        endpoint: Option<&str>,
+        patience: &AwsPatience,
+    ) -> Client {
         let mut config = aws_sdk_s3::config::Builder::from(sdk)
+            .retry_config(retry_config(patience))
+            .timeout_config(s3_timeouts(patience))
             .force_path_style(true)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
@@ -164,7 +173,7 @@ impl S3BlobStore {
                         .body(S3Body::from(part))
                         .send()
                         .await
-                        .map_err(StoreError::backend)?;
+                        .map_err(sdk_failure)?;
                     parts.push(
                         CompletedPart::builder()
                             .part_number(number)
@@ -246,7 +255,7 @@ impl BlobStore for S3BlobStore {
                 if e.as_service_error().map(|s| s.code()) == Some(Some("PreconditionFailed")) {
                     StoreError::already_exists(Record::Blob, key)
                 } else {
-                    StoreError::backend(e)
+                    sdk_failure(e)
                 }
             })?;
         Ok(stored)
@@ -264,7 +273,7 @@ impl BlobStore for S3BlobStore {
             if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
                 StoreError::not_found(Record::Blob, key)
             } else {
-                StoreError::backend(e)
+                sdk_failure(e)
             }
         })?;
         let length = out.content_length().unwrap_or_default().max(0) as u64;
@@ -294,7 +303,7 @@ impl BlobStore for S3BlobStore {
                 if e.as_service_error().is_some_and(|s| s.is_not_found()) {
                     StoreError::not_found(Record::Blob, key)
                 } else {
-                    StoreError::backend(e)
+                    sdk_failure(e)
                 }
             })?;
         Ok(out.content_length().unwrap_or_default().max(0) as u64)
@@ -307,15 +316,15 @@ impl BlobStore for S3BlobStore {
             .key(key)
             .send()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(sdk_failure)?;
         Ok(())
     }
 
     async fn promote(&self, from: &str, to: &str) -> StoreResult<()> {
         // A server-side copy: no bytes pass through here.
         let size = self.head(from).await?;
-        if size > self.copy_part_size {
-            self.copy_in_parts(from, to, size).await?;
+        let copied = if size > self.copy_part_size {
+            self.copy_in_parts(from, to, size).await
         } else {
             self.client
                 .copy_object()
@@ -324,7 +333,15 @@ impl BlobStore for S3BlobStore {
                 .key(to)
                 .send()
                 .await
-                .map_err(|e| not_found_if(e, "NoSuchKey", Record::Blob, from))?;
+                .map(|_| ())
+                .map_err(|e| not_found_if(e, "NoSuchKey", Record::Blob, from))
+        };
+        if let Err(e) = copied {
+            // A copy whose answer was lost may be there even so: nothing would name it.
+            if let Err(cleanup) = self.delete(to).await {
+                tracing::error!(key = to, error = %cleanup, "could not remove the copy of a failed move");
+            }
+            return Err(e);
         }
         Ok(())
     }
@@ -340,7 +357,7 @@ impl BlobStore for S3BlobStore {
             .body(S3Body::from(Bytes::new()))
             .send()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(sdk_failure)?;
         Ok(())
     }
 
@@ -373,7 +390,7 @@ impl Multipart for S3BlobStore {
             .key(key)
             .send()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(sdk_failure)?;
         created
             .upload_id()
             .map(str::to_string)
@@ -522,15 +539,14 @@ impl Presign for S3BlobStore {
 
 /// `NotFound` when S3 answered the error `code` (`NoSuchKey`, `NoSuchUpload`), else a backend
 /// failure.
-fn not_found_if<E, R>(e: SdkError<E, R>, code: &str, what: Record, key: &str) -> StoreError
+fn not_found_if<E>(e: SdkError<E>, code: &str, what: Record, key: &str) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     if e.as_service_error().is_some_and(|s| s.code() == Some(code)) {
         StoreError::not_found(what, key)
     } else {
-        StoreError::backend(e)
+        sdk_failure(e)
     }
 }
 

@@ -375,7 +375,7 @@ async fn the_s3_emulator_checks_signatures() {
         )))
         .build();
     let forged = S3BlobStore::new(
-        S3BlobStore::client_from(&sdk, Some(&emulator.endpoint)),
+        S3BlobStore::client_from(&sdk, Some(&emulator.endpoint), &Default::default()),
         &bucket,
     );
     let r = forged

@@ -777,6 +777,7 @@ async fn a_shared_blob_outlives_a_deleted_file(backend: Backend) {
             blob_key: original.blob_key.clone(),
             refuse_duplicate: false,
             now: depot::domain::Timestamp::now(),
+            commits: None,
         })
         .await
         .unwrap();

@@ -10,6 +10,7 @@ mod blob_conformance;
 mod cli;
 mod cli_push_pull;
 mod durability;
+mod faults;
 mod http_downloads;
 mod http_generic;
 mod http_graphql;

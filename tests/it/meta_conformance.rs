@@ -71,6 +71,7 @@ fn new_file(project_id: i64, name: &str, version: &str, file: &str, refuse: bool
         blob_key: depot::store::new_blob_key(),
         refuse_duplicate: refuse,
         now: t(0),
+        commits: None,
     }
 }
 
@@ -867,6 +868,59 @@ async fn upload_sessions_commit_at_most_once(s: Subject) {
     assert_eq!(won, 1);
 }
 
+/// A publish that commits an upload session settles it with its file in the same step, under
+/// the claim it names only: with the claim gone, nothing is published and the session stays.
+async fn a_session_is_committed_with_its_file(s: Subject) {
+    let m = s.meta.as_ref();
+    let (a, _) = projects(m).await;
+    let opened = session(a, &UploadSession::new_id());
+    m.create_upload_session(&opened).await.unwrap();
+    m.claim_upload_session(&opened.id, t(100), t(10))
+        .await
+        .unwrap()
+        .unwrap();
+    let claim = |until| depot::domain::SessionClaim {
+        session_id: opened.id.clone(),
+        until,
+    };
+    // A claim that is not the one holding the session (it lapsed and was taken over).
+    let stale = NewFile {
+        commits: Some(claim(t(99))),
+        ..new_file(a, "big", "1.0", "big.iso", false)
+    };
+    assert!(matches!(
+        m.publish(stale).await,
+        Err(StoreError::Contention { .. })
+    ));
+    let stale_left = m
+        .live_file_exists(
+            a,
+            &PackageName::parse("big").unwrap(),
+            &PackageVersion::parse("1.0").unwrap(),
+            &FileName::parse(None, "big.iso").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(!stale_left, "a publish under a lost claim left a file");
+    let held = NewFile {
+        commits: Some(claim(t(100))),
+        ..new_file(a, "big", "1.0", "big.iso", false)
+    };
+    let (package, file) = m.publish(held.clone()).await.unwrap();
+    let committed = SessionState::Committed {
+        package_id: package.id,
+        file_id: file.id,
+    };
+    let now = m.upload_session(&opened.id).await.unwrap().unwrap();
+    assert_eq!(now.state, committed);
+    // Committed once: the same claim publishes nothing more.
+    assert!(matches!(
+        m.publish(held).await,
+        Err(StoreError::Contention { .. })
+    ));
+    assert_eq!(m.files_of(package.id).await.unwrap().len(), 1);
+}
+
 on_every_backend!(
     groups_and_projects,
     users_and_memberships,
@@ -881,4 +935,5 @@ on_every_backend!(
     packages_by_id_and_their_files,
     deletes_and_purge_records,
     upload_sessions_commit_at_most_once,
+    a_session_is_committed_with_its_file,
 );

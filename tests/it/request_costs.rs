@@ -113,6 +113,7 @@ async fn requests_per_list_page() {
             blob_key: depot::store::new_blob_key(),
             refuse_duplicate: false,
             now: Timestamp::from_millis(1_700_000_000_000 + i),
+            commits: None,
         };
         meta.publish(file).await.unwrap();
     }

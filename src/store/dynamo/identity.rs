@@ -14,6 +14,7 @@ use crate::domain::{
     Group, Membership, MembershipTarget, NewGroup, NewToken, Project, Role, Timestamp, Token, User,
     Visibility,
 };
+use crate::store::aws::sdk_failure;
 use crate::store::{IdentityStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -91,7 +92,7 @@ impl IdentityStore for DynamoMetaStore {
             .limit(1)
             .send()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(sdk_failure)?;
         Ok(out.items().is_empty())
     }
 
@@ -217,7 +218,7 @@ impl IdentityStore for DynamoMetaStore {
             .set_item(Some(membership_item(&membership)))
             .send()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(sdk_failure)?;
         Ok(membership)
     }
 
@@ -275,7 +276,7 @@ impl IdentityStore for DynamoMetaStore {
                 if conditional_failed(&e) {
                     StoreError::not_found(Record::Token, id)
                 } else {
-                    StoreError::backend(e)
+                    sdk_failure(e)
                 }
             })?;
         let item = out

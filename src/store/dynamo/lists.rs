@@ -13,7 +13,8 @@ use super::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key};
 use super::schema::{Fields, s};
 use super::{BY_CREATED_INDEX, BY_NAME_INDEX, BY_VERSION_INDEX, DynamoMetaStore};
 use crate::domain::{COUNT_LIMIT, Listed, Package, PackageOrder, PackageQuery, Project};
-use crate::store::{StoreError, StoreResult};
+use crate::store::StoreResult;
+use crate::store::aws::sdk_failure;
 
 /// Which index serves an order, and the attribute it sorts by.
 fn index_for(order: PackageOrder) -> (&'static str, &'static str) {
@@ -79,7 +80,7 @@ impl DynamoMetaStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(StoreError::backend)?;
+                .map_err(sdk_failure)?;
             for item in page.items() {
                 if rows.len() == want {
                     return Ok((rows, false));

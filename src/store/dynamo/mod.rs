@@ -28,7 +28,9 @@ mod uploads;
 
 pub use items::TTL_ATTRIBUTE;
 
+use super::aws::{dynamodb_timeouts, retry_config, sdk_failure};
 use super::{StoreError, StoreResult};
+use crate::config::AwsPatience;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -84,9 +86,15 @@ impl DynamoMetaStore {
     }
 
     /// A DynamoDB client from the environment's AWS configuration (`AWS_ENDPOINT_URL_DYNAMODB`
-    /// or `endpoint` for emulators).
-    pub fn client_from(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> Client {
-        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk);
+    /// or `endpoint` for emulators), waiting and retrying as `patience` says.
+    pub fn client_from(
+        sdk: &aws_config::SdkConfig,
+        endpoint: Option<&str>,
+        patience: &AwsPatience,
+    ) -> Client {
+        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .retry_config(retry_config(patience))
+            .timeout_config(dynamodb_timeouts(patience));
         if let Some(url) = endpoint {
             config = config.endpoint_url(url);
         }
@@ -140,7 +148,7 @@ impl DynamoMetaStore {
                 .map_err(StoreError::backend)?;
             create = create.attribute_definitions(definition);
         }
-        create.send().await.map_err(StoreError::backend)?;
+        create.send().await.map_err(sdk_failure)?;
         Self::wait_until_active(client, table).await
     }
 
@@ -151,7 +159,7 @@ impl DynamoMetaStore {
                 .table_name(table)
                 .send()
                 .await
-                .map_err(StoreError::backend)?;
+                .map_err(sdk_failure)?;
             if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
                 return Ok(());
             }
@@ -172,7 +180,7 @@ impl DynamoMetaStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(sdk_failure)?;
         Ok(out.item)
     }
 
@@ -192,7 +200,7 @@ impl DynamoMetaStore {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(sdk_failure)?;
         let values = out.attributes.unwrap_or_default();
         Fields::returned(&values, &key)?.n("value")
     }
@@ -228,7 +236,7 @@ impl DynamoMetaStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(StoreError::backend)?;
+                .map_err(sdk_failure)?;
             for item in page.items.unwrap_or_default() {
                 if visit(item)?.is_break() {
                     return Ok(());
@@ -274,7 +282,7 @@ impl DynamoMetaStore {
                 .request_items(&self.table, request)
                 .send()
                 .await
-                .map_err(StoreError::backend)?;
+                .map_err(sdk_failure)?;
             let items = out.responses.as_mut().and_then(|r| r.remove(&self.table));
             for item in items.unwrap_or_default() {
                 found.insert(Key::of(&item)?, item);

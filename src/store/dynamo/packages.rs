@@ -1,20 +1,23 @@
 //! `PackageStore` on DynamoDB: publish (one transaction: package put-or-update, file, name
-//! guard, id alias, blob reference), lookups, downloads and deletes. Lists are in `lists`.
+//! guard, id alias, blob reference, and the upload session it commits), lookups, downloads and
+//! deletes. Lists are in `lists`.
 
 use super::items::{
-    ALIAS_SLOT, DOOMED, FILE_STATUS, NEWEST_FILE_ID, blob_ref_item, file_from, file_is_doomed,
-    file_item, name_guard_item, package_alias_item, package_alias_slot, package_from, package_item,
-    package_key, purge_file_item, purge_package_item,
+    ALIAS_SLOT, DOOMED, FILE_STATUS, NEWEST_FILE_ID, STATE, blob_ref_item, file_from,
+    file_is_doomed, file_item, name_guard_item, package_alias_item, package_alias_slot,
+    package_from, package_item, package_key, purge_file_item, purge_package_item,
 };
 use super::keys::{self, Counter, Key, Partition};
 use super::limits::{self, FILE_PAGE_ITEMS, TRANSACTION_ATTEMPTS};
 use super::schema::{n, s};
 use super::transaction::{Condition, Transaction};
+use super::uploads::state_update;
 use super::{DynamoMetaStore, conditional_failed};
 use crate::domain::{
     FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageQuery, PackageStatus,
-    PackageVersion, Project, Timestamp,
+    PackageVersion, Project, SessionState, Timestamp,
 };
+use crate::store::aws::sdk_failure;
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
 use std::ops::ControlFlow;
@@ -31,6 +34,8 @@ enum Publish {
     /// The package's id alias (a new package only).
     Alias,
     BlobRef,
+    /// The upload session the publish commits: its condition fails when the claim is gone.
+    Session,
 }
 
 /// The items of a package delete.
@@ -132,6 +137,24 @@ impl DynamoMetaStore {
             tx.put(Publish::Alias, package_alias_item(package), None)?;
         }
         tx.put(Publish::BlobRef, blob_ref_item(file), None)?;
+        if let Some(claim) = &f.commits {
+            let committed = SessionState::Committed {
+                package_id: package.id,
+                file_id: file.id,
+            };
+            let (update, values) = state_update(&committed, None);
+            tx.update(Publish::Session, &Key::session(&claim.session_id), |u| {
+                let u = u
+                    .update_expression(update)
+                    .condition_expression("#st = :committing AND claim_until = :until")
+                    .expression_attribute_names("#st", STATE)
+                    .expression_attribute_values(":committing", s("committing"))
+                    .expression_attribute_values(":until", n(claim.until.millis()));
+                values.into_iter().fold(u, |u, (name, value)| {
+                    u.expression_attribute_values(name, value)
+                })
+            })?;
+        }
         Ok(tx)
     }
 }
@@ -167,6 +190,10 @@ impl PackageStore for DynamoMetaStore {
                 Err(c) if c.failed(Publish::NameGuard) => {
                     let name = format!("{}/{}", package.id, file.file_name.as_str());
                     return Err(StoreError::already_exists(Record::File, name));
+                }
+                Err(c) if c.failed(Publish::Session) => {
+                    let claim = f.commits.as_ref().map(|c| c.session_id.as_str());
+                    return Err(StoreError::claim_lost(claim.unwrap_or_default()));
                 }
                 Err(c) if c.failed(Publish::Package) => continue,
                 // Transactions touching the same items at once are cancelled with a conflict;
@@ -214,7 +241,7 @@ impl PackageStore for DynamoMetaStore {
                 if conditional_failed(&e) {
                     Ok(())
                 } else {
-                    Err(StoreError::backend(e))
+                    Err(sdk_failure(e))
                 }
             })
     }

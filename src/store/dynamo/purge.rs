@@ -7,7 +7,8 @@ use super::keys::{Key, Partition};
 use super::limits::{BATCH_GET_KEYS, PURGE_PAGE_ITEMS, TRANSACTION_ITEMS};
 use super::schema::Item;
 use crate::domain::{Package, PackageFile};
-use crate::store::{PackageStore, PurgeStore, StoreError, StoreResult};
+use crate::store::aws::sdk_failure;
+use crate::store::{PackageStore, PurgeStore, StoreResult};
 use async_trait::async_trait;
 
 impl DynamoMetaStore {
@@ -18,7 +19,7 @@ impl DynamoMetaStore {
             .limit(limit.clamp(1, PURGE_PAGE_ITEMS) as i32)
             .send()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(sdk_failure)?;
         Ok(out.items.unwrap_or_default())
     }
 
@@ -79,7 +80,7 @@ impl PurgeStore for DynamoMetaStore {
             .limit(2)
             .send()
             .await
-            .map_err(StoreError::backend)?;
+            .map_err(sdk_failure)?;
         for item in out.items() {
             if Key::of(item)? != own {
                 return Ok(true);

@@ -5,6 +5,7 @@ use super::items::{settings_attributes, settings_from};
 use super::keys::Key;
 use super::{DynamoMetaStore, conditional_failed};
 use crate::domain::GroupSettings;
+use crate::store::aws::sdk_failure;
 use crate::store::{Record, SettingsStore, StoreError, StoreResult};
 use async_trait::async_trait;
 
@@ -44,7 +45,7 @@ impl SettingsStore for DynamoMetaStore {
                 if conditional_failed(&e) {
                     StoreError::not_found(Record::Group, &key.pk)
                 } else {
-                    StoreError::backend(e)
+                    sdk_failure(e)
                 }
             })?;
         Ok(settings.clone())

@@ -6,6 +6,7 @@ use super::DynamoMetaStore;
 use super::keys::Key;
 use super::limits::TRANSACTION_ITEMS;
 use super::schema::Item;
+use crate::store::aws::sdk_failure;
 use crate::store::{StoreError, StoreResult};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -131,9 +132,18 @@ impl<R: PartialEq> Cancelled<R> {
         !self.failed.is_empty()
     }
 
-    /// The cancellation as a backend failure, for callers with nothing better to say.
+    /// The cancellation as a store failure, for callers with nothing better to say: a
+    /// transaction cancelled for no failed condition conflicted with another or was throttled,
+    /// which trying again later may cure.
     pub fn into_error(self) -> StoreError {
-        StoreError::backend(self.source)
+        if self.failed.is_empty() {
+            StoreError::Unavailable {
+                operation: "TransactWriteItems".into(),
+                source: Box::new(self.source),
+            }
+        } else {
+            StoreError::backend(self.source)
+        }
     }
 }
 
@@ -161,7 +171,7 @@ impl DynamoMetaStore {
         };
         let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error()
         else {
-            return Err(StoreError::backend(e));
+            return Err(sdk_failure(e));
         };
         // Reasons come in the order of the items: one per item, "None" where nothing failed.
         let failed = c

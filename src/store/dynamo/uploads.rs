@@ -7,42 +7,65 @@ use super::schema::{n, s};
 use super::transaction::ITEM_IS_NEW;
 use super::{DynamoMetaStore, conditional_failed};
 use crate::domain::{SessionState, Timestamp, UploadSession};
+use crate::store::aws::sdk_failure;
 use crate::store::{Record, StoreError, StoreResult, UploadSessionStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
+/// The attribute naming the claim that holds a committing session (written by the claim
+/// only): a claim whose answer was lost knows the session is its own by reading it back.
+const CLAIM_TOKEN: &str = "claim_token";
+
+/// The update expression setting a session's state (`#st` its kind; its attributes set, or
+/// removed where the state has none) and `also` (one more attribute), with the values it names.
+pub(super) fn state_update(
+    state: &SessionState,
+    also: Option<(&str, AttributeValue)>,
+) -> (String, Vec<(String, AttributeValue)>) {
+    let parts = state.to_parts();
+    let mut set = vec!["#st = :kind".to_string()];
+    let mut values = vec![(":kind".to_string(), s(&parts.kind))];
+    if let Some((name, value)) = also {
+        set.push(format!("{name} = :{name}"));
+        values.push((format!(":{name}"), value));
+    }
+    let mut remove = Vec::new();
+    for (name, value) in STATE_ATTRIBUTES.iter().zip(state_values(&parts)) {
+        match value {
+            Some(v) => {
+                set.push(format!("{name} = :{name}"));
+                values.push((format!(":{name}"), v));
+            }
+            None => remove.push(name.to_string()),
+        }
+    }
+    let mut update = format!("SET {}", set.join(", "));
+    if !remove.is_empty() {
+        update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    (update, values)
+}
+
 impl DynamoMetaStore {
-    /// Set a session's state where `condition` holds (with its own `values`); the session
-    /// after, or `None` if the condition did not hold.
+    /// Set a session's state where `condition` holds (with its own `values`), and `also` (one
+    /// more attribute) when given; the session after, or `None` if the condition did not hold.
     async fn set_session_state(
         &self,
         id: &str,
         state: &SessionState,
         condition: &str,
         values: Vec<(&str, AttributeValue)>,
+        also: Option<(&str, AttributeValue)>,
     ) -> StoreResult<Option<UploadSession>> {
-        let parts = state.to_parts();
-        let mut set = vec!["#st = :kind".to_string()];
-        let mut remove = Vec::new();
+        let (update, state_values) = state_update(state, also);
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Key::session(id).item()))
-            .expression_attribute_names("#st", STATE)
-            .expression_attribute_values(":kind", s(&parts.kind));
-        for (name, value) in STATE_ATTRIBUTES.iter().zip(state_values(&parts)) {
-            match value {
-                Some(v) => {
-                    set.push(format!("{name} = :{name}"));
-                    request = request.expression_attribute_values(format!(":{name}"), v);
-                }
-                None => remove.push(name.to_string()),
-            }
-        }
-        let mut update = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+            .expression_attribute_names("#st", STATE);
+        for (name, value) in state_values {
+            request = request.expression_attribute_values(name, value);
         }
         for (name, value) in values {
             request = request.expression_attribute_values(name, value);
@@ -56,8 +79,21 @@ impl DynamoMetaStore {
         {
             Ok(out) => out.attributes.map(|item| session_from(&item)).transpose(),
             Err(e) if conditional_failed(&e) => Ok(None),
-            Err(e) => Err(StoreError::backend(e)),
+            Err(e) => Err(sdk_failure(e)),
         }
+    }
+
+    /// Session `id`, if it is committing under the claim `token`.
+    async fn claimed_by(&self, id: &str, token: &str) -> StoreResult<Option<UploadSession>> {
+        let Some(item) = self.get(&Key::session(id)).await? else {
+            return Ok(None);
+        };
+        let ours = item
+            .get(CLAIM_TOKEN)
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|t| t == token);
+        let session = session_from(&item)?;
+        Ok((ours && matches!(session.state, SessionState::Committing { .. })).then_some(session))
     }
 }
 
@@ -77,7 +113,7 @@ impl UploadSessionStore for DynamoMetaStore {
             Err(e) if conditional_failed(&e) => {
                 Err(StoreError::already_exists(Record::UploadSession, &u.id))
             }
-            Err(e) => Err(StoreError::backend(e)),
+            Err(e) => Err(sdk_failure(e)),
         }
     }
 
@@ -94,17 +130,32 @@ impl UploadSessionStore for DynamoMetaStore {
         until: Timestamp,
         now: Timestamp,
     ) -> StoreResult<Option<UploadSession>> {
-        self.set_session_state(
-            id,
-            &SessionState::Committing { until },
-            "#st = :pending OR (#st = :committing AND claim_until < :now)",
-            vec![
-                (":pending", s("pending")),
-                (":committing", s("committing")),
-                (":now", n(now.millis())),
-            ],
-        )
-        .await
+        // The claim is named by a token of its own, so that when its answer is lost (the SDK
+        // then retries into the condition, or gives up) reading the session back tells
+        // whether the claim took.
+        let token = hex::encode(rand::random::<[u8; 16]>());
+        let claimed = self
+            .set_session_state(
+                id,
+                &SessionState::Committing { until },
+                "#st = :pending OR (#st = :committing AND claim_until < :now)",
+                vec![
+                    (":pending", s("pending")),
+                    (":committing", s("committing")),
+                    (":now", n(now.millis())),
+                ],
+                Some((CLAIM_TOKEN, s(&token))),
+            )
+            .await;
+        match claimed {
+            Ok(Some(session)) => Ok(Some(session)),
+            Ok(None) => self.claimed_by(id, &token).await,
+            Err(e) if e.is_transient() => match self.claimed_by(id, &token).await {
+                Ok(Some(session)) => Ok(Some(session)),
+                _ => Err(e),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     async fn settle_upload_session(
@@ -117,6 +168,7 @@ impl UploadSessionStore for DynamoMetaStore {
             state,
             "#st IN (:pending, :committing)",
             vec![(":pending", s("pending")), (":committing", s("committing"))],
+            None,
         )
         .await
     }

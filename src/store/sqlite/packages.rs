@@ -114,6 +114,19 @@ fn publish_in(c: &mut Connection, f: NewFile) -> StoreResult<(Package, PackageFi
     )
     .map_err(db_err)?;
     let file = f.file_record(tx.last_insert_rowid(), package.id);
+    if let Some(claim) = &f.commits {
+        let settled = tx
+            .execute_cached(
+                "UPDATE upload_sessions SET state = 'committed', package_id = ?2, file_id = ?3, \
+                 claim_until = NULL WHERE id = ?1 AND state = 'committing' AND claim_until = ?4",
+                params![claim.session_id, package.id, file.id, claim.until.millis()],
+            )
+            .map_err(db_err)?;
+        if settled == 0 {
+            // Dropping the transaction rolls the publish back.
+            return Err(StoreError::claim_lost(&claim.session_id));
+        }
+    }
     tx.commit().map_err(db_err)?;
     Ok((package, file))
 }

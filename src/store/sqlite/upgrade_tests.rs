@@ -407,6 +407,7 @@ async fn still_writable(m: &SqliteMetaStore) {
         blob_key: "blobs/new".into(),
         refuse_duplicate: true,
         now: t(1000),
+        commits: None,
     };
     assert!(matches!(
         m.publish(again).await,

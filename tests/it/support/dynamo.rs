@@ -7,7 +7,6 @@
 #![allow(dead_code)]
 
 use super::prerequisites;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -89,14 +88,11 @@ wait $j"#;
     }
 
     pub fn client(&self) -> aws_sdk_dynamodb::Client {
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "test", "test", None, None, "test",
-            )))
-            .build();
-        depot::store::dynamo::DynamoMetaStore::client_from(&sdk, Some(&self.endpoint))
+        depot::store::dynamo::DynamoMetaStore::client_from(
+            &super::sdk_config(),
+            Some(&self.endpoint),
+            &Default::default(),
+        )
     }
 
     /// A new, empty, ACTIVE table; returns the client and its name.

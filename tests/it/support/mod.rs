@@ -7,6 +7,7 @@
 #[macro_use]
 pub mod backends;
 pub mod dynamo;
+pub mod faults;
 pub mod prerequisites;
 pub mod s3;
 
@@ -125,6 +126,34 @@ impl TestApp {
             registry,
             router,
             admin,
+        }
+    }
+
+    /// A registry on AWS stores made by the caller (clients of its own, e.g. through a fault
+    /// proxy), whose bucket `bucket` lives in `s3`.
+    pub fn on_aws(
+        s3: s3::S3Emulator,
+        bucket: String,
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        limits: Limits,
+    ) -> Self {
+        let registry = Arc::new(Registry::new(meta, blobs, limits));
+        let router = router(registry.clone());
+        let admin = Admin::new(registry.meta().clone());
+        Self {
+            stores: Stores::Aws { s3, bucket },
+            registry,
+            router,
+            admin,
+        }
+    }
+
+    /// Every object key in the bucket of an AWS app, read past any proxy.
+    pub async fn object_keys(&self) -> Vec<String> {
+        match &self.stores {
+            Stores::Aws { s3, bucket } => s3.keys(bucket).await,
+            Stores::Local(_) => panic!("not an AWS app"),
         }
     }
 
@@ -383,6 +412,23 @@ impl World {
     pub fn url(&self, project: impl std::fmt::Display, rest: &str) -> String {
         format!("/api/v4/projects/{project}/packages/generic/{rest}")
     }
+}
+
+/// The AWS configuration the tests' SDK clients start from: the emulators' credentials and
+/// region, nothing read from the environment.
+pub fn sdk_config() -> aws_config::SdkConfig {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            s3::ACCESS_KEY,
+            s3::SECRET_KEY,
+            None,
+            None,
+            "test",
+        )))
+        .build()
 }
 
 /// The newest live file `file` of package `name`/`version` in `project` of any store.

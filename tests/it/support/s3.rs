@@ -2,7 +2,6 @@
 //! loopback port, stopped when dropped.
 #![allow(dead_code)]
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
@@ -111,14 +110,11 @@ impl S3Emulator {
 
     /// An SDK client for this emulator, configured as depot configures its own.
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
-                Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"),
-            ))
-            .build();
-        depot::store::s3::S3BlobStore::client_from(&sdk, Some(&self.endpoint))
+        depot::store::s3::S3BlobStore::client_from(
+            &super::sdk_config(),
+            Some(&self.endpoint),
+            &Default::default(),
+        )
     }
 
     /// Create a bucket; returns its name.
