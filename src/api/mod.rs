@@ -27,6 +27,18 @@ use std::time::Instant;
 
 pub type AppState = Arc<Registry>;
 
+/// The request parsers at the HTTP edge, for the fuzz targets under `fuzz/`: not an API.
+#[doc(hidden)]
+pub mod edge {
+    pub use super::bytes::{
+        RangeRequest, content_disposition, if_none_match, ranged, requested_range,
+    };
+    pub use super::extract::Incoming;
+    pub use super::generic::{Route, parse_params, split_generic_path};
+    pub use super::pagination::pagination_headers;
+    pub use super::project_path::reencoded_uri;
+}
+
 /// Every route, and GitLab's 404 body for anything else (including a known path asked with
 /// another method, as GitLab's API answers it).
 pub fn router(registry: Arc<Registry>) -> Router {
