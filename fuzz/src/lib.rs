@@ -39,7 +39,8 @@ impl Answer {
         })
     }
 
-    /// What every answer must be: no server error, and a refusal that says why in JSON.
+    /// What every answer must be: no server error, and a refusal that says why in JSON, or
+    /// GitLab's plain `Bad Request` to a URL that is not UTF-8.
     pub fn check(&self, method: &Method) {
         assert!(
             !self.status.is_server_error(),
@@ -47,7 +48,13 @@ impl Answer {
             self.status,
             String::from_utf8_lossy(&self.body)
         );
-        if self.status.is_client_error() && method != Method::HEAD {
+        let malformed = self.status == StatusCode::BAD_REQUEST
+            && self
+                .headers
+                .get("content-type")
+                .is_some_and(|v| v == "text/plain")
+            && (self.body == b"Bad Request" || method == Method::HEAD);
+        if self.status.is_client_error() && method != Method::HEAD && !malformed {
             self.json();
         }
     }
