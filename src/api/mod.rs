@@ -18,14 +18,26 @@ mod uploads;
 use crate::registry::Registry;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, put};
 use std::sync::Arc;
 use std::time::Instant;
 
 pub type AppState = Arc<Registry>;
+
+/// The request parsers at the HTTP edge, for the fuzz targets under `fuzz/`: not an API.
+#[doc(hidden)]
+pub mod edge {
+    pub use super::bytes::{
+        RangeRequest, content_disposition, if_none_match, ranged, requested_range,
+    };
+    pub use super::extract::Incoming;
+    pub use super::generic::{Route, parse_params, split_generic_path};
+    pub use super::pagination::pagination_headers;
+    pub use super::project_path::reencoded_uri;
+}
 
 /// Every route, and GitLab's 404 body for anything else (including a known path asked with
 /// another method, as GitLab's API answers it).
@@ -76,8 +88,28 @@ pub fn router(registry: Arc<Registry>) -> Router {
     // `%2F` over decoded.
     Router::new()
         .fallback_service(project_path::reencoded(routes))
+        .layer(middleware::from_fn(refuse_malformed))
         .layer(middleware::from_fn(close_after_refused_body))
         .layer(middleware::from_fn(log_request))
+}
+
+/// GitLab's answer to a URL whose path or query decodes to invalid UTF-8 (its
+/// `HandleMalformedStrings` middleware): 400, `text/plain`, `Bad Request`, before any route.
+async fn refuse_malformed(request: Request, next: Next) -> Response {
+    if malformed(request.uri()) {
+        let text = [(header::CONTENT_TYPE, "text/plain")];
+        return (StatusCode::BAD_REQUEST, text, "Bad Request").into_response();
+    }
+    next.run(request).await
+}
+
+/// Does the path or the query of `uri` percent-decode to invalid UTF-8?
+fn malformed(uri: &Uri) -> bool {
+    let invalid = |s: &str| {
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(s).collect();
+        std::str::from_utf8(&bytes).is_err()
+    };
+    invalid(uri.path()) || uri.query().is_some_and(invalid)
 }
 
 /// A request refused before its body was read leaves that body on the connection, which the
@@ -117,4 +149,30 @@ async fn log_request(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `percent_decoding` fuzz target (fuzz/regressions/percent_decoding/): a
+    /// project id that is not UTF-8 was answered with axum's own wording, not GitLab's.
+    #[test]
+    fn urls_that_are_not_utf8_are_malformed() {
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        for bad in [
+            "/api/v4/projects/%E2%41%AC/packages/generic/pkg/1.0/f",
+            "/api/v4/projects/7/packages?package_name=%C0",
+            "/-/blob/%FF",
+        ] {
+            assert!(malformed(&uri(bad)), "{bad}");
+        }
+        for good in [
+            "/api/v4/projects/%E2%82%AC/packages",
+            "/api/v4/projects/g%2Fp/packages?package_name=caf%C3%A9&sort=desc",
+            "/api/graphql?query=%7B%7D",
+        ] {
+            assert!(!malformed(&uri(good)), "{good}");
+        }
+    }
 }

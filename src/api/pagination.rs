@@ -45,7 +45,7 @@ pub fn paginated<T, B: serde::Serialize>(
     response
 }
 
-fn pagination_headers<T>(
+pub fn pagination_headers<T>(
     listed: &Listed<T>,
     page: Page,
     base: &str,

@@ -32,7 +32,7 @@ fn reencode(mut request: Request) -> Request {
 }
 
 /// The URI with its project or group id in one segment, when it was spread over several.
-fn reencoded_uri(uri: &Uri) -> Option<Uri> {
+pub fn reencoded_uri(uri: &Uri) -> Option<Uri> {
     let path = uri.path();
     let new_path = if let Some(raw) = path.strip_prefix(PROJECTS) {
         let (project, rest) = split_project(raw)?;

@@ -46,8 +46,9 @@ impl GroupRef {
         if !decoded.is_empty() && decoded.bytes().all(|b| b.is_ascii_digit()) {
             return decoded.parse().ok().map(GroupRef::Id);
         }
+        // Digits alone (`/123/`) are an id with slashes around it, not a path: no group.
         let trimmed = decoded.trim_matches('/');
-        if trimmed.is_empty() || trimmed.split('/').any(str::is_empty) {
+        if trimmed.bytes().all(|b| b.is_ascii_digit()) || trimmed.split('/').any(str::is_empty) {
             return None;
         }
         Some(GroupRef::Path(trimmed.to_string()))
@@ -261,6 +262,30 @@ fn encode_uri_component(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `coordinates` fuzz target (fuzz/regressions/coordinates/): digits with a
+    /// slash around them parsed as a group path that, written back, named an id or nothing.
+    #[test]
+    fn a_group_reference_reparses_to_itself() {
+        let digits = format!("/{}", "4".repeat(80));
+        for decoded in [digits.as_str(), "/123/", "123/", "/", ""] {
+            assert_eq!(GroupRef::parse(decoded), None, "{decoded:?}");
+        }
+        assert_eq!(GroupRef::parse("123"), Some(GroupRef::Id(123)));
+        for (decoded, path) in [
+            ("acme", "acme"),
+            ("/acme/tools/", "acme/tools"),
+            ("1/2", "1/2"),
+        ] {
+            let parsed = GroupRef::parse(decoded);
+            assert_eq!(
+                parsed,
+                Some(GroupRef::Path(path.to_string())),
+                "{decoded:?}"
+            );
+            assert_eq!(GroupRef::parse(path), parsed);
+        }
+    }
 
     #[test]
     fn control_characters_and_overlong_names_are_refused() {

@@ -45,8 +45,12 @@ pub struct Page {
 }
 
 impl Page {
+    /// The rows before this page, at most `i64::MAX`: the most a store can skip (SQLite's
+    /// `OFFSET` is a signed 64-bit integer), and a page that far is past the last all the same.
     pub fn offset(&self) -> u64 {
-        (self.number - 1).saturating_mul(self.per_page)
+        (self.number - 1)
+            .saturating_mul(self.per_page)
+            .min(i64::MAX as u64)
     }
 
     /// `page` and `per_page` as GitLab (Grape + Kaminari) reads them: missing → 1 and 20;
@@ -330,6 +334,23 @@ mod tests {
         let pairs: Vec<(String, String)> =
             form_urlencoded::parse(q.as_bytes()).into_owned().collect();
         PackageQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), false)
+    }
+
+    /// Found by the `pagination` fuzz target (fuzz/regressions/pagination/): a page whose
+    /// offset passes `i64::MAX` was a 500 on SQLite and overflowed on DynamoDB.
+    #[test]
+    fn a_page_beyond_any_store_is_past_the_last() {
+        let q = parse("page=7766279631452241918&per_page=20").unwrap();
+        assert_eq!(q.page.number, 7_766_279_631_452_241_918);
+        assert_eq!(q.page.offset(), i64::MAX as u64);
+        let last = Page {
+            number: i64::MAX as u64,
+            per_page: MAX_PER_PAGE,
+        };
+        assert_eq!(last.offset(), i64::MAX as u64);
+        let far = Listed::page_of(vec![1, 2, 3], q.page);
+        assert!(far.items.is_empty() && !far.has_next);
+        assert_eq!(far.total, Some(3));
     }
 
     #[test]

@@ -147,7 +147,11 @@ impl UrlSigner {
             sha256: get("sha256"),
             disposition: get("disposition"),
         };
+        // Only the signature as `url` writes it (lower-case hex): an upper-cased one decodes to
+        // the same bytes, but is another URL.
+        let lower_hex = |s: &String| s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         let signature = get("signature")
+            .filter(lower_hex)
             .and_then(|s| hex::decode(s).ok())
             .ok_or(SignatureError::Mismatch)?;
         self.mac(&grant)
@@ -247,6 +251,46 @@ mod tests {
             signer.verify("PUT", &key, &unsigned, 10),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    /// Found by the `signing` fuzz target (fuzz/regressions/signing/): a signature with its
+    /// hex digits upper-cased verified, so one grant had many URLs.
+    #[test]
+    fn only_the_signature_as_written_verifies() {
+        let signer = UrlSigner::new([7; 32]);
+        let (key, query) = query_of(&signer.url(&grant()));
+        let signature = |pairs: &[(String, String)]| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == "signature")
+                .unwrap()
+                .1
+                .clone()
+        };
+        let written = signature(&query);
+        assert!(written.bytes().any(|b| b.is_ascii_lowercase()), "{written}");
+        for changed in [
+            written.to_uppercase(),
+            written.replacen(|c: char| c.is_ascii_lowercase(), "A", 1),
+        ] {
+            let upper: Vec<(String, String)> = query
+                .iter()
+                .map(|(k, v)| {
+                    let v = if k == "signature" {
+                        changed.clone()
+                    } else {
+                        v.clone()
+                    };
+                    (k.clone(), v)
+                })
+                .collect();
+            assert_eq!(
+                signer.verify("PUT", &key, &upper, 10),
+                Err(SignatureError::Mismatch),
+                "{changed}"
+            );
+        }
+        assert_eq!(signer.verify("PUT", &key, &query, 10), Ok(grant()));
     }
 
     #[test]

@@ -547,6 +547,16 @@ async fn lists_order_filter_and_page(s: Subject) {
     let beyond = list(only_a, "per_page=3&page=5", false).await;
     assert!(beyond.items.is_empty());
     assert_eq!((beyond.total, beyond.has_next), (Some(4), false));
+    // Pages whose offset passes 64 bits (found by the pagination fuzz target): empty as well.
+    for q in [
+        "page=7766279631452241918",
+        "page=9223372036854775807&per_page=100",
+    ] {
+        for projects in [only_a, &both[..]] {
+            let far = list(projects, q, projects.len() > 1).await;
+            assert!(far.items.is_empty() && !far.has_next, "{q}");
+        }
+    }
 
     // A group list merges its projects' packages in one order.
     let group_cases: [(&str, Vec<i64>); 5] = [
