@@ -437,6 +437,34 @@ async fn concurrent_refused_duplicates_let_one_win(s: Subject) {
     assert_eq!(won, 1);
 }
 
+/// Duplicates deleted newest first, as `make soak`'s end check deletes them: each delete
+/// succeeds (on DynamoDB the last one was refused, 500, for as long as the name guard still
+/// named the newer file deleted before it), and the last one frees the name, also once the
+/// purge has forgotten the newer file.
+async fn duplicates_deleted_newest_first(s: Subject) {
+    let m = s.meta.as_ref();
+    let (a, _) = projects(m).await;
+    let (pn, v) = (
+        PackageName::parse("p").unwrap(),
+        PackageVersion::parse("1.0").unwrap(),
+    );
+    let name = FileName::parse(None, "f.bin").unwrap();
+    for forget in [false, true] {
+        let (_, older) = put(m, a, "p", "1.0", "f.bin", false).await;
+        let (_, newer) = put(m, a, "p", "1.0", "f.bin", false).await;
+        m.delete_file(&newer, t(5)).await.unwrap();
+        if forget {
+            m.forget_file(&newer).await.unwrap();
+        }
+        m.delete_file(&older, t(6)).await.unwrap();
+        assert!(!m.live_file_exists(a, &pn, &v, &name).await.unwrap());
+        assert_eq!(m.newest_file(a, &pn, &v, &name).await.unwrap(), None);
+        // The name is free: a publish refusing duplicates takes it.
+        let (_, again) = put(m, a, "p", "1.0", "f.bin", true).await;
+        m.delete_file(&again, t(7)).await.unwrap();
+    }
+}
+
 /// Publish `new_file(args)` and unwrap the result.
 async fn put(
     m: &dyn MetaStore,
@@ -877,6 +905,7 @@ on_every_backend!(
     downloads_are_recorded,
     concurrent_first_publishes_make_one_package,
     concurrent_refused_duplicates_let_one_win,
+    duplicates_deleted_newest_first,
     lists_order_filter_and_page,
     packages_by_id_and_their_files,
     deletes_and_purge_records,
