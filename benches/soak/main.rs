@@ -13,8 +13,8 @@
 //! over the hundred thousand or more requests of five minutes would pass that bound.
 //!
 //! Run by `make soak` (`DEPOT_SOAK=1 cargo bench --bench soak`; `SOAK_STORES="local aws"`,
-//! `SOAK_CONCURRENCY=64`); without `DEPOT_SOAK=1` it only says so. Prints Markdown on stdout
-//! and progress on stderr; exits 1 on any failure.
+//! `SOAK_CONCURRENCY=64`, `DEPOT_BIN` to soak another build of depot); without `DEPOT_SOAK=1`
+//! it only says so. Prints Markdown on stdout and progress on stderr; exits 1 on any failure.
 
 #[path = "../../tests/it/support/mod.rs"]
 mod support;

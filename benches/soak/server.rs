@@ -1,16 +1,13 @@
 //! The soak's servers: the release `depot serve` on a loopback port for each store pair (local:
 //! SQLite + a directory; aws: DynamoDB Local + s3s-fs, the latter in this process), provisioned
-//! through `depot::admin::Admin` before it starts, and the server process's memory (`VmRSS`).
+//! by the same binary's `depot admin` before it starts, and the server process's memory
+//! (`VmRSS`). `DEPOT_BIN` soaks another build.
 
 use crate::support::dynamo::DynamoEmulator;
 use crate::support::s3::{ACCESS_KEY, S3Emulator, SECRET_KEY};
-use depot::admin::{Admin, TokenSpec};
-use depot::domain::{Role, Scope};
-use depot::store::dynamo::DynamoMetaStore;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Seconds between the server's purges of deleted packages' bytes: short, so the purge runs
@@ -62,48 +59,68 @@ impl Drop for Server {
     }
 }
 
-/// Group `soak`, private project `soak/app`, and user `soak` as its Maintainer (who may
-/// delete) with an `api` token. Returns (project id, token).
-async fn provision(admin: &Admin) -> (i64, String) {
-    admin.create_group("soak").await.unwrap();
-    let project = admin.create_project("soak/app", false).await.unwrap().id;
-    admin.create_user("soak").await.unwrap();
-    admin
-        .add_member("soak", "soak", Role::Maintainer)
-        .await
-        .unwrap();
-    let spec = TokenSpec::Personal {
-        user: "soak".into(),
-        scopes: vec![Scope::Api],
-        expires_at: None,
+/// The `depot` binary soaked: `$DEPOT_BIN`, or the release build.
+fn binary() -> String {
+    std::env::var("DEPOT_BIN").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/depot").to_string()
+    })
+}
+
+/// `depot <args>` with only `env` set (no credentials or settings of this shell leak in).
+fn depot(args: &[String], env: &[(&str, String)]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v)));
+    command
+}
+
+/// With the binary's own `depot admin` on the store: group `soak`, private project `soak/app`,
+/// user `soak` as its Maintainer (who may delete) with an `api` token. Returns (project id,
+/// token).
+fn provision(store: &[String], env: &[(&str, String)]) -> (i64, String) {
+    let admin = |words: &[&str]| -> serde_json::Value {
+        let mut args: Vec<String> = vec!["admin".into()];
+        args.extend(store.iter().cloned());
+        args.extend(words.iter().map(|w| w.to_string()));
+        let out = depot(&args, env).output().unwrap();
+        assert!(
+            out.status.success(),
+            "depot {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
     };
-    (project, admin.create_token(spec).await.unwrap().secret)
+    admin(&["group", "create", "soak"]);
+    let project = admin(&["project", "create", "soak/app"])["id"]
+        .as_i64()
+        .unwrap();
+    admin(&["user", "create", "soak"]);
+    admin(&["member", "add", "soak", "soak", "maintainer"]);
+    let created = admin(&[
+        "token", "create", "personal", "--user", "soak", "--scopes", "api",
+    ]);
+    (project, created["token"].as_str().unwrap().to_string())
 }
 
 impl Server {
     /// Provision the store pair, then start `depot serve` on it.
     pub async fn start(pair: Pair) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let (args, env, s3, (project, token)) = match pair {
+        let (store, env, s3) = match pair {
             Pair::Local => {
-                let data = dir.path().join("data");
-                let limits = depot::Limits {
-                    max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
-                };
-                let registry = depot::local_registry(&data, limits).unwrap();
-                let provisioned = provision(&registry.admin()).await;
-                drop(registry);
-                let args = vec!["--data-dir".into(), data.display().to_string()];
-                (args, vec![], None, provisioned)
+                let data = dir.path().join("data").display().to_string();
+                (vec!["--data-dir".into(), data], vec![], None)
             }
             Pair::Aws => {
                 let s3 = S3Emulator::start().await;
                 let bucket = s3.bucket("depot-soak").await;
                 let dynamo = DynamoEmulator::shared();
-                let (client, table) = dynamo.fresh_table().await;
-                let admin = Admin::new(Arc::new(DynamoMetaStore::new(client, table.clone())));
-                let provisioned = provision(&admin).await;
-                let args = [
+                let (_, table) = dynamo.fresh_table().await;
+                let store = [
                     "--store",
                     "aws",
                     "--table",
@@ -121,12 +138,12 @@ impl Server {
                     ("AWS_REGION", "us-east-1".to_string()),
                     ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
                 ];
-                let args = args.map(String::from).to_vec();
-                (args, env, Some(s3), provisioned)
+                (store.map(String::from).to_vec(), env, Some(s3))
             }
         };
+        let (project, token) = provision(&store, &env);
         let log = dir.path().join("server.log");
-        let (child, base) = spawn(&args, &env, &log);
+        let (child, base) = spawn(&store, &env, &log);
         Server {
             child,
             base,
@@ -166,24 +183,20 @@ impl Server {
     }
 }
 
-/// Start `target/release/depot serve` on a free loopback port with `args` (the store) and
-/// `env`; its stderr goes to `log`. Returns the process and its base URL, read from the banner.
-fn spawn(args: &[String], env: &[(&str, String)], log: &std::path::Path) -> (Child, String) {
-    let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/depot");
-    let mut command = Command::new(binary);
-    command
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(["--purge-interval", PURGE_INTERVAL])
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v)))
+/// Start `depot serve` on a free loopback port on `store`, with `env`; its stderr goes to
+/// `log`. Returns the process and its base URL, read from the banner.
+fn spawn(store: &[String], env: &[(&str, String)], log: &std::path::Path) -> (Child, String) {
+    let mut args: Vec<String> = ["serve", "--listen", "127.0.0.1:0", "--purge-interval"]
+        .map(String::from)
+        .to_vec();
+    args.push(PURGE_INTERVAL.into());
+    args.extend(store.iter().cloned());
+    let mut child = depot(&args, env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap());
-    let mut child = command
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
-        .unwrap_or_else(|e| panic!("start {binary} (built by `make soak`): {e}"));
+        .unwrap_or_else(|e| panic!("start {} (built by `make soak`): {e}", binary()));
     // The banner's first line: `depot is serving http://127.0.0.1:<port> (...)`.
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
