@@ -23,8 +23,9 @@ CARGO_FUZZ_ROOT := .tools/cargo-fuzz
 CARGO_FUZZ := $(CARGO_FUZZ_ROOT)/bin/cargo-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= coordinates percent_decoding range signing graphql pagination
+SOAK_SECONDS ?= 300
 
-.PHONY: run test fmt lint venv tools dynamodb-local build bench bench-tools package deploy fuzz fuzz-tools
+.PHONY: run test fmt lint venv tools dynamodb-local build bench bench-tools soak package deploy fuzz fuzz-tools
 
 ## run: the local registry on the embedded store (prints a token and a curl pair on first start)
 run:
@@ -57,6 +58,15 @@ build:
 bench: bench-tools dynamodb-local package
 	$(CARGO) build --release --bin depot --bin lambda-api
 	bash benches/run.sh
+
+## soak: the release `depot serve` on each store pair (SQLite + fs; DynamoDB Local + s3s-fs)
+## under 64 concurrent publishes, downloads, lists and deletes for SOAK_SECONDS each (default
+## 300), then every file that got 201 and was not deleted downloaded and hashed; fails on any
+## 5xx, lost or corrupted file, or memory growth, and writes the Soak section of BENCHMARKS.md.
+## Loopback only, stops by itself; never part of `make test`
+soak: dynamodb-local
+	$(CARGO) build --release --bin depot
+	SOAK_SECONDS=$(SOAK_SECONDS) bash benches/soak.sh
 
 ## bench-tools: the reference server and load generator of `make bench` (nginx with WebDAV, wrk),
 ## Debian packages where missing

@@ -438,6 +438,54 @@ async fn concurrent_refused_duplicates_let_one_win(s: Subject) {
     assert_eq!(won, 1);
 }
 
+/// Duplicates deleted newest first, as `make soak`'s end check deletes them: each delete
+/// succeeds (on DynamoDB the last one was refused, 500, for as long as the name guard still
+/// named the newer file deleted before it), and the last one frees the name, also once the
+/// purge has forgotten the newer file.
+async fn duplicates_deleted_newest_first(s: Subject) {
+    let m = s.meta.as_ref();
+    let (a, _) = projects(m).await;
+    let (pn, v) = (
+        PackageName::parse("p").unwrap(),
+        PackageVersion::parse("1.0").unwrap(),
+    );
+    let name = FileName::parse(None, "f.bin").unwrap();
+    for forget in [false, true] {
+        let (_, older) = put(m, a, "p", "1.0", "f.bin", false).await;
+        let (_, newer) = put(m, a, "p", "1.0", "f.bin", false).await;
+        m.delete_file(&newer, t(5)).await.unwrap();
+        if forget {
+            m.forget_file(&newer).await.unwrap();
+        }
+        m.delete_file(&older, t(6)).await.unwrap();
+        assert!(!m.live_file_exists(a, &pn, &v, &name).await.unwrap());
+        assert_eq!(m.newest_file(a, &pn, &v, &name).await.unwrap(), None);
+        // The name is free: a publish refusing duplicates takes it.
+        let (_, again) = put(m, a, "p", "1.0", "f.bin", true).await;
+        m.delete_file(&again, t(7)).await.unwrap();
+    }
+}
+
+/// Ids are never given twice, as GitLab's are not: once the purge has forgotten the newest
+/// package and file, the next ones still get new ids (SQLite gave the forgotten ones again), so
+/// a stale id (a retried DELETE, a cached link) never reaches another package or file.
+async fn ids_are_never_given_twice(s: Subject) {
+    let m = s.meta.as_ref();
+    let (a, _) = projects(m).await;
+    let (p, f) = put(m, a, "p", "1.0", "f.bin", false).await;
+    let (_, g) = put(m, a, "p", "1.0", "g.bin", false).await;
+    m.delete_file(&g, t(5)).await.unwrap();
+    m.forget_file(&g).await.unwrap();
+    let (_, g2) = put(m, a, "p", "1.0", "g.bin", false).await;
+    assert!(g2.id > g.id, "file id {} given again", g2.id);
+    m.delete_package(&p, t(6)).await.unwrap();
+    let doomed = m.package_by_id(p.id).await.unwrap().unwrap();
+    m.forget_package(&doomed).await.unwrap();
+    let (q, h) = put(m, a, "q", "1.0", "h.bin", false).await;
+    assert!(q.id > p.id, "package id {} given again", q.id);
+    assert!(h.id > g2.id && h.id > f.id, "file id {} given again", h.id);
+}
+
 /// Publish `new_file(args)` and unwrap the result.
 async fn put(
     m: &dyn MetaStore,
@@ -941,6 +989,8 @@ on_every_backend!(
     downloads_are_recorded,
     concurrent_first_publishes_make_one_package,
     concurrent_refused_duplicates_let_one_win,
+    duplicates_deleted_newest_first,
+    ids_are_never_given_twice,
     lists_order_filter_and_page,
     packages_by_id_and_their_files,
     deletes_and_purge_records,

@@ -300,7 +300,11 @@ impl PackageStore for DynamoMetaStore {
 
     async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()> {
         let file_key = Key::file(file.package_id, &file.file_name, file.id);
+        let guard_key = Key::file_name_guard(file.package_id, &file.file_name);
         for _ in 0..TRANSACTION_ATTEMPTS {
+            // The guard is read before the files: a publish of the name that lands between the
+            // two reads is among the files; one that lands after them rewrites the guard.
+            let guard = self.get(&guard_key).await?;
             let same_name = self
                 .files_newest_first(file.package_id, Some(&file.file_name), false, None)
                 .await?;
@@ -319,27 +323,42 @@ impl PackageStore for DynamoMetaStore {
             })?;
             tx.put(FileDelete::Queued, purge_file_item(file), None)?;
             // The last live file of its name frees the name (duplicate rule), unless a publish
-            // of the same name slipped in meanwhile: then the guard names a newer file and we
-            // go round again.
-            if let [only] = same_name.as_slice() {
-                let guard = Key::file_name_guard(file.package_id, &file.file_name);
-                let unchanged = Condition::new(format!(
-                    "attribute_not_exists(PK) OR {NEWEST_FILE_ID} <= :n"
-                ))
-                .value(":n", n(only.id));
-                tx.delete(FileDelete::NameGuard, &guard, Some(unchanged))?;
+            // of the same name slipped in meanwhile: then the guard is no longer the one read
+            // (each publish writes its own file's id into it) and we go round again. The guard
+            // may name a newer file deleted earlier, so it is compared with what was read, not
+            // with this file.
+            if same_name.len() == 1 {
+                tx.delete(
+                    FileDelete::NameGuard,
+                    &guard_key,
+                    Some(guard_as_read(&guard)),
+                )?;
             }
             match self.run(tx).await? {
                 Ok(()) => return Ok(()),
                 Err(c) if c.failed(FileDelete::Mark) => {
                     return Err(StoreError::not_found(Record::File, file.id));
                 }
-                Err(_) => continue,
+                Err(_) => tokio::time::sleep(limits::conflict_pause()).await,
             }
         }
         Err(StoreError::Contention {
             what: "file delete kept conflicting with concurrent writes".into(),
             attempts: TRANSACTION_ATTEMPTS,
         })
+    }
+}
+
+/// The condition that the name guard is still as `read` (its newest file id the same, or still
+/// absent).
+fn guard_as_read(read: &Option<super::schema::Item>) -> Condition {
+    match read.as_ref().and_then(|g| g.get(NEWEST_FILE_ID)) {
+        Some(newest) => {
+            Condition::new(format!("{NEWEST_FILE_ID} = :n")).value(":n", newest.clone())
+        }
+        None if read.is_some() => Condition::new(format!(
+            "attribute_exists(PK) AND attribute_not_exists({NEWEST_FILE_ID})"
+        )),
+        None => Condition::new("attribute_not_exists(PK)"),
     }
 }

@@ -30,6 +30,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "upload sessions keep a refusal reason, not an HTTP status",
         apply: v3_refusal_reasons,
     },
+    Migration {
+        name: "package and file ids are never given twice",
+        apply: v4_ids_never_given_twice,
+    },
 ];
 
 /// The version this code writes and reads.
@@ -185,15 +189,96 @@ fn v3_refusal_reasons(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
+/// Packages and files get ids never given before (SQLite's `AUTOINCREMENT`), as GitLab's:
+/// without it a new row took the largest id in its table plus one, so once the purge had
+/// forgotten the newest package or file, its id was given again and a stale one (a retried
+/// DELETE, a cached link) reached another package or file. Each table is rebuilt as SQLite
+/// prescribes: created anew from its own definition, copied, dropped, renamed, its indexes
+/// made again, foreign keys off meanwhile (`migrate_to`) and checked before the commit. Ids
+/// forgotten before this migration are not known: above the largest one kept, they may come
+/// once more.
+fn v4_ids_never_given_twice(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    for table in ["packages", "package_files"] {
+        rebuild_with_autoincrement(tx, table)?;
+    }
+    let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if broken > 0 {
+        return Err(refused(
+            rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY,
+            format!("{broken} rows name a missing package or project"),
+        ));
+    }
+    Ok(())
+}
+
+/// Rebuild `table` (whose first column is `id INTEGER PRIMARY KEY`) with `AUTOINCREMENT`.
+fn rebuild_with_autoincrement(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<()> {
+    let schema = |kind: &str| -> rusqlite::Result<Vec<String>> {
+        tx.prepare(
+            "SELECT sql FROM sqlite_master WHERE type = ?1 AND tbl_name = ?2 AND sql IS NOT NULL",
+        )?
+        .query_map([kind, table], |r| r.get(0))?
+        .collect()
+    };
+    let definition = schema("table")?.concat();
+    let indexes = schema("index")?;
+    // SQLite keeps a table's definition as written, `IF NOT EXISTS` left out.
+    let (head, id) = (format!("CREATE TABLE {table} ("), "id INTEGER PRIMARY KEY,");
+    if !definition.starts_with(&head) || !definition.contains(id) {
+        return Err(refused(
+            rusqlite::ffi::SQLITE_SCHEMA,
+            format!("table {table} is not as migration 1 made it: {definition}"),
+        ));
+    }
+    let rebuilt = definition
+        .replacen(&head, &format!("CREATE TABLE {table}_rebuilt ("), 1)
+        .replacen(id, "id INTEGER PRIMARY KEY AUTOINCREMENT,", 1);
+    tx.execute_batch(&format!(
+        "{rebuilt};
+        INSERT INTO {table}_rebuilt SELECT * FROM {table};
+        DROP TABLE {table};
+        ALTER TABLE {table}_rebuilt RENAME TO {table};"
+    ))?;
+    for index in indexes {
+        tx.execute_batch(&index)?;
+    }
+    Ok(())
+}
+
+/// A migration's own refusal, as SQLite's error `code` with `message`.
+fn refused(code: std::ffi::c_int, message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some(message))
+}
+
 /// Apply every migration `conn`'s database lacks; how many were applied.
 pub(super) fn migrate(conn: &mut Connection) -> StoreResult<usize> {
     migrate_to(conn, LATEST_VERSION)
 }
 
 /// Apply the migrations up to `target` that `conn`'s database lacks; how many were applied.
+/// Foreign keys are off while they run (a migration may rebuild a table, which SQLite allows
+/// only so; the pragma does nothing inside a transaction) and back as they were afterwards.
 pub(super) fn migrate_to(conn: &mut Connection, target: u32) -> StoreResult<usize> {
     // Checked without a write lock first: once up to date, opening takes none.
     let current = known_version(conn)?;
+    if current >= target {
+        return Ok(0);
+    }
+    let foreign_keys: bool = conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .map_err(StoreError::backend)?;
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(StoreError::backend)?;
+    let applied = apply(conn, current, target);
+    conn.pragma_update(None, "foreign_keys", foreign_keys)
+        .map_err(StoreError::backend)?;
+    applied
+}
+
+/// The migrations after `current` up to `target`, each in its own transaction.
+fn apply(conn: &mut Connection, current: u32, target: u32) -> StoreResult<usize> {
     let mut applied = 0;
     for (version, migration) in (1..=target).zip(MIGRATIONS).skip(current as usize) {
         let tx = conn
@@ -351,6 +436,51 @@ mod tests {
         );
         assert_eq!(user_version(&conn), 1);
         assert_eq!(columns(&conn, "groups").len(), 6);
+    }
+
+    /// Packages and files keep their rows across migration 4, and from then on an id
+    /// forgotten at the top is not given again; foreign keys are as they were before.
+    #[test]
+    fn ids_once_forgotten_are_not_given_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("v3.sqlite3")).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys=ON").unwrap();
+        migrate_to(&mut conn, 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO groups VALUES (1, 'acme', NULL, 0);
+            INSERT INTO projects VALUES (1, 1, 'app', 'acme/app', 'private', 0);
+            INSERT INTO packages VALUES (7, 1, 'p', '1.0', 'default', 0, 0, NULL);
+            INSERT INTO package_files VALUES (9, 7, 'f', 3, 'ab', 'blobs/x', 'default', 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let foreign_keys: bool = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert!(foreign_keys);
+        let ids = |conn: &Connection, table: &str| -> Vec<i64> {
+            let mut stmt = conn.prepare(&format!("SELECT id FROM {table}")).unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(
+            (ids(&conn, "packages"), ids(&conn, "package_files")),
+            (vec![7], vec![9])
+        );
+        conn.execute_batch(
+            "DELETE FROM package_files; DELETE FROM packages;
+            INSERT INTO packages (project_id, name, version, status, created_at, updated_at)
+                VALUES (1, 'q', '1.0', 'default', 0, 0);
+            INSERT INTO package_files (package_id, file_name, size, sha256, blob_key,
+                created_at, updated_at) VALUES (8, 'g', 3, 'ab', 'blobs/y', 0, 0);",
+        )
+        .unwrap();
+        assert_eq!(
+            (ids(&conn, "packages"), ids(&conn, "package_files")),
+            (vec![8], vec![10])
+        );
     }
 
     /// Sessions refused before reasons were stored, and a group's settings, across the upgrade
