@@ -333,7 +333,8 @@ async fn a_revoked_opener_cannot_commit(backend: Backend) {
     assert_eq!(w.app.staged_count().await, 0);
 }
 
-async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
+/// A world whose sessions go in parts of 5 MiB (S3's smallest) and always commit inline.
+pub(crate) async fn in_parts_of_5_mib(backend: Backend) -> World {
     let mut w = World::new(backend).await;
     w.app.reconfigure(|r| {
         r.with_uploads(depot::Uploads {
@@ -341,6 +342,11 @@ async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
             commit_inline_max: None,
         })
     });
+    w
+}
+
+async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
+    let w = in_parts_of_5_mib(backend).await;
     let dev = w.token("developer");
     let data: Vec<u8> = (0..(10u32 << 20) + 5).map(|i| (i % 253) as u8).collect();
     let file = "big/2.0/data.bin";

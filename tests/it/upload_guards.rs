@@ -2,7 +2,7 @@
 //! (so what a commit measures is what it records), a final session's upload URLs write
 //! nothing, and a session answers only its opener, only through its own file's path.
 
-use crate::http_uploads::{download, open, send_bytes, session};
+use crate::http_uploads::{download, in_parts_of_5_mib, open, send_bytes, session};
 use crate::support::{Backend, World, sha256_hex};
 use depot::wire::UploadSessionBody;
 use serde_json::{Value, json};
@@ -126,13 +126,7 @@ async fn a_final_sessions_urls_write_nothing(backend: Backend) {
 }
 
 async fn a_final_sessions_part_urls_write_nothing(backend: Backend) {
-    let mut w = World::new(backend).await;
-    w.app.reconfigure(|r| {
-        r.with_uploads(depot::Uploads {
-            part_size: 5 << 20,
-            commit_inline_max: None,
-        })
-    });
+    let w = in_parts_of_5_mib(backend).await;
     let dev = w.token("developer");
     let data = bytes_of(3, (5 << 20) + 10);
     let file = "parts/1.0/f.bin";
