@@ -170,6 +170,18 @@ pub fn principal_of_token(token: Token, now: Timestamp) -> Result<Principal, Den
 }
 
 impl Principal {
+    /// The user acting through a personal token (not a job's, not a deploy token).
+    pub fn personal_user(&self) -> Option<i64> {
+        match self {
+            Principal::User {
+                user_id,
+                job_project: None,
+                ..
+            } => Some(*user_id),
+            _ => None,
+        }
+    }
+
     /// The id of the token presented, if any.
     pub fn token_id(&self) -> Option<i64> {
         match self {

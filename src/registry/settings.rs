@@ -34,18 +34,13 @@ impl Registry {
         group: &Group,
         action: Action,
     ) -> Result<bool, Error> {
-        let Principal::User {
-            user_id,
-            job_project: None,
-            ..
-        } = principal
-        else {
+        let Some(user_id) = principal.personal_user() else {
             return Ok(false);
         };
         if principal.check_scope(action).is_err() {
             return Ok(false);
         }
-        let memberships = self.meta.memberships_of(*user_id).await?;
+        let memberships = self.meta.memberships_of(user_id).await?;
         Ok(memberships
             .iter()
             .filter(|m| m.target.covers_group(&group.path))

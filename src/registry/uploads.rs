@@ -377,17 +377,12 @@ impl Registry {
         if principal.token_id() == Some(opener) {
             return Ok(true);
         }
-        let Principal::User {
-            user_id,
-            job_project: None,
-            ..
-        } = principal
-        else {
+        let Some(user_id) = principal.personal_user() else {
             return Ok(false);
         };
         let token = self.meta.token_by_id(opener).await?;
         Ok(token.is_some_and(
-            |t| matches!(t.grant, TokenGrant::Personal { user_id: u, .. } if u == *user_id),
+            |t| matches!(t.grant, TokenGrant::Personal { user_id: u, .. } if u == user_id),
         ))
     }
 
