@@ -17,6 +17,7 @@ mod http_uploads;
 mod lambda_events;
 mod lambda_watch;
 mod meta_conformance;
+mod purge_load;
 mod request_costs;
 mod safety;
 mod template;
