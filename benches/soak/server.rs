@@ -71,7 +71,10 @@ fn depot(args: &[String], env: &[(&str, String)]) -> Command {
     let mut command = Command::new(binary());
     command
         .env_clear()
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("SOAK_RUST_LOG").unwrap_or("warn".into()),
+        )
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v)));
     command

@@ -8,6 +8,7 @@ use crate::domain::{
     PackageStatus, Project, ProjectRef, Timestamp, Visibility,
 };
 use crate::store::StoreError;
+use futures::{StreamExt, TryStreamExt};
 
 /// A package list, the projects its packages belong to, and those of them the caller may
 /// delete packages in (for `delete_api_path`).
@@ -213,6 +214,9 @@ impl Registry {
     }
 }
 
+/// Blob deletes one purge pass keeps in flight.
+const BLOB_DELETES_IN_FLIGHT: usize = 16;
+
 /// What one purge pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -271,32 +275,65 @@ impl Registry {
 
     /// Remove the bytes and records of what was deleted, up to `limit` packages and `limit`
     /// files per pass. The same code runs in `depot serve` (a background task) and on AWS (a
-    /// scheduled function). A blob is deleted before its record, so a pass that stops halfway
-    /// leaves a record the next pass finishes; a blob another record still names is kept.
+    /// scheduled function). Blobs are deleted before their records, so a pass that stops
+    /// halfway leaves records the next pass finishes (a blob already gone is no error); a blob
+    /// another record still names is kept. The store is asked about the whole pass at once and
+    /// forgets it at once: asked per file, a purge waiting its turn behind every request fell
+    /// ever further behind sustained deletes (`make soak` filled the disk).
     pub async fn purge(&self, limit: usize) -> Result<Purged, Error> {
-        let mut purged = Purged::default();
-        let (packages, files) = self.meta.doomed(limit).await?;
-        let doomed_packages: Vec<i64> = packages.iter().map(|p| p.id).collect();
-        for package in packages {
-            for file in self.meta.all_files_of(package.id).await? {
-                purged.blobs += self.purge_file(&file).await?;
-                purged.files += 1;
-            }
-            self.meta.forget_package(&package).await?;
-            purged.packages += 1;
-        }
-        // Files of a package purged just now went with it.
-        for file in files
+        let (packages, loose) = self.meta.doomed(limit).await?;
+        let package_ids: Vec<i64> = packages.iter().map(|p| p.id).collect();
+        // Files of a package purged now go with it.
+        let mut files: Vec<PackageFile> = loose
             .into_iter()
-            .filter(|f| !doomed_packages.contains(&f.package_id))
-        {
-            purged.blobs += self.purge_file(&file).await?;
-            purged.files += 1;
+            .filter(|f| !package_ids.contains(&f.package_id))
+            .collect();
+        let loose = files.len();
+        files.extend(self.meta.all_files_of_packages(&package_ids).await?);
+        let shared = self.meta.shared_blobs(&files).await?;
+        let mut purged = Purged {
+            packages: packages.len(),
+            files: files.len(),
+            blobs: 0,
+        };
+        // A blob other records name too goes one record at a time, so that of several doomed
+        // records sharing it, the last one forgotten takes it.
+        for file in files.iter().filter(|f| shared.contains(&f.id)) {
+            purged.blobs += self.purge_file(file).await?;
+        }
+        let unshared: Vec<String> = files
+            .iter()
+            .filter(|f| !shared.contains(&f.id))
+            .map(|f| f.blob_key.clone())
+            .collect();
+        let deleted: Vec<()> = futures::stream::iter(unshared)
+            .map(|key| {
+                let blobs = self.blobs.clone();
+                async move { blobs.delete(&key).await }
+            })
+            .buffer_unordered(BLOB_DELETES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        purged.blobs += deleted.len();
+        let forget: Vec<PackageFile> = files[..loose]
+            .iter()
+            .filter(|f| !shared.contains(&f.id))
+            .cloned()
+            .collect();
+        self.meta.forget(&packages, &forget).await?;
+        if purged != Purged::default() {
+            tracing::info!(
+                packages = purged.packages,
+                files = purged.files,
+                blobs = purged.blobs,
+                "purged deleted packages and files"
+            );
         }
         Ok(purged)
     }
 
-    /// Delete a doomed file's blob (unless shared) and then its record; 1 if a blob went.
+    /// Delete a doomed file's blob (unless another record names it) and then its record; 1 if a
+    /// blob went.
     async fn purge_file(&self, file: &PackageFile) -> Result<usize, Error> {
         let shared = self.meta.blob_shared(file).await?;
         if !shared {

@@ -10,6 +10,7 @@ use crate::domain::{
     SessionState, Timestamp, Token, UploadSession, User, Visibility,
 };
 use async_trait::async_trait;
+use std::collections::HashSet;
 
 /// Who is who: groups, projects, users, memberships and tokens.
 #[async_trait]
@@ -141,6 +142,41 @@ pub trait PurgeStore: Send + Sync + 'static {
 
     /// Remove a purged package's record (and whatever it still holds) for good.
     async fn forget_package(&self, package: &Package) -> StoreResult<()>;
+
+    /// [`Self::all_files_of`] for many packages: the purge asks once per pass, not once per
+    /// package (a store whose every call waits its turn behind the requests would otherwise
+    /// fall behind the deletes). By default one package after another.
+    async fn all_files_of_packages(&self, package_ids: &[i64]) -> StoreResult<Vec<PackageFile>> {
+        let mut files = Vec::new();
+        for &id in package_ids {
+            files.extend(self.all_files_of(id).await?);
+        }
+        Ok(files)
+    }
+
+    /// [`Self::blob_shared`] for many files: the ids of those whose blob a record other than
+    /// itself names. By default one file after another.
+    async fn shared_blobs(&self, files: &[PackageFile]) -> StoreResult<HashSet<i64>> {
+        let mut shared = HashSet::new();
+        for file in files {
+            if self.blob_shared(file).await? {
+                shared.insert(file.id);
+            }
+        }
+        Ok(shared)
+    }
+
+    /// Forget purged `files` and `packages` (with whatever they still hold) for good. By
+    /// default one record after another, files first.
+    async fn forget(&self, packages: &[Package], files: &[PackageFile]) -> StoreResult<()> {
+        for file in files {
+            self.forget_file(file).await?;
+        }
+        for package in packages {
+            self.forget_package(package).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Upload sessions of the large-file handoff.

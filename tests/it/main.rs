@@ -19,6 +19,7 @@ mod http_uploads;
 mod lambda_events;
 mod lambda_watch;
 mod meta_conformance;
+mod purge_costs;
 mod request_costs;
 mod safety;
 mod template;

@@ -18,10 +18,14 @@ mod upgrade_tests;
 use super::{Record, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Params, Row};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct SqliteMetaStore {
     conn: Arc<Mutex<Connection>>,
+    /// Calls made on the connection so far: what a use case costs this store, as request
+    /// counts are what it costs DynamoDB (the purge's test keeps it per pass, not per file).
+    round_trips: AtomicU64,
 }
 
 impl SqliteMetaStore {
@@ -49,7 +53,13 @@ impl SqliteMetaStore {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            round_trips: AtomicU64::new(0),
         })
+    }
+
+    /// How many calls have been made on the connection since it was opened.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// Run the read-only query `f` right here when the connection is free: an indexed read of a
@@ -61,6 +71,7 @@ impl SqliteMetaStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         let f = match self.conn.try_lock() {
             Ok(mut guard) => return f(&mut guard),
             Err(std::sync::TryLockError::Poisoned(poisoned)) => {
@@ -68,7 +79,7 @@ impl SqliteMetaStore {
             }
             Err(std::sync::TryLockError::WouldBlock) => f,
         };
-        self.call(f).await
+        self.on_blocking_thread(f).await
     }
 
     /// The row the query `sql` (with the one parameter `key`) returns, decoded by `row`; `None`
@@ -93,6 +104,15 @@ impl SqliteMetaStore {
 
     /// Run `f` on the connection off the async threads.
     async fn call<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.on_blocking_thread(f).await
+    }
+
+    async fn on_blocking_thread<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,

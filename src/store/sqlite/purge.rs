@@ -1,12 +1,14 @@
 //! `PurgeStore` on SQLite: what deletes left behind (rows pending destruction), whether a blob
-//! is still named by another file, and forgetting purged rows for good.
+//! is still named by another file, and forgetting purged rows for good; each of the purge's
+//! questions and its forgetting asked once per pass, in one call.
 
 use super::rows::{DOOMED, FILE_COLS, PACKAGE_COLS, file_row, package_row};
 use super::{Cached, SqliteMetaStore, db_err};
 use crate::domain::{Package, PackageFile};
 use crate::store::{PurgeStore, StoreResult};
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{Connection, params};
+use std::collections::HashSet;
 
 #[async_trait]
 impl PurgeStore for SqliteMetaStore {
@@ -53,12 +55,8 @@ impl PurgeStore for SqliteMetaStore {
     async fn blob_shared(&self, file: &PackageFile) -> StoreResult<bool> {
         let (id, key) = (file.id, file.blob_key.clone());
         self.read(move |c| {
-            c.query_row_cached(
-                "SELECT EXISTS (SELECT 1 FROM package_files WHERE blob_key = ?1 AND id != ?2)",
-                params![key, id],
-                |r| r.get::<_, bool>(0),
-            )
-            .map_err(db_err)
+            c.query_row_cached(SHARED, params![key, id], |r| r.get::<_, bool>(0))
+                .map_err(db_err)
         })
         .await
     }
@@ -73,16 +71,81 @@ impl PurgeStore for SqliteMetaStore {
         .await
     }
 
-    async fn forget_package(&self, package: &Package) -> StoreResult<()> {
-        let id = package.id;
+    async fn all_files_of_packages(&self, package_ids: &[i64]) -> StoreResult<Vec<PackageFile>> {
+        let ids = package_ids.to_vec();
+        self.read(move |c| {
+            let mut files = Vec::new();
+            for id in ids {
+                files.extend(
+                    c.query_all_cached(
+                        &format!(
+                            "SELECT {FILE_COLS} FROM package_files WHERE package_id = ?1 \
+                             ORDER BY id"
+                        ),
+                        [id],
+                        file_row,
+                    )
+                    .map_err(db_err)?,
+                );
+            }
+            Ok(files)
+        })
+        .await
+    }
+
+    async fn shared_blobs(&self, files: &[PackageFile]) -> StoreResult<HashSet<i64>> {
+        let files: Vec<(i64, String)> = files.iter().map(|f| (f.id, f.blob_key.clone())).collect();
+        self.read(move |c| {
+            let mut shared = HashSet::new();
+            for (id, key) in files {
+                if c.query_row_cached(SHARED, params![key, id], |r| r.get::<_, bool>(0))
+                    .map_err(db_err)?
+                {
+                    shared.insert(id);
+                }
+            }
+            Ok(shared)
+        })
+        .await
+    }
+
+    /// One transaction for the whole pass.
+    async fn forget(&self, packages: &[Package], files: &[PackageFile]) -> StoreResult<()> {
+        let files: Vec<i64> = files.iter().map(|f| f.id).collect();
+        let packages: Vec<i64> = packages.iter().map(|p| p.id).collect();
         self.call(move |c| {
             let tx = c.transaction().map_err(db_err)?;
-            tx.execute_cached("DELETE FROM package_files WHERE package_id = ?1", [id])
-                .map_err(db_err)?;
-            tx.execute_cached("DELETE FROM packages WHERE id = ?1", [id])
-                .map_err(db_err)?;
+            for id in files {
+                tx.execute_cached("DELETE FROM package_files WHERE id = ?1", [id])
+                    .map_err(db_err)?;
+            }
+            for id in packages {
+                forget_package_in(&tx, id)?;
+            }
             tx.commit().map_err(db_err)
         })
         .await
     }
+
+    async fn forget_package(&self, package: &Package) -> StoreResult<()> {
+        let id = package.id;
+        self.call(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            forget_package_in(&tx, id)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+}
+
+/// Whether a record other than file `?2` names blob `?1`.
+const SHARED: &str = "SELECT EXISTS (SELECT 1 FROM package_files WHERE blob_key = ?1 AND id != ?2)";
+
+/// Remove package `id`'s record and every file record it holds.
+fn forget_package_in(c: &Connection, id: i64) -> StoreResult<()> {
+    c.execute_cached("DELETE FROM package_files WHERE package_id = ?1", [id])
+        .map_err(db_err)?;
+    c.execute_cached("DELETE FROM packages WHERE id = ?1", [id])
+        .map_err(db_err)?;
+    Ok(())
 }
