@@ -3,7 +3,7 @@
 //! it made; `depot admin` prints them (as `wire` types). Names and the exception regex are
 //! checked by the same `domain` rules the registry uses.
 
-use crate::auth::{hash_secret, new_secret};
+use crate::auth::{IdentityCache, hash_secret, new_secret};
 use crate::domain::{
     EXCEPTION_REGEX_MAX_CHARS, Group, GroupSettings, Membership, MembershipTarget, NewGroup,
     NewToken, Project, RegexRefused, Role, Scope, Timestamp, Token, TokenGrant, TokenKind, User,
@@ -106,11 +106,27 @@ pub struct SettingsRecord {
 
 pub struct Admin {
     meta: Arc<dyn MetaStore>,
+    /// The identity cache of the registry this admin shares a process with: what a change
+    /// touches is forgotten there at once (elsewhere it takes the cache's lifetime).
+    cache: Option<Arc<IdentityCache>>,
 }
 
 impl Admin {
     pub fn new(meta: Arc<dyn MetaStore>) -> Self {
-        Self { meta }
+        Self { meta, cache: None }
+    }
+
+    /// Changes through this admin clear `cache` (the registry's of the same process).
+    pub fn with_cache(mut self, cache: Arc<IdentityCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// After a change to who may do what.
+    fn changed(&self) {
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
     }
 
     pub async fn create_group(&self, path: &str) -> Result<Group> {
@@ -231,10 +247,9 @@ impl Admin {
     pub async fn add_member(&self, username: &str, path: &str, role: Role) -> Result<Membership> {
         let user = self.user(username).await?;
         let target = self.target(path).await?;
-        self.meta
-            .set_membership(user.id, &target, role)
-            .await
-            .map_err(AdminError::Store)
+        let membership = self.meta.set_membership(user.id, &target, role).await;
+        self.changed();
+        membership.map_err(AdminError::Store)
     }
 
     /// The grant `spec` asks for, its names looked up and its scopes checked.
@@ -318,10 +333,9 @@ impl Admin {
     }
 
     pub async fn revoke_token(&self, id: i64) -> Result<Token> {
-        self.meta
-            .revoke_token(id)
-            .await
-            .map_err(store_err(format!("token {id}")))
+        let token = self.meta.revoke_token(id).await;
+        self.changed();
+        token.map_err(store_err(format!("token {id}")))
     }
 
     pub async fn set_settings(
@@ -347,11 +361,9 @@ impl Admin {
             }
             Err(RegexRefused::Invalid(message)) => return Err(AdminError::Invalid(message)),
         };
-        let settings = self
-            .meta
-            .set_group_settings(group.id, &settings)
-            .await
-            .map_err(AdminError::Store)?;
+        let settings = self.meta.set_group_settings(group.id, &settings).await;
+        self.changed();
+        let settings = settings.map_err(AdminError::Store)?;
         Ok(SettingsRecord { group, settings })
     }
 

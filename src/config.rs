@@ -185,7 +185,8 @@ fn positive_seconds(s: &str) -> Result<u64, String> {
     }
 }
 
-/// How files move, for `depot serve` and the Lambda functions alike (flags or environment).
+/// How files move, and how long who-is-who answers are kept, for `depot serve` and the Lambda
+/// functions alike (flags or environment).
 #[derive(Debug, Clone, Args)]
 pub struct TransferConfig {
     /// Largest accepted file: a file of this size or more is refused. 0 = unlimited.
@@ -203,6 +204,11 @@ pub struct TransferConfig {
     /// (at least 5MiB).
     #[arg(long, env = "DEPOT_UPLOAD_PART_SIZE", default_value_t = DEFAULT_PART_SIZE, value_parser = parse_size)]
     pub upload_part_size: u64,
+    /// How long tokens, projects, memberships and group settings read from the store are kept
+    /// in memory (`5s`, `0` = not kept): a revoked token or removed member made by another
+    /// process or function instance takes effect within it.
+    #[arg(long, env = "DEPOT_IDENTITY_CACHE", default_value = "5s", value_parser = parse_duration)]
+    pub identity_cache: Duration,
 }
 
 impl TransferConfig {

@@ -121,6 +121,7 @@ pub async fn registry(store: &StoreConfig, serving: &Serving) -> Result<Registry
     Ok(registry
         .with_public_url(serving.public_url.clone().filter(|u| !u.is_empty()))
         .with_downloads(transfers.downloads())
+        .with_identity_ttl(transfers.identity_cache)
         .with_uploads(Uploads {
             commit_inline_max: serving.commit_inline_max,
             ..transfers.uploads()

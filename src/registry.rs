@@ -99,7 +99,7 @@ pub struct FileCoordinates {
 /// A project a principal was allowed into, and the memberships that decided it.
 pub struct ProjectAccess {
     pub project: Project,
-    pub memberships: Vec<crate::domain::Membership>,
+    pub memberships: Arc<Vec<crate::domain::Membership>>,
 }
 
 impl ProjectAccess {
@@ -172,6 +172,8 @@ impl Default for Uploads {
 
 pub struct Registry {
     meta: Arc<dyn MetaStore>,
+    /// Who is who, through the process's identity cache.
+    identities: auth::Identities,
     blobs: Arc<dyn BlobStore>,
     limits: Limits,
     public_url: Option<String>,
@@ -181,7 +183,9 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, limits: Limits) -> Self {
+        let cache = Arc::new(auth::IdentityCache::new(auth::IDENTITY_CACHE_TTL));
         Self {
+            identities: auth::Identities::new(meta.clone(), cache),
             meta,
             blobs,
             limits,
@@ -189,6 +193,14 @@ impl Registry {
             downloads: Downloads::default(),
             uploads: Uploads::default(),
         }
+    }
+
+    /// Keep identity reads (tokens, projects, memberships, group settings) for `ttl`: a change
+    /// made by another process takes effect here within it. Zero keeps nothing.
+    pub fn with_identity_ttl(mut self, ttl: std::time::Duration) -> Self {
+        let cache = Arc::new(auth::IdentityCache::new(ttl));
+        self.identities = auth::Identities::new(self.meta.clone(), cache);
+        self
     }
 
     /// Serve files above `downloads.inline_max` by redirect, where the blob store can presign.
@@ -224,7 +236,7 @@ impl Registry {
 
     /// Provisioning on this registry's records (`depot serve`'s first-start demo data).
     pub fn admin(&self) -> crate::admin::Admin {
-        crate::admin::Admin::new(self.meta.clone())
+        crate::admin::Admin::new(self.meta.clone()).with_cache(self.identities.cache().clone())
     }
 
     /// The metadata store, for tests and tools that inspect records directly. Handlers never
@@ -245,7 +257,7 @@ impl Registry {
         action: Action,
     ) -> Result<Principal, Error> {
         let principal =
-            auth::authenticate(self.meta.as_ref(), credential, Timestamp::now()).await?;
+            auth::authenticate(&self.identities, credential, Timestamp::now()).await?;
         principal.check_scope(action)?;
         Ok(principal)
     }
@@ -280,8 +292,8 @@ impl Registry {
             .into());
         };
         let memberships = match principal {
-            Principal::User { user_id, .. } => self.meta.memberships_of(*user_id).await?,
-            _ => Vec::new(),
+            Principal::User { user_id, .. } => self.identities.memberships_of(*user_id).await?,
+            _ => Arc::default(),
         };
         auth::decide(principal, action, &project, &memberships)?;
         Ok(ProjectAccess {
@@ -296,8 +308,8 @@ impl Registry {
         reference: &ProjectRef,
     ) -> Result<Option<Project>, Error> {
         Ok(match reference {
-            ProjectRef::Id(id) => self.meta.project_by_id(*id).await?,
-            ProjectRef::Path(path) => self.meta.project_by_path(path).await?,
+            ProjectRef::Id(id) => self.identities.project_by_id(*id).await?,
+            ProjectRef::Path(path) => self.identities.project_by_path(path).await?,
         })
     }
 
@@ -448,13 +460,28 @@ impl Registry {
         file: &PackageFile,
         range: Option<Range<u64>>,
     ) -> Result<BlobBody, Error> {
-        self.blobs.get(&file.blob_key, range).await.map_err(|e| match e {
-            StoreError::NotFound { .. } => {
-                tracing::error!(file_id = file.id, blob_key = %file.blob_key, "blob of a live file is missing");
-                Error::NotFound(Missing::Package)
+        match self.blobs.get(&file.blob_key, range).await {
+            Ok(body) => Ok(body),
+            Err(StoreError::NotFound { .. }) => {
+                // Deleted (and purged) since it was located: a 404 like any deleted file. Only
+                // a file that is still live and has no bytes is an error.
+                if self.still_live(file).await? {
+                    tracing::error!(file_id = file.id, blob_key = %file.blob_key, "blob of a live file is missing");
+                }
+                Err(Error::NotFound(Missing::Package))
             }
-            other => other.into(),
-        })
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Is `file` still live: its package not deleted, and itself not deleted?
+    async fn still_live(&self, file: &PackageFile) -> Result<bool, Error> {
+        let package = self.meta.package_by_id(file.package_id).await?;
+        if package.is_none_or(|p| p.status == PackageStatus::PendingDestruction) {
+            return Ok(false);
+        }
+        let live = self.meta.files_of(file.package_id).await?;
+        Ok(live.iter().any(|f| f.id == file.id))
     }
 
     /// Where the blob store keeps bytes (GitLab reports it as a file's `file_store`).
@@ -465,7 +492,7 @@ impl Registry {
     /// A group's package settings, with the defaults where none were set.
     pub(crate) async fn settings_of(&self, group_id: i64) -> Result<GroupSettings, Error> {
         Ok(self
-            .meta
+            .identities
             .group_settings(group_id)
             .await?
             .unwrap_or_default())

@@ -3,15 +3,17 @@
 //!
 //! Secrets are only ever hashed (SHA-256) and compared in constant time; they are never logged.
 
+mod cache;
 mod credential;
 mod decide;
 
+pub use cache::{DEFAULT_TTL as IDENTITY_CACHE_TTL, Identities, IdentityCache};
 pub use credential::Credential;
 pub use decide::{decide, effective_role};
 
 use crate::domain::{MembershipTarget, Scope, Timestamp, Token, TokenGrant, TokenKind};
 use crate::registry::Error;
-use crate::store::{MetaStore, StoreError};
+use crate::store::StoreError;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -79,7 +81,7 @@ pub enum Denied {
 
 /// Resolve a credential to a principal: who it is, or why it is refused (`Error::Denied`).
 pub async fn authenticate(
-    meta: &dyn MetaStore,
+    identities: &Identities,
     credential: Option<&Credential>,
     now: Timestamp,
 ) -> Result<Principal, Error> {
@@ -93,7 +95,7 @@ pub async fn authenticate(
         Credential::DeployToken(s) => (s, false),
         Credential::Basic { password, .. } | Credential::CiJobBasic(password) => (password, false),
     };
-    let token = lookup(meta, secret).await?;
+    let token = lookup(identities, secret).await?;
     let fallback = if strict {
         Err(Denied::Unauthorized)
     } else {
@@ -125,9 +127,9 @@ pub async fn authenticate(
     }
 }
 
-async fn lookup(meta: &dyn MetaStore, secret: &str) -> Result<Option<Token>, StoreError> {
+async fn lookup(identities: &Identities, secret: &str) -> Result<Option<Token>, StoreError> {
     let sha = hash_secret(secret);
-    let token = meta.token_by_sha256(&sha).await?;
+    let token = identities.token_by_sha256(&sha).await?;
     // The store found it by hash; confirm in constant time all the same.
     Ok(token.filter(|t| bool::from(t.sha256.ct_eq(&sha))))
 }

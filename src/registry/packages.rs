@@ -9,6 +9,7 @@ use crate::domain::{
 };
 use crate::store::StoreError;
 use futures::{StreamExt, TryStreamExt};
+use std::sync::Arc;
 
 /// A package list, the projects its packages belong to, and those of them the caller may
 /// delete packages in (for `delete_api_path`).
@@ -19,10 +20,10 @@ pub struct PackageList {
 }
 
 impl Registry {
-    async fn memberships(&self, principal: &Principal) -> Result<Vec<Membership>, Error> {
+    async fn memberships(&self, principal: &Principal) -> Result<Arc<Vec<Membership>>, Error> {
         Ok(match principal {
-            Principal::User { user_id, .. } => self.meta.memberships_of(*user_id).await?,
-            _ => Vec::new(),
+            Principal::User { user_id, .. } => self.identities.memberships_of(*user_id).await?,
+            _ => Arc::default(),
         })
     }
 

@@ -40,7 +40,7 @@ impl Registry {
         if principal.check_scope(action).is_err() {
             return Ok(false);
         }
-        let memberships = self.meta.memberships_of(user_id).await?;
+        let memberships = self.identities.memberships_of(user_id).await?;
         Ok(memberships
             .iter()
             .filter(|m| m.target.covers_group(&group.path))
@@ -83,7 +83,8 @@ impl Registry {
         if !self.owns(principal, &group, Action::Write).await? {
             return Ok(Err(SettingsRefused::NotAllowed));
         }
-        let current = self.settings_of(group.id).await?;
+        // Read past the cache: the change is made to what is stored now.
+        let current = self.meta.group_settings(group.id).await?.unwrap_or_default();
         let settings = match current.changed(duplicates_allowed, exception_regex.as_deref()) {
             Ok(settings) => settings,
             Err(RegexRefused::TooLong) => return Ok(Err(SettingsRefused::TooLong)),
@@ -91,9 +92,8 @@ impl Registry {
                 return Ok(Err(SettingsRefused::InvalidRegex(message)));
             }
         };
-        Ok(Ok(self
-            .meta
-            .set_group_settings(group.id, &settings)
-            .await?))
+        let settings = self.meta.set_group_settings(group.id, &settings).await;
+        self.identities.cache().clear();
+        Ok(Ok(settings?))
     }
 }

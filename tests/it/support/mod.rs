@@ -120,7 +120,7 @@ impl TestApp {
         };
         let registry = Arc::new(registry);
         let router = router(registry.clone());
-        let admin = Admin::new(registry.meta().clone());
+        let admin = registry.admin();
         Self {
             stores,
             registry,
@@ -140,7 +140,7 @@ impl TestApp {
     ) -> Self {
         let registry = Arc::new(Registry::new(meta, blobs, limits));
         let router = router(registry.clone());
-        let admin = Admin::new(registry.meta().clone());
+        let admin = registry.admin();
         Self {
             stores: Stores::Aws { s3, bucket },
             registry,
@@ -168,6 +168,7 @@ impl TestApp {
         );
         self.registry = Arc::new(configure(registry));
         self.router = router(self.registry.clone());
+        self.admin = self.registry.admin();
     }
 
     /// The data directory of a local app (for fault injection on the embedded store).

@@ -1,0 +1,97 @@
+//! A download the purge overtakes: the file was located, then deleted and its bytes purged
+//! before they were opened. That is a 404 like any deleted file, and no error in the log (the
+//! soak found the purge logging "blob of a live file is missing" for it); a live file whose
+//! bytes are gone still is one.
+
+use crate::support::{Backend, TestApp};
+use depot::auth::Principal;
+use depot::domain::{FileName, PackageName, PackageVersion, ProjectRef, Role, Scope};
+use depot::registry::{Error, FileCoordinates, Missing};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// Log output written on this thread while the guard lives.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn at(project: i64, file: &str) -> FileCoordinates {
+    FileCoordinates {
+        project: ProjectRef::Id(project),
+        name: PackageName::parse("pkg").unwrap(),
+        version: PackageVersion::parse("1.0").unwrap(),
+        file_name: FileName::parse(None, file).unwrap(),
+    }
+}
+
+// One thread: the captured log sees every event of the registry's async code.
+#[tokio::test(flavor = "current_thread")]
+async fn a_download_overtaken_by_the_purge_is_a_quiet_404() {
+    let app = TestApp::start(Backend::Local).await;
+    app.group("g").await;
+    let project = app.project("g/p", true).await;
+    app.user("dev").await;
+    app.member("dev", "g", Role::Developer).await;
+    let token = app.pat("dev", &[Scope::Api], None).await.1;
+    for file in ["gone.txt", "kept.txt"] {
+        let uri = format!("/api/v4/projects/{project}/packages/generic/pkg/1.0/{file}");
+        let put = app.put(&uri, &[("PRIVATE-TOKEN", &token)], b"bytes").await;
+        assert_eq!(put.status.as_u16(), 201, "{}", put.text());
+    }
+    let (log, _guard) = Captured::start();
+    let registry = &app.registry;
+    let anyone = Principal::Anonymous;
+
+    // Located, then deleted and purged before its bytes are opened.
+    let (_, gone) = registry
+        .locate(&anyone, &at(project, "gone.txt"), false)
+        .await
+        .unwrap();
+    app.meta()
+        .delete_file(&gone, depot::domain::Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(registry.purge(100).await.unwrap().blobs, 1);
+    let opened = registry.open(&gone, None).await;
+    assert!(matches!(opened, Err(Error::NotFound(Missing::Package))));
+    assert!(!log.text().contains("missing"), "{}", log.text());
+
+    // A live file without its bytes is an error, and says so.
+    let (_, kept) = registry
+        .locate(&anyone, &at(project, "kept.txt"), false)
+        .await
+        .unwrap();
+    registry.blobs().delete(&kept.blob_key).await.unwrap();
+    let opened = registry.open(&kept, None).await;
+    assert!(matches!(opened, Err(Error::NotFound(Missing::Package))));
+    assert!(
+        log.text().contains("blob of a live file is missing"),
+        "{}",
+        log.text()
+    );
+}
