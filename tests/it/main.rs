@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod billing_model;
 mod blob_conformance;
 mod cli;
 mod cli_push_pull;

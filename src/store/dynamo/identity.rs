@@ -77,6 +77,18 @@ impl DynamoMetaStore {
         self.get(&entity(alias_id(&alias)?)).await
     }
 
+    /// [`Self::by_alias`] read as [`Self::get_cheaply`] reads.
+    async fn by_alias_cheaply(
+        &self,
+        alias: &Key,
+        entity: fn(i64) -> Key,
+    ) -> StoreResult<Option<Item>> {
+        let Some(alias) = self.get_cheaply(alias).await? else {
+            return Ok(None);
+        };
+        self.get_cheaply(&entity(alias_id(&alias)?)).await
+    }
+
     /// The hash a token id names.
     async fn token_sha256(&self, id: i64) -> StoreResult<Option<[u8; 32]>> {
         let alias = self.get(&Key::token_id(id)).await?;
@@ -150,14 +162,14 @@ impl IdentityStore for DynamoMetaStore {
     }
 
     async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>> {
-        self.get(&Key::project(id))
+        self.get_cheaply(&Key::project(id))
             .await?
             .map(|i| project_from(&i))
             .transpose()
     }
 
     async fn project_by_path(&self, path: &str) -> StoreResult<Option<Project>> {
-        self.by_alias(&Key::project_path(path), Key::project)
+        self.by_alias_cheaply(&Key::project_path(path), Key::project)
             .await?
             .map(|i| project_from(&i))
             .transpose()
@@ -242,17 +254,21 @@ impl IdentityStore for DynamoMetaStore {
     }
 
     async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>> {
-        self.get(&Key::token(sha256))
+        self.get_cheaply(&Key::token(sha256))
             .await?
             .map(|i| token_from(&i))
             .transpose()
     }
 
+    /// Read strongly: a session's commit re-checks its opener's token by id.
     async fn token_by_id(&self, id: i64) -> StoreResult<Option<Token>> {
         let Some(sha256) = self.token_sha256(id).await? else {
             return Ok(None);
         };
-        self.token_by_sha256(&sha256).await
+        self.get(&Key::token(&sha256))
+            .await?
+            .map(|i| token_from(&i))
+            .transpose()
     }
 
     async fn revoke_token(&self, id: i64) -> StoreResult<Token> {

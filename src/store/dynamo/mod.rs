@@ -172,12 +172,27 @@ impl DynamoMetaStore {
 
     /// The item at `key` (a strongly consistent read).
     async fn get(&self, key: &Key) -> StoreResult<Option<Item>> {
+        self.get_with(key, true).await
+    }
+
+    /// The item at `key`, read eventually consistently (half the read units) and, only when
+    /// that finds nothing, strongly: for records that, once written, change seldom and whose
+    /// staleness the caller bounds anyway (who is who, behind the identity cache). A record
+    /// written a moment ago is found all the same.
+    async fn get_cheaply(&self, key: &Key) -> StoreResult<Option<Item>> {
+        match self.get_with(key, false).await? {
+            Some(item) => Ok(Some(item)),
+            None => self.get(key).await,
+        }
+    }
+
+    async fn get_with(&self, key: &Key, consistent: bool) -> StoreResult<Option<Item>> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key.item()))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(sdk_failure)?;
