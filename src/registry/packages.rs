@@ -321,6 +321,8 @@ impl Registry {
             .filter(|f| !shared.contains(&f.id))
             .cloned()
             .collect();
+        let packages = self.without_late_files(packages, &files).await?;
+        purged.packages = packages.len();
         self.meta.forget(&packages, &forget).await?;
         if purged != Purged::default() {
             tracing::info!(
@@ -331,6 +333,31 @@ impl Registry {
             );
         }
         Ok(purged)
+    }
+
+    /// `packages` less those holding a file not among `files`: one published into the package
+    /// while it was being deleted may land after the pass listed its files (the DynamoDB store
+    /// publishes without a transaction), and the package waits for the next pass, which lists
+    /// it again, rather than leave that file and its blob behind.
+    async fn without_late_files(
+        &self,
+        packages: Vec<Package>,
+        files: &[PackageFile],
+    ) -> Result<Vec<Package>, Error> {
+        let ids: Vec<i64> = packages.iter().map(|p| p.id).collect();
+        let known: std::collections::HashSet<i64> = files.iter().map(|f| f.id).collect();
+        let late: std::collections::HashSet<i64> = self
+            .meta
+            .all_files_of_packages(&ids)
+            .await?
+            .into_iter()
+            .filter(|f| !known.contains(&f.id))
+            .map(|f| f.package_id)
+            .collect();
+        Ok(packages
+            .into_iter()
+            .filter(|p| !late.contains(&p.id))
+            .collect())
     }
 
     /// Delete a doomed file's blob (unless another record names it) and then its record; 1 if a

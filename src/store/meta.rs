@@ -81,7 +81,9 @@ pub trait PackageStore: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 
     /// Atomically find-or-create the package and add the file. With `refuse_duplicate` and a
-    /// live file of the same name already there: `AlreadyExists`, and nothing changes.
+    /// live file of the same name already there: `AlreadyExists`, and nothing changes. The
+    /// file's blob key is its own (no other record names it): the registry makes a new one for
+    /// every upload, and the DynamoDB store counts on it (it writes no blob reference).
     async fn publish(&self, file: NewFile) -> StoreResult<(Package, PackageFile)>;
 
     /// The newest live file `file_name` of the package (project, name, version), with its
@@ -135,6 +137,8 @@ pub trait PurgeStore: Send + Sync + 'static {
 
     /// Does a file record other than `file` point at its blob? Records are counted until they
     /// are forgotten, so a blob is kept while any record, live or doomed, still names it.
+    /// Publishes no longer share blobs ([`PackageStore::publish`]); this keeps the purge safe
+    /// for records written by builds that let them (DynamoDB: their blob references).
     async fn blob_shared(&self, file: &PackageFile) -> StoreResult<bool>;
 
     /// Remove a purged file's record for good.

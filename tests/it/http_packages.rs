@@ -755,79 +755,6 @@ async fn links_use_the_configured_public_url(backend: Backend) {
     );
 }
 
-async fn a_shared_blob_outlives_a_deleted_file(backend: Backend) {
-    let w = World::new(backend).await;
-    publish(&w, w.private_id, "orig", "1", "f.bin").await;
-    let (_, original) = w
-        .app
-        .newest(w.private_id, "orig", "1", "f.bin")
-        .await
-        .unwrap();
-    // A second record naming the same blob (as a content-addressed copy would).
-    w.app
-        .meta()
-        .publish(depot::domain::NewFile {
-            project_id: w.private_id,
-            name: depot::domain::PackageName::parse("copy").unwrap(),
-            version: depot::domain::PackageVersion::parse("1").unwrap(),
-            status: None,
-            file_name: depot::domain::FileName::parse(None, "f.bin").unwrap(),
-            size: original.size,
-            sha256: original.sha256.clone(),
-            blob_key: original.blob_key.clone(),
-            refuse_duplicate: false,
-            now: depot::domain::Timestamp::now(),
-            commits: None,
-        })
-        .await
-        .unwrap();
-    let list = format!("/api/v4/projects/{}/packages", w.private_id);
-    let maintainer = [("PRIVATE-TOKEN", w.token("maintainer"))];
-    let orig_id = ids(&w
-        .app
-        .get(&format!("{list}?package_name=orig"), &maintainer)
-        .await
-        .json())[0];
-    let a = w
-        .app
-        .send(
-            "DELETE",
-            &format!("{list}/{orig_id}"),
-            &maintainer,
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(a.status, 204);
-    let purged = w.app.registry.purge(100).await.unwrap();
-    assert_eq!((purged.files, purged.blobs), (1, 0));
-    assert_eq!(w.app.blob_count().await, 1);
-    let a = w
-        .app
-        .get(&w.url(w.private_id, "copy/1/f.bin"), &maintainer)
-        .await;
-    assert_eq!(
-        (a.status.as_u16(), a.body.as_slice()),
-        (200, b"data".as_slice())
-    );
-    // Once the last record goes, so does the blob.
-    let copy_id = ids(&w
-        .app
-        .get(&format!("{list}?package_name=copy"), &maintainer)
-        .await
-        .json())[0];
-    w.app
-        .send(
-            "DELETE",
-            &format!("{list}/{copy_id}"),
-            &maintainer,
-            Vec::new(),
-        )
-        .await;
-    let purged = w.app.registry.purge(100).await.unwrap();
-    assert_eq!((purged.files, purged.blobs), (1, 1));
-    assert_eq!(w.app.blob_count().await, 0);
-}
-
 /// A CI job's token that cannot see a private project is told so, as GitLab tells it (403,
 /// naming both projects by their own paths); one that can read it lists it.
 async fn job_tokens_outside_their_reach(backend: Backend) {
@@ -928,5 +855,4 @@ on_every_backend!(
     package_files,
     deletes_vanish_at_once_and_purge_later,
     links_use_the_configured_public_url,
-    a_shared_blob_outlives_a_deleted_file,
 );

@@ -20,6 +20,7 @@ mod keys;
 mod limits;
 mod lists;
 mod packages;
+mod publish;
 mod purge;
 mod schema;
 mod settings;

@@ -1,42 +1,24 @@
-//! `PackageStore` on DynamoDB: publish (one transaction: package put-or-update, file, name
-//! guard, id alias, blob reference, and the upload session it commits), lookups, downloads and
-//! deletes. Lists are in `lists`.
+//! `PackageStore` on DynamoDB: lookups, downloads and deletes. Publishing is in `publish`,
+//! lists in `lists`.
 
 use super::items::{
-    ALIAS_SLOT, DOOMED, FILE_STATUS, NEWEST_FILE_ID, STATE, blob_ref_item, file_from,
-    file_is_doomed, file_item, name_guard_item, package_alias_item, package_alias_slot,
+    ALIAS_SLOT, DOOMED, FILE_STATUS, file_from, file_is_doomed, package_alias_slot,
     package_from, package_item, package_key, purge_file_item, purge_package_item,
 };
-use super::keys::{self, Counter, Key, Partition};
+use super::publish::guard_unchanged;
+use super::keys::{Key, Partition};
 use super::limits::{self, FILE_PAGE_ITEMS, TRANSACTION_ATTEMPTS};
 use super::schema::{n, s};
-use super::transaction::{Condition, Transaction};
-use super::uploads::state_update;
+use super::transaction::Condition;
 use super::{DynamoMetaStore, conditional_failed};
 use crate::domain::{
     FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageQuery, PackageStatus,
-    PackageVersion, Project, SessionState, Timestamp,
+    PackageVersion, Project, Timestamp,
 };
 use crate::store::aws::sdk_failure;
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
 use std::ops::ControlFlow;
-
-/// The items of a publish.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Publish {
-    /// The package, created or touched: its condition fails when another publish got there
-    /// first.
-    Package,
-    File,
-    /// The file-name guard: its condition fails on a refused duplicate.
-    NameGuard,
-    /// The package's id alias (a new package only).
-    Alias,
-    BlobRef,
-    /// The upload session the publish commits: its condition fails when the claim is gone.
-    Session,
-}
 
 /// The items of a package delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,69 +76,6 @@ impl DynamoMetaStore {
         .await?;
         Ok(files)
     }
-
-    /// The package a publish adds to, as the publish leaves it, and whether it is new.
-    async fn package_to_publish(&self, f: &NewFile) -> StoreResult<(Package, bool)> {
-        Ok(
-            match self.live_package(f.project_id, &f.name, &f.version).await? {
-                Some(live) => (f.touch_package(live), false),
-                None => (f.new_package(self.next_id(Counter::Package).await?), true),
-            },
-        )
-    }
-
-    /// The transaction that publishes `file` into `package` (`created`: a new one).
-    fn publish_transaction(
-        &self,
-        f: &NewFile,
-        package: &Package,
-        created: bool,
-        file: &PackageFile,
-    ) -> StoreResult<Transaction<Publish>> {
-        let mut tx = self.transaction();
-        if created {
-            let item = package_item(package);
-            tx.put(Publish::Package, item, Some(Condition::item_is_new()))?;
-        } else {
-            let slot = Key::package(f.project_id, &f.name, &f.version);
-            let list_pk = keys::list_pk(package.project_id, package.status);
-            tx.update(Publish::Package, &slot, |u| {
-                u.update_expression("SET #s = :s, updated_at = :u, LIST_PK = :l")
-                    .condition_expression("attribute_exists(PK) AND id = :id")
-                    .expression_attribute_names("#s", "status")
-                    .expression_attribute_values(":s", s(package.status.as_str()))
-                    .expression_attribute_values(":l", s(list_pk))
-                    .expression_attribute_values(":u", n(package.updated_at.millis()))
-                    .expression_attribute_values(":id", n(package.id))
-            })?;
-        }
-        tx.put(Publish::File, file_item(file), None)?;
-        let guard = f.refuse_duplicate.then(Condition::item_is_new);
-        tx.put(Publish::NameGuard, name_guard_item(file), guard)?;
-        if created {
-            tx.put(Publish::Alias, package_alias_item(package), None)?;
-        }
-        tx.put(Publish::BlobRef, blob_ref_item(file), None)?;
-        if let Some(claim) = &f.commits {
-            let committed = SessionState::Committed {
-                package_id: package.id,
-                file_id: file.id,
-            };
-            let (update, values) = state_update(&committed, None);
-            tx.update(Publish::Session, &Key::session(&claim.session_id), |u| {
-                let u = u
-                    .update_expression(update)
-                    .condition_expression("#st = :committing AND claim_until = :until")
-                    .expression_attribute_names("#st", STATE)
-                    .expression_attribute_values(":committing", s("committing"))
-                    .expression_attribute_values(":until", n(claim.until.millis()));
-                values.into_iter().fold(u, |u, (name, value)| {
-                    u.expression_attribute_values(name, value)
-                })
-            })?;
-        }
-        Ok(tx)
-    }
 }
 
 #[async_trait]
@@ -171,40 +90,15 @@ impl PackageStore for DynamoMetaStore {
         let Some(package) = self.live_package(project_id, name, version).await? else {
             return Ok(false);
         };
-        let guard = self
-            .get(&Key::file_name_guard(package.id, file_name))
+        // The files themselves, not the name guard: direct publishes write no guard.
+        let live = self
+            .files_newest_first(package.id, Some(file_name), false, Some(1))
             .await?;
-        Ok(guard.is_some())
+        Ok(!live.is_empty())
     }
 
     async fn publish(&self, f: NewFile) -> StoreResult<(Package, PackageFile)> {
-        let file_id = self.next_id(Counter::File).await?;
-        // A concurrent publish may create the package between our read and our write; the
-        // transaction's condition catches that and we go round again with the package it made.
-        for _ in 0..TRANSACTION_ATTEMPTS {
-            let (package, created) = self.package_to_publish(&f).await?;
-            let file = f.file_record(file_id, package.id);
-            let tx = self.publish_transaction(&f, &package, created, &file)?;
-            match self.run(tx).await? {
-                Ok(()) => return Ok((package, file)),
-                Err(c) if c.failed(Publish::NameGuard) => {
-                    let name = format!("{}/{}", package.id, file.file_name.as_str());
-                    return Err(StoreError::already_exists(Record::File, name));
-                }
-                Err(c) if c.failed(Publish::Session) => {
-                    let claim = f.commits.as_ref().map(|c| c.session_id.as_str());
-                    return Err(StoreError::claim_lost(claim.unwrap_or_default()));
-                }
-                Err(c) if c.failed(Publish::Package) => continue,
-                // Transactions touching the same items at once are cancelled with a conflict;
-                // go round again, after a pause so the racers spread out.
-                Err(_) => tokio::time::sleep(limits::conflict_pause()).await,
-            }
-        }
-        Err(StoreError::Contention {
-            what: "publish kept conflicting with concurrent writes".into(),
-            attempts: TRANSACTION_ATTEMPTS,
-        })
+        self.publish_file(f).await
     }
 
     async fn newest_file(
@@ -331,7 +225,7 @@ impl PackageStore for DynamoMetaStore {
                 tx.delete(
                     FileDelete::NameGuard,
                     &guard_key,
-                    Some(guard_as_read(&guard)),
+                    Some(guard_unchanged(&guard)),
                 )?;
             }
             match self.run(tx).await? {
@@ -346,19 +240,5 @@ impl PackageStore for DynamoMetaStore {
             what: "file delete kept conflicting with concurrent writes".into(),
             attempts: TRANSACTION_ATTEMPTS,
         })
-    }
-}
-
-/// The condition that the name guard is still as `read` (its newest file id the same, or still
-/// absent).
-fn guard_as_read(read: &Option<super::schema::Item>) -> Condition {
-    match read.as_ref().and_then(|g| g.get(NEWEST_FILE_ID)) {
-        Some(newest) => {
-            Condition::new(format!("{NEWEST_FILE_ID} = :n")).value(":n", newest.clone())
-        }
-        None if read.is_some() => Condition::new(format!(
-            "attribute_exists(PK) AND attribute_not_exists({NEWEST_FILE_ID})"
-        )),
-        None => Condition::new("attribute_not_exists(PK)"),
     }
 }

@@ -1,0 +1,280 @@
+//! Publishing on DynamoDB, in as few write units as each case allows (a transaction bills two
+//! units per item-KB, a plain write one):
+//!
+//! - **Direct** (the common case: duplicates allowed, no upload session to settle): a file of an
+//!   existing package is one `PutItem`; a new package is three (its id alias, the file, then
+//!   the package itself, conditional on its name/version slot being free), in the order that
+//!   leaves nothing visible if it stops halfway: a file or alias without its package is seen by
+//!   no read.
+//! - **In one transaction** where a rule needs one: the duplicate rule (the file-name guard
+//!   decides which of two racing publishes wins) and an upload session's commit (settled with
+//!   the publish, or not at all).
+//!
+//! A file published while its package is deleted goes with the package, as in the transaction;
+//! the purge lists a package's files again before it forgets the package, so such a file is
+//! never left behind. A file that lands after the package was forgotten is taken back and
+//! published into a new package.
+
+use super::items::{
+    NEWEST_FILE_ID, file_item, name_guard_item, package_alias_item, package_item,
+};
+use super::keys::{self, Counter, Key};
+use super::limits::{self, TRANSACTION_ATTEMPTS};
+use super::schema::{Item, n, s};
+use super::transaction::{Condition, ITEM_IS_NEW, Transaction};
+use super::uploads::state_update;
+use super::{DynamoMetaStore, conditional_failed};
+use crate::domain::{NewFile, Package, PackageFile, SessionState};
+use crate::store::aws::sdk_failure;
+use crate::store::{PackageStore, Record, StoreError, StoreResult};
+
+/// The items of a publish in a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    /// The package, created or touched: its condition fails when another publish got there
+    /// first.
+    Package,
+    File,
+    /// The file-name guard: its condition fails on a refused duplicate.
+    NameGuard,
+    /// The package's id alias (a new package only).
+    Alias,
+    /// The upload session the publish commits: its condition fails when the claim is gone.
+    Session,
+}
+
+/// What one try of a direct publish came to.
+enum Try {
+    Published(Box<(Package, PackageFile)>),
+    /// Another publish or a delete changed the package meanwhile: read it again.
+    Again,
+}
+
+impl DynamoMetaStore {
+    pub(super) async fn publish_file(&self, f: NewFile) -> StoreResult<(Package, PackageFile)> {
+        let file_id = self.next_id(Counter::File).await?;
+        let direct = !f.refuse_duplicate && f.commits.is_none();
+        // A concurrent publish may create the package between our read and our write; the
+        // write's condition catches that and we go round again with the package it made.
+        for _ in 0..TRANSACTION_ATTEMPTS {
+            let live = self.live_package(f.project_id, &f.name, &f.version).await?;
+            let tried = match (direct, live) {
+                (true, Some(live)) => self.add_file(&f, live, file_id).await?,
+                (true, None) => self.create_package(&f, file_id).await?,
+                (false, live) => self.publish_in_transaction(&f, live, file_id).await?,
+            };
+            match tried {
+                Try::Published(published) => return Ok(*published),
+                // Transactions touching the same items at once are cancelled with a conflict;
+                // go round again, after a pause so the racers spread out.
+                Try::Again => tokio::time::sleep(limits::conflict_pause()).await,
+            }
+        }
+        Err(StoreError::Contention {
+            what: "publish kept conflicting with concurrent writes".into(),
+            attempts: TRANSACTION_ATTEMPTS,
+        })
+    }
+
+    /// A file of the live package `live`: one write, and a status change only if asked for.
+    async fn add_file(&self, f: &NewFile, live: Package, file_id: i64) -> StoreResult<Try> {
+        let package = f.touch_package(live.clone());
+        if package.status != live.status && !self.set_status(&package).await? {
+            return Ok(Try::Again);
+        }
+        let file = f.file_record(file_id, package.id);
+        self.put(file_item(&file), None).await?;
+        let slot = self.live_package(f.project_id, &f.name, &f.version).await?;
+        if slot.is_some_and(|p| p.id == package.id)
+            || self.package_by_id(package.id).await?.is_some()
+        {
+            // Live, or deleted and not yet purged (the file goes with it).
+            return Ok(Try::Published(Box::new((package, file))));
+        }
+        // Forgotten by the purge before the file landed: the purge never saw it.
+        self.delete(&Key::file(package.id, &file.file_name, file.id))
+            .await?;
+        Ok(Try::Again)
+    }
+
+    /// A new package with its first file: alias, file, then the package (conditional).
+    async fn create_package(&self, f: &NewFile, file_id: i64) -> StoreResult<Try> {
+        let package = f.new_package(self.next_id(Counter::Package).await?);
+        let file = f.file_record(file_id, package.id);
+        let alias = package_alias_item(&package);
+        self.put(alias, Some(ITEM_IS_NEW)).await?;
+        self.put(file_item(&file), None).await?;
+        if self.put(package_item(&package), Some(ITEM_IS_NEW)).await? {
+            return Ok(Try::Published(Box::new((package, file))));
+        }
+        // Another publish created the package first: take ours back and join it.
+        self.delete(&Key::file(package.id, &file.file_name, file.id))
+            .await?;
+        self.delete(&Key::package_id(package.id)).await?;
+        Ok(Try::Again)
+    }
+
+    /// Set a live package's status (and its list index) as a publish asks; `false` if the
+    /// package is no longer the live one.
+    async fn set_status(&self, package: &Package) -> StoreResult<bool> {
+        let slot = Key::package(package.project_id, &package.name, &package.version);
+        let list_pk = keys::list_pk(package.project_id, package.status);
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(slot.item()))
+            .update_expression("SET #s = :s, updated_at = :u, LIST_PK = :l")
+            .condition_expression("attribute_exists(PK) AND id = :id")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":s", s(package.status.as_str()))
+            .expression_attribute_values(":l", s(list_pk))
+            .expression_attribute_values(":u", n(package.updated_at.millis()))
+            .expression_attribute_values(":id", n(package.id))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_failure(e)),
+        }
+    }
+
+    /// Put `item`, under `condition` if any; `false` if the condition failed.
+    async fn put(&self, item: Item, condition: Option<&str>) -> StoreResult<bool> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(String::from))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_failure(e)),
+        }
+    }
+
+    async fn delete(&self, key: &Key) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .send()
+            .await
+            .map_err(sdk_failure)?;
+        Ok(())
+    }
+
+    /// A publish under the duplicate rule or settling an upload session: one transaction.
+    async fn publish_in_transaction(
+        &self,
+        f: &NewFile,
+        live: Option<Package>,
+        file_id: i64,
+    ) -> StoreResult<Try> {
+        let (package, created) = match live {
+            Some(live) => (f.touch_package(live), false),
+            None => (f.new_package(self.next_id(Counter::Package).await?), true),
+        };
+        let file = f.file_record(file_id, package.id);
+        let guard = if f.refuse_duplicate {
+            // Live files of the name are a duplicate, whoever wrote them (direct publishes
+            // write no guard); a guard no live file stands behind is stale and may be taken.
+            let same_name = self
+                .files_newest_first(package.id, Some(&file.file_name), false, Some(1))
+                .await?;
+            if !same_name.is_empty() {
+                return Err(duplicate(&package, &file));
+            }
+            let key = Key::file_name_guard(package.id, &file.file_name);
+            Some(guard_unchanged(&self.get(&key).await?))
+        } else {
+            None
+        };
+        let tx = self.publish_transaction(f, &package, created, &file, guard)?;
+        match self.run(tx).await? {
+            Ok(()) => Ok(Try::Published(Box::new((package, file)))),
+            Err(c) if c.failed(Publish::NameGuard) => Err(duplicate(&package, &file)),
+            Err(c) if c.failed(Publish::Session) => {
+                let claim = f.commits.as_ref().map(|c| c.session_id.as_str());
+                Err(StoreError::claim_lost(claim.unwrap_or_default()))
+            }
+            Err(_) => Ok(Try::Again),
+        }
+    }
+
+    /// The transaction that publishes `file` into `package` (`created`: a new one), the
+    /// file-name guard written under `guard` when the duplicate rule applies.
+    fn publish_transaction(
+        &self,
+        f: &NewFile,
+        package: &Package,
+        created: bool,
+        file: &PackageFile,
+        guard: Option<Condition>,
+    ) -> StoreResult<Transaction<Publish>> {
+        let mut tx = self.transaction();
+        if created {
+            let item = package_item(package);
+            tx.put(Publish::Package, item, Some(Condition::item_is_new()))?;
+            tx.put(Publish::Alias, package_alias_item(package), None)?;
+        } else {
+            let slot = Key::package(f.project_id, &f.name, &f.version);
+            let list_pk = keys::list_pk(package.project_id, package.status);
+            tx.update(Publish::Package, &slot, |u| {
+                u.update_expression("SET #s = :s, updated_at = :u, LIST_PK = :l")
+                    .condition_expression("attribute_exists(PK) AND id = :id")
+                    .expression_attribute_names("#s", "status")
+                    .expression_attribute_values(":s", s(package.status.as_str()))
+                    .expression_attribute_values(":l", s(list_pk))
+                    .expression_attribute_values(":u", n(package.updated_at.millis()))
+                    .expression_attribute_values(":id", n(package.id))
+            })?;
+        }
+        tx.put(Publish::File, file_item(file), None)?;
+        if let Some(guard) = guard {
+            tx.put(Publish::NameGuard, name_guard_item(file), Some(guard))?;
+        }
+        if let Some(claim) = &f.commits {
+            let committed = SessionState::Committed {
+                package_id: package.id,
+                file_id: file.id,
+            };
+            let (update, values) = state_update(&committed, None);
+            tx.update(Publish::Session, &Key::session(&claim.session_id), |u| {
+                let u = u
+                    .update_expression(update)
+                    .condition_expression("#st = :committing AND claim_until = :until")
+                    .expression_attribute_names("#st", super::items::STATE)
+                    .expression_attribute_values(":committing", s("committing"))
+                    .expression_attribute_values(":until", n(claim.until.millis()));
+                values.into_iter().fold(u, |u, (name, value)| {
+                    u.expression_attribute_values(name, value)
+                })
+            })?;
+        }
+        Ok(tx)
+    }
+}
+
+fn duplicate(package: &Package, file: &PackageFile) -> StoreError {
+    let name = format!("{}/{}", package.id, file.file_name.as_str());
+    StoreError::already_exists(Record::File, name)
+}
+
+/// The condition that the file-name guard is still as `read` (its newest file id the same, or
+/// still absent): a racing publish of the same name rewrites it, and loses.
+pub(super) fn guard_unchanged(read: &Option<Item>) -> Condition {
+    match read.as_ref().and_then(|g| g.get(NEWEST_FILE_ID)) {
+        Some(newest) => {
+            Condition::new(format!("{NEWEST_FILE_ID} = :n")).value(":n", newest.clone())
+        }
+        None if read.is_some() => Condition::new(format!(
+            "attribute_exists(PK) AND attribute_not_exists({NEWEST_FILE_ID})"
+        )),
+        None => Condition::item_is_new(),
+    }
+}
