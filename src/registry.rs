@@ -256,8 +256,7 @@ impl Registry {
         credential: Option<&Credential>,
         action: Action,
     ) -> Result<Principal, Error> {
-        let principal =
-            auth::authenticate(&self.identities, credential, Timestamp::now()).await?;
+        let principal = auth::authenticate(&self.identities, credential, Timestamp::now()).await?;
         principal.check_scope(action)?;
         Ok(principal)
     }

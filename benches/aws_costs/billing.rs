@@ -88,7 +88,11 @@ impl Index {
             (Some(o), Some(n)) if o == n => 0.0,
             (Some(o), Some(n)) => {
                 let key_moved = self.keys.iter().any(|k| o.get(k) != n.get(k));
-                if key_moved { units(o) + units(n) } else { units(n) }
+                if key_moved {
+                    units(o) + units(n)
+                } else {
+                    units(n)
+                }
             }
         }
     }
@@ -118,10 +122,14 @@ fn value_size(value: &Value) -> usize {
                 m.iter().map(|(n, v)| n.len() + value_size(v) + 1).sum()
             })
         }
-        "L" => 3 + v.as_array().map_or(0, |l| l.iter().map(|v| value_size(v) + 1).sum()),
-        "SS" | "NS" | "BS" => v
-            .as_array()
-            .map_or(0, |l| l.iter().map(|s| s.as_str().map_or(0, str::len)).sum()),
+        "L" => {
+            3 + v
+                .as_array()
+                .map_or(0, |l| l.iter().map(|v| value_size(v) + 1).sum())
+        }
+        "SS" | "NS" | "BS" => v.as_array().map_or(0, |l| {
+            l.iter().map(|s| s.as_str().map_or(0, str::len)).sum()
+        }),
         _ => 0,
     }
 }

@@ -1,13 +1,13 @@
 //! The Lambda side of the bench: a Runtime API served on loopback, the release `lambda-api`
 //! polling it, and API Gateway events sent through it.
 
+use super::proxy::serve;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use super::proxy::serve;
 use base64::Engine;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -217,4 +217,3 @@ impl Lambda {
         (status, json, took)
     }
 }
-

@@ -21,7 +21,7 @@ mod report;
 
 use depot::admin::Admin;
 use depot::store::dynamo::DynamoMetaStore;
-use lambda::{Function, Lambda, runtime_api, event};
+use lambda::{Function, Lambda, event, runtime_api};
 use proxy::{Calls, dynamo_proxy, s3_call};
 use report::{Measured, report};
 use serde_json::json;

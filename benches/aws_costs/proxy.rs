@@ -54,7 +54,10 @@ pub fn content_length(headers: &axum::http::HeaderMap) -> u64 {
 }
 
 /// Name an S3 request by what it does, and its price class.
-pub fn s3_call(request: &axum::http::request::Parts, response: &axum::http::response::Parts) -> Call {
+pub fn s3_call(
+    request: &axum::http::request::Parts,
+    response: &axum::http::response::Parts,
+) -> Call {
     let query = request.uri.query().unwrap_or("");
     let has = |k: &str| {
         query

@@ -56,7 +56,10 @@ impl<K: Eq + Hash, V: Clone> Kept<K, V> {
     }
 
     fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 

@@ -84,7 +84,11 @@ impl Registry {
             return Ok(Err(SettingsRefused::NotAllowed));
         }
         // Read past the cache: the change is made to what is stored now.
-        let current = self.meta.group_settings(group.id).await?.unwrap_or_default();
+        let current = self
+            .meta
+            .group_settings(group.id)
+            .await?
+            .unwrap_or_default();
         let settings = match current.changed(duplicates_allowed, exception_regex.as_deref()) {
             Ok(settings) => settings,
             Err(RegexRefused::TooLong) => return Ok(Err(SettingsRefused::TooLong)),

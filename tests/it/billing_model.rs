@@ -8,7 +8,6 @@ mod billing;
 use billing::{Index, item_size, kb_units, transaction_keys, transaction_units};
 use serde_json::json;
 
-
 #[test]
 fn a_transaction_of_small_items_costs_two_units_each_plus_index_writes() {
     let index = Index {
@@ -22,7 +21,10 @@ fn a_transaction_of_small_items_costs_two_units_each_plus_index_writes() {
         {"Put": {"Item": package}}, {"Put": {"Item": file}}]}));
     assert_eq!(entries.len(), 2);
     let after = [Some(package.clone()), Some(file.clone())];
-    assert_eq!(transaction_units(&entries, &[None, None], &after, &[index.clone()]), 5.0);
+    assert_eq!(
+        transaction_units(&entries, &[None, None], &after, &[index.clone()]),
+        5.0
+    );
     // The same package again, unchanged: no index write.
     let before = after.clone();
     assert_eq!(transaction_units(&entries, &before, &after, &[index]), 4.0);

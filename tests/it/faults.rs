@@ -50,8 +50,9 @@ const CONCURRENCY: usize = 3;
 const DATA: &[u8] = b"the bytes of a file that must arrive whole, or not at all";
 
 /// A registry whose SDK clients go through a fault proxy each, on fresh stores: group `grp`
-/// refusing duplicates (so a publish that landed cannot be published again by a retry),
-/// project `grp/app`, a developer's and a maintainer's token.
+/// refusing duplicates (so a publish that landed cannot be published again by a retry) unless
+/// the flow is a publish with duplicates allowed (which takes no transaction), project
+/// `grp/app`, a developer's and a maintainer's token.
 struct Rig {
     app: TestApp,
     dynamo: FaultProxy,
@@ -62,7 +63,7 @@ struct Rig {
 }
 
 impl Rig {
-    async fn new(patience: &AwsPatience) -> Self {
+    async fn new(patience: &AwsPatience, refuse_duplicates: bool) -> Self {
         let emulator = S3Emulator::start().await;
         let bucket = emulator.bucket("depot-faults").await;
         let s3 = FaultProxy::start(Service::S3, &emulator.endpoint, HOLD).await;
@@ -85,7 +86,9 @@ impl Rig {
         // Provisioning goes straight to DynamoDB Local, past the proxy.
         let admin = Admin::new(Arc::new(DynamoMetaStore::new(direct, table)));
         admin.create_group("grp").await.unwrap();
-        admin.set_settings("grp", Some(false), None).await.unwrap();
+        if refuse_duplicates {
+            admin.set_settings("grp", Some(false), None).await.unwrap();
+        }
         let project = admin.create_project("grp/app", false).await.unwrap().id;
         let mut tokens = Vec::new();
         for (user, role) in [("dev", Role::Developer), ("boss", Role::Maintainer)] {
@@ -120,6 +123,12 @@ impl Rig {
     async fn publish(&self) -> Answer {
         let token = [("PRIVATE-TOKEN", self.developer.as_str())];
         self.app.put(&self.url("file.bin"), &token, DATA).await
+    }
+
+    /// Another file of the same package (so that the next publish adds to it).
+    async fn publish_other(&self) -> Answer {
+        let token = [("PRIVATE-TOKEN", self.developer.as_str())];
+        self.app.put(&self.url("other.bin"), &token, DATA).await
     }
 
     async fn download(&self) -> Answer {
@@ -230,6 +239,20 @@ impl Rig {
                     Some(sha256_hex(DATA).as_str()),
                     "{case}"
                 );
+                // Reachable by id too (the Packages API's routes), with its file listed.
+                let (package, file) = self.live_ids().await.unwrap();
+                let url = format!("/api/v4/projects/{}/packages/{package}", self.project);
+                let token = [("PRIVATE-TOKEN", self.developer.as_str())];
+                let by_id = self.app.get(&format!("{url}/package_files"), &token).await;
+                assert_eq!(by_id.status, 200, "{case}: the package by id");
+                let ids: Vec<i64> = by_id
+                    .json()
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["id"].as_i64().unwrap())
+                    .collect();
+                assert!(ids.contains(&file), "{case}: its files {ids:?}");
                 FileState::Present
             }
             404 => FileState::Absent,
@@ -248,6 +271,10 @@ enum FileState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
     Publish,
+    /// Duplicates allowed: a new package, no transaction.
+    PublishNew,
+    /// Duplicates allowed: a file of an existing package, no transaction.
+    PublishExisting,
     DeletePackage,
     DeleteFile,
     PurgePackage,
@@ -286,6 +313,10 @@ fn steps() -> Vec<Step> {
     let table = [
         ("publish: S3 PutObject of the blob", Publish, obj("PUT", "blobs/", any)),
         ("publish: DynamoDB publish transaction", Publish, ddb(WRITE, "")),
+        ("publish, new package: DynamoDB PutItem of its id alias", PublishNew, ddb("PutItem", "PACKAGE#")),
+        ("publish, new package: DynamoDB PutItem of the file", PublishNew, ddb("PutItem", "FILE#")),
+        ("publish, new package: DynamoDB PutItem of the package", PublishNew, ddb("PutItem", "LIST_PK")),
+        ("publish, existing package: DynamoDB PutItem of the file", PublishExisting, ddb("PutItem", "FILE#")),
         ("package delete: DynamoDB delete transaction", DeletePackage, ddb(WRITE, "")),
         ("file delete: DynamoDB delete transaction", DeleteFile, ddb(WRITE, "")),
         ("purge (package): S3 DeleteObject of the blob", PurgePackage, obj("DELETE", "blobs/", any)),
@@ -405,7 +436,10 @@ async fn delete_path(rig: &Rig, file: bool) -> String {
 async fn act(rig: &Rig, step: &Step, plan: Plan, case: &str) -> Acted {
     let file_only = matches!(step.flow, Flow::DeleteFile | Flow::PurgeFile);
     let (answer, requests, retry) = match step.flow {
-        Flow::Publish => {
+        Flow::Publish | Flow::PublishNew | Flow::PublishExisting => {
+            if step.flow == Flow::PublishExisting {
+                assert_eq!(rig.publish_other().await.status, 201, "{case}");
+            }
             let (a, n) = faulted(rig, step, plan, case, rig.publish()).await;
             let (answer, retry) = answered(a, case, rig.publish(), 201).await;
             (answer, n, retry)
@@ -455,7 +489,8 @@ async fn run_case(step: Step, fault: Fault, persistent: bool) -> Outcome {
     let how = if persistent { "every attempt" } else { "once" };
     let case = format!("{} × {fault} ({how})", step.name);
     let patience = patience(fault);
-    let rig = Rig::new(&patience).await;
+    let allowed = matches!(step.flow, Flow::PublishNew | Flow::PublishExisting);
+    let rig = Rig::new(&patience, !allowed).await;
     let plan = Plan {
         matcher: step.matcher.clone(),
         skip: 0,
@@ -470,7 +505,9 @@ async fn run_case(step: Step, fault: Fault, persistent: bool) -> Outcome {
     rig.assert_whole(&case).await;
     let end = rig.file_state(&case).await;
     let expected = match step.flow {
-        Flow::Publish | Flow::Commit => FileState::Present,
+        Flow::Publish | Flow::PublishNew | Flow::PublishExisting | Flow::Commit => {
+            FileState::Present
+        }
         _ => FileState::Absent,
     };
     assert_eq!(end, expected, "{case}: the file at the end");

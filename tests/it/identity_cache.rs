@@ -3,11 +3,11 @@
 //! changed) by another process takes effect within the cache's lifetime, and one changed
 //! through this process at once.
 
+use crate::request_costs::send;
+use crate::support::provision_developer;
 use crate::support::{Backend, TestApp};
 use depot::admin::Admin;
 use depot::domain::{Role, Scope};
-use crate::request_costs::send;
-use crate::support::provision_developer;
 use depot::store::fs::FsBlobStore;
 use depot::store::sqlite::SqliteMetaStore;
 use depot::{Limits, Registry, router};
@@ -33,7 +33,10 @@ async fn app(backend: Backend) -> (TestApp, i64, String) {
 const FILE: &str = "/api/v4/projects/g%2Fp/packages/generic/pkg/1.0/f.txt";
 
 async fn status_of_download(app: &TestApp, token: &str) -> u16 {
-    app.get(FILE, &[("PRIVATE-TOKEN", token)]).await.status.as_u16()
+    app.get(FILE, &[("PRIVATE-TOKEN", token)])
+        .await
+        .status
+        .as_u16()
 }
 
 /// `depot admin` of another process (or another function instance): its changes reach this
@@ -76,7 +79,12 @@ async fn a_member_added_through_this_process_is_one_at_once(backend: Backend) {
     app.user("newcomer").await;
     let token = app.pat("newcomer", &[Scope::Api], None).await.1;
     let refused = app.put(FILE, &[("PRIVATE-TOKEN", &token)], b"x").await;
-    assert_eq!(refused.status.as_u16(), 404, "not a member yet: {}", refused.text());
+    assert_eq!(
+        refused.status.as_u16(),
+        404,
+        "not a member yet: {}",
+        refused.text()
+    );
     app.member("newcomer", "g/p", Role::Developer).await;
     let put = app.put(FILE, &[("PRIVATE-TOKEN", &token)], b"x").await;
     assert_eq!(put.status.as_u16(), 201, "{}", put.text());

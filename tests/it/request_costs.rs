@@ -47,7 +47,13 @@ impl Intercept for Recorder {
     }
 }
 
-pub(crate) async fn send(router: &axum::Router, method: &str, uri: &str, token: &str, body: &[u8]) -> u16 {
+pub(crate) async fn send(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: &[u8],
+) -> u16 {
     let request = axum::http::Request::builder()
         .method(method)
         .uri(uri)

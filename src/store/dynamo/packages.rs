@@ -2,12 +2,12 @@
 //! lists in `lists`.
 
 use super::items::{
-    ALIAS_SLOT, DOOMED, FILE_STATUS, file_from, file_is_doomed, package_alias_slot,
-    package_from, package_item, package_key, purge_file_item, purge_package_item,
+    ALIAS_SLOT, DOOMED, FILE_STATUS, file_from, file_is_doomed, package_alias_slot, package_from,
+    package_item, package_key, purge_file_item, purge_package_item,
 };
-use super::publish::guard_unchanged;
 use super::keys::{Key, Partition};
 use super::limits::{self, FILE_PAGE_ITEMS, TRANSACTION_ATTEMPTS};
+use super::publish::guard_unchanged;
 use super::schema::{n, s};
 use super::transaction::Condition;
 use super::{DynamoMetaStore, conditional_failed};

@@ -15,9 +15,7 @@
 //! never left behind. A file that lands after the package was forgotten is taken back and
 //! published into a new package.
 
-use super::items::{
-    NEWEST_FILE_ID, file_item, name_guard_item, package_alias_item, package_item,
-};
+use super::items::{NEWEST_FILE_ID, file_item, name_guard_item, package_alias_item, package_item};
 use super::keys::{self, Counter, Key};
 use super::limits::{self, TRANSACTION_ATTEMPTS};
 use super::schema::{Item, n, s};
@@ -104,7 +102,14 @@ impl DynamoMetaStore {
         let alias = package_alias_item(&package);
         self.put(alias, Some(ITEM_IS_NEW)).await?;
         self.put(file_item(&file), None).await?;
-        if self.put(package_item(&package), Some(ITEM_IS_NEW)).await? {
+        let put = self.put(package_item(&package), Some(ITEM_IS_NEW)).await?;
+        // Refused: another publish created the package first, or an attempt of ours landed
+        // and its answer was lost (then the slot holds our id).
+        let ours = || async {
+            let slot = self.live_package(f.project_id, &f.name, &f.version).await?;
+            StoreResult::Ok(slot.is_some_and(|p| p.id == package.id))
+        };
+        if put || ours().await? {
             return Ok(Try::Published(Box::new((package, file))));
         }
         // Another publish created the package first: take ours back and join it.
