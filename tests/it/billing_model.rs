@@ -22,7 +22,12 @@ fn a_transaction_of_small_items_costs_two_units_each_plus_index_writes() {
     assert_eq!(entries.len(), 2);
     let after = [Some(package.clone()), Some(file.clone())];
     assert_eq!(
-        transaction_units(&entries, &[None, None], &after, &[index.clone()]),
+        transaction_units(
+            &entries,
+            &[None, None],
+            &after,
+            std::slice::from_ref(&index)
+        ),
         5.0
     );
     // The same package again, unchanged: no index write.
