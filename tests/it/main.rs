@@ -12,6 +12,7 @@ mod cli;
 mod cli_push_pull;
 mod download_races;
 mod durability;
+mod dynamo_ids;
 mod faults;
 mod http_downloads;
 mod http_generic;

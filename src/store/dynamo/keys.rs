@@ -6,6 +6,7 @@
 //! | item | PK | SK |
 //! |---|---|---|
 //! | id counter | `COUNTER` | `<entity>` (atomic `ADD`) |
+//! | id slot lease | `IDSLOT#<0..1023>` | `SLOT` (owner, `until_ms`) |
 //! | group | `GROUP#<id>` | `META` (with its package settings) |
 //! | group path alias | `GROUPPATH#<path>` | `GROUP` |
 //! | project | `PROJECT#<id>` | `META` |
@@ -123,6 +124,11 @@ impl Key {
 
     pub fn counter(entity: Counter) -> Self {
         Key::new(COUNTER, entity.name())
+    }
+
+    /// An id slot's lease (`ids`).
+    pub fn id_slot(slot: u64) -> Self {
+        Key::new(format!("IDSLOT#{slot}"), "SLOT")
     }
 
     pub fn group(id: i64) -> Self {
@@ -351,6 +357,7 @@ mod tests {
         assert_eq!(pinned(Key::counter(Counter::Token)), "COUNTER/token");
         assert_eq!(pinned(Key::counter(Counter::Package)), "COUNTER/package");
         assert_eq!(pinned(Key::counter(Counter::File)), "COUNTER/package_file");
+        assert_eq!(pinned(Key::id_slot(1023)), "IDSLOT#1023/SLOT");
         assert_eq!(pinned(Key::group(7)), "GROUP#7/META");
         assert_eq!(pinned(Key::group_path("a/b")), "GROUPPATH#a/b/GROUP");
         assert_eq!(pinned(Key::project(9)), "PROJECT#9/META");

@@ -15,6 +15,7 @@
 //! can neither create two packages nor both win a refused duplicate.
 
 mod identity;
+mod ids;
 mod items;
 mod keys;
 mod limits;
@@ -48,6 +49,8 @@ use std::ops::ControlFlow;
 pub struct DynamoMetaStore {
     client: Client,
     table: String,
+    /// The id slot this process holds (`ids`).
+    id_slot: tokio::sync::Mutex<ids::IdSlot>,
 }
 
 /// The list indexes (one per order) and the namespace index.
@@ -83,6 +86,7 @@ impl DynamoMetaStore {
         Self {
             client,
             table: table.into(),
+            id_slot: Default::default(),
         }
     }
 
@@ -201,7 +205,7 @@ impl DynamoMetaStore {
     }
 
     /// The next id of `entity` (1, 2, ...), from an atomic counter.
-    async fn next_id(&self, entity: Counter) -> StoreResult<i64> {
+    async fn counter_id(&self, entity: Counter) -> StoreResult<i64> {
         let key = Key::counter(entity);
         let out = self
             .client
