@@ -122,7 +122,10 @@ impl Function {
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", runtime)
             .env("AWS_LAMBDA_FUNCTION_NAME", "depot-api")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                super::api_memory_mb().to_string(),
+            )
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/depot-api")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
@@ -136,6 +139,20 @@ impl Function {
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary} (built by `make bench`): {e}"));
         Self { child }
+    }
+
+    /// Time the process has spent on a CPU so far (all its threads), ms: from each task's
+    /// `schedstat`, in nanoseconds (the tick-based `utime` is too coarse for one request).
+    pub fn cpu_ms(&self) -> f64 {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let ns: u64 = std::fs::read_dir(tasks)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        ns as f64 / 1e6
     }
 
     /// Peak RSS of the process so far, MiB.

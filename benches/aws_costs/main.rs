@@ -31,8 +31,19 @@ use std::time::{Duration, Instant};
 use support::dynamo::DynamoEmulator;
 use support::s3::S3Emulator;
 
-/// The API function's memory setting in template.yaml (what Lambda bills by).
-const API_MEMORY_MB: f64 = 512.0;
+/// The API function's memory setting in template.yaml (what Lambda bills by), read from it.
+fn api_memory_mb() -> f64 {
+    static MB: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *MB.get_or_init(|| {
+        let template = include_str!("../../template.yaml");
+        let api = &template[template.find("ApiFunction:").expect("the API function")..];
+        let line = api
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("MemorySize:"));
+        line.and_then(|v| v.trim().parse().ok())
+            .expect("the API function's MemorySize")
+    })
+}
 const SMALL: usize = 4096;
 const RUNS: usize = 20;
 const HANDOFF_RUNS: usize = 3;
@@ -106,8 +117,11 @@ async fn run() {
         ($name:expr, $runs:expr, |$i:ident| $body:expr) => {{
             calls.take();
             let (mut durations, mut invocations, mut egress) = (Vec::new(), 0usize, 0u64);
+            let mut cpu = Vec::new();
             for $i in 0..$runs {
+                let on_cpu = function.cpu_ms();
                 let (d, n, e): (Vec<Duration>, usize, u64) = $body;
+                cpu.push(function.cpu_ms() - on_cpu);
                 durations.extend(d.iter().map(|d| d.as_secs_f64() * 1000.0));
                 invocations += n;
                 egress += e;
@@ -118,6 +132,7 @@ async fn run() {
                 calls: calls.take(),
                 invocations,
                 durations_ms: durations,
+                cpu_ms: cpu,
                 egress_bytes: egress,
             });
         }};
@@ -213,4 +228,5 @@ async fn run() {
     drop(function);
 
     report(&results, &starts, peak_mib);
+    report::sizing(&results);
 }

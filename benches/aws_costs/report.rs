@@ -2,7 +2,7 @@
 //! the Markdown tables `make bench` writes into BENCHMARKS.md.
 
 use super::proxy::{Call, S3Class};
-use super::{API_MEMORY_MB, HANDOFF_RUNS, RUNS};
+use super::{HANDOFF_RUNS, RUNS, api_memory_mb};
 use std::collections::BTreeMap;
 
 /// AWS list prices, us-east-1, USD (as published by AWS in 2025; this machine cannot reach
@@ -31,6 +31,8 @@ pub struct Measured {
     pub calls: Vec<Call>,
     pub invocations: usize,
     pub durations_ms: Vec<f64>,
+    /// The function's time on a CPU, all its threads, each run.
+    pub cpu_ms: Vec<f64>,
     pub egress_bytes: u64,
 }
 
@@ -60,6 +62,17 @@ impl Measured {
             .collect::<Vec<_>>()
             .join(", ");
         (listed, total)
+    }
+
+    /// The billed milliseconds of the median run at `memory_mb` ([`modelled_ms`]).
+    pub fn modelled_ms(&self, memory_mb: f64) -> f64 {
+        let per_run = self.invocations / self.runs;
+        let walls: Vec<f64> = self
+            .durations_ms
+            .chunks(per_run)
+            .map(|c| c.iter().sum())
+            .collect();
+        modelled_ms(median(&walls), median(&self.cpu_ms), memory_mb)
     }
 
     /// Handler milliseconds per operation (all its invocations), each run.
@@ -112,6 +125,7 @@ pub fn deployed_bootstrap() -> Option<(String, u64, u64)> {
 }
 
 pub fn report(results: &[Measured], starts: &[f64], peak_mib: f64) {
+    let memory_mb = api_memory_mb();
     let dynamo_ms: Vec<f64> = results
         .iter()
         .flat_map(|m| m.calls.iter().filter_map(|c| c.millis))
@@ -150,7 +164,7 @@ pub fn report(results: &[Measured], starts: &[f64], peak_mib: f64) {
          s3s-fs (requests observed as they arrive), each operation sent as an API Gateway \
          HTTP API event, {RUNS} runs each ({HANDOFF_RUNS} for the handoff). Counts and units \
          are per operation (averaged over the runs when they differ). The handler's peak RSS \
-         over the whole run: {peak_mib:.0} MiB of the {API_MEMORY_MB:.0} MB the template \
+         over the whole run: {peak_mib:.0} MiB of the {memory_mb:.0} MB the template \
          gives the function.\n"
     );
     println!(
@@ -177,10 +191,11 @@ pub fn report(results: &[Measured], starts: &[f64], peak_mib: f64) {
         "\nIn dollars per million operations, with AWS list prices for us-east-1 (USD; the \
          prices AWS published in 2025, which this machine cannot reach AWS to re-check): HTTP \
          API ${:.2}/M requests; Lambda ${:.2}/M requests and ${:.10}/GB-s on arm64 at \
-         {API_MEMORY_MB:.0} MB; DynamoDB on-demand ${:.3}/M WRU and ${:.3}/M RRU; S3 Standard \
+         {memory_mb:.0} MB; DynamoDB on-demand ${:.3}/M WRU and ${:.3}/M RRU; S3 Standard \
          ${:.3}/1,000 PUT/COPY/POST/LIST and ${:.4}/1,000 GET (DELETE free); data out to the \
-         internet ${:.2}/GB. Lambda duration is the billed milliseconds measured here, which \
-         include the emulators' answers: DynamoDB Local took {} ms per request, median \
+         internet ${:.2}/GB. Lambda duration is the billed milliseconds at {memory_mb:.0} MB as \
+         the Lambda memory table below models them from the time measured here (which \
+         includes the emulators' answers): DynamoDB Local took {} ms per request, median \
          (min-max), of the order of DynamoDB's own single-digit milliseconds in-region.\n",
         price::HTTP_API_REQUEST * 1e6,
         price::LAMBDA_REQUEST * 1e6,
@@ -200,9 +215,8 @@ pub fn report(results: &[Measured], starts: &[f64], peak_mib: f64) {
         let per_invocation = m.invocations as f64 / m.runs as f64;
         let gateway = per_invocation * price::HTTP_API_REQUEST;
         let lambda_requests = per_invocation * price::LAMBDA_REQUEST;
-        let gb_s = |ms: f64| ms / 1000.0 * API_MEMORY_MB / 1024.0 * price::LAMBDA_ARM_GB_SECOND;
-        let billed = median(&m.billed_ms());
-        let duration = gb_s(billed);
+        let gb_s = |ms: f64| ms / 1000.0 * memory_mb / 1024.0 * price::LAMBDA_ARM_GB_SECOND;
+        let duration = gb_s(m.modelled_ms(memory_mb));
         let dynamo = m.per_op(|c| c.read_units) * price::DYNAMO_RRU
             + m.per_op(|c| c.write_units) * price::DYNAMO_WRU;
         let s3 = m.per_op(|c| match c.s3_class {
@@ -223,6 +237,59 @@ pub fn report(results: &[Measured], starts: &[f64], peak_mib: f64) {
             m6(s3),
             m6(egress),
             m6(fixed + duration),
+        );
+    }
+}
+
+/// Lambda gives a function one full vCPU at this memory size, a share in proportion below it.
+const FULL_VCPU_MB: f64 = 1769.0;
+
+/// The memory sizes the sizing table compares.
+const SIZES_MB: [f64; 5] = [128.0, 256.0, 512.0, 1024.0, FULL_VCPU_MB];
+
+/// An operation's billed milliseconds at `memory_mb`, modelled from one run here: its time
+/// waiting (wall minus CPU) stays, its CPU time stretches by the share of a vCPU Lambda gives
+/// (a core of this machine taken as a Lambda vCPU).
+fn modelled_ms(wall_ms: f64, cpu_ms: f64, memory_mb: f64) -> f64 {
+    let waiting = (wall_ms - cpu_ms).max(0.0);
+    (waiting + cpu_ms * (FULL_VCPU_MB / memory_mb).max(1.0)).ceil()
+}
+
+/// The sizing table: each operation's Lambda duration cost at each memory size.
+pub fn sizing(results: &[Measured]) {
+    println!(
+        "\n### Lambda memory\n\nThe function's CPU time per operation (all its threads, from \
+         `/proc/<pid>/task/*/schedstat`) against its wall time: what is left is waiting for \
+         DynamoDB and S3, which does not shrink with more memory. Lambda gives a full vCPU at \
+         {FULL_VCPU_MB:.0} MB and a proportional share below; taking one core of this machine \
+         as one Lambda vCPU, the billed duration at each size is modelled as waiting + CPU \
+         time / share, and priced at ${:.10}/GB-s (arm64). Lambda duration $ per million \
+         operations, median run:\n",
+        price::LAMBDA_ARM_GB_SECOND
+    );
+    let header: Vec<String> = SIZES_MB.iter().map(|m| format!("{m:.0} MB")).collect();
+    println!("| operation | wall ms | CPU ms | {} |", header.join(" | "));
+    println!("|---|---|---|{}", "---|".repeat(SIZES_MB.len()));
+    for m in results {
+        let per_run = m.invocations / m.runs;
+        let walls: Vec<f64> = m
+            .durations_ms
+            .chunks(per_run)
+            .map(|c| c.iter().sum())
+            .collect();
+        let (wall, cpu) = (median(&walls), median(&m.cpu_ms));
+        let costs: Vec<String> = SIZES_MB
+            .iter()
+            .map(|&mb| {
+                let ms = m.modelled_ms(mb);
+                let dollars = ms / 1000.0 * mb / 1024.0 * price::LAMBDA_ARM_GB_SECOND * 1e6;
+                format!("{dollars:.3} ({ms:.0} ms)")
+            })
+            .collect();
+        println!(
+            "| {} | {wall:.1} | {cpu:.1} | {} |",
+            m.name,
+            costs.join(" | ")
         );
     }
 }

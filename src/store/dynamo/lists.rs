@@ -1,6 +1,6 @@
 //! Package lists on DynamoDB: one Query of a list index per project (the status is part of
-//! the partition key, the order is the sort key), merged across projects, then one
-//! `BatchGetItem` for the page.
+//! the partition key, the order is the sort key), merged across projects, then one eventually
+//! consistent `BatchGetItem` for the page (a list trails the table by a moment either way).
 //!
 //! Name words (a case-insensitive substring match) and the version cannot be key conditions,
 //! so they are a `FilterExpression` on the projected `name_lc` and `version`: a filtered list
@@ -155,7 +155,9 @@ impl DynamoMetaStore {
             .map(|r| r.table_key)
             .collect();
         let mut items = Vec::with_capacity(keys.len());
-        for item in self.batch_get(keys).await? {
+        // Eventually consistent, as the index rows are: a list is a moment behind the table
+        // either way, and reading its page so costs half.
+        for item in self.batch_get_with(keys, false).await? {
             let package = package_from(&item)?;
             // Indexes trail the table by a moment: drop a row whose package changed since.
             if query.matches(&package) {

@@ -281,8 +281,13 @@ impl DynamoMetaStore {
     }
 
     /// The items at `keys` (at most [`BATCH_GET_KEYS`]), in the order of `keys`; missing ones
-    /// are left out.
+    /// are left out. Strongly consistent, as [`Self::batch_get_with`] reads with `true`.
     async fn batch_get(&self, keys: Vec<Key>) -> StoreResult<Vec<Item>> {
+        self.batch_get_with(keys, true).await
+    }
+
+    /// [`Self::batch_get`], eventually consistent (half the units) unless `consistent`.
+    async fn batch_get_with(&self, keys: Vec<Key>, consistent: bool) -> StoreResult<Vec<Item>> {
         debug_assert!(keys.len() <= BATCH_GET_KEYS, "too many keys for one batch");
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -293,7 +298,7 @@ impl DynamoMetaStore {
         for _ in 0..BATCH_GET_ATTEMPTS {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(pending))
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .build()
                 .map_err(StoreError::backend)?;
             let mut out = self
