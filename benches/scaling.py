@@ -81,12 +81,14 @@ def cell(runs):
 
 
 rows, seeded, published = [], 0, 0
-conn = connect()
 for level in LEVELS:
     started = time.monotonic()
     seed(seeded, level)
     seed_secs = time.monotonic() - started
     seeded = level
+    # A connection of its own per level: depot closes one left idle past its header timeout
+    # (30 s), as seeding 100,000 packages does.
+    conn = connect()
     publish, download, listing = [], [], []
     for run in range(RUNS):
         names = [f"new-{level}-{run}-{i}" for i in range(PUBLISHES)]
