@@ -126,10 +126,6 @@ pub fn deployed_bootstrap() -> Option<(String, u64, u64)> {
 
 pub fn report(results: &[Measured], starts: &[f64], peak_mib: f64) {
     let memory_mb = api_memory_mb();
-    let dynamo_ms: Vec<f64> = results
-        .iter()
-        .flat_map(|m| m.calls.iter().filter_map(|c| c.millis))
-        .collect();
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let binary = std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -187,6 +183,15 @@ pub fn report(results: &[Measured], starts: &[f64], peak_mib: f64) {
             spread(&m.billed_ms(), 0),
         );
     }
+    dollars(results, memory_mb);
+}
+
+/// The table of dollars per million operations, with the prices it uses.
+fn dollars(results: &[Measured], memory_mb: f64) {
+    let dynamo_ms: Vec<f64> = results
+        .iter()
+        .flat_map(|m| m.calls.iter().filter_map(|c| c.millis))
+        .collect();
     println!(
         "\nIn dollars per million operations, with AWS list prices for us-east-1 (USD; the \
          prices AWS published in 2025, which this machine cannot reach AWS to re-check): HTTP \
