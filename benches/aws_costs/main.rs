@@ -64,44 +64,8 @@ fn main() {
 }
 
 async fn run() {
-    let calls = Calls::default();
-    let seen = calls.clone();
-    let s3 = S3Emulator::start_observed(Some(Arc::new(move |request, response| {
-        seen.push(s3_call(request, response))
-    })))
-    .await;
-    let bucket = s3.bucket("depot-bench").await;
-    let dynamo = DynamoEmulator::shared();
-    let (client, table) = dynamo.fresh_table().await;
-    let proxy = dynamo_proxy(dynamo.endpoint.clone(), calls.clone()).await;
-    let admin = Admin::new(Arc::new(DynamoMetaStore::new(client, table.clone())));
-    let (project, token) = support::provision_developer(&admin, "bench", "app", "dev").await;
-    calls.take();
-    let env = [
-        ("DEPOT_STORE", "aws".to_string()),
-        ("DEPOT_TABLE", table),
-        ("DEPOT_BUCKET", bucket),
-        ("DEPOT_S3_ENDPOINT", s3.endpoint.clone()),
-        ("DEPOT_DYNAMODB_ENDPOINT", format!("http://{proxy}")),
-        ("AWS_ACCESS_KEY_ID", support::s3::ACCESS_KEY.to_string()),
-        ("AWS_SECRET_ACCESS_KEY", support::s3::SECRET_KEY.to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-    ];
-
-    // Start: spawn to the first poll for an event, SDK clients built.
-    let mut starts = Vec::new();
-    for _ in 0..STARTS {
-        let (runtime, _queue, ready) = runtime_api().await;
-        let spawned = Instant::now();
-        let function = Function::spawn(&runtime, &env);
-        let at = tokio::time::timeout(Duration::from_secs(30), ready)
-            .await
-            .expect("the function polls for an event within 30 s")
-            .unwrap();
-        starts.push((at - spawned).as_secs_f64() * 1000.0);
-        drop(function);
-    }
+    let (calls, _s3, env, project, token) = stores().await;
+    let starts = starts(&env).await;
     assert!(calls.take().is_empty(), "init makes no store requests");
 
     let (runtime, queue, ready) = runtime_api().await;
@@ -186,47 +150,109 @@ async fn run() {
     );
     measure!(handoff_name, HANDOFF_RUNS, |i| {
         let uri = format!("{base}/generic/big-{i}/1.0/big.bin/uploads");
-        let open = json!({"size": big.len(), "sha256": sha}).to_string();
-        let mut e = event("POST", &uri, &token, Some(open.as_bytes()));
-        e["headers"]["content-type"] = json!("application/json");
-        let (status, session, opened) = lambda.invoke(e).await;
-        assert_eq!(status, 201, "open: {session}");
-        let parts = session["upload"]["parts"]
-            .as_array()
-            .cloned()
-            .unwrap_or_else(|| {
-                let mut single = session["upload"].clone();
-                single["part_number"] = json!(1);
-                single["size"] = json!(big.len());
-                vec![single]
-            });
-        let mut offset = 0usize;
-        for part in &parts {
-            let size = part["size"].as_u64().unwrap() as usize;
-            let mut put = http
-                .put(part["url"].as_str().unwrap())
-                .body(big[offset..offset + size].to_vec());
-            for (k, v) in part["headers"].as_object().into_iter().flatten() {
-                if !k.eq_ignore_ascii_case("content-length") {
-                    put = put.header(k, v.as_str().unwrap());
-                }
-            }
-            let answer = put.send().await.unwrap();
-            assert!(answer.status().is_success(), "part: {}", answer.status());
-            offset += size;
-        }
-        let id = session["id"].as_str().unwrap();
-        let complete = format!("{uri}/{id}/complete");
-        let (status, done, completed) = lambda
-            .invoke(event("POST", &complete, &token, Some(b"")))
-            .await;
-        assert_eq!(status, 200, "complete: {done}");
-        assert_eq!(done["package_file"]["file_sha256"], json!(sha));
-        (vec![opened, completed], 2, 0)
+        handoff(&mut lambda, &http, &uri, &token, &big, &sha).await
     });
     let peak_mib = function.peak_rss_mib();
     drop(function);
 
     report(&results, &starts, peak_mib);
     report::sizing(&results);
+}
+
+/// From spawning the function to its first poll for an event (SDK clients built), ms, each of
+/// [`STARTS`] starts.
+async fn starts(env: &[(&str, String)]) -> Vec<f64> {
+    let mut starts = Vec::new();
+    for _ in 0..STARTS {
+        let (runtime, _queue, ready) = runtime_api().await;
+        let spawned = Instant::now();
+        let function = Function::spawn(&runtime, env);
+        let at = tokio::time::timeout(Duration::from_secs(30), ready)
+            .await
+            .expect("the function polls for an event within 30 s")
+            .unwrap();
+        starts.push((at - spawned).as_secs_f64() * 1000.0);
+        drop(function);
+    }
+    starts
+}
+
+/// One large-file handoff at `uri` (the session route): open a session, PUT the parts straight
+/// to S3, complete. The two invocations' durations, their count, no egress.
+async fn handoff(
+    lambda: &mut Lambda,
+    http: &reqwest::Client,
+    uri: &str,
+    token: &str,
+    big: &[u8],
+    sha: &str,
+) -> (Vec<Duration>, usize, u64) {
+    let open = json!({"size": big.len(), "sha256": sha}).to_string();
+    let mut e = event("POST", uri, token, Some(open.as_bytes()));
+    e["headers"]["content-type"] = json!("application/json");
+    let (status, session, opened) = lambda.invoke(e).await;
+    assert_eq!(status, 201, "open: {session}");
+    let parts = session["upload"]["parts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| {
+            let mut single = session["upload"].clone();
+            single["part_number"] = json!(1);
+            single["size"] = json!(big.len());
+            vec![single]
+        });
+    let mut offset = 0usize;
+    for part in &parts {
+        let size = part["size"].as_u64().unwrap() as usize;
+        let mut put = http
+            .put(part["url"].as_str().unwrap())
+            .body(big[offset..offset + size].to_vec());
+        for (k, v) in part["headers"].as_object().into_iter().flatten() {
+            if !k.eq_ignore_ascii_case("content-length") {
+                put = put.header(k, v.as_str().unwrap());
+            }
+        }
+        let answer = put.send().await.unwrap();
+        assert!(answer.status().is_success(), "part: {}", answer.status());
+        offset += size;
+    }
+    let id = session["id"].as_str().unwrap();
+    let complete = format!("{uri}/{id}/complete");
+    let (status, done, completed) = lambda
+        .invoke(event("POST", &complete, token, Some(b"")))
+        .await;
+    assert_eq!(status, 200, "complete: {done}");
+    assert_eq!(done["package_file"]["file_sha256"], json!(sha));
+    (vec![opened, completed], 2, 0)
+}
+
+/// The emulators behind the function, every request recorded in the returned `Calls`; the
+/// function's environment, and a developer's project and token. The S3 emulator lives as long
+/// as the returned value.
+async fn stores() -> (Calls, S3Emulator, Vec<(&'static str, String)>, i64, String) {
+    let calls = Calls::default();
+    let seen = calls.clone();
+    let s3 = S3Emulator::start_observed(Some(Arc::new(move |request, response| {
+        seen.push(s3_call(request, response))
+    })))
+    .await;
+    let bucket = s3.bucket("depot-bench").await;
+    let dynamo = DynamoEmulator::shared();
+    let (client, table) = dynamo.fresh_table().await;
+    let proxy = dynamo_proxy(dynamo.endpoint.clone(), calls.clone()).await;
+    let admin = Admin::new(Arc::new(DynamoMetaStore::new(client, table.clone())));
+    let (project, token) = support::provision_developer(&admin, "bench", "app", "dev").await;
+    calls.take();
+    let env = vec![
+        ("DEPOT_STORE", "aws".to_string()),
+        ("DEPOT_TABLE", table),
+        ("DEPOT_BUCKET", bucket),
+        ("DEPOT_S3_ENDPOINT", s3.endpoint.clone()),
+        ("DEPOT_DYNAMODB_ENDPOINT", format!("http://{proxy}")),
+        ("AWS_ACCESS_KEY_ID", support::s3::ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", support::s3::SECRET_KEY.to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+    ];
+    (calls, s3, env, project, token)
 }
