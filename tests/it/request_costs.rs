@@ -207,3 +207,48 @@ async fn requests_per_publish_and_download() {
     // Within a minute of the last recorded download, last_downloaded_at is not written again.
     assert_eq!(download_again, ["GetItem", "Query", "S3 GET"]);
 }
+
+/// Under the duplicate rule a publish keeps its one transaction (the name guard decides which
+/// of two racing publishes wins); the reads before it look for a live file of the name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_per_publish_under_the_duplicate_rule() {
+    let s3 = S3Emulator::start().await;
+    let recorder = Recorder::default();
+    let (registry, meta) = counted_registry(&s3, &recorder).await;
+    let admin = Admin::new(meta);
+    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
+    admin.set_settings("g", Some(false), None).await.unwrap();
+    let app = router(registry);
+    let url = |file: &str| format!("/api/v4/projects/{pid}/packages/generic/pkg/1.0/{file}");
+    // Warm: who is asking, the group's settings and the id slot are read or claimed once.
+    assert_eq!(send(&app, "PUT", &url("a.bin"), &token, b"a").await, 201);
+    recorder.take();
+
+    assert_eq!(send(&app, "PUT", &url("b.bin"), &token, b"b").await, 201);
+    let existing = recorder.take();
+    let url_new = format!("/api/v4/projects/{pid}/packages/generic/other/1.0/a.bin");
+    assert_eq!(send(&app, "PUT", &url_new, &token, b"c").await, 201);
+    let new = recorder.take();
+    assert_eq!(send(&app, "PUT", &url("b.bin"), &token, b"d").await, 400);
+    let refused = recorder.take();
+    eprintln!("refusing duplicates, existing package: {existing:?}");
+    eprintln!("refusing duplicates, new package: {new:?}");
+    eprintln!("refusing duplicates, a duplicate: {refused:?}");
+
+    // The early check (package, its files of the name), the S3 put, then in the store the
+    // package, its files of the name again, the name guard, and the transaction.
+    let early = ["GetItem", "Query"];
+    let mut expected = early.to_vec();
+    expected.extend([
+        "S3 PUT",
+        "GetItem",
+        "Query",
+        "GetItem",
+        "TransactWriteItems",
+    ]);
+    assert_eq!(existing, expected);
+    // A new package: nothing to look for beyond the package itself.
+    assert_eq!(new, ["GetItem", "S3 PUT", "GetItem", "TransactWriteItems"]);
+    // A duplicate is refused by the early check, before any byte is stored.
+    assert_eq!(refused, early);
+}

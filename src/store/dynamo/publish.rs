@@ -185,7 +185,10 @@ impl DynamoMetaStore {
             None => (f.new_package(self.next_id(Counter::Package).await?), true),
         };
         let file = f.file_record(file_id, package.id);
-        let guard = if f.refuse_duplicate {
+        let guard = if f.refuse_duplicate && created {
+            // A new package has no files and no guard yet.
+            Some(Condition::item_is_new())
+        } else if f.refuse_duplicate {
             // Live files of the name are a duplicate, whoever wrote them (direct publishes
             // write no guard); a guard no live file stands behind is stale and may be taken.
             let same_name = self
