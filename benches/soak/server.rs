@@ -48,8 +48,9 @@ pub struct Server {
     pub token: String,
     /// The server's stderr (warnings and errors; `RUST_LOG=warn`).
     pub log: PathBuf,
-    _dir: tempfile::TempDir,
-    _s3: Option<S3Emulator>,
+    dir: tempfile::TempDir,
+    /// The AWS pair's S3 emulator and bucket.
+    s3: Option<(S3Emulator, String)>,
 }
 
 impl Drop for Server {
@@ -141,7 +142,8 @@ impl Server {
                     ("AWS_REGION", "us-east-1".to_string()),
                     ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
                 ];
-                (store.map(String::from).to_vec(), env, Some(s3))
+                let store = store.map(String::from).to_vec();
+                (store, env, Some((s3, bucket)))
             }
         };
         let (project, token) = provision(&store, &env);
@@ -153,8 +155,19 @@ impl Server {
             project,
             token,
             log,
-            _dir: dir,
-            _s3: s3,
+            dir,
+            s3,
+        }
+    }
+
+    /// How many blobs the store holds (`blobs/` on disk or in the bucket).
+    pub async fn blob_count(&self) -> usize {
+        match &self.s3 {
+            Some((s3, bucket)) => {
+                let keys = s3.keys(bucket).await;
+                keys.iter().filter(|k| k.starts_with("blobs/")).count()
+            }
+            None => count_files(&self.dir.path().join("data").join("blobs")),
         }
     }
 
@@ -228,4 +241,18 @@ fn wait_ready(base: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("depot serve at {base} does not accept connections");
+}
+
+/// Regular files under `dir`, at any depth.
+fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => count_files(&entry.path()),
+            Ok(t) if t.is_file() => 1,
+            _ => 0,
+        })
+        .sum()
 }

@@ -24,6 +24,7 @@ mod lambda_events;
 mod lambda_watch;
 mod meta_conformance;
 mod purge_costs;
+mod purge_queue;
 mod request_costs;
 mod safety;
 mod template;

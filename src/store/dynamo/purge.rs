@@ -2,7 +2,7 @@
 //! and forgetting purged records in transactions of up to [`TRANSACTION_ITEMS`] deletes.
 
 use super::DynamoMetaStore;
-use super::items::{blob_ref_of, file_from, purged_file_key, purged_package_id};
+use super::items::{blob_ref_of, file_from, purge_entry_of, purged_file_key, purged_package_id};
 use super::keys::{Key, Partition};
 use super::limits::{BATCH_GET_KEYS, PURGE_PAGE_ITEMS, TRANSACTION_ITEMS};
 use super::schema::Item;
@@ -55,9 +55,23 @@ impl PurgeStore for DynamoMetaStore {
             .iter()
             .map(purged_file_key)
             .collect::<StoreResult<Vec<_>>>()?;
-        let files = self
-            .batch_get(keys)
-            .await?
+        let items = self.batch_get(keys.clone()).await?;
+        let found = items
+            .iter()
+            .map(Key::of)
+            .collect::<StoreResult<std::collections::HashSet<_>>>()?;
+        // A file forgotten with its package leaves its entry behind; left, such entries
+        // would fill the head of the queue and stop every later file's purge.
+        let spent: Vec<Key> = entries
+            .iter()
+            .zip(&keys)
+            .filter(|(_, key)| !found.contains(*key))
+            .map(|(entry, _)| Key::of(entry))
+            .collect::<StoreResult<_>>()?;
+        if !spent.is_empty() {
+            self.delete_all(spent).await?;
+        }
+        let files = items
             .iter()
             .map(file_from)
             .collect::<StoreResult<Vec<_>>>()?;
@@ -107,6 +121,10 @@ impl PurgeStore for DynamoMetaStore {
         for item in self.query_all(request).await? {
             keys.push(Key::of(&item)?);
             keys.extend(blob_ref_of(&item)?);
+            // A file deleted before its package was queued on its own too.
+            if let Some(file) = purge_entry_of(&item)? {
+                keys.push(file);
+            }
         }
         keys.push(Key::deleted_package(package.project_id, package.id));
         keys.push(Key::package_id(package.id));

@@ -146,21 +146,21 @@ impl S3Emulator {
             .collect()
     }
 
-    /// Every object's key and size.
+    /// Every object's key and size (every page of the listing).
     pub async fn objects(&self, bucket: &str) -> Vec<(String, u64)> {
-        let out = self
+        let mut pages = self
             .client()
             .list_objects_v2()
             .bucket(bucket)
-            .send()
-            .await
-            .unwrap();
-        out.contents()
-            .iter()
-            .filter_map(|o| {
+            .into_paginator()
+            .send();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.next().await {
+            objects.extend(page.unwrap().contents().iter().filter_map(|o| {
                 let size = o.size().unwrap_or_default().max(0) as u64;
                 o.key().map(|k| (k.to_string(), size))
-            })
-            .collect()
+            }));
+        }
+        objects
     }
 }

@@ -139,6 +139,16 @@ pub fn blob_ref_of(item: &Item) -> StoreResult<Option<Key>> {
     })
 }
 
+/// The purge queue's entry a file item (or its `PK, SK, blob_key, id` projection) may have had
+/// (if the file was deleted on its own); `None` for the other items under a package.
+pub fn purge_entry_of(item: &Item) -> StoreResult<Option<Key>> {
+    let f = Fields::of(item)?;
+    Ok(match (f.opt_s("blob_key"), f.opt_n("id")) {
+        (Some(_), Some(id)) => Some(Key::purge_file(id)),
+        _ => None,
+    })
+}
+
 /// The purge queue's entry for a deleted package.
 pub fn purge_package_item(package_id: i64) -> Item {
     ItemWriter::new(&Key::purge_package(package_id))
