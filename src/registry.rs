@@ -39,6 +39,9 @@ pub enum Missing {
     UploadSession,
     /// The blob a signed URL names.
     Blob,
+    /// A located file deleted (and its bytes purged) before they were opened: locate again,
+    /// an older duplicate may be the newest now.
+    Overtaken,
 }
 
 /// Why a use case did not succeed, in domain terms: no status codes and no GitLab wording here
@@ -466,8 +469,9 @@ impl Registry {
                 // a file that is still live and has no bytes is an error.
                 if self.still_live(file).await? {
                     tracing::error!(file_id = file.id, blob_key = %file.blob_key, "blob of a live file is missing");
+                    return Err(Error::NotFound(Missing::Package));
                 }
-                Err(Error::NotFound(Missing::Package))
+                Err(Error::NotFound(Missing::Overtaken))
             }
             Err(other) => Err(other.into()),
         }

@@ -11,7 +11,7 @@ use crate::auth::{Action, Denied, Principal};
 use crate::domain::{
     FileName, InvalidParams, PackageName, PackageStatus, PackageVersion, ProjectRef,
 };
-use crate::registry::{Error, FileCoordinates};
+use crate::registry::{Error, FileCoordinates, Missing, Registry};
 use crate::wire::Message;
 use axum::Json;
 use axum::body::Body;
@@ -197,7 +197,29 @@ pub async fn download(
     let principal = registry
         .authenticate(incoming.credential.as_ref(), Action::Read)
         .await?;
-    let (_, file) = registry.locate(&principal, &at, !head).await?;
+    // A file deleted and purged between locating and opening it: the next newest (an older
+    // duplicate) may be there; a few tries, then the 404.
+    for _ in 1..OVERTAKEN_TRIES {
+        match answer(&registry, &incoming, &principal, &at, head).await {
+            Err(Error::NotFound(Missing::Overtaken)) => continue,
+            answered => return answered,
+        }
+    }
+    answer(&registry, &incoming, &principal, &at, head).await
+}
+
+/// Downloads that locate a file again when it was deleted before its bytes were opened.
+const OVERTAKEN_TRIES: usize = 3;
+
+/// The answer to a download of the file at `at` (HEAD: its headers).
+async fn answer(
+    registry: &Registry,
+    incoming: &Incoming,
+    principal: &Principal,
+    at: &FileCoordinates,
+    head: bool,
+) -> Result<Response, Error> {
+    let (_, file) = registry.locate(principal, at, !head).await?;
 
     let etag = format!("\"{}\"", file.sha256);
     let mut out = HeaderMap::new();

@@ -123,19 +123,15 @@ impl DynamoMetaStore {
     /// package is no longer the live one.
     async fn set_status(&self, package: &Package) -> StoreResult<bool> {
         let slot = Key::package(package.project_id, &package.name, &package.version);
-        let list_pk = keys::list_pk(package.project_id, package.status);
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(slot.item()))
-            .update_expression("SET #s = :s, updated_at = :u, LIST_PK = :l")
-            .condition_expression("attribute_exists(PK) AND id = :id")
+            .update_expression(TOUCH)
+            .condition_expression(STILL_LIVE)
             .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":s", s(package.status.as_str()))
-            .expression_attribute_values(":l", s(list_pk))
-            .expression_attribute_values(":u", n(package.updated_at.millis()))
-            .expression_attribute_values(":id", n(package.id))
+            .set_expression_attribute_values(Some(touch_values(package)))
             .send()
             .await;
         match out {
@@ -231,15 +227,11 @@ impl DynamoMetaStore {
             tx.put(Publish::Alias, package_alias_item(package), None)?;
         } else {
             let slot = Key::package(f.project_id, &f.name, &f.version);
-            let list_pk = keys::list_pk(package.project_id, package.status);
             tx.update(Publish::Package, &slot, |u| {
-                u.update_expression("SET #s = :s, updated_at = :u, LIST_PK = :l")
-                    .condition_expression("attribute_exists(PK) AND id = :id")
+                u.update_expression(TOUCH)
+                    .condition_expression(STILL_LIVE)
                     .expression_attribute_names("#s", "status")
-                    .expression_attribute_values(":s", s(package.status.as_str()))
-                    .expression_attribute_values(":l", s(list_pk))
-                    .expression_attribute_values(":u", n(package.updated_at.millis()))
-                    .expression_attribute_values(":id", n(package.id))
+                    .set_expression_attribute_values(Some(touch_values(package)))
             })?;
         }
         tx.put(Publish::File, file_item(file), None)?;
@@ -266,6 +258,23 @@ impl DynamoMetaStore {
         }
         Ok(tx)
     }
+}
+
+/// A publish's update of its live package: the status it asks for (and the list index that
+/// goes with it), touched now; under [`STILL_LIVE`], with [`touch_values`].
+const TOUCH: &str = "SET #s = :s, updated_at = :u, LIST_PK = :l";
+const STILL_LIVE: &str = "attribute_exists(PK) AND id = :id";
+
+fn touch_values(package: &Package) -> Item {
+    Item::from([
+        (":s".to_string(), s(package.status.as_str())),
+        (
+            ":l".to_string(),
+            s(keys::list_pk(package.project_id, package.status)),
+        ),
+        (":u".to_string(), n(package.updated_at.millis())),
+        (":id".to_string(), n(package.id)),
+    ])
 }
 
 fn duplicate(package: &Package, file: &PackageFile) -> StoreError {
