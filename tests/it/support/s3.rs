@@ -146,8 +146,21 @@ impl S3Emulator {
             .collect()
     }
 
-    /// Every object's key and size (every page of the listing).
+    /// Every object's key and size (every page of the listing). s3s-fs answers a listing 500
+    /// when an object vanishes while it walks the directory: the listing is taken again.
     pub async fn objects(&self, bucket: &str) -> Vec<(String, u64)> {
+        let mut last_error = None;
+        for _ in 0..5 {
+            match self.try_objects(bucket).await {
+                Ok(objects) => return objects,
+                Err(e) => last_error = Some(e),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("listing {bucket}: {last_error:?}")
+    }
+
+    async fn try_objects(&self, bucket: &str) -> Result<Vec<(String, u64)>, String> {
         let mut pages = self
             .client()
             .list_objects_v2()
@@ -156,11 +169,12 @@ impl S3Emulator {
             .send();
         let mut objects = Vec::new();
         while let Some(page) = pages.next().await {
-            objects.extend(page.unwrap().contents().iter().filter_map(|o| {
+            let page = page.map_err(|e| format!("{e:?}"))?;
+            objects.extend(page.contents().iter().filter_map(|o| {
                 let size = o.size().unwrap_or_default().max(0) as u64;
                 o.key().map(|k| (k.to_string(), size))
             }));
         }
-        objects
+        Ok(objects)
     }
 }
