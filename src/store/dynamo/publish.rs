@@ -134,11 +134,7 @@ impl DynamoMetaStore {
             .set_expression_attribute_values(Some(touch_values(package)))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_failure(e)),
-        }
+        written(out)
     }
 
     /// Put `item`, under `condition` if any; `false` if the condition failed.
@@ -151,11 +147,7 @@ impl DynamoMetaStore {
             .set_condition_expression(condition.map(String::from))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_failure(e)),
-        }
+        written(out)
     }
 
     async fn delete(&self, key: &Key) -> StoreResult<()> {
@@ -275,6 +267,18 @@ fn touch_values(package: &Package) -> Item {
         (":u".to_string(), n(package.updated_at.millis())),
         (":id".to_string(), n(package.id)),
     ])
+}
+
+/// A single conditional write's outcome: `true` if written, `false` if its condition failed.
+fn written<O, E>(out: Result<O, aws_sdk_dynamodb::error::SdkError<E>>) -> StoreResult<bool>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if conditional_failed(&e) => Ok(false),
+        Err(e) => Err(sdk_failure(e)),
+    }
 }
 
 fn duplicate(package: &Package, file: &PackageFile) -> StoreError {
