@@ -142,6 +142,13 @@ async fn run_pair(pair: Pair, seconds: f64, workers: usize) -> Run {
     if !server.alive() {
         failures.push("the server exited during the soak".into());
     }
+    if !failures.is_empty() {
+        // The server's own account (`SOAK_RUST_LOG` sets its detail), kept past the temp dir.
+        let kept = format!("{}/target/soak-{pair:?}-server.log", env!("CARGO_MANIFEST_DIR"));
+        if std::fs::copy(&server.log, &kept).is_ok() {
+            eprintln!("soak: the server's log is kept at {kept}");
+        }
+    }
     Run {
         pair: pair.describe(),
         seconds: elapsed,

@@ -22,6 +22,7 @@ mod http_uploads;
 mod identity_cache;
 mod lambda_events;
 mod lambda_watch;
+mod list_races;
 mod meta_conformance;
 mod purge_costs;
 mod purge_queue;

@@ -16,6 +16,10 @@ use crate::domain::{COUNT_LIMIT, Listed, Package, PackageOrder, PackageQuery, Pr
 use crate::store::StoreResult;
 use crate::store::aws::sdk_failure;
 
+/// Reads of a list page at most, when rows changed under the first (see
+/// [`DynamoMetaStore::list_page`]).
+const LIST_ATTEMPTS: usize = 3;
+
 /// Which index serves an order, and the attribute it sorts by.
 fn index_for(order: PackageOrder) -> (&'static str, &'static str) {
     match order {
@@ -102,6 +106,11 @@ impl DynamoMetaStore {
 
     /// One page of the packages of `projects` that match `query` (see
     /// [`crate::store::PackageStore::list_packages`]).
+    ///
+    /// A row whose package changed between the index read and the page read (deleted, purged,
+    /// moved) is dropped, which leaves the page short of a package that is there: the list is
+    /// read again, up to [`LIST_ATTEMPTS`] times. (A purge forgetting packages while a client
+    /// polled `status=pending_destruction` answered `[]` with dozens still pending.)
     pub(super) async fn list_page(
         &self,
         projects: &[Project],
@@ -110,6 +119,22 @@ impl DynamoMetaStore {
         if projects.is_empty() || !query.satisfiable {
             return Ok(Listed::empty());
         }
+        let mut attempt = 1;
+        loop {
+            let (listed, dropped) = self.list_page_once(projects, query).await?;
+            if !dropped || attempt == LIST_ATTEMPTS {
+                return Ok(listed);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// [`Self::list_page`] once; `true` if a row was dropped.
+    async fn list_page_once(
+        &self,
+        projects: &[Project],
+        query: &PackageQuery,
+    ) -> StoreResult<(Listed<Package>, bool)> {
         let offset = query.page.offset() as usize;
         let per_page = query.page.per_page as usize;
         // Enough rows for this page plus one (is there a next page?), and enough to count up
@@ -154,7 +179,8 @@ impl DynamoMetaStore {
             .take(per_page)
             .map(|r| r.table_key)
             .collect();
-        let mut items = Vec::with_capacity(keys.len());
+        let wanted = keys.len();
+        let mut items = Vec::with_capacity(wanted);
         // Eventually consistent, as the index rows are: a list is a moment behind the table
         // either way, and reading its page so costs half.
         for item in self.batch_get_with(keys, false).await? {
@@ -164,10 +190,12 @@ impl DynamoMetaStore {
                 items.push(package);
             }
         }
-        Ok(Listed {
+        let dropped = items.len() < wanted;
+        let listed = Listed {
             items,
             total: (every_row_read && counted <= COUNT_LIMIT as usize).then_some(counted as u64),
             has_next: counted > offset + per_page,
-        })
+        };
+        Ok((listed, dropped))
     }
 }

@@ -1,5 +1,6 @@
 //! `PurgeStore` on DynamoDB: the purge queue under `PURGE`, blob references counted per blob,
-//! and forgetting purged records in transactions of up to [`TRANSACTION_ITEMS`] deletes.
+//! and forgetting purged records in transactions of up to [`TRANSACTION_ITEMS`] deletes; a pass
+//! reads and forgets [`PURGE_IN_FLIGHT`] records at once.
 
 use super::DynamoMetaStore;
 use super::items::{blob_ref_of, file_from, purge_entry_of, purged_file_key, purged_package_id};
@@ -10,6 +11,12 @@ use crate::domain::{Package, PackageFile};
 use crate::store::aws::sdk_failure;
 use crate::store::{PackageStore, PurgeStore, StoreResult};
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use std::collections::HashSet;
+
+/// Reads or deletes of one purge pass in flight at once: one after another, a pass of 100
+/// packages took 10 to 25 s under the soak's load and fell behind the deletes.
+const PURGE_IN_FLIGHT: usize = 8;
 
 impl DynamoMetaStore {
     /// The queue entries of `queue` (packages or files), at most `limit`.
@@ -59,7 +66,7 @@ impl PurgeStore for DynamoMetaStore {
         let found = items
             .iter()
             .map(Key::of)
-            .collect::<StoreResult<std::collections::HashSet<_>>>()?;
+            .collect::<StoreResult<HashSet<_>>>()?;
         // A file forgotten with its package leaves its entry behind; left, such entries
         // would fill the head of the queue and stop every later file's purge.
         let spent: Vec<Key> = entries
@@ -131,4 +138,46 @@ impl PurgeStore for DynamoMetaStore {
         keys.push(Key::purge_package(package.id));
         self.delete_all(keys).await
     }
+
+    async fn all_files_of_packages(&self, package_ids: &[i64]) -> StoreResult<Vec<PackageFile>> {
+        let reads: Vec<_> = package_ids.iter().map(|&id| self.all_files_of(id)).collect();
+        let lists: Vec<Vec<PackageFile>> = futures::stream::iter(reads)
+            .buffered(PURGE_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(lists.into_iter().flatten().collect())
+    }
+
+    async fn shared_blobs(&self, files: &[PackageFile]) -> StoreResult<HashSet<i64>> {
+        let reads: Vec<_> = files.iter().map(|f| self.blob_shared(f)).collect();
+        let shared: Vec<bool> = futures::stream::iter(reads)
+            .buffered(PURGE_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(files
+            .iter()
+            .zip(shared)
+            .filter(|(_, shared)| *shared)
+            .map(|(f, _)| f.id)
+            .collect())
+    }
+
+    async fn forget(&self, packages: &[Package], files: &[PackageFile]) -> StoreResult<()> {
+        let files: Vec<_> = files.iter().map(|f| self.forget_file(f)).collect();
+        in_flight(files).await?;
+        let packages: Vec<_> = packages.iter().map(|p| self.forget_package(p)).collect();
+        in_flight(packages).await
+    }
+}
+
+/// Run `writes`, [`PURGE_IN_FLIGHT`] at a time; the first failure ends it.
+async fn in_flight<F>(writes: Vec<F>) -> StoreResult<()>
+where
+    F: std::future::Future<Output = StoreResult<()>>,
+{
+    futures::stream::iter(writes)
+        .buffer_unordered(PURGE_IN_FLIGHT)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
 }

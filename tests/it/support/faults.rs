@@ -202,6 +202,11 @@ impl FaultProxy {
         };
     }
 
+    /// Faults injected since the plan was armed.
+    pub fn injected(&self) -> usize {
+        self.armed.lock().unwrap().injected
+    }
+
     /// Stop injecting; returns (requests the plan matched, faults injected).
     pub fn disarm(&self) -> (usize, usize) {
         let mut armed = self.armed.lock().unwrap();
