@@ -144,7 +144,10 @@ async fn run_pair(pair: Pair, seconds: f64, workers: usize) -> Run {
     }
     if !failures.is_empty() {
         // The server's own account (`SOAK_RUST_LOG` sets its detail), kept past the temp dir.
-        let kept = format!("{}/target/soak-{pair:?}-server.log", env!("CARGO_MANIFEST_DIR"));
+        let kept = format!(
+            "{}/target/soak-{pair:?}-server.log",
+            env!("CARGO_MANIFEST_DIR")
+        );
         if std::fs::copy(&server.log, &kept).is_ok() {
             eprintln!("soak: the server's log is kept at {kept}");
         }

@@ -1,16 +1,17 @@
 //! Committing an upload session, whoever asks (the client's `complete`, or the store's upload
 //! event through the finalizer): claim it with a lease, check it again as a direct PUT would be
 //! checked, copy the staged bytes to the session's blob key and close the staged object to
-//! writers, measure and hash that immutable copy, publish it, settle the session. A
-//! session commits at most once; refusals are final states, store failures are errors (the
-//! lease then lapses and a later call retries).
+//! writers (unless the parts were joined at the blob key), measure and hash those immutable
+//! bytes, publish them, settle the session. A session commits at most once; refusals are final
+//! states, store failures are errors (the lease then lapses and a later call retries).
 
 use super::lost_answers::Landed;
 use super::uploads::{COMMIT_LEASE_SECONDS, SessionView, Staged};
 use super::{Error, FileCoordinates, Registry, duplicates_allowed};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
-    NewFile, Project, ProjectRef, Refusal, SessionClaim, SessionState, Timestamp, UploadSession,
+    NewFile, Package, PackageFile, Project, ProjectRef, Refusal, SessionClaim, SessionState,
+    Timestamp, UploadSession,
 };
 use crate::store::{BodyMeter, ReceivedPart, StoreError, StoredBlob, session_blob_key};
 use futures::StreamExt;
@@ -58,6 +59,10 @@ impl Registry {
     /// are immutable: what is measured next is what is recorded.
     async fn take_staged(&self, session: &UploadSession) -> Result<String, Error> {
         let key = session_blob_key(&session.id);
+        if session.staged_key == key {
+            // Joined at the blob key already, by depot alone (see `staged_key_of`).
+            return Ok(key);
+        }
         match self.blobs.head(&key).await {
             Ok(_) => {}
             Err(StoreError::NotFound { .. }) => {
@@ -114,8 +119,8 @@ impl Registry {
             let session = self.session_by_id(id).await?;
             return self.view(session).await;
         };
-        let session = match self.settle_claimed(&claimed, staged, now).await {
-            Ok(session) => session,
+        match self.settle_claimed(&claimed, staged, now).await {
+            Ok(view) => Ok(view),
             Err(e) => {
                 // Let the next call (the client's retry, or the finalizer) commit at once
                 // rather than after the lease; the bytes are where it will look for them.
@@ -126,10 +131,9 @@ impl Registry {
                 {
                     tracing::warn!(session = id, error = %release, "could not release a failed commit's claim; it lapses with its lease");
                 }
-                return Err(e);
+                Err(e)
             }
-        };
-        self.view(session).await
+        }
     }
 
     /// Commit (or refuse) the `claimed` session whose bytes are `staged`, and settle it; the
@@ -139,30 +143,47 @@ impl Registry {
         claimed: &UploadSession,
         staged: Staged,
         now: Timestamp,
-    ) -> Result<UploadSession, Error> {
+    ) -> Result<SessionView, Error> {
         let size = match staged {
             Staged::Object(size) => Some(size),
             Staged::Parts(parts) => {
                 self.join_parts(claimed, &parts).await?;
-                Some(self.blobs.head(&claimed.staged_key).await?)
+                Some(parts.iter().map(|p| p.size).sum())
             }
             // A committer that crashed may have taken the bytes already.
             Staged::Waiting(_) => self.blobs.head(&session_blob_key(&claimed.id)).await.ok(),
         };
-        let outcome = self.commit_claimed(claimed, size.is_some(), now).await?;
-        // A commit's publish settled the session with its file; a refusal is settled here.
-        let settled = match outcome {
-            SessionState::Committed { .. } => None,
-            refused => {
+        let settled = match self.commit_claimed(claimed, size.is_some(), now).await? {
+            // The publish settled the session with its file: no need to read either again.
+            Outcome::Published(published) => {
+                let (package, file) = *published;
+                let session = UploadSession {
+                    state: SessionState::Committed {
+                        package_id: package.id,
+                        file_id: file.id,
+                    },
+                    ..claimed.clone()
+                };
+                return Ok(SessionView {
+                    session,
+                    received: Vec::new(),
+                    plan: None,
+                    published: Some((package, file)),
+                });
+            }
+            Outcome::Landed => None,
+            Outcome::Refused(reason) => {
+                let refused = SessionState::Refused { reason };
                 self.meta
                     .settle_upload_session(&claimed.id, &refused)
                     .await?
             }
         };
-        match settled {
-            Some(settled) => Ok(settled),
-            None => self.session_by_id(&claimed.id).await,
-        }
+        let session = match settled {
+            Some(settled) => settled,
+            None => self.session_by_id(&claimed.id).await?,
+        };
+        self.view(session).await
     }
 
     /// Check and publish a claimed session whose bytes have all `arrived` (or not); the state
@@ -172,8 +193,8 @@ impl Registry {
         session: &UploadSession,
         arrived: bool,
         now: Timestamp,
-    ) -> Result<SessionState, Error> {
-        let refused = |reason| Ok(SessionState::Refused { reason });
+    ) -> Result<Outcome, Error> {
+        let refused = |reason| Ok(Outcome::Refused(reason));
         let expired = !arrived || now > session.expires_at.plus_seconds(COMMIT_LEASE_SECONDS);
         let project = match expired {
             true => Err(Refusal::Expired),
@@ -254,7 +275,7 @@ impl Registry {
         key: String,
         stored: StoredBlob,
         now: Timestamp,
-    ) -> Result<SessionState, Error> {
+    ) -> Result<Outcome, Error> {
         let settings = self.settings_of(project.namespace_id).await?;
         let refuse_duplicate = !duplicates_allowed(&settings, &session.name, &session.version);
         let SessionState::Committing { until } = session.state else {
@@ -277,29 +298,34 @@ impl Registry {
             }),
         };
         match self.meta.publish(file).await {
-            Ok((package, file)) => Ok(SessionState::Committed {
-                package_id: package.id,
-                file_id: file.id,
-            }),
+            Ok(published) => Ok(Outcome::Published(Box::new(published))),
             Err(StoreError::AlreadyExists { .. }) => {
                 self.blobs.delete(&session_blob_key(&session.id)).await?;
-                Ok(SessionState::Refused {
-                    reason: Refusal::Duplicate,
-                })
+                Ok(Outcome::Refused(Refusal::Duplicate))
             }
             Err(e) => {
                 // The answer may have been lost after the publish (which settles the session)
                 // took effect. If it did not (or that is unknown), the blob stays at the
                 // session's key, where the next commit finds it.
                 if e.is_transient()
-                    && let Landed::Yes(committed) = self.session_committed(&session.id).await
+                    && let Landed::Yes(_) = self.session_committed(&session.id).await
                 {
-                    return Ok(committed);
+                    return Ok(Outcome::Landed);
                 }
                 Err(e.into())
             }
         }
     }
+}
+
+/// What a claimed session's commit came to.
+enum Outcome {
+    /// Published: the publish settled the session with this file.
+    Published(Box<(Package, PackageFile)>),
+    /// Published by this commit, whose answer was lost: the session is settled already.
+    Landed,
+    /// Refused, for this reason: the session is yet to be settled.
+    Refused(Refusal),
 }
 
 /// The reason a commit refuses a session for, when `e` is a refusal rather than a failure.

@@ -9,7 +9,9 @@ use crate::auth::{Action, Denied, Principal};
 use crate::domain::{
     Package, PackageFile, PackageStatus, SessionState, Timestamp, TokenGrant, UploadSession,
 };
-use crate::store::{Presigned, ReceivedPart, StoreError, staging_key};
+use crate::store::{
+    BlobLocation, Presigned, ReceivedPart, StoreError, session_blob_key, staging_key,
+};
 
 /// How long a session takes bytes (each URL lives the presign TTL; fresh ones come with the
 /// session while it is open). A day, as the bucket's lifecycle rule keeps staged objects.
@@ -106,10 +108,11 @@ impl Registry {
             return Err(Error::Duplicate);
         }
         let id = UploadSession::new_id();
-        let staged_key = staging_key(&id);
         let ttl = self.downloads.presign_ttl;
         let part_size = self.uploads.part_size;
-        let multipart_id = if request.size > part_size {
+        let multipart = request.size > part_size;
+        let staged_key = self.staged_key_of(&id, request.size, multipart);
+        let multipart_id = if multipart {
             Some(self.multipart()?.start_multipart(&staged_key).await?)
         } else {
             None
@@ -187,23 +190,45 @@ impl Registry {
     }
 
     /// What the store holds of `session`'s bytes.
-    pub(super) async fn staged(&self, session: &UploadSession) -> Result<Staged, Error> {
-        match self.blobs.head(&session.staged_key).await {
-            Ok(size) => return Ok(Staged::Object(size)),
-            Err(StoreError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
+    /// Where session `id` stages its bytes. A multipart upload that the client's `complete`
+    /// commits is joined straight at the session's blob key on object storage: only depot can
+    /// join it and the parts' URLs die with the upload, so the joined object is immutable
+    /// without a copy (a `CopyObject` of the whole file, $5 per million, saved). Elsewhere the
+    /// bytes stage under `uploads/`: a single object (written by a presigned URL, so copied
+    /// and sealed at commit), a local upload (its parts live beside the key, and `uploads/` is
+    /// what the local expiry sweeps), or one the finalizer commits (S3 tells it of objects
+    /// under `uploads/` only). Abandoned multipart uploads anywhere in the bucket are aborted
+    /// by its lifecycle rule.
+    pub(super) fn staged_key_of(&self, id: &str, size: u64, multipart: bool) -> String {
+        let inline = self.uploads.commit_inline_max.is_none_or(|max| size <= max);
+        if multipart && inline && self.blobs.location() == BlobLocation::ObjectStorage {
+            session_blob_key(id)
+        } else {
+            staging_key(id)
         }
-        let Some(upload_id) = &session.multipart_id else {
-            return Ok(Staged::Waiting(Vec::new()));
+    }
+
+    pub(super) async fn staged(&self, session: &UploadSession) -> Result<Staged, Error> {
+        // A multipart upload's parts are asked for first: until they are joined there is no
+        // object to look at, and once they are, the upload is gone.
+        let listed = match &session.multipart_id {
+            Some(upload_id) => {
+                let multipart = self.multipart()?;
+                Some(multipart.list_parts(&session.staged_key, upload_id).await)
+            }
+            None => None,
         };
-        let listed = self
-            .multipart()?
-            .list_parts(&session.staged_key, upload_id)
-            .await;
         let parts = match listed {
-            Ok(parts) => parts,
-            Err(StoreError::NotFound { .. }) => return Ok(Staged::Waiting(Vec::new())),
-            Err(e) => return Err(e.into()),
+            // No parts at all: nothing sent yet, or (s3s-fs) an upload already joined.
+            Some(Ok(parts)) if !parts.is_empty() => parts,
+            Some(Ok(_)) | Some(Err(StoreError::NotFound { .. })) | None => {
+                return match self.blobs.head(&session.staged_key).await {
+                    Ok(size) => Ok(Staged::Object(size)),
+                    Err(StoreError::NotFound { .. }) => Ok(Staged::Waiting(Vec::new())),
+                    Err(e) => Err(e.into()),
+                };
+            }
+            Some(Err(e)) => return Err(e.into()),
         };
         let expected = part_sizes(session.size, session.part_size);
         let complete = parts.len() == expected.len()

@@ -1,6 +1,7 @@
-//! What one small publish, one download and one package-list page cost on the AWS stores, in
-//! DynamoDB and S3 requests, counted by an SDK interceptor on the real clients against the emulators. The
-//! exact counts are asserted so a change in cost is a deliberate one.
+//! What one small publish, one download, one package-list page and one multipart handoff cost
+//! on the AWS stores, in DynamoDB and S3 requests, counted by an SDK interceptor on the real
+//! clients against the emulators. The exact counts are asserted so a change in cost is a
+//! deliberate one.
 
 use crate::support::dynamo::DynamoEmulator;
 use crate::support::s3::S3Emulator;
@@ -251,4 +252,86 @@ async fn requests_per_publish_under_the_duplicate_rule() {
     assert_eq!(new, ["GetItem", "S3 PUT", "GetItem", "TransactWriteItems"]);
     // A duplicate is refused by the early check, before any byte is stored.
     assert_eq!(refused, early);
+}
+
+/// PUT `data` to a presigned S3 request (`url` and `headers`, as an upload plan gives them).
+async fn put_presigned(request: &serde_json::Value, data: &[u8]) -> u16 {
+    let mut put = reqwest::Client::new().put(request["url"].as_str().unwrap());
+    for (k, v) in request["headers"].as_object().unwrap() {
+        put = put.header(k, v.as_str().unwrap());
+    }
+    put.body(data.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A multipart session that `complete` commits: its parts are joined at the blob key itself,
+/// so the commit copies nothing, seals nothing and looks at nothing twice; the session as
+/// committed is answered without reading it, its package or its file back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_per_multipart_handoff() {
+    let s3 = S3Emulator::start().await;
+    let recorder = Recorder::default();
+    let (registry, meta) = counted_registry(&s3, &recorder).await;
+    let registry = Arc::new(
+        Arc::into_inner(registry)
+            .unwrap()
+            .with_uploads(depot::Uploads {
+                part_size: 5 << 20,
+                commit_inline_max: Some(128 << 20),
+            }),
+    );
+    let admin = Admin::new(meta);
+    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
+    let app = router(registry);
+    let uploads = format!("/api/v4/projects/{pid}/packages/generic/pkg/1.0/big.bin/uploads");
+    let data: Vec<u8> = (0..(6u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let open = axum::http::Request::builder()
+        .method("POST")
+        .uri(&uploads)
+        .header("PRIVATE-TOKEN", &token)
+        .header("Content-Type", "application/json")
+        .body(axum::body::Body::from(format!(
+            r#"{{"size": {}}}"#,
+            data.len()
+        )))
+        .unwrap();
+    let opened = app.clone().oneshot(open).await.unwrap();
+    assert_eq!(opened.status(), 201);
+    let body = http_body_util::BodyExt::collect(opened.into_body())
+        .await
+        .unwrap();
+    let session: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap();
+    let parts = session["upload"]["parts"].as_array().unwrap();
+    assert_eq!(put_presigned(&parts[0], &data[..5 << 20]).await, 200);
+    assert_eq!(put_presigned(&parts[1], &data[5 << 20..]).await, 200);
+    recorder.take();
+    let complete = format!("{uploads}/{}/complete", session["id"].as_str().unwrap());
+    assert_eq!(send(&app, "POST", &complete, &token, b"").await, 200);
+    let committed = recorder.take();
+    eprintln!("complete: {} requests: {committed:?}", committed.len());
+    assert_eq!(
+        committed,
+        [
+            // the session; its parts (ListParts); the claim; the join (no HEAD: the size is
+            // the parts')
+            "GetItem",
+            "S3 GET",
+            "UpdateItem",
+            "S3 POST",
+            // the opener's token, still valid (by id: its hash, then the token); the bytes
+            // read back and hashed at the blob key (no copy, no seal)
+            "GetItem",
+            "GetItem",
+            "S3 GET",
+            // the process's id slot (once per process), the live package, the publish that
+            // settles the session; nothing read back for the answer
+            "PutItem",
+            "GetItem",
+            "TransactWriteItems",
+        ]
+    );
 }

@@ -140,7 +140,10 @@ impl PurgeStore for DynamoMetaStore {
     }
 
     async fn all_files_of_packages(&self, package_ids: &[i64]) -> StoreResult<Vec<PackageFile>> {
-        let reads: Vec<_> = package_ids.iter().map(|&id| self.all_files_of(id)).collect();
+        let reads: Vec<_> = package_ids
+            .iter()
+            .map(|&id| self.all_files_of(id))
+            .collect();
         let lists: Vec<Vec<PackageFile>> = futures::stream::iter(reads)
             .buffered(PURGE_IN_FLIGHT)
             .try_collect()
