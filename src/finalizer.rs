@@ -49,7 +49,7 @@ pub async fn on_s3_event(
             out.push(json!({"key": key, "skipped": true}));
             continue;
         };
-        match registry.complete_upload(None, id).await {
+        match registry.complete_upload(None, id, &[]).await {
             Ok(view) => {
                 tracing::info!(
                     session = id,

@@ -205,6 +205,21 @@ pub enum UploadPlan {
     Single(UploadRequest),
 }
 
+/// `POST …/uploads/:id/complete`'s optional body: each part as storage acknowledged it (the
+/// `ETag` its `PUT` answered), so the commit need not ask storage to list the parts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteBody {
+    #[serde(default)]
+    pub parts: Vec<SentPart>,
+}
+
+/// A part the client sent, and the `ETag` storage answered for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentPart {
+    pub part_number: u32,
+    pub etag: String,
+}
+
 /// A part the store holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceivedPart {

@@ -178,7 +178,7 @@ async fn starts(env: &[(&str, String)]) -> Vec<f64> {
 }
 
 /// One large-file handoff at `uri` (the session route): open a session, PUT the parts straight
-/// to S3, complete. The two invocations' durations, their count, no egress.
+/// to S3, complete (telling of the parts). The two invocations' durations, their count, no egress.
 async fn handoff(
     lambda: &mut Lambda,
     http: &reqwest::Client,
@@ -202,6 +202,8 @@ async fn handoff(
             vec![single]
         });
     let mut offset = 0usize;
+    // Each part's ETag, told to `complete` as `depot push` tells it.
+    let mut sent = Vec::new();
     for part in &parts {
         let size = part["size"].as_u64().unwrap() as usize;
         let mut put = http
@@ -214,13 +216,18 @@ async fn handoff(
         }
         let answer = put.send().await.unwrap();
         assert!(answer.status().is_success(), "part: {}", answer.status());
+        if let Some(etag) = answer.headers().get("etag") {
+            let etag = etag.to_str().unwrap();
+            sent.push(json!({"part_number": part["part_number"], "etag": etag}));
+        }
         offset += size;
     }
     let id = session["id"].as_str().unwrap();
     let complete = format!("{uri}/{id}/complete");
-    let (status, done, completed) = lambda
-        .invoke(event("POST", &complete, token, Some(b"")))
-        .await;
+    let told = json!({ "parts": sent }).to_string();
+    let mut e = event("POST", &complete, token, Some(told.as_bytes()));
+    e["headers"]["content-type"] = json!("application/json");
+    let (status, done, completed) = lambda.invoke(e).await;
     assert_eq!(status, 200, "complete: {done}");
     assert_eq!(done["package_file"]["file_sha256"], json!(sha));
     (vec![opened, completed], 2, 0)

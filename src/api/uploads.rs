@@ -12,7 +12,7 @@ use super::pagination::base_url;
 use crate::auth::{Action, Denied, Principal};
 use crate::domain::{PackageStatus, SessionState};
 use crate::registry::{Error, SessionView, UploadPlan, UploadRequest};
-use crate::store::Presigned;
+use crate::store::{Presigned, ReceivedPart};
 use crate::wire::{self, PartRequest, PartsPlan, UploadSessionBody};
 use axum::Json;
 use axum::body::Body;
@@ -118,13 +118,37 @@ pub async fn post(
         }
         UploadRoute::Complete(id) => {
             let (at, _, _) = parse_params(&route, &incoming.query, false)?;
+            let told = sent_parts(body).await?;
             let view = registry
-                .complete_upload(Some((&principal, &at)), &id)
+                .complete_upload(Some((&principal, &at)), &id, &told)
                 .await?;
             Ok(answer(&registry, &view, &incoming).into_response())
         }
         UploadRoute::Show(_) | UploadRoute::Abort(_) => Ok(super::error::no_route()),
     }
+}
+
+/// The parts a `complete` body tells of (none without a body), as the store's parts: the
+/// sizes are the plan's, which the signed part URLs enforce.
+async fn sent_parts(body: Body) -> Result<Vec<ReceivedPart>, Error> {
+    const REFUSED: &str = "the request body is not {\"parts\": [{\"part_number\", \"etag\"}]}";
+    // 10,000 parts of about 60 bytes each.
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|_| invalid(REFUSED))?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let told: wire::CompleteBody = serde_json::from_slice(&body).map_err(|_| invalid(REFUSED))?;
+    Ok(told
+        .parts
+        .into_iter()
+        .map(|p| ReceivedPart {
+            number: p.part_number,
+            size: 0,
+            etag: Some(p.etag),
+        })
+        .collect())
 }
 
 /// `DELETE …/uploads/:id`.

@@ -4,9 +4,9 @@
 
 use super::progress::Progress;
 use super::{Auth, ClientError, local, refusal, transport};
-use crate::wire::{PartsPlan, UploadPlan, UploadRequest};
+use crate::wire::{PartsPlan, SentPart, UploadPlan, UploadRequest};
 use futures::{StreamExt, TryStreamExt};
-use reqwest::header::CONTENT_LENGTH;
+use reqwest::header::{CONTENT_LENGTH, ETAG};
 use reqwest::{Client, Response};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -71,30 +71,36 @@ impl FileSender {
         result
     }
 
-    /// PUT one presigned request's range, with retries. A spent URL (409 from the local store,
-    /// 412 from S3's write-once condition) means the bytes arrived already (an earlier attempt
-    /// whose answer was lost) or the session is final: the commit that follows tells which.
+    /// PUT one presigned request's range, with retries; the `ETag` storage answered, if any.
+    /// A spent URL (409 from the local store, 412 from S3's write-once condition) means the
+    /// bytes arrived already (an earlier attempt whose answer was lost) or the session is
+    /// final: the commit that follows tells which.
     async fn put_presigned(
         &self,
         what: &str,
         request: &UploadRequest,
         offset: u64,
         size: u64,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Option<String>, ClientError> {
         let sent = with_retries(what, &self.progress, || {
             self.put(&request.url, &request.headers, None, offset, size)
         })
         .await;
         match sent {
+            Ok(answer) => Ok(answer
+                .headers()
+                .get(ETAG)
+                .and_then(|e| e.to_str().ok())
+                .map(str::to_string)),
             Err(ClientError::Refused {
                 status: 409 | 412, ..
             }) => {
                 self.progress.add(size);
                 self.progress
                     .note(&format!("{what}: the store has these bytes already"));
-                Ok(())
+                Ok(None)
             }
-            other => other,
+            Err(e) => Err(e),
         }
     }
 }
@@ -104,7 +110,7 @@ pub(super) async fn with_retries<F, Fut>(
     what: &str,
     progress: &Progress,
     mut send: F,
-) -> Result<(), ClientError>
+) -> Result<Response, ClientError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Response, ClientError>>,
@@ -113,7 +119,7 @@ where
     loop {
         attempt += 1;
         let error = match send().await {
-            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) if r.status().is_success() => return Ok(r),
             Ok(r) => refusal(r).await,
             Err(e) => e,
         };
@@ -127,17 +133,22 @@ where
 }
 
 /// Send what a session's plan asks for: the whole file (`size` bytes) in one PUT, or the
-/// parts still missing, `jobs` at a time. No plan: nothing is missing.
+/// parts still missing, `jobs` at a time. No plan: nothing is missing. Returns every part of
+/// a multipart upload with the `ETag` storage answered for it, when this call sent them all
+/// and each answer had one: `complete` then need not ask storage for the list.
 pub(super) async fn send_plan(
     sender: &FileSender,
     plan: Option<&UploadPlan>,
     size: u64,
     jobs: usize,
-) -> Result<(), ClientError> {
+) -> Result<Vec<SentPart>, ClientError> {
     match plan {
-        Some(UploadPlan::Single(request)) => sender.put_presigned("upload", request, 0, size).await,
+        Some(UploadPlan::Single(request)) => {
+            sender.put_presigned("upload", request, 0, size).await?;
+            Ok(Vec::new())
+        }
         Some(UploadPlan::Parts(plan)) => send_parts(sender, plan, size, jobs).await,
-        None => Ok(()),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -146,7 +157,7 @@ async fn send_parts(
     plan: &PartsPlan,
     size: u64,
     jobs: usize,
-) -> Result<(), ClientError> {
+) -> Result<Vec<SentPart>, ClientError> {
     if plan.part_size == 0 {
         return Err(ClientError::Transport(
             "the registry's upload plan has parts of 0 bytes".into(),
@@ -157,19 +168,27 @@ async fn send_parts(
         let number = part.part_number;
         let offset = part_offset(number, plan.part_size);
         let what = format!("part {number}");
-        sender
+        let etag = sender
             .put_presigned(&what, &part.request, offset, part.size)
             .await?;
         sender
             .progress
             .note(&format!("part {number} of {total} sent"));
-        Ok::<_, ClientError>(())
+        Ok::<_, ClientError>(etag.map(|etag| SentPart {
+            part_number: number,
+            etag,
+        }))
     });
-    futures::stream::iter(sends)
+    let sent: Vec<Option<SentPart>> = futures::stream::iter(sends)
         .buffer_unordered(jobs.max(1))
-        .try_collect::<Vec<_>>()
+        .try_collect()
         .await?;
-    Ok(())
+    let every = sent.len() as u64 == total && sent.iter().all(Option::is_some);
+    Ok(if every {
+        sent.into_iter().flatten().collect()
+    } else {
+        Vec::new()
+    })
 }
 
 /// Where part `number` (counted from 1) starts in the file.

@@ -6,7 +6,7 @@ use super::parts::{FileSender, send_plan};
 use super::progress::Progress;
 use super::sessions::{Resumed, Sessions};
 use super::{Auth, ClientError, Target, http_client, local, read_answer, refusal};
-use crate::wire::{OpenUpload, PackageFileRecord, UploadSessionBody};
+use crate::wire::{OpenUpload, PackageFileRecord, SentPart, UploadSessionBody};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -88,8 +88,8 @@ pub async fn push(
         Resumed::Open(session) => session,
     };
     let sender = sender(Progress::new(size, &uploading));
-    send_missing(&sender, &session, size, options.jobs).await?;
-    sessions.commit(&session.id).await
+    let sent = send_missing(&sender, &session, size, options.jobs).await?;
+    sessions.commit(&session.id, sent).await
 }
 
 /// One PUT to the GitLab route, asking for the package-file record back.
@@ -148,16 +148,17 @@ async fn open_or_resume(
     Ok(Resumed::Open(sessions.open(&declared, file).await?))
 }
 
-/// Send the bytes `session` still lacks; what it already holds counts as done.
+/// Send the bytes `session` still lacks; what it already holds counts as done. Returns the
+/// parts sent with their `ETag`s when they are all of them (see [`send_plan`]).
 async fn send_missing(
     sender: &FileSender,
     session: &UploadSessionBody,
     size: u64,
     jobs: usize,
-) -> Result<(), ClientError> {
+) -> Result<Vec<SentPart>, ClientError> {
     let received: u64 = session.parts.iter().map(|p| p.size).sum();
     sender.progress.add(received.min(size));
-    send_plan(sender, session.upload.as_ref(), size, jobs).await?;
+    let sent = send_plan(sender, session.upload.as_ref(), size, jobs).await?;
     sender.progress.finish();
-    Ok(())
+    Ok(sent)
 }

@@ -3,7 +3,7 @@
 //! registry commits. Every answer is read as a `wire::UploadSessionBody`.
 
 use super::{Auth, ClientError, Target, read_answer, refusal, transport};
-use crate::wire::{OpenUpload, PackageFileRecord, UploadSessionBody};
+use crate::wire::{CompleteBody, OpenUpload, PackageFileRecord, SentPart, UploadSessionBody};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -155,10 +155,19 @@ impl<'a> Sessions<'a> {
         })
     }
 
-    /// Commit session `id`, then read it while the registry is still committing.
-    pub(super) async fn commit(&self, id: &str) -> Result<PackageFileRecord, ClientError> {
-        let complete = format!("{}/{id}/complete", self.uploads);
-        let mut response = self.send(self.client.post(complete)).await?;
+    /// Commit session `id`, telling of the parts `sent` (if any: every part, with the `ETag`
+    /// storage answered), then read it while the registry is still committing.
+    pub(super) async fn commit(
+        &self,
+        id: &str,
+        sent: Vec<SentPart>,
+    ) -> Result<PackageFileRecord, ClientError> {
+        let complete = self.client.post(format!("{}/{id}/complete", self.uploads));
+        let complete = match sent.is_empty() {
+            true => complete,
+            false => complete.json(&CompleteBody { parts: sent }),
+        };
+        let mut response = self.send(complete).await?;
         let deadline = tokio::time::Instant::now() + COMMIT_WAIT;
         loop {
             if !matches!(response.status(), StatusCode::OK | StatusCode::ACCEPTED) {

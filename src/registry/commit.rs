@@ -26,16 +26,23 @@ impl Registry {
         parts: &[ReceivedPart],
     ) -> Result<(), Error> {
         let upload_id = session.multipart_id.as_deref().unwrap_or_default();
-        match self
-            .multipart()?
+        let multipart = self.multipart()?;
+        let Err(e) = multipart
             .complete_multipart(&session.staged_key, upload_id, parts)
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) => match self.blobs.head(&session.staged_key).await {
-                Ok(_) => Ok(()),
-                Err(_) => Err(e.into()),
-            },
+        else {
+            return Ok(());
+        };
+        if self.blobs.head(&session.staged_key).await.is_ok() {
+            return Ok(());
+        }
+        // The parts as the client told them may not be what storage holds: ask storage.
+        match self.staged(session).await? {
+            Staged::Parts(held) if held != parts => Ok(multipart
+                .complete_multipart(&session.staged_key, upload_id, &held)
+                .await?),
+            Staged::Waiting(_) => Err(told_wrongly()),
+            _ => Err(e.into()),
         }
     }
 
@@ -80,13 +87,14 @@ impl Registry {
     }
 
     /// Commit session `id` (idempotent): the client's `complete` (with its `principal`, who
-    /// must be allowed to write) or the store's upload event (`None`). Returns the session as
-    /// it stands afterwards: committed, refused, or still pending/committing (the bytes have
-    /// not arrived, or another committer is at work).
+    /// must be allowed to write, and the parts it `told` of, if any) or the store's upload
+    /// event (`None`). Returns the session as it stands afterwards: committed, refused, or
+    /// still pending/committing (the bytes have not arrived, or another committer is at work).
     pub async fn complete_upload(
         &self,
         caller: Option<(&Principal, &FileCoordinates)>,
         id: &str,
+        told: &[ReceivedPart],
     ) -> Result<SessionView, Error> {
         let session = match caller {
             Some((principal, at)) => self.session_of(principal, at, id).await?,
@@ -96,7 +104,12 @@ impl Registry {
             return self.view(session).await;
         }
         let now = Timestamp::now();
-        let staged = self.staged(&session).await?;
+        // Every part, as the client says storage acknowledged it: no need to ask storage (a
+        // part told wrongly fails the join, which then asks).
+        let staged = match told_parts(&session, told) {
+            Some(parts) => Staged::Parts(parts),
+            None => self.staged(&session).await?,
+        };
         // Not everything has arrived and there is still time: the client has more to do.
         if matches!(staged, Staged::Waiting(_)) && now <= session.expires_at {
             return self.view(session).await;
@@ -316,6 +329,35 @@ impl Registry {
             }
         }
     }
+}
+
+/// `told`, when it names every part of `session`'s multipart upload once, each with an
+/// `ETag`, as the store's parts (the sizes are the plan's: each part URL is signed for its
+/// size).
+fn told_parts(session: &UploadSession, told: &[ReceivedPart]) -> Option<Vec<ReceivedPart>> {
+    session.multipart_id.as_ref()?;
+    let sizes = super::uploads::part_sizes(session.size, session.part_size);
+    let mut parts = told.to_vec();
+    parts.sort_by_key(|p| p.number);
+    let whole = parts.len() == sizes.len()
+        && parts
+            .iter()
+            .zip(1u32..)
+            .all(|(p, n)| p.number == n && p.etag.as_deref().is_some_and(|e| !e.is_empty()));
+    whole.then(|| {
+        parts
+            .into_iter()
+            .zip(sizes)
+            .map(|(p, size)| ReceivedPart { size, ..p })
+            .collect()
+    })
+}
+
+/// A `complete` that told of parts storage does not hold (all of them).
+fn told_wrongly() -> Error {
+    let mut errors = crate::domain::InvalidParams::default();
+    errors.push("parts is invalid: storage does not hold every part told of");
+    Error::Invalid(errors)
 }
 
 /// What a claimed session's commit came to.

@@ -29,4 +29,5 @@ mod purge_queue;
 mod request_costs;
 mod safety;
 mod template;
+mod told_parts;
 mod upload_guards;
