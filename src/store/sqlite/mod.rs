@@ -4,6 +4,7 @@
 //! async threads, and turning SQLite's errors into `StoreError`s. One file per kind of record
 //! holds the trait implementations; `rows` decodes rows; `migrations` owns the schema.
 
+mod group;
 mod identity;
 mod migrations;
 mod packages;
@@ -26,6 +27,8 @@ pub struct SqliteMetaStore {
     /// Calls made on the connection so far: what a use case costs this store, as request
     /// counts are what it costs DynamoDB (the purge's test keeps it per pass, not per file).
     round_trips: AtomicU64,
+    /// Publishes waiting to be committed together (`group`).
+    publishes: group::Queue,
 }
 
 impl SqliteMetaStore {
@@ -54,6 +57,7 @@ impl SqliteMetaStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             round_trips: AtomicU64::new(0),
+            publishes: group::Queue::default(),
         })
     }
 

@@ -10,7 +10,7 @@ use crate::domain::{
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// The live package (project, name, version), if there is one.
 fn live_package(
@@ -48,16 +48,15 @@ fn newest_live_file(
 }
 
 /// Save `f`: its package found (and touched) or created, then its file added.
-fn publish_in(c: &mut Connection, f: NewFile) -> StoreResult<(Package, PackageFile)> {
-    let tx = c
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_err)?;
+/// The rows of one publish, written in the transaction (or savepoint) `tx` is in; on an error
+/// the caller rolls them back.
+pub(super) fn publish_rows(tx: &Connection, f: NewFile) -> StoreResult<(Package, PackageFile)> {
     let live =
-        live_package(&tx, f.project_id, f.name.as_str(), f.version.as_str()).map_err(db_err)?;
+        live_package(tx, f.project_id, f.name.as_str(), f.version.as_str()).map_err(db_err)?;
     let package = match live {
         Some(live) => {
             if f.refuse_duplicate
-                && newest_live_file(&tx, live.id, f.file_name.as_str())
+                && newest_live_file(tx, live.id, f.file_name.as_str())
                     .map_err(db_err)?
                     .is_some()
             {
@@ -127,7 +126,6 @@ fn publish_in(c: &mut Connection, f: NewFile) -> StoreResult<(Package, PackageFi
             return Err(StoreError::claim_lost(&claim.session_id));
         }
     }
-    tx.commit().map_err(db_err)?;
     Ok((package, file))
 }
 
@@ -255,7 +253,7 @@ impl PackageStore for SqliteMetaStore {
     }
 
     async fn publish(&self, f: NewFile) -> StoreResult<(Package, PackageFile)> {
-        self.call(move |c| publish_in(c, f)).await
+        self.publish_grouped(f).await
     }
 
     async fn newest_file(
