@@ -2,7 +2,6 @@
 //! way) and are renamed or linked into place, then the directory synced, so no reader ever
 //! sees a partial blob and an acknowledged one survives a power cut.
 
-use super::dir_sync::DirSyncs;
 use super::private;
 use super::signing::{Grant, UrlSigner};
 use super::temp_files::{TempFile, TempFiles};
@@ -33,7 +32,6 @@ pub struct FsBlobStore {
     root: PathBuf,
     signer: Option<Arc<UrlSigner>>,
     temps: TempFiles,
-    dirs: Arc<DirSyncs>,
 }
 
 impl FsBlobStore {
@@ -51,7 +49,6 @@ impl FsBlobStore {
             root,
             signer: None,
             temps,
-            dirs: Arc::default(),
         })
     }
 
@@ -123,8 +120,7 @@ impl Placement {
 }
 
 /// Sync a finished temp file, put it at `target` as `placement` says, and sync the directory
-/// (with whatever other puts named there meanwhile: `dir_sync`) so the new name survives a
-/// power cut. The file system calls after the last write run as
+/// so the new name survives a power cut. The file system calls after the last write run as
 /// one blocking task rather than one hop each.
 async fn put_in_place(
     temp: TempFile,
@@ -132,7 +128,6 @@ async fn put_in_place(
     target: &Path,
     placement: Placement,
     key: &str,
-    dirs: Arc<DirSyncs>,
 ) -> StoreResult<()> {
     let (source, target) = (temp.path().to_path_buf(), target.to_path_buf());
     let key = key.to_string();
@@ -161,7 +156,7 @@ async fn put_in_place(
             _ => std::fs::rename(&source, &target).map_err(io_err(Record::Upload, &key)),
         };
         placed?;
-        dirs.sync(parent).map_err(StoreError::backend)
+        sync_dir(parent).map_err(StoreError::backend)
     })
     .await
     .map_err(StoreError::backend)?;
@@ -171,6 +166,11 @@ async fn put_in_place(
         temp.keep();
     }
     Ok(())
+}
+
+/// Make the names in `dir` durable (a rename or link is not, until its directory is synced).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A blob opened for reading: its bytes already read, or the file to stream them from.
@@ -240,15 +240,7 @@ impl BlobStore for FsBlobStore {
         }
         let (meter, file) = written?;
         let stored = meter.verified()?;
-        put_in_place(
-            temp,
-            file,
-            &target,
-            Placement::of(key),
-            key,
-            self.dirs.clone(),
-        )
-        .await?;
+        put_in_place(temp, file, &target, Placement::of(key), key).await?;
         Ok(stored)
     }
 
@@ -322,14 +314,13 @@ impl BlobStore for FsBlobStore {
                 .map_err(StoreError::backend)?
                 .map_err(StoreError::backend)?;
         }
-        let dirs = self.dirs.clone();
         tokio::task::spawn_blocking(move || {
             match std::fs::hard_link(&source, &target) {
                 // A committer that took over finds the bytes it is after already there.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
                 other => other,
             }?;
-            dirs.sync(target.parent().unwrap_or(Path::new("/")))
+            sync_dir(target.parent().unwrap_or(Path::new("/")))
         })
         .await
         .map_err(StoreError::backend)?
@@ -339,15 +330,7 @@ impl BlobStore for FsBlobStore {
     async fn seal(&self, key: &str) -> StoreResult<()> {
         let target = self.path_of(key)?;
         let (temp, file) = self.new_temp().await?;
-        put_in_place(
-            temp,
-            file,
-            &target,
-            Placement::Replace,
-            key,
-            self.dirs.clone(),
-        )
-        .await
+        put_in_place(temp, file, &target, Placement::Replace, key).await
     }
 
     async fn expire_staged(&self, older_than: Duration) -> StoreResult<usize> {
@@ -497,7 +480,7 @@ impl Multipart for FsBlobStore {
         })
         .await
         .map_err(StoreError::backend)??;
-        put_in_place(temp, file, &target, Placement::Once, key, self.dirs.clone()).await?;
+        put_in_place(temp, file, &target, Placement::Once, key).await?;
         tokio::fs::remove_dir_all(&dir)
             .await
             .map_err(StoreError::backend)

@@ -5,7 +5,6 @@
 
 mod aws;
 pub mod blob;
-mod dir_sync;
 pub mod dynamo;
 pub mod error;
 pub mod fs;
