@@ -4,6 +4,7 @@
 //! place keys are decided (`keys`).
 
 mod aws;
+mod cached_read;
 pub mod blob;
 pub mod dynamo;
 pub mod error;
