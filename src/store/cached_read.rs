@@ -49,7 +49,10 @@ mod tests {
         std::fs::write(&path, b"bytes just written are in the page cache").unwrap();
         let read = read_cached(&path, 1 << 16);
         if cfg!(target_os = "linux") {
-            assert_eq!(read.unwrap(), &b"bytes just written are in the page cache"[..]);
+            assert_eq!(
+                read.unwrap(),
+                &b"bytes just written are in the page cache"[..]
+            );
         }
         assert_eq!(read_cached(&path, 4), None, "larger than asked for");
         assert_eq!(read_cached(&dir.path().join("missing"), 1 << 16), None);

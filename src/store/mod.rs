@@ -4,8 +4,8 @@
 //! place keys are decided (`keys`).
 
 mod aws;
-mod cached_read;
 pub mod blob;
+mod cached_read;
 pub mod dynamo;
 pub mod error;
 pub mod fs;
