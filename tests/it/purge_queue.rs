@@ -6,13 +6,19 @@
 use crate::support::{Backend, TestApp};
 use depot::domain::{Package, Role, Scope, Timestamp};
 
-async fn queued_files_behind_forgotten_ones_are_purged(backend: Backend) {
+/// An app on `backend` with project `g/p` and a maintainer's token: (app, project id, token).
+async fn app_with_maintainer(backend: Backend) -> (TestApp, i64, String) {
     let app = TestApp::start(backend).await;
     app.group("g").await;
     let project = app.project("g/p", false).await;
     app.user("dev").await;
     app.member("dev", "g", Role::Maintainer).await;
     let token = app.pat("dev", &[Scope::Api], None).await.1;
+    (app, project, token)
+}
+
+async fn queued_files_behind_forgotten_ones_are_purged(backend: Backend) {
+    let (app, project, token) = app_with_maintainer(backend).await;
     let put = |package: &'static str, file: &'static str| {
         let uri = format!("/api/v4/projects/{project}/packages/generic/{package}/1.0/{file}");
         let token = token.clone();
@@ -61,12 +67,7 @@ async fn live_package(app: &TestApp, project: i64, slot: u32) -> Option<Package>
 /// package is deleted and purged. No blob may be left, and the pending list must stay
 /// truthful to the end.
 async fn purging_alongside_publishes_and_deletes_leaves_no_blob(backend: Backend) {
-    let app = TestApp::start(backend).await;
-    app.group("g").await;
-    let project = app.project("g/p", false).await;
-    app.user("dev").await;
-    app.member("dev", "g", Role::Maintainer).await;
-    let token = app.pat("dev", &[Scope::Api], None).await.1;
+    let (app, project, token) = app_with_maintainer(backend).await;
     let worker = |w: u32| {
         let (app, token) = (&app, token.clone());
         async move {
