@@ -64,15 +64,20 @@ impl Measured {
         (listed, total)
     }
 
-    /// The billed milliseconds of the median run at `memory_mb` ([`modelled_ms`]).
-    pub fn modelled_ms(&self, memory_mb: f64) -> f64 {
+    /// The wall time of the median run, ms (a run's invocations summed).
+    pub fn median_wall_ms(&self) -> f64 {
         let per_run = self.invocations / self.runs;
         let walls: Vec<f64> = self
             .durations_ms
             .chunks(per_run)
             .map(|c| c.iter().sum())
             .collect();
-        modelled_ms(median(&walls), median(&self.cpu_ms), memory_mb)
+        median(&walls)
+    }
+
+    /// The billed milliseconds of the median run at `memory_mb` ([`modelled_ms`]).
+    pub fn modelled_ms(&self, memory_mb: f64) -> f64 {
+        modelled_ms(self.median_wall_ms(), median(&self.cpu_ms), memory_mb)
     }
 
     /// Handler milliseconds per operation (all its invocations), each run.
@@ -276,13 +281,7 @@ pub fn sizing(results: &[Measured]) {
     println!("| operation | wall ms | CPU ms | {} |", header.join(" | "));
     println!("|---|---|---|{}", "---|".repeat(SIZES_MB.len()));
     for m in results {
-        let per_run = m.invocations / m.runs;
-        let walls: Vec<f64> = m
-            .durations_ms
-            .chunks(per_run)
-            .map(|c| c.iter().sum())
-            .collect();
-        let (wall, cpu) = (median(&walls), median(&m.cpu_ms));
+        let (wall, cpu) = (m.median_wall_ms(), median(&m.cpu_ms));
         let costs: Vec<String> = SIZES_MB
             .iter()
             .map(|&mb| {
