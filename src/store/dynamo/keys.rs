@@ -93,6 +93,9 @@ const PURGE: &str = "PURGE";
 const MEMBER: &str = "MEMBER#";
 const FILE: &str = "FILE#";
 const PURGE_PACKAGE: &str = "PKG#";
+/// The sort-key prefixes of live and deleted package items in a project's partition.
+const PACKAGE_SLOT: &str = "PKG#";
+const DELETED_SLOT: &str = "DELETED#";
 
 impl Key {
     fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
@@ -179,7 +182,7 @@ impl Key {
     pub fn package(project_id: i64, name: &PackageName, version: &PackageVersion) -> Self {
         Key::new(
             format!("PROJECT#{project_id}"),
-            format!("PKG#{}#{}", name.as_str(), version.as_str()),
+            format!("{PACKAGE_SLOT}{}#{}", name.as_str(), version.as_str()),
         )
     }
 
@@ -187,7 +190,7 @@ impl Key {
     pub fn deleted_package(project_id: i64, package_id: i64) -> Self {
         Key::new(
             format!("PROJECT#{project_id}"),
-            format!("DELETED#{}", padded(package_id)),
+            format!("{DELETED_SLOT}{}", padded(package_id)),
         )
     }
 
@@ -245,7 +248,7 @@ impl fmt::Display for Key {
 
 /// What one Query on the table reads: a partition, or the part of it whose sort keys start
 /// with `sk_prefix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Partition {
     pub pk: String,
     pub sk_prefix: Option<String>,
@@ -280,6 +283,19 @@ impl Partition {
     /// Everything under a package: its files and file-name guards.
     pub fn package_contents(package_id: i64) -> Self {
         Partition::new(format!("PKG#{package_id}"), None)
+    }
+
+    /// The range of a project's partition that holds the package item at `key` and its
+    /// siblings: every live package (`PKG#`) or every deleted one (`DELETED#`). `None` if
+    /// `key` is not a package item's.
+    pub fn package_range_of(key: &Key) -> Option<Self> {
+        if !key.pk.starts_with("PROJECT#") {
+            return None;
+        }
+        [PACKAGE_SLOT, DELETED_SLOT]
+            .into_iter()
+            .find(|prefix| key.sk.starts_with(prefix))
+            .map(|prefix| Partition::new(key.pk.clone(), Some(prefix.into())))
     }
 
     /// The references to a blob.
@@ -432,6 +448,24 @@ mod tests {
         assert_eq!(p(Partition::blob_refs("blobs/00ff")), "BLOB#blobs/00ff/");
         assert_eq!(p(Partition::purge_packages()), "PURGE/PKG#");
         assert_eq!(p(Partition::purge_files()), "PURGE/FILE#");
+        // A package item lies in its range, live or deleted; other items lie in none.
+        let live = Key::package(9, &name().0, &name().1);
+        let deleted = Key::deleted_package(9, 42);
+        for key in [&live, &deleted] {
+            let range = Partition::package_range_of(key).unwrap();
+            assert_eq!(range.pk, key.pk);
+            assert!(key.sk.starts_with(range.sk_prefix.as_deref().unwrap()));
+        }
+        assert_eq!(
+            p(Partition::package_range_of(&live).unwrap()),
+            "PROJECT#9/PKG#"
+        );
+        assert_eq!(
+            p(Partition::package_range_of(&deleted).unwrap()),
+            "PROJECT#9/DELETED#"
+        );
+        assert_eq!(Partition::package_range_of(&Key::project(9)), None);
+        assert_eq!(Partition::package_range_of(&Key::package_id(9)), None);
         // A file's key lies in its package's partition, under the prefix of its name.
         let file = Key::file(42, &f, 8);
         let files = Partition::files(42, Some(&f));

@@ -1,6 +1,13 @@
 //! Package lists on DynamoDB: one Query of a list index per project (the status is part of
-//! the partition key, the order is the sort key), merged across projects, then one eventually
-//! consistent `BatchGetItem` for the page (a list trails the table by a moment either way).
+//! the partition key, the order is the sort key), merged across projects, then the page's
+//! items, eventually consistent (a list trails the table by a moment either way).
+//!
+//! The page's items are read the cheaper of two ways. A `BatchGetItem` bills each item as a
+//! read unit of its own (4 KB), so 20 packages cost 10 units. A Query of the project's range
+//! of package items bills their sizes summed, so a project of up to a few hundred packages
+//! is read whole for less: 20 of 20 packages cost 1 unit. The index read counts the range
+//! (`ScannedCount`), which decides; the Query is bounded by that count, and what it does not
+//! reach is read by key.
 //!
 //! Name words (a case-insensitive substring match) and the version cannot be key conditions,
 //! so they are a `FilterExpression` on the projected `name_lc` and `version`: a filtered list
@@ -9,16 +16,28 @@
 //! registry's.
 
 use super::items::{NAME_LC, package_from};
-use super::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key};
-use super::schema::{Fields, s};
+use super::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key, Partition};
+use super::limits::BATCH_GET_KEYS;
+use super::schema::{Fields, Item, s};
 use super::{BY_CREATED_INDEX, BY_NAME_INDEX, BY_VERSION_INDEX, DynamoMetaStore};
 use crate::domain::{COUNT_LIMIT, Listed, Package, PackageOrder, PackageQuery, Project};
 use crate::store::StoreResult;
 use crate::store::aws::sdk_failure;
+use std::collections::HashMap;
 
 /// Reads of a list page at most, when rows changed under the first (see
 /// [`DynamoMetaStore::list_page`]).
 const LIST_ATTEMPTS: usize = 3;
+
+/// A package item's size, about (bytes; most are 300 to 400), and DynamoDB's read unit: a
+/// range is read whole when its items, so estimated, take no more units than reading the
+/// page's items one by one would.
+const PACKAGE_ITEM_BYTES: usize = 512;
+const READ_UNIT_BYTES: usize = 4096;
+
+/// Items a range read may meet beyond those the index counted (packages of other statuses,
+/// packages published since); past that it stops, and the rest is read by key.
+const RANGE_SLACK: usize = 16;
 
 /// Which index serves an order, and the attribute it sorts by.
 fn index_for(order: PackageOrder) -> (&'static str, &'static str) {
@@ -40,13 +59,13 @@ struct IndexRow {
 
 impl DynamoMetaStore {
     /// Up to `want` index rows of `project`'s packages that match `query`, in the query's
-    /// order, and whether the index has no more (`true`: every match was read).
+    /// order, and, if the index has no more, how many rows it holds (matching or not).
     async fn index_rows(
         &self,
         project: &Project,
         query: &PackageQuery,
         want: usize,
-    ) -> StoreResult<(Vec<IndexRow>, bool)> {
+    ) -> StoreResult<(Vec<IndexRow>, Option<usize>)> {
         let (index, sort_attr) = index_for(query.order);
         let mut request = self
             .client
@@ -77,6 +96,7 @@ impl DynamoMetaStore {
             _ => String::new(),
         };
         let mut rows = Vec::new();
+        let mut scanned = 0;
         let mut start = None;
         loop {
             let page = request
@@ -85,9 +105,10 @@ impl DynamoMetaStore {
                 .send()
                 .await
                 .map_err(sdk_failure)?;
+            scanned += page.scanned_count().max(0) as usize;
             for item in page.items() {
                 if rows.len() == want {
-                    return Ok((rows, false));
+                    return Ok((rows, None));
                 }
                 rows.push(IndexRow {
                     sort: (path.clone(), Fields::of(item)?.s(sort_attr)?),
@@ -96,10 +117,10 @@ impl DynamoMetaStore {
             }
             start = page.last_evaluated_key;
             if start.is_none() {
-                return Ok((rows, true));
+                return Ok((rows, Some(scanned)));
             }
             if rows.len() == want {
-                return Ok((rows, false));
+                return Ok((rows, None));
             }
         }
     }
@@ -144,11 +165,16 @@ impl DynamoMetaStore {
         let count_need = COUNT_LIMIT as usize + 1;
         let mut rows = Vec::new();
         let mut every_row_read = true;
+        // Index rows per project partition, where the index was read to its end.
+        let mut ranges = HashMap::new();
         for project in projects {
             let want = page_need.max(count_need.saturating_sub(rows.len()));
-            let (more, done) = self.index_rows(project, query, want).await?;
+            let (more, scanned) = self.index_rows(project, query, want).await?;
+            if let (Some(scanned), Some(row)) = (scanned, more.first()) {
+                ranges.insert(row.table_key.pk.clone(), scanned);
+            }
             rows.extend(more);
-            every_row_read &= done;
+            every_row_read &= scanned.is_some();
         }
         if projects.len() > 1 {
             rows.sort_by(|a, b| {
@@ -181,9 +207,7 @@ impl DynamoMetaStore {
             .collect();
         let wanted = keys.len();
         let mut items = Vec::with_capacity(wanted);
-        // Eventually consistent, as the index rows are: a list is a moment behind the table
-        // either way, and reading its page so costs half.
-        for item in self.batch_get_with(keys, false).await? {
+        for item in self.page_items(keys, &ranges).await? {
             let package = package_from(&item)?;
             // Indexes trail the table by a moment: drop a row whose package changed since.
             if query.matches(&package) {
@@ -197,5 +221,73 @@ impl DynamoMetaStore {
             has_next: counted > offset + per_page,
         };
         Ok((listed, dropped))
+    }
+}
+
+impl DynamoMetaStore {
+    /// The items at `keys` (a page, at most [`BATCH_GET_KEYS`]), in their order; missing ones
+    /// left out. Eventually consistent, as the index rows are: a list is a moment behind the
+    /// table either way, and reading its page so costs half. `ranges` holds how many index
+    /// rows each project partition has, where known; a range small enough is read whole.
+    async fn page_items(
+        &self,
+        keys: Vec<Key>,
+        ranges: &HashMap<String, usize>,
+    ) -> StoreResult<Vec<Item>> {
+        let mut wanted_in: HashMap<Partition, usize> = HashMap::new();
+        for key in &keys {
+            if let Some(range) = Partition::package_range_of(key) {
+                *wanted_in.entry(range).or_default() += 1;
+            }
+        }
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        let mut settled: Vec<Partition> = Vec::new();
+        for (range, wanted) in wanted_in {
+            let Some(&rows) = ranges.get(&range.pk) else {
+                continue;
+            };
+            if rows * PACKAGE_ITEM_BYTES > wanted * READ_UNIT_BYTES {
+                continue;
+            }
+            if self
+                .read_range(&range, rows + RANGE_SLACK, &mut found)
+                .await?
+            {
+                settled.push(range);
+            }
+        }
+        // What no whole range read answered for (absent there means gone) is read by key.
+        let rest: Vec<Key> = keys
+            .iter()
+            .filter(|k| !found.contains_key(k))
+            .filter(|k| !Partition::package_range_of(k).is_some_and(|r| settled.contains(&r)))
+            .cloned()
+            .collect();
+        debug_assert!(rest.len() <= BATCH_GET_KEYS);
+        for item in self.batch_get_with(rest, false).await? {
+            found.insert(Key::of(&item)?, item);
+        }
+        Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
+    }
+
+    /// One eventually consistent Query of `range`, of at most `limit` items, into `found`;
+    /// `true` if it read the range to its end.
+    async fn read_range(
+        &self,
+        range: &Partition,
+        limit: usize,
+        found: &mut HashMap<Key, Item>,
+    ) -> StoreResult<bool> {
+        let out = self
+            .query(range)
+            .consistent_read(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(sdk_failure)?;
+        for item in out.items.unwrap_or_default() {
+            found.insert(Key::of(&item)?, item);
+        }
+        Ok(out.last_evaluated_key.is_none())
     }
 }
