@@ -251,9 +251,15 @@ pub async fn forward(State(p): State<Proxy>, headers: HeaderMap, body: Bytes) ->
     (StatusCode::from_u16(status).unwrap(), back, bytes)
 }
 
+/// Serves `app` on a free loopback port, with `TCP_NODELAY` (a stand-in must not add the 40 ms
+/// of Nagle against a delayed ACK to what it measures).
 pub async fn serve(app: Router) -> String {
+    use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
 }
