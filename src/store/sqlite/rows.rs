@@ -192,16 +192,29 @@ pub(super) fn package_row(r: &Row) -> rusqlite::Result<Package> {
 pub(super) const FILE_COLS: &str =
     "id, package_id, file_name, size, sha256, blob_key, created_at, updated_at";
 pub(super) fn file_row(r: &Row) -> rusqlite::Result<PackageFile> {
+    file_row_at(r, 0)
+}
+
+/// A file whose [`FILE_COLS`] start at column `at` (after a joined package's).
+pub(super) fn file_row_at(r: &Row, at: usize) -> rusqlite::Result<PackageFile> {
     Ok(PackageFile {
-        id: r.get(0)?,
-        package_id: r.get(1)?,
-        file_name: FileName::from_stored(r.get(2)?),
-        size: size(r, "package_files", 3)?,
-        sha256: r.get(4)?,
-        blob_key: r.get(5)?,
-        created_at: time(r, 6)?,
-        updated_at: time(r, 7)?,
+        id: r.get(at)?,
+        package_id: r.get(at + 1)?,
+        file_name: FileName::from_stored(r.get(at + 2)?),
+        size: size(r, "package_files", at + 3)?,
+        sha256: r.get(at + 4)?,
+        blob_key: r.get(at + 5)?,
+        created_at: time(r, at + 6)?,
+        updated_at: time(r, at + 7)?,
     })
+}
+
+/// `cols` (a `*_COLS` list), each qualified by the table alias `alias`.
+pub(super) fn qualified(alias: &str, cols: &str) -> String {
+    cols.split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) const SESSION_COLS: &str = "id, project_id, name, version, file_name, \
