@@ -11,6 +11,7 @@ use crate::store::{PackageStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::LazyLock;
 
 /// The live package (project, name, version), if there is one.
 fn live_package(
@@ -269,18 +270,21 @@ impl PackageStore for SqliteMetaStore {
             file_name.as_str().to_string(),
         );
         // One statement, so one read transaction: each takes and drops SQLite's file locks,
-        // which `perf` found among a download's costliest steps.
-        let sql = format!(
-            "SELECT {}, {} FROM packages p JOIN package_files f ON f.package_id = p.id \
-             WHERE p.project_id = ?1 AND p.name = ?2 AND p.version = ?3 \
-             AND p.status != '{DOOMED}' AND f.file_name = ?4 AND f.status != '{DOOMED}' \
-             ORDER BY f.id DESC LIMIT 1",
-            qualified("p", PACKAGE_COLS),
-            qualified("f", FILE_COLS)
-        );
+        // which `perf` found among a download's costliest steps. Built once: every download
+        // runs it.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, {} FROM packages p JOIN package_files f ON f.package_id = p.id \
+                 WHERE p.project_id = ?1 AND p.name = ?2 AND p.version = ?3 \
+                 AND p.status != '{DOOMED}' AND f.file_name = ?4 AND f.status != '{DOOMED}' \
+                 ORDER BY f.id DESC LIMIT 1",
+                qualified("p", PACKAGE_COLS),
+                qualified("f", FILE_COLS)
+            )
+        });
         let file_at = PACKAGE_COLS.split(", ").count();
         self.read(move |c| {
-            c.query_row_cached(&sql, params![project_id, name, version, file_name], |r| {
+            c.query_row_cached(&SQL, params![project_id, name, version, file_name], |r| {
                 Ok((package_row(r)?, file_row_at(r, file_at)?))
             })
             .optional()
