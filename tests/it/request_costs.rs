@@ -101,6 +101,18 @@ async fn counted_registry(
     (registry, meta)
 }
 
+/// [`counted_registry`] with a group `g`, a project `g/p` and a developer `u` in it: the
+/// registry, its store, the admin that provisioned them, the project's id and `u`'s token.
+async fn counted_project(
+    s3: &S3Emulator,
+    recorder: &Recorder,
+) -> (Arc<Registry>, Arc<DynamoMetaStore>, Admin, i64, String) {
+    let (registry, meta) = counted_registry(s3, recorder).await;
+    let admin = Admin::new(meta.clone());
+    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
+    (registry, meta, admin, pid, token)
+}
+
 /// Publishes one 1-byte file into each of `count` packages `<prefix>-000`, ... of `pid`, a
 /// millisecond apart from `first_ms` (so their created order is their number's).
 async fn publish_packages(
@@ -133,9 +145,7 @@ async fn publish_packages(
 async fn requests_per_list_page() {
     let s3 = S3Emulator::start().await;
     let recorder = Recorder::default();
-    let (registry, meta) = counted_registry(&s3, &recorder).await;
-    let admin = Admin::new(meta.clone());
-    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
+    let (registry, meta, _, pid, token) = counted_project(&s3, &recorder).await;
     publish_packages(&meta, pid, "pkg", 150, None, 1_700_000_000_000).await;
     let app = router(registry);
     let list = format!("/api/v4/projects/{pid}/packages");
@@ -172,9 +182,7 @@ async fn requests_per_list_page() {
 async fn a_list_range_cut_short_is_completed_by_key() {
     let s3 = S3Emulator::start().await;
     let recorder = Recorder::default();
-    let (registry, meta) = counted_registry(&s3, &recorder).await;
-    let admin = Admin::new(meta.clone());
-    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
+    let (registry, meta, _, pid, token) = counted_project(&s3, &recorder).await;
     // Hidden packages sort first in the range (`a-…` before `z-…`).
     publish_packages(
         &meta,
@@ -223,9 +231,7 @@ async fn a_list_range_cut_short_is_completed_by_key() {
 async fn requests_per_publish_and_download() {
     let s3 = S3Emulator::start().await;
     let recorder = Recorder::default();
-    let (registry, meta) = counted_registry(&s3, &recorder).await;
-    let admin = Admin::new(meta);
-    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
+    let (registry, _, _, pid, token) = counted_project(&s3, &recorder).await;
     let app = router(registry);
     let url = |file: &str| format!("/api/v4/projects/{pid}/packages/generic/pkg/1.0/{file}");
     recorder.take();
@@ -283,9 +289,7 @@ async fn requests_per_publish_and_download() {
 async fn requests_per_publish_under_the_duplicate_rule() {
     let s3 = S3Emulator::start().await;
     let recorder = Recorder::default();
-    let (registry, meta) = counted_registry(&s3, &recorder).await;
-    let admin = Admin::new(meta);
-    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
+    let (registry, _, admin, pid, token) = counted_project(&s3, &recorder).await;
     admin.set_settings("g", Some(false), None).await.unwrap();
     let app = router(registry);
     let url = |file: &str| format!("/api/v4/projects/{pid}/packages/generic/pkg/1.0/{file}");
