@@ -1,7 +1,9 @@
 //! `PackageStore` on SQLite: publishing (find-or-create the package and add the file in one
 //! immediate transaction), finding, listing and deleting packages and files.
 
-use super::rows::{DOOMED, FILE_COLS, PACKAGE_COLS, file_row, file_row_at, package_row, qualified};
+use super::rows::{
+    DOOMED, FILE_COLS, PACKAGE_COLS, file_row, package_and_file_row, package_row, qualified,
+};
 use super::{Cached, SqliteMetaStore, db_err};
 use crate::domain::{
     COUNT_LIMIT, FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageOrder,
@@ -282,11 +284,12 @@ impl PackageStore for SqliteMetaStore {
                 qualified("f", FILE_COLS)
             )
         });
-        let file_at = PACKAGE_COLS.split(", ").count();
         self.read(move |c| {
-            c.query_row_cached(&SQL, params![project_id, name, version, file_name], |r| {
-                Ok((package_row(r)?, file_row_at(r, file_at)?))
-            })
+            c.query_row_cached(
+                &SQL,
+                params![project_id, name, version, file_name],
+                package_and_file_row,
+            )
             .optional()
             .map_err(db_err)
         })

@@ -195,8 +195,27 @@ pub(super) fn file_row(r: &Row) -> rusqlite::Result<PackageFile> {
     file_row_at(r, 0)
 }
 
+/// A package and one of its files, selected as [`PACKAGE_COLS`] then [`FILE_COLS`].
+pub(super) fn package_and_file_row(r: &Row) -> rusqlite::Result<(Package, PackageFile)> {
+    const FILE_AT: usize = column_count(PACKAGE_COLS);
+    Ok((package_row(r)?, file_row_at(r, FILE_AT)?))
+}
+
+/// How many columns a `*_COLS` list names (at compile time).
+const fn column_count(cols: &str) -> usize {
+    let bytes = cols.as_bytes();
+    let (mut count, mut i) = (1, 0);
+    while i < bytes.len() {
+        if bytes[i] == b',' {
+            count += 1;
+        }
+        i += 1;
+    }
+    count
+}
+
 /// A file whose [`FILE_COLS`] start at column `at` (after a joined package's).
-pub(super) fn file_row_at(r: &Row, at: usize) -> rusqlite::Result<PackageFile> {
+fn file_row_at(r: &Row, at: usize) -> rusqlite::Result<PackageFile> {
     Ok(PackageFile {
         id: r.get(at)?,
         package_id: r.get(at + 1)?,
@@ -265,5 +284,13 @@ mod tests {
     #[test]
     fn the_doomed_literal_is_the_status_it_stands_for() {
         assert_eq!(DOOMED, PackageStatus::PendingDestruction.as_str());
+    }
+
+    #[test]
+    fn column_lists_are_counted_as_they_are_selected() {
+        for cols in [PACKAGE_COLS, FILE_COLS, SESSION_COLS] {
+            assert_eq!(column_count(cols), cols.split(", ").count(), "{cols}");
+        }
+        assert_eq!(column_count(PACKAGE_COLS), 8);
     }
 }
