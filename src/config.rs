@@ -193,6 +193,10 @@ pub struct TransferConfig {
     /// Accepts plain bytes or KiB/MiB/GiB/TiB (and K/M/G/T) suffixes.
     #[arg(long, env = "DEPOT_MAX_FILE_SIZE", default_value = "5GiB", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Files up to this size are kept in their metadata record (SQLite row, DynamoDB item)
+    /// rather than as a blob of their own: one durable write instead of two. 0 = never.
+    #[arg(long, env = "DEPOT_INLINE_FILE_MAX", default_value = "8KiB", value_parser = parse_size)]
+    pub inline_file_max: u64,
     /// Files larger than this are downloaded by a redirect to a presigned URL where the store
     /// can presign (S3); smaller ones inline.
     #[arg(long, env = "DEPOT_INLINE_DOWNLOAD_MAX", default_value = "4MiB", value_parser = parse_size)]
@@ -215,6 +219,7 @@ impl TransferConfig {
     pub fn limits(&self) -> crate::Limits {
         crate::Limits {
             max_file_size: self.max_file_size,
+            inline_file_max: self.inline_file_max,
         }
     }
 

@@ -18,7 +18,7 @@ pub mod telemetry;
 pub mod wire;
 
 pub use api::router;
-pub use registry::{Downloads, Limits, Registry, Uploads};
+pub use registry::{DEFAULT_INLINE_FILE_MAX, Downloads, Limits, Registry, Uploads};
 
 use config::{AwsPatience, Endpoints, StoreConfig, TransferConfig};
 use std::path::Path;

@@ -9,8 +9,8 @@ use crate::domain::{
     PackageStatus, PackageVersion, Project, ProjectRef, Timestamp,
 };
 use crate::store::{
-    Accept, BlobBody, BlobLocation, BlobStore, ByteStream, MetaStore, Multipart, Presign,
-    StoreError, new_blob_key,
+    Accept, BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, MetaStore, Multipart,
+    Presign, StoreError, StoredBlob, is_inline_key, new_blob_key, new_inline_key,
 };
 use lost_answers::{Landed, published};
 use regex::Regex;
@@ -18,11 +18,13 @@ use std::ops::Range;
 use std::sync::Arc;
 
 mod commit;
+mod inline;
 mod lost_answers;
 mod packages;
 mod settings;
 mod signed;
 mod uploads;
+pub use inline::DEFAULT_INLINE_FILE_MAX;
 pub use packages::{PackageList, Purged};
 pub use settings::{SettingsRefused, SettingsView};
 pub use signed::SignedRefusal;
@@ -117,6 +119,23 @@ impl ProjectAccess {
 pub struct Limits {
     /// A file of this size or more is refused; 0 means unlimited.
     pub max_file_size: u64,
+    /// Files up to this size are kept in their metadata record where the store can (0: never).
+    pub inline_file_max: u64,
+}
+
+impl Limits {
+    /// No size limit; small files inline by default.
+    pub fn unlimited() -> Self {
+        Self::at_most(0)
+    }
+
+    /// Files of `max_file_size` or more refused (0: none); small files inline by default.
+    pub fn at_most(max_file_size: u64) -> Self {
+        Self {
+            max_file_size,
+            inline_file_max: DEFAULT_INLINE_FILE_MAX,
+        }
+    }
 }
 
 /// How downloads are served: inline, or (for files above `inline_max`, where the blob store
@@ -217,6 +236,11 @@ impl Registry {
         self.limits.max_file_size
     }
 
+    /// The limits every publish is held to.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Part size of the upload handoff (at least [`MIN_PART_SIZE`]).
     pub fn with_uploads(mut self, uploads: Uploads) -> Self {
         self.uploads = Uploads {
@@ -315,9 +339,9 @@ impl Registry {
         })
     }
 
-    /// Publish one file: check permission, size and the duplicate rule, stream the body into
-    /// the blob store while hashing, then commit the records in one step. On any failure the
-    /// blob is removed and no record is left.
+    /// Publish one file: check permission, size and the duplicate rule, then keep the bytes
+    /// (a small file in its record, a larger one streamed into the blob store while hashing)
+    /// and commit the records in one step. On any failure no blob and no record is left.
     pub async fn publish(
         &self,
         principal: &Principal,
@@ -344,22 +368,19 @@ impl Registry {
         {
             return Err(Error::Duplicate);
         }
-        let key = new_blob_key();
-        let accept = Accept {
-            max_bytes: (max > 0).then(|| max - 1),
-            ..Accept::any()
+        let inline_max = self.inline_file_max();
+        let taken = if inline_max > 0 && declared_size.is_none_or(|size| size <= inline_max) {
+            inline::take_whole(body, inline_max)
+                .await
+                .map_err(Error::BodyFailed)?
+        } else {
+            inline::Taken::Longer(body)
         };
-        let stored = match self.blobs.put(&key, body, &accept).await {
-            Ok(stored) => stored,
-            Err(StoreError::TooLarge) => return Err(Error::TooLarge),
-            Err(StoreError::BodyFailed(io)) => return Err(Error::BodyFailed(io)),
-            Err(other) => {
-                // The object may be there even so (the store's answer was lost): nothing
-                // would ever name it.
-                if let Err(e) = self.blobs.delete(&key).await {
-                    tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed upload");
-                }
-                return Err(other.into());
+        let (key, stored, content) = match taken {
+            inline::Taken::Whole(bytes) => (new_inline_key(), self.metered(&bytes)?, Some(bytes)),
+            inline::Taken::Longer(body) => {
+                let (key, stored) = self.put_blob(body).await?;
+                (key, stored, None)
             }
         };
         let new_file = NewFile {
@@ -370,13 +391,49 @@ impl Registry {
             file_name: at.file_name,
             size: stored.size,
             sha256: stored.sha256,
-            blob_key: key.clone(),
+            blob_key: key,
+            content,
             refuse_duplicate,
             now: Timestamp::now(),
             commits: None,
         };
-        // Commit (or clean up) in a task of its own: if the client goes away now and this
-        // future is dropped, the blob is still either recorded or removed.
+        self.commit_publish(new_file).await
+    }
+
+    /// Size and SHA-256 of a small file's bytes, under the size limit.
+    fn metered(&self, bytes: &[u8]) -> Result<StoredBlob, Error> {
+        let max = self.limits.max_file_size;
+        let mut meter = BodyMeter::new((max > 0).then(|| max - 1));
+        meter.feed(bytes).map_err(|_| Error::TooLarge)?;
+        Ok(meter.finish())
+    }
+
+    /// Stream `body` into the blob store under a new key.
+    async fn put_blob(&self, body: ByteStream) -> Result<(String, StoredBlob), Error> {
+        let max = self.limits.max_file_size;
+        let key = new_blob_key();
+        let accept = Accept {
+            max_bytes: (max > 0).then(|| max - 1),
+            ..Accept::any()
+        };
+        match self.blobs.put(&key, body, &accept).await {
+            Ok(stored) => Ok((key, stored)),
+            Err(StoreError::TooLarge) => Err(Error::TooLarge),
+            Err(StoreError::BodyFailed(io)) => Err(Error::BodyFailed(io)),
+            Err(other) => {
+                // The object may be there even so (the store's answer was lost): nothing
+                // would ever name it.
+                if let Err(e) = self.blobs.delete(&key).await {
+                    tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed upload");
+                }
+                Err(other.into())
+            }
+        }
+    }
+
+    /// Commit a publish's records (or clean up its blob) in a task of its own: if the client
+    /// goes away now and this future is dropped, the blob is still either recorded or removed.
+    async fn commit_publish(&self, new_file: NewFile) -> Result<(Package, PackageFile), Error> {
         let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
         let commit = tokio::spawn(async move {
             let result = meta.publish(new_file.clone()).await;
@@ -390,7 +447,11 @@ impl Registry {
                 },
                 Err(_) => true,
             };
-            if unrecorded && let Err(e) = blobs.delete(&key).await {
+            let key = &new_file.blob_key;
+            if unrecorded
+                && !is_inline_key(key)
+                && let Err(e) = blobs.delete(key).await
+            {
                 tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed publish");
             }
             result
@@ -437,8 +498,9 @@ impl Registry {
         file: &PackageFile,
         content_disposition: &str,
     ) -> Result<Option<crate::store::Presigned>, Error> {
-        // Like GitLab, only object storage redirects; local files are served inline.
-        if self.blobs.location() == BlobLocation::Local {
+        // Like GitLab, only object storage redirects; local files are served inline, and so
+        // are those whose bytes their record keeps.
+        if self.blobs.location() == BlobLocation::Local || is_inline_key(&file.blob_key) {
             return Ok(None);
         }
         let presign = self.blobs.presign();
@@ -462,6 +524,9 @@ impl Registry {
         file: &PackageFile,
         range: Option<Range<u64>>,
     ) -> Result<BlobBody, Error> {
+        if let Some(content) = &file.content {
+            return Ok(inline::inline_body(content, range));
+        }
         match self.blobs.get(&file.blob_key, range).await {
             Ok(body) => Ok(body),
             Err(StoreError::NotFound { .. }) => {

@@ -2,6 +2,7 @@
 
 use super::{ExceptionRegex, RegexRefused, TokenKind, Visibility};
 use super::{FileName, MembershipTarget, PackageName, PackageVersion, Role, Scope, Timestamp};
+use bytes::Bytes;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +272,10 @@ pub struct PackageFile {
     pub blob_key: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The bytes of a small file the metadata store keeps in its record (its `blob_key` is an
+    /// inline key), when the read that found it returned them: the download lookup does, lists
+    /// do not.
+    pub content: Option<Bytes>,
 }
 
 /// Everything the store needs to commit one published file.
@@ -285,6 +290,8 @@ pub struct NewFile {
     pub size: u64,
     pub sha256: String,
     pub blob_key: String,
+    /// The bytes themselves, for the record to keep, when `blob_key` is an inline key.
+    pub content: Option<Bytes>,
     /// Refuse (with `AlreadyExists`) if the package already has a live file of this name.
     pub refuse_duplicate: bool,
     pub now: Timestamp,
@@ -330,6 +337,7 @@ impl NewFile {
             blob_key: self.blob_key.clone(),
             created_at: self.now,
             updated_at: self.now,
+            content: self.content.clone(),
         }
     }
 }

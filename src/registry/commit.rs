@@ -303,6 +303,7 @@ impl Registry {
             size: stored.size,
             sha256: stored.sha256,
             blob_key: key,
+            content: None,
             refuse_duplicate,
             now,
             commits: Some(SessionClaim {

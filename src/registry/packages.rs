@@ -7,7 +7,7 @@ use crate::domain::{
     FileOrder, Group, GroupRef, Listed, Membership, Package, PackageFile, PackageQuery,
     PackageStatus, Project, ProjectRef, Timestamp, Visibility,
 };
-use crate::store::StoreError;
+use crate::store::{StoreError, is_inline_key};
 use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
 
@@ -302,9 +302,10 @@ impl Registry {
         for file in files.iter().filter(|f| shared.contains(&f.id)) {
             purged.blobs += self.purge_file(file).await?;
         }
+        // An inline file's bytes go with its record.
         let unshared: Vec<String> = files
             .iter()
-            .filter(|f| !shared.contains(&f.id))
+            .filter(|f| !shared.contains(&f.id) && !is_inline_key(&f.blob_key))
             .map(|f| f.blob_key.clone())
             .collect();
         let deleted: Vec<()> = futures::stream::iter(unshared)
@@ -363,16 +364,16 @@ impl Registry {
     /// Delete a doomed file's blob (unless another record names it) and then its record; 1 if a
     /// blob went.
     async fn purge_file(&self, file: &PackageFile) -> Result<usize, Error> {
-        let shared = self.meta.blob_shared(file).await?;
-        if !shared {
+        let has_blob = !is_inline_key(&file.blob_key) && !self.meta.blob_shared(file).await?;
+        if has_blob {
             self.blobs.delete(&file.blob_key).await?;
         }
         self.meta.forget_file(file).await?;
         tracing::info!(
             file_id = file.id,
-            blob_deleted = !shared,
+            blob_deleted = has_blob,
             "purged a deleted file"
         );
-        Ok(usize::from(!shared))
+        Ok(usize::from(has_blob))
     }
 }

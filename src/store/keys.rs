@@ -6,6 +6,20 @@ pub fn new_blob_key() -> String {
     format!("blobs/{}", hex::encode(rand::random::<[u8; 16]>()))
 }
 
+/// The key of a file whose bytes the metadata store keeps in the file's record (small files):
+/// no blob store ever holds it, so nothing is put, fetched or purged there.
+pub fn new_inline_key() -> String {
+    format!("{INLINE_PREFIX}{}", hex::encode(rand::random::<[u8; 16]>()))
+}
+
+/// The prefix of every inline file's key.
+pub const INLINE_PREFIX: &str = "inline/";
+
+/// Are the bytes of the file with blob key `key` kept in its record?
+pub fn is_inline_key(key: &str) -> bool {
+    key.starts_with(INLINE_PREFIX)
+}
+
 /// The blob key upload session `session_id` commits its bytes to: derived from the session, so
 /// a committer that takes over a crashed one finds the bytes it already copied.
 pub fn session_blob_key(session_id: &str) -> String {
@@ -37,6 +51,13 @@ mod tests {
         assert_ne!(a, new_blob_key());
         assert!(a.starts_with("blobs/") && a.len() == 6 + 32);
         assert!(a[6..].bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn inline_keys_are_unique_and_never_blob_keys() {
+        let a = new_inline_key();
+        assert_ne!(a, new_inline_key());
+        assert!(is_inline_key(&a) && !is_inline_key(&new_blob_key()));
     }
 
     #[test]

@@ -80,6 +80,12 @@ pub trait PackageStore: Send + Sync + 'static {
         file_name: &FileName,
     ) -> StoreResult<bool>;
 
+    /// The largest file whose bytes this store keeps in the file's record ([`NewFile::content`]),
+    /// returned by [`Self::newest_file`]. 0 (the default): it keeps none.
+    fn inline_file_max(&self) -> u64 {
+        0
+    }
+
     /// Atomically find-or-create the package and add the file. With `refuse_duplicate` and a
     /// live file of the same name already there: `AlreadyExists`, and nothing changes. The
     /// file's blob key is its own (no other record names it): the registry makes a new one for
@@ -87,7 +93,8 @@ pub trait PackageStore: Send + Sync + 'static {
     async fn publish(&self, file: NewFile) -> StoreResult<(Package, PackageFile)>;
 
     /// The newest live file `file_name` of the package (project, name, version), with its
-    /// package, when the package is `default` or `hidden`.
+    /// package, when the package is `default` or `hidden`; with its bytes when the record
+    /// keeps them.
     async fn newest_file(
         &self,
         project_id: i64,

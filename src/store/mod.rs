@@ -23,7 +23,8 @@ pub use blob::{
 };
 pub use error::{Record, StoreError, StoreResult};
 pub use keys::{
-    STAGING_PREFIX, new_blob_key, session_blob_key, session_of_staging_key, staging_key,
+    INLINE_PREFIX, STAGING_PREFIX, is_inline_key, new_blob_key, new_inline_key, session_blob_key,
+    session_of_staging_key, staging_key,
 };
 pub use meta::{
     IdentityStore, MetaStore, PackageStore, PurgeStore, SettingsStore, UploadSessionStore,

@@ -553,9 +553,8 @@ async fn s3_multipart_by_presigned_parts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_multipart_by_signed_parts() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = std::sync::Arc::new(
-        depot::local_registry(dir.path(), depot::Limits { max_file_size: 0 }).unwrap(),
-    );
+    let registry =
+        std::sync::Arc::new(depot::local_registry(dir.path(), depot::Limits::unlimited()).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(axum::serve(listener, depot::router(registry.clone())).into_future());
@@ -725,9 +724,8 @@ async fn s3_presigned_urls_work_and_are_checked() {
 async fn local_presigned_urls_work_and_are_checked() {
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
-    let registry = std::sync::Arc::new(
-        depot::local_registry(dir.path(), depot::Limits { max_file_size: 0 }).unwrap(),
-    );
+    let registry =
+        std::sync::Arc::new(depot::local_registry(dir.path(), depot::Limits::unlimited()).unwrap());
     let store = registry.blobs().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

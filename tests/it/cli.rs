@@ -2,7 +2,6 @@
 //! GitLab's documented curl and wget commands run verbatim, and python-gitlab.
 
 use crate::support::prerequisites::venv_tool;
-use futures::FutureExt;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -670,10 +669,13 @@ async fn python_gitlab_lists_and_deletes_packages() {
         &server.demo_token(),
         "demo/app",
     );
-    let blobs = server.dir.path().join("blobs");
+    let data = server.dir.path().to_path_buf();
     let left = eventually(104, || {
-        let blobs = blobs.clone();
-        async move { depot::store::fs::count_files(&blobs) }
+        let data = data.clone();
+        async move {
+            depot::store::fs::count_files(&data.join("blobs"))
+                + crate::support::inline_bodies(&data)
+        }
     })
     .await;
     assert_eq!(
@@ -768,7 +770,14 @@ async fn serve_and_admin_on_the_aws_stores() {
         r#"{"message":"201 Created"}"#
     );
     assert_eq!(sh(work.path(), &curls[1], &[]).1, "on aws\n");
-    assert_eq!(s3.keys(&bucket).await.len(), 1, "the file went to S3");
+    // A small file: kept in its DynamoDB item, nothing in the bucket.
+    let dynamo = crate::support::dynamo::DynamoEmulator::shared().client();
+    assert_eq!(
+        crate::support::dynamo::items_with(&dynamo, table, "content").await,
+        1,
+        "the file is kept in its item"
+    );
+    assert_eq!(s3.keys(&bucket).await.len(), 0, "no blob for a small file");
 
     // depot admin provisions the same stores while the server runs.
     let admin_aws = |args: &[&str]| {
@@ -810,7 +819,11 @@ async fn serve_and_admin_on_the_aws_stores() {
     assert_eq!(record["size"], 7);
     let get = format!("curl -s --user 'ci:{token}' '{url}'");
     assert_eq!(sh(work.path(), &get, &[]).1, "on aws\n");
-    assert_eq!(s3.keys(&bucket).await.len(), 2);
+    assert_eq!(
+        crate::support::dynamo::items_with(&dynamo, table, "content").await,
+        2
+    );
+    assert_eq!(s3.keys(&bucket).await.len(), 0);
 }
 
 /// python-gitlab's downloads follow depot's redirect to a presigned S3 URL for files above the
@@ -855,7 +868,15 @@ async fn python_gitlab_lists_and_deletes_packages_on_the_aws_stores() {
         &server.demo_token(),
         "demo/app",
     );
-    let left = eventually(104, || s3.keys(&bucket).map(|keys| keys.len())).await;
+    let (dynamo, table) = (
+        crate::support::dynamo::DynamoEmulator::shared().client(),
+        flags[3].clone(),
+    );
+    let left = eventually(104, || async {
+        s3.keys(&bucket).await.len()
+            + crate::support::dynamo::items_with(&dynamo, &table, "content").await
+    })
+    .await;
     assert_eq!(
         left, 104,
         "106 files uploaded, the 2 of the deleted package purged"

@@ -61,7 +61,10 @@ async fn a_download_overtaken_by_the_purge_is_a_quiet_404() {
     let token = app.pat("dev", &[Scope::Api], None).await.1;
     for file in ["gone.txt", "kept.txt"] {
         let uri = format!("/api/v4/projects/{project}/packages/generic/pkg/1.0/{file}");
-        let put = app.put(&uri, &[("PRIVATE-TOKEN", &token)], b"bytes").await;
+        // Above the inline limit: bytes in a blob of their own, which the purge removes.
+        let put = app
+            .put(&uri, &[("PRIVATE-TOKEN", &token)], &[b'x'; 10_000])
+            .await;
         assert_eq!(put.status.as_u16(), 201, "{}", put.text());
     }
     let (log, _guard) = Captured::start();

@@ -86,6 +86,8 @@ fn a_201_is_durable_before_it_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let trace = dir.path().join("serve.trace");
+    let large = dir.path().join("large.bin");
+    std::fs::write(&large, vec![7u8; 64 << 10]).unwrap();
     let mut strace = on_path("strace");
     strace
         .args(["-f", "-qq", "-y", "-s", "24", "-o"])
@@ -101,14 +103,17 @@ fn a_201_is_durable_before_it_is_sent() {
         "{}/api/v4/projects/demo%2Fapp/packages/generic/durable/1.0/file.bin",
         server.base
     );
-    let out = on_path("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"])
-        .args(["-H", &format!("PRIVATE-TOKEN: {token}")])
-        .args(["--data-binary", "durable bytes"])
-        .arg(&url)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "201");
+    // A file above the inline limit goes to a blob of its own; a small one into its record.
+    for body in [format!("@{}", large.display()), "small bytes".to_string()] {
+        let out = on_path("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"])
+            .args(["-H", &format!("PRIVATE-TOKEN: {token}")])
+            .args(["--data-binary", &body])
+            .arg(url.replace("file.bin", &format!("file{}.bin", body.len())))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "201");
+    }
     // Stop depot (strace's child) and let strace finish its log.
     let strace_pid = server.child.id().to_string();
     Command::new("pkill")
@@ -156,5 +161,31 @@ fn a_201_is_durable_before_it_is_sent() {
     assert!(
         wal_synced.is_some_and(|s| s.end < answered.start),
         "the record is durable (WAL synced) before the 201 is written: {wal_synced:?} {answered:?}"
+    );
+
+    // The small file: no blob, its bytes and record in the WAL, synced before its 201.
+    let second = first(&calls, answered.end, "the second 201", |c| {
+        c.text.contains("HTTP/1.1 201")
+    });
+    let between = |c: &&Call| c.start > answered.end && c.end < second.start;
+    assert!(
+        !calls
+            .iter()
+            .filter(between)
+            .any(|c| c.text.contains("/blobs/")),
+        "a small file makes no blob: {calls:#?}"
+    );
+    let wal_written = first(
+        &calls,
+        answered.end,
+        "a write of the small file's record",
+        |c| c.name == "pwrite64" && c.text.contains("-wal>"),
+    );
+    let wal_synced = calls
+        .iter()
+        .find(|c| is_sync(c) && c.text.contains("-wal>") && c.start > wal_written.start);
+    assert!(
+        wal_synced.is_some_and(|s| s.end < second.start),
+        "the small file is durable (WAL synced) before its 201: {wal_synced:?} {second:?}"
     );
 }

@@ -22,6 +22,7 @@ fn new_file(project_id: i64, process: usize, i: usize) -> NewFile {
         size: 1,
         sha256: "00".repeat(32),
         blob_key: depot::store::new_blob_key(),
+        content: None,
         refuse_duplicate: false,
         now: Timestamp::now(),
         commits: None,

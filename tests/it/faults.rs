@@ -17,7 +17,7 @@ use depot::config::AwsPatience;
 use depot::domain::{PackageQuery, Role, Scope};
 use depot::store::dynamo::DynamoMetaStore;
 use depot::store::s3::S3BlobStore;
-use depot::store::{BlobStore, MetaStore, staging_key};
+use depot::store::{BlobStore, MetaStore, is_inline_key, staging_key};
 use futures::StreamExt;
 use serde_json::json;
 use std::collections::HashSet;
@@ -47,7 +47,15 @@ const HOLD: Duration = Duration::from_millis(1500);
 /// Cases run at once (the machine is small and the timeouts are short).
 const CONCURRENCY: usize = 3;
 
-const DATA: &[u8] = b"the bytes of a file that must arrive whole, or not at all";
+/// A file past the inline limit (a blob of its own): every flow but the small publishes.
+static LARGE: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    (0..depot::DEFAULT_INLINE_FILE_MAX as u32 + 1000)
+        .map(|i| (i % 251) as u8)
+        .collect()
+});
+
+/// A file its DynamoDB item keeps.
+const SMALL: &[u8] = b"the bytes of a file that must arrive whole, or not at all";
 
 /// A registry whose SDK clients go through a fault proxy each, on fresh stores: group `grp`
 /// refusing duplicates (so a publish that landed cannot be published again by a retry) unless
@@ -60,10 +68,12 @@ struct Rig {
     project: i64,
     developer: String,
     maintainer: String,
+    /// The bytes of the file the flow publishes.
+    data: &'static [u8],
 }
 
 impl Rig {
-    async fn new(patience: &AwsPatience, refuse_duplicates: bool) -> Self {
+    async fn new(patience: &AwsPatience, refuse_duplicates: bool, data: &'static [u8]) -> Self {
         let emulator = S3Emulator::start().await;
         let bucket = emulator.bucket("depot-faults").await;
         let s3 = FaultProxy::start(Service::S3, &emulator.endpoint, HOLD).await;
@@ -79,9 +89,7 @@ impl Rig {
             S3BlobStore::client_from(&sdk, Some(&s3.endpoint), patience),
             &bucket,
         ));
-        let limits = Limits {
-            max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
-        };
+        let limits = Limits::at_most(depot::config::DEFAULT_MAX_FILE_SIZE);
         let app = TestApp::on_aws(emulator, bucket, meta, blobs, limits);
         // Provisioning goes straight to DynamoDB Local, past the proxy.
         let admin = Admin::new(Arc::new(DynamoMetaStore::new(direct, table)));
@@ -110,6 +118,7 @@ impl Rig {
             project,
             developer,
             maintainer,
+            data,
         }
     }
 
@@ -122,13 +131,15 @@ impl Rig {
 
     async fn publish(&self) -> Answer {
         let token = [("PRIVATE-TOKEN", self.developer.as_str())];
-        self.app.put(&self.url("file.bin"), &token, DATA).await
+        self.app.put(&self.url("file.bin"), &token, self.data).await
     }
 
     /// Another file of the same package (so that the next publish adds to it).
     async fn publish_other(&self) -> Answer {
         let token = [("PRIVATE-TOKEN", self.developer.as_str())];
-        self.app.put(&self.url("other.bin"), &token, DATA).await
+        self.app
+            .put(&self.url("other.bin"), &token, self.data)
+            .await
     }
 
     async fn download(&self) -> Answer {
@@ -160,7 +171,7 @@ impl Rig {
             ("PRIVATE-TOKEN", self.developer.as_str()),
             ("Content-Type", "application/json"),
         ];
-        let declared = json!({"size": DATA.len(), "sha256": sha256_hex(DATA)});
+        let declared = json!({"size": self.data.len(), "sha256": sha256_hex(self.data)});
         let url = format!("{}/uploads", self.url("file.bin"));
         let opened = self
             .app
@@ -168,7 +179,9 @@ impl Rig {
             .await;
         assert_eq!(opened.status, 201, "{}", opened.text());
         let id = opened.json()["id"].as_str().unwrap().to_string();
-        let body = futures::stream::once(async { Ok(bytes::Bytes::from_static(DATA)) }).boxed();
+        let data = self.data;
+        let body =
+            futures::stream::once(async move { Ok(bytes::Bytes::from_static(data)) }).boxed();
         let blobs = self.app.registry.blobs();
         blobs
             .put(&staging_key(&id), body, &depot::store::Accept::any())
@@ -217,6 +230,8 @@ impl Rig {
             .filter(|k| k.starts_with("blobs/"))
             .cloned()
             .collect();
+        // A small file's bytes are in its item, not the bucket.
+        let live: HashSet<String> = live.into_iter().filter(|k| !is_inline_key(k)).collect();
         assert_eq!(
             blobs, live,
             "{case}: blobs in the bucket vs blobs of live files"
@@ -233,10 +248,10 @@ impl Rig {
         let got = self.download().await;
         match got.status.as_u16() {
             200 => {
-                assert_eq!(got.body, DATA, "{case}: the bytes");
+                assert_eq!(got.body, self.data, "{case}: the bytes");
                 assert_eq!(
                     got.header("x-checksum-sha256"),
-                    Some(sha256_hex(DATA).as_str()),
+                    Some(sha256_hex(self.data).as_str()),
                     "{case}"
                 );
                 // Reachable by id too (the Packages API's routes), with its file listed.
@@ -275,11 +290,42 @@ enum Flow {
     PublishNew,
     /// Duplicates allowed: a file of an existing package, no transaction.
     PublishExisting,
+    /// As `PublishNew`, a small file (kept in its item, no S3 request).
+    PublishNewSmall,
+    /// As `PublishExisting`, a small file.
+    PublishExistingSmall,
     DeletePackage,
     DeleteFile,
     PurgePackage,
     PurgeFile,
     Commit,
+}
+
+impl Flow {
+    /// A publish with duplicates allowed (no transaction).
+    fn allows_duplicates(self) -> bool {
+        use Flow::*;
+        matches!(
+            self,
+            PublishNew | PublishExisting | PublishNewSmall | PublishExistingSmall
+        )
+    }
+
+    fn is_publish(self) -> bool {
+        self == Flow::Publish || self.allows_duplicates()
+    }
+
+    /// A publish adding a file to a package that exists already.
+    fn adds_to_existing(self) -> bool {
+        matches!(self, Flow::PublishExisting | Flow::PublishExistingSmall)
+    }
+
+    fn data(self) -> &'static [u8] {
+        match self {
+            Flow::PublishNewSmall | Flow::PublishExistingSmall => SMALL,
+            _ => &LARGE,
+        }
+    }
 }
 
 /// One step of a flow: the requests of one service that the fault meets.
@@ -317,6 +363,8 @@ fn steps() -> Vec<Step> {
         ("publish, new package: DynamoDB PutItem of the file", PublishNew, ddb("PutItem", "FILE#")),
         ("publish, new package: DynamoDB PutItem of the package", PublishNew, ddb("PutItem", "LIST_PK")),
         ("publish, existing package: DynamoDB PutItem of the file", PublishExisting, ddb("PutItem", "FILE#")),
+        ("publish, new package, small file: DynamoDB PutItem of the file with its bytes", PublishNewSmall, ddb("PutItem", "FILE#")),
+        ("publish, existing package, small file: DynamoDB PutItem of the file with its bytes", PublishExistingSmall, ddb("PutItem", "FILE#")),
         ("package delete: DynamoDB delete transaction", DeletePackage, ddb(WRITE, "")),
         ("file delete: DynamoDB delete transaction", DeleteFile, ddb(WRITE, "")),
         ("purge (package): S3 DeleteObject of the blob", PurgePackage, obj("DELETE", "blobs/", any)),
@@ -436,8 +484,12 @@ async fn delete_path(rig: &Rig, file: bool) -> String {
 async fn act(rig: &Rig, step: &Step, plan: Plan, case: &str) -> Acted {
     let file_only = matches!(step.flow, Flow::DeleteFile | Flow::PurgeFile);
     let (answer, requests, retry) = match step.flow {
-        Flow::Publish | Flow::PublishNew | Flow::PublishExisting => {
-            if step.flow == Flow::PublishExisting {
+        Flow::Publish
+        | Flow::PublishNew
+        | Flow::PublishExisting
+        | Flow::PublishNewSmall
+        | Flow::PublishExistingSmall => {
+            if step.flow.adds_to_existing() {
                 assert_eq!(rig.publish_other().await.status, 201, "{case}");
             }
             let (a, n) = faulted(rig, step, plan, case, rig.publish()).await;
@@ -489,8 +541,7 @@ async fn run_case(step: Step, fault: Fault, persistent: bool) -> Outcome {
     let how = if persistent { "every attempt" } else { "once" };
     let case = format!("{} × {fault} ({how})", step.name);
     let patience = patience(fault);
-    let allowed = matches!(step.flow, Flow::PublishNew | Flow::PublishExisting);
-    let rig = Rig::new(&patience, !allowed).await;
+    let rig = Rig::new(&patience, !step.flow.allows_duplicates(), step.flow.data()).await;
     let plan = Plan {
         matcher: step.matcher.clone(),
         skip: 0,
@@ -505,9 +556,7 @@ async fn run_case(step: Step, fault: Fault, persistent: bool) -> Outcome {
     rig.assert_whole(&case).await;
     let end = rig.file_state(&case).await;
     let expected = match step.flow {
-        Flow::Publish | Flow::PublishNew | Flow::PublishExisting | Flow::Commit => {
-            FileState::Present
-        }
+        flow if flow.is_publish() || flow == Flow::Commit => FileState::Present,
         _ => FileState::Absent,
     };
     assert_eq!(end, expected, "{case}: the file at the end");

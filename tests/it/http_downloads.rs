@@ -35,7 +35,8 @@ async fn large_files_redirect_where_the_store_presigns(backend: Backend) {
     let mut w = World::new(backend).await;
     let token = w.token("developer").to_string();
     let dev = [("PRIVATE-TOKEN", token.as_str())];
-    let data: Vec<u8> = (0..100u8).collect();
+    // Above the inline limit: a blob of its own, which the store can presign.
+    let data: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
     let url = w.url(w.private_id, "big/1.0/data.bin");
     assert_eq!(w.app.put(&url, &dev, &data).await.status, 201);
     let small_url = w.url(w.private_id, "big/1.0/small.txt");
@@ -100,7 +101,7 @@ async fn large_files_redirect_where_the_store_presigns(backend: Backend) {
     // HEAD answers inline (no bytes move), with the full headers.
     let a = w.app.send("HEAD", &url, &dev, Vec::<u8>::new()).await;
     assert_eq!(a.status, 200);
-    assert_eq!(a.header("content-length"), Some("100"));
+    assert_eq!(a.header("content-length"), Some("20000"));
     assert_eq!(a.header("content-disposition"), Some(disposition));
     // A conditional GET that matches is 304, never a redirect.
     let etag = format!("\"{sha}\"");
@@ -119,6 +120,15 @@ async fn large_files_redirect_where_the_store_presigns(backend: Backend) {
     assert_eq!(
         (a.status.as_u16(), a.body.as_slice()),
         (200, b"tiny".as_slice())
+    );
+    // A file its record keeps has no object to redirect to: inline, past the threshold too.
+    let kept: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+    let kept_url = w.url(w.private_id, "big/1.0/kept.bin");
+    assert_eq!(w.app.put(&kept_url, &dev, &kept).await.status, 201);
+    let a = w.app.send("GET", &kept_url, &dev, Vec::<u8>::new()).await;
+    assert_eq!(
+        (a.status.as_u16(), a.body.as_slice()),
+        (200, kept.as_slice())
     );
     // Refusals are unchanged: no redirect for someone who may not read.
     let a = w.app.send("GET", &url, &[], Vec::<u8>::new()).await;

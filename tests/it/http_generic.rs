@@ -91,7 +91,7 @@ async fn select_package_file_returns_the_full_record(backend: Backend) {
 }
 
 async fn file_size_limit(backend: Backend) {
-    let w = World::with_limits(backend, Limits { max_file_size: 10 }).await;
+    let w = World::with_limits(backend, Limits::at_most(10)).await;
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     let too_large = json!({"message": "400 Bad request - File is too large"});
     w.app
@@ -114,7 +114,7 @@ async fn file_size_limit(backend: Backend) {
         .await
         .expect(400, too_large);
     assert_eq!(
-        w.app.blob_count().await,
+        w.app.stored_bodies().await,
         1,
         "only the accepted file is stored"
     );
@@ -124,7 +124,7 @@ async fn file_size_limit(backend: Backend) {
         .await
         .expect(404, json!({"message": "404 Not found"}));
 
-    let unlimited = World::with_limits(backend, Limits { max_file_size: 0 }).await;
+    let unlimited = World::with_limits(backend, Limits::unlimited()).await;
     let dev = [("PRIVATE-TOKEN", unlimited.token("developer"))];
     unlimited
         .app
@@ -217,7 +217,7 @@ async fn validation_errors_use_gitlabs_wording(backend: Backend) {
         .get(&w.url(p, "bad%20name/1.0/f.txt"), &[])
         .await
         .expect(400, json!({"error": "package_name is invalid"}));
-    assert_eq!(w.app.blob_count().await, 0);
+    assert_eq!(w.app.stored_bodies().await, 0);
 }
 
 async fn order_of_checks(backend: Backend) {
@@ -668,7 +668,7 @@ async fn duplicates_default_allowed_newest_wins(backend: Backend) {
         .await
         .expect(201, created());
     assert_eq!(w.app.get(&url, &dev).await.text(), "second");
-    assert_eq!(w.app.blob_count().await, 2, "both files are kept");
+    assert_eq!(w.app.stored_bodies().await, 2, "both files are kept");
 }
 
 async fn duplicate_settings_and_exception_regex(backend: Backend) {
@@ -709,7 +709,7 @@ async fn duplicate_settings_and_exception_regex(backend: Backend) {
         .await
         .expect(201, created());
     // Refused uploads leave no blob behind: 7 accepted files, 7 blobs.
-    assert_eq!(w.app.blob_count().await, 7);
+    assert_eq!(w.app.stored_bodies().await, 7);
     assert_eq!(w.app.temp_count().await, 0);
 }
 

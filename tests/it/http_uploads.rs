@@ -150,7 +150,7 @@ async fn a_session_commits_once_with_the_file_record(backend: Backend) {
         (got.status.as_u16(), got.body.as_slice()),
         (200, data.as_slice())
     );
-    assert_eq!(w.app.blob_count().await, 1);
+    assert_eq!(w.app.stored_bodies().await, 1);
     assert_eq!(w.app.staged_count().await, 0, "the staged bytes are gone");
     // Aborting a committed session changes nothing.
     let a = session(&w, "DELETE", dev, file, &id, "").await;
@@ -194,7 +194,7 @@ async fn a_session_is_checked_like_a_direct_put(backend: Backend) {
             .status,
         404
     );
-    assert_eq!(w.app.blob_count().await, 0);
+    assert_eq!(w.app.stored_bodies().await, 0);
 }
 
 async fn wrong_bytes_are_refused_and_leave_nothing(backend: Backend) {
@@ -229,7 +229,7 @@ async fn wrong_bytes_are_refused_and_leave_nothing(backend: Backend) {
     assert_eq!(send_bytes(&w, &body["upload"], declared).await, 200);
     let a = session(&w, "POST", dev, file, &id, "/complete").await;
     assert_eq!(a.status, 200, "{}", a.text());
-    assert_eq!(w.app.blob_count().await, 1);
+    assert_eq!(w.app.stored_bodies().await, 1);
 }
 
 async fn a_duplicate_is_refused_at_commit_when_the_setting_changed(backend: Backend) {
@@ -269,7 +269,7 @@ async fn a_duplicate_is_refused_at_commit_when_the_setting_changed(backend: Back
     assert_eq!((later.status, later.json()), (a.status, a.json()));
     let got = download(&w, dev, file).await;
     assert_eq!(got.text(), "1st!");
-    assert_eq!(w.app.blob_count().await, 1, "the refused bytes are gone");
+    assert_eq!(w.app.stored_bodies().await, 1, "the refused bytes are gone");
     assert_eq!(w.app.staged_count().await, 0);
     // And a session opened now is refused at once.
     let a = open(&w, dev, file, json!({"size": 4})).await;
@@ -296,7 +296,7 @@ async fn an_abandoned_session_leaves_no_package_file(backend: Backend) {
     let a = session(&w, "POST", dev, file, &id, "/complete").await;
     assert_eq!(a.json()["state"], "aborted");
     assert_eq!(download(&w, dev, file).await.status, 404);
-    assert_eq!(w.app.blob_count().await, 0);
+    assert_eq!(w.app.stored_bodies().await, 0);
     assert_eq!(w.app.staged_count().await, 0);
     let listed = w
         .app
@@ -329,7 +329,7 @@ async fn a_revoked_opener_cannot_commit(backend: Backend) {
     let a = session(&w, "POST", &other, file, &id, "/complete").await;
     assert_eq!(a.status, 401, "{}", a.text());
     assert_eq!(a.json()["state"], "refused");
-    assert_eq!(w.app.blob_count().await, 0);
+    assert_eq!(w.app.stored_bodies().await, 0);
     assert_eq!(w.app.staged_count().await, 0);
 }
 
@@ -409,7 +409,7 @@ async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
     assert_eq!(download(&w, dev, other).await.status, 404);
     assert_eq!(w.app.staged_count().await, 0);
     assert_eq!(w.app.temp_count().await, 0);
-    assert_eq!(w.app.blob_count().await, 1);
+    assert_eq!(w.app.stored_bodies().await, 1);
 }
 
 /// An S3 `ObjectCreated:Put` notification for `key`, as S3 sends it.
@@ -498,7 +498,7 @@ async fn the_finalizer_and_complete_race_and_commit_once(backend: Backend) {
         .await
         .json();
     assert_eq!(listed.as_array().unwrap().len(), rounds);
-    assert_eq!(w.app.blob_count().await, rounds);
+    assert_eq!(w.app.stored_bodies().await, rounds);
     assert_eq!(w.app.staged_count().await, 0);
     // Objects that are not staged uploads, and uploads of no session, are skipped.
     let stray = depot::finalizer::on_s3_event(&w.app.registry, &object_created("blobs/x", 1))

@@ -105,8 +105,8 @@ async fn a_warm_request_reads_no_identity() {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = Arc::new(SqliteMetaStore::open(&dir.path().join("depot.db")).unwrap());
         let blobs = Arc::new(FsBlobStore::open(dir.path()).unwrap());
-        let registry = Registry::new(sqlite.clone(), blobs, Limits { max_file_size: 0 })
-            .with_identity_ttl(ttl);
+        let registry =
+            Registry::new(sqlite.clone(), blobs, Limits::unlimited()).with_identity_ttl(ttl);
         let (pid, token) = provision_developer(&registry.admin(), "g", "p", "u").await;
         let app = router(Arc::new(registry));
         let url = format!("/api/v4/projects/{pid}/packages/generic/pkg/1.0/f.txt");

@@ -43,9 +43,7 @@ async fn a_package_forgotten_while_its_page_is_read_does_not_empty_the_page() {
         &bucket,
     ));
     let direct: Arc<dyn MetaStore> = Arc::new(DynamoMetaStore::new(direct, table));
-    let limits = Limits {
-        max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
-    };
+    let limits = Limits::at_most(depot::config::DEFAULT_MAX_FILE_SIZE);
     let app = TestApp::on_aws(emulator, bucket, meta.clone(), blobs, limits);
     let admin = Admin::new(direct.clone());
     admin.create_group("g").await.unwrap();

@@ -20,6 +20,7 @@ mod http_graphql;
 mod http_packages;
 mod http_uploads;
 mod identity_cache;
+mod inline_files;
 mod lambda_events;
 mod lambda_watch;
 mod list_races;

@@ -69,6 +69,7 @@ fn new_file(project_id: i64, name: &str, version: &str, file: &str, refuse: bool
         size: 3,
         sha256: "ab".repeat(32),
         blob_key: depot::store::new_blob_key(),
+        content: None,
         refuse_duplicate: refuse,
         now: t(0),
         commits: None,

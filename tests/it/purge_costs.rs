@@ -39,9 +39,7 @@ impl World {
         let registry = Registry::new(
             meta.clone(),
             blobs.clone(),
-            Limits {
-                max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
-            },
+            Limits::at_most(depot::config::DEFAULT_MAX_FILE_SIZE),
         );
         let admin = Admin::new(meta.clone());
         admin.create_group("g").await.unwrap();
@@ -75,6 +73,7 @@ impl World {
             size: 3,
             sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
             blob_key: blob_key.into(),
+            content: None,
             refuse_duplicate: false,
             commits: None,
             now: Timestamp::now(),

@@ -39,7 +39,7 @@ async fn queued_files_behind_forgotten_ones_are_purged(backend: Backend) {
         .await
         .unwrap();
     while app.registry.purge(100).await.unwrap() != Default::default() {}
-    assert_eq!(app.blob_count().await, 0);
+    assert_eq!(app.stored_bodies().await, 0);
     // A file deleted on its own later, with a batch of one: a spent entry must not hold it up.
     put("second", "c.bin").await;
     put("second", "d.bin").await;
@@ -48,7 +48,7 @@ async fn queued_files_behind_forgotten_ones_are_purged(backend: Backend) {
     for _ in 0..3 {
         app.registry.purge(1).await.unwrap();
     }
-    assert_eq!(app.blob_count().await, 1, "d's blob alone is left");
+    assert_eq!(app.stored_bodies().await, 1, "d's blob alone is left");
 }
 
 /// The live package of slot `p<slot>` 1.0, found by any of its file names.
@@ -119,7 +119,7 @@ async fn purging_alongside_publishes_and_deletes_leaves_no_blob(backend: Backend
         }
         assert_ne!(listed.text(), "[]", "the purge still had {purged:?} to do");
     }
-    assert_eq!(app.blob_count().await, 0);
+    assert_eq!(app.stored_bodies().await, 0);
 }
 
 crate::on_every_backend!(

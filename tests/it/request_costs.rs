@@ -96,7 +96,7 @@ async fn counted_registry(
     let registry = Arc::new(Registry::new(
         meta.clone(),
         Arc::new(S3BlobStore::new(s3_client, &bucket)),
-        Limits { max_file_size: 0 },
+        Limits::unlimited(),
     ));
     (registry, meta)
 }
@@ -133,6 +133,7 @@ async fn publish_packages(
             size: 1,
             sha256: "00".repeat(32),
             blob_key: depot::store::new_blob_key(),
+            content: None,
             refuse_duplicate: false,
             now: Timestamp::from_millis(first_ms + i as i64),
             commits: None,
@@ -250,6 +251,12 @@ async fn requests_per_publish_and_download() {
     let download = recorder.take();
     assert_eq!(send(&app, "GET", &url("a.bin"), &token, b"").await, 200);
     let download_again = recorder.take();
+    // Past the inline limit, the bytes are a blob of their own.
+    let large = vec![3; depot::DEFAULT_INLINE_FILE_MAX as usize + 1];
+    assert_eq!(send(&app, "PUT", &url("c.bin"), &token, &large).await, 201);
+    let large_publish = recorder.take();
+    assert_eq!(send(&app, "GET", &url("c.bin"), &token, b"").await, 200);
+    let large_download = recorder.take();
     eprintln!(
         "publish, new package:      {} requests: {first:?}",
         first.len()
@@ -267,20 +274,20 @@ async fn requests_per_publish_and_download() {
     // settings; later ones find them in the identity cache.
     let who = ["GetItem", "GetItem", "Query", "GetItem"];
     let mut expected_first: Vec<&str> = who.to_vec();
-    // S3 put, the process's id slot (claimed once, then ids cost nothing), package lookup,
-    // then the package's id alias, the file and the package (no transaction: duplicates are
-    // allowed)
-    expected_first.extend([
-        "S3 PUT", "PutItem", "GetItem", "PutItem", "PutItem", "PutItem",
-    ]);
+    // The process's id slot (claimed once, then ids cost nothing), package lookup, then the
+    // package's id alias, the file with its bytes and the package (no transaction:
+    // duplicates are allowed). A 4 KiB file is kept in its item: no S3 request.
+    expected_first.extend(["PutItem", "GetItem", "PutItem", "PutItem", "PutItem"]);
     assert_eq!(first, expected_first);
-    // S3 put, package lookup, the file, the package again (still the live one?)
-    let expected_second = ["S3 PUT", "GetItem", "PutItem", "GetItem"];
-    assert_eq!(second, expected_second);
-    // package, newest file, last_downloaded_at, the bytes
-    assert_eq!(download, ["GetItem", "Query", "UpdateItem", "S3 GET"]);
+    // Package lookup, the file, the package again (still the live one?)
+    assert_eq!(second, ["GetItem", "PutItem", "GetItem"]);
+    // package, newest file (with its bytes), last_downloaded_at
+    assert_eq!(download, ["GetItem", "Query", "UpdateItem"]);
     // Within a minute of the last recorded download, last_downloaded_at is not written again.
-    assert_eq!(download_again, ["GetItem", "Query", "S3 GET"]);
+    assert_eq!(download_again, ["GetItem", "Query"]);
+    // A larger file: the S3 PUT and GET besides.
+    assert_eq!(large_publish, ["S3 PUT", "GetItem", "PutItem", "GetItem"]);
+    assert_eq!(large_download, ["GetItem", "Query", "S3 GET"]);
 }
 
 /// Under the duplicate rule a publish keeps its one transaction (the name guard decides which
@@ -308,20 +315,15 @@ async fn requests_per_publish_under_the_duplicate_rule() {
     eprintln!("refusing duplicates, new package: {new:?}");
     eprintln!("refusing duplicates, a duplicate: {refused:?}");
 
-    // The early check (package, its files of the name), the S3 put, then in the store the
-    // package, its files of the name again, the name guard, and the transaction.
+    // The early check (package, its files of the name), then in the store the package, its
+    // files of the name again, the name guard, and the transaction (the small files' bytes in
+    // it: no S3 PUT).
     let early = ["GetItem", "Query"];
     let mut expected = early.to_vec();
-    expected.extend([
-        "S3 PUT",
-        "GetItem",
-        "Query",
-        "GetItem",
-        "TransactWriteItems",
-    ]);
+    expected.extend(["GetItem", "Query", "GetItem", "TransactWriteItems"]);
     assert_eq!(existing, expected);
     // A new package: nothing to look for beyond the package itself.
-    assert_eq!(new, ["GetItem", "S3 PUT", "GetItem", "TransactWriteItems"]);
+    assert_eq!(new, ["GetItem", "GetItem", "TransactWriteItems"]);
     // A duplicate is refused by the early check, before any byte is stored.
     assert_eq!(refused, early);
 }

@@ -68,7 +68,7 @@ async fn client_disconnecting_midway_leaves_no_record_and_no_blob(backend: Backe
         w.app.temp_count().await == 0
     })
     .await;
-    assert_eq!(w.app.blob_count().await, 0);
+    assert_eq!(w.app.stored_bodies().await, 0);
     assert!(!file_exists(&w.app, w.private_id, "big.bin").await);
     // The package was never created either: nothing under the name downloads.
     let a = w
@@ -96,7 +96,7 @@ async fn body_shorter_than_content_length_is_refused_and_cleaned(backend: Backen
         w.app.temp_count().await == 0
     })
     .await;
-    assert_eq!(w.app.blob_count().await, 0);
+    assert_eq!(w.app.stored_bodies().await, 0);
     assert!(!file_exists(&w.app, w.private_id, "short.bin").await);
 }
 
@@ -172,7 +172,7 @@ async fn racing_a_refused_duplicate_lets_exactly_one_win(backend: Backend) {
         }
     }
     assert_eq!(won, 1);
-    assert_eq!(w.app.blob_count().await, 1, "losers' blobs are removed");
+    assert_eq!(w.app.stored_bodies().await, 1, "losers' blobs are removed");
     assert_eq!(w.app.temp_count().await, 0);
 }
 
@@ -202,11 +202,12 @@ async fn disk_error_while_storing_leaves_nothing() {
 
 #[tokio::test]
 async fn failed_metadata_commit_removes_the_blob() {
+    // Both files are above the inline limit: blobs of their own.
     let w = World::new(Backend::Local).await;
     let url = w.url(w.private_id, "pkg/1.0/f.bin");
     let dev = [("PRIVATE-TOKEN", w.token("developer"))];
     w.app
-        .put(&url, &dev, b"kept")
+        .put(&url, &dev, &[1u8; 20_000])
         .await
         .expect(201, serde_json::json!({"message": "201 Created"}));
     assert_eq!(w.app.blob_count().await, 1);

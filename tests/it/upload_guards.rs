@@ -120,7 +120,7 @@ async fn a_final_sessions_urls_write_nothing(backend: Backend) {
     assert_eq!(send_bytes(&w, &body["upload"], &data).await, spent(backend));
     assert_eq!(download(&w, dev, file).await.status, 404);
     // Nothing was written by the refused URLs: one blob, no staged bytes, three sealed keys.
-    assert_eq!(w.app.blob_count().await, 1);
+    assert_eq!(w.app.stored_bodies().await, 1);
     assert_eq!(w.app.staged_count().await, 0);
     assert_eq!(w.app.sealed_count().await, 3);
 }

@@ -6,7 +6,7 @@ use super::items::{
     package_item, package_key, purge_file_item, purge_package_item,
 };
 use super::keys::{Key, Partition};
-use super::limits::{self, FILE_PAGE_ITEMS, TRANSACTION_ATTEMPTS};
+use super::limits::{self, FILE_PAGE_ITEMS, INLINE_FILE_MAX, TRANSACTION_ATTEMPTS};
 use super::publish::guard_unchanged;
 use super::schema::{n, s};
 use super::transaction::Condition;
@@ -80,6 +80,10 @@ impl DynamoMetaStore {
 
 #[async_trait]
 impl PackageStore for DynamoMetaStore {
+    fn inline_file_max(&self) -> u64 {
+        INLINE_FILE_MAX
+    }
+
     async fn live_file_exists(
         &self,
         project_id: i64,

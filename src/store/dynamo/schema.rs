@@ -15,6 +15,7 @@
 
 use super::keys::Key;
 use crate::store::StoreError;
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -25,8 +26,14 @@ pub type Item = HashMap<String, AttributeValue>;
 /// The attribute holding an item's schema version (a reserved word in expressions: use a
 /// `#schema` placeholder there).
 pub const SCHEMA: &str = "schema";
-/// The version this build writes, and the newest it reads.
+/// The version this build writes, unless an item needs a newer one.
 pub const SCHEMA_VERSION: i64 = 1;
+/// Version 2: a file item whose `blob_key` is an inline key holds its bytes in `content`. A
+/// version-1 reader would look for them in the bucket and call a live file's bytes missing;
+/// it refuses the item instead. Other items stay version 1, readable by older builds.
+pub const INLINE_FILE_SCHEMA: i64 = 2;
+/// The newest version this build reads.
+const NEWEST_SCHEMA: i64 = INLINE_FILE_SCHEMA;
 /// What an item without `schema` is: everything written before the attribute existed.
 const UNVERSIONED: i64 = 1;
 
@@ -78,6 +85,21 @@ impl ItemWriter {
         }
     }
 
+    /// Bytes, left out when `None`.
+    pub fn opt_b(mut self, name: &str, value: Option<&[u8]>) -> Self {
+        if let Some(bytes) = value {
+            self.0
+                .insert(name.into(), AttributeValue::B(Blob::new(bytes.to_vec())));
+        }
+        self
+    }
+
+    /// The item as schema version `version` writes it.
+    pub fn schema(mut self, version: i64) -> Self {
+        self.0.insert(SCHEMA.into(), n(version));
+        self
+    }
+
     pub fn attribute(mut self, name: &str, value: AttributeValue) -> Self {
         self.0.insert(name.into(), value);
         self
@@ -112,9 +134,9 @@ impl<'a> Fields<'a> {
     fn named(item: &'a Item, name: String) -> Result<Self, StoreError> {
         let fields = Fields { item, name };
         let version = fields.opt_n(SCHEMA).unwrap_or(UNVERSIONED);
-        if !(1..=SCHEMA_VERSION).contains(&version) {
+        if !(1..=NEWEST_SCHEMA).contains(&version) {
             return Err(fields.corrupt(format!(
-                "written with schema {version}; this build reads up to {SCHEMA_VERSION}"
+                "written with schema {version}; this build reads up to {NEWEST_SCHEMA}"
             )));
         }
         Ok(fields)
@@ -144,6 +166,13 @@ impl<'a> Fields<'a> {
     pub fn opt_n(&self, name: &str) -> Option<i64> {
         match self.item.get(name) {
             Some(AttributeValue::N(v)) => v.parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn opt_b(&self, name: &str) -> Option<bytes::Bytes> {
+        match self.item.get(name) {
+            Some(AttributeValue::B(v)) => Some(bytes::Bytes::copy_from_slice(v.as_ref())),
             _ => None,
         }
     }
@@ -214,12 +243,15 @@ mod tests {
     #[test]
     fn newer_items_are_refused_not_misread() {
         let mut item = ItemWriter::new(&Key::project(1)).build();
-        item.insert(SCHEMA.into(), n(SCHEMA_VERSION + 1));
+        item.insert(SCHEMA.into(), n(NEWEST_SCHEMA + 1));
         let Err(StoreError::Corrupt { key, detail }) = Fields::of(&item) else {
             panic!("a newer item was read");
         };
         assert_eq!(key, "PROJECT#1/META");
-        assert!(detail.contains("schema 2"), "{detail}");
+        assert!(detail.contains("schema 3"), "{detail}");
+        // What this build writes itself, it reads.
+        item.insert(SCHEMA.into(), n(INLINE_FILE_SCHEMA));
+        assert!(Fields::of(&item).is_ok());
     }
 
     #[test]

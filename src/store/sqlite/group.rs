@@ -139,6 +139,7 @@ mod tests {
             size: 1,
             sha256: "00".repeat(32),
             blob_key: format!("blobs/{file}"),
+            content: None,
             refuse_duplicate,
             now: Timestamp::now(),
             commits: None,

@@ -34,6 +34,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "package and file ids are never given twice",
         apply: v4_ids_never_given_twice,
     },
+    Migration {
+        name: "small files keep their bytes in their row",
+        apply: v5_inline_content,
+    },
 ];
 
 /// The version this code writes and reads.
@@ -211,6 +215,13 @@ fn v4_ids_never_given_twice(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Small files keep their bytes in their row (`content`, NULL for a file in the blob store):
+/// one transaction, whose WAL sync concurrent publishes share, makes bytes and record durable,
+/// where a blob of its own cost a file, its sync and its directory's sync.
+fn v5_inline_content(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE package_files ADD COLUMN content BLOB")
 }
 
 /// Rebuild `table` (whose first column is `id INTEGER PRIMARY KEY`) with `AUTOINCREMENT`.

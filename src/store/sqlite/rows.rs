@@ -7,6 +7,7 @@ use crate::domain::{
     PackageName, PackageStatus, PackageVersion, Project, Role, Scope, SessionState, StateParts,
     Timestamp, Token, TokenGrant, TokenKind, TokenParts, UploadSession, User,
 };
+use bytes::Bytes;
 use rusqlite::Row;
 use rusqlite::types::{Type, ValueRef};
 use std::fmt::Display;
@@ -195,10 +196,16 @@ pub(super) fn file_row(r: &Row) -> rusqlite::Result<PackageFile> {
     file_row_at(r, 0)
 }
 
-/// A package and one of its files, selected as [`PACKAGE_COLS`] then [`FILE_COLS`].
+/// A package and one of its files with the file's bytes when its row keeps them, selected as
+/// [`PACKAGE_COLS`], [`FILE_COLS`], then `content`.
 pub(super) fn package_and_file_row(r: &Row) -> rusqlite::Result<(Package, PackageFile)> {
     const FILE_AT: usize = column_count(PACKAGE_COLS);
-    Ok((package_row(r)?, file_row_at(r, FILE_AT)?))
+    const CONTENT_AT: usize = FILE_AT + column_count(FILE_COLS);
+    let file = PackageFile {
+        content: r.get::<_, Option<Vec<u8>>>(CONTENT_AT)?.map(Bytes::from),
+        ..file_row_at(r, FILE_AT)?
+    };
+    Ok((package_row(r)?, file))
 }
 
 /// How many columns a `*_COLS` list names (at compile time).
@@ -225,6 +232,7 @@ fn file_row_at(r: &Row, at: usize) -> rusqlite::Result<PackageFile> {
         blob_key: r.get(at + 5)?,
         created_at: time(r, at + 6)?,
         updated_at: time(r, at + 7)?,
+        content: None,
     })
 }
 

@@ -246,6 +246,7 @@ fn file(n: u32, package_id: i64, name: &str, at: i64, blob: u32) -> PackageFile 
         blob_key: format!("blobs/{blob:032x}"),
         created_at: t(at),
         updated_at: t(if n == 3 { 104 } else { at }),
+        content: None,
     }
 }
 
@@ -405,6 +406,7 @@ async fn still_writable(m: &SqliteMetaStore) {
         size: 1,
         sha256: "00".repeat(32),
         blob_key: "blobs/new".into(),
+        content: None,
         refuse_duplicate: true,
         now: t(1000),
         commits: None,

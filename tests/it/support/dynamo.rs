@@ -105,3 +105,26 @@ wait $j"#;
         (client, table)
     }
 }
+
+/// How many items of `table` have attribute `attribute` (a whole-table scan: tests only).
+pub async fn items_with(client: &aws_sdk_dynamodb::Client, table: &str, attribute: &str) -> usize {
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .filter_expression("attribute_exists(#a)")
+            .expression_attribute_names("#a", attribute)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        count += page.count() as usize;
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return count,
+        }
+    }
+}

@@ -29,7 +29,12 @@ pub use backends::Backend;
 
 enum Stores {
     Local(TempDir),
-    Aws { s3: s3::S3Emulator, bucket: String },
+    Aws {
+        s3: s3::S3Emulator,
+        bucket: String,
+        /// The table, where the test made it itself (for counting small files' items).
+        table: Option<(aws_sdk_dynamodb::Client, String)>,
+    },
 }
 
 /// A registry on its own fresh store, with its router.
@@ -92,9 +97,7 @@ impl TestApp {
     pub async fn start(backend: Backend) -> Self {
         Self::with_limits(
             backend,
-            Limits {
-                max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
-            },
+            Limits::at_most(depot::config::DEFAULT_MAX_FILE_SIZE),
         )
         .await
     }
@@ -110,10 +113,12 @@ impl TestApp {
                 let s3 = s3::S3Emulator::start().await;
                 let bucket = s3.bucket("depot-test").await;
                 let (client, table) = dynamo::DynamoEmulator::shared().fresh_table().await;
-                let meta: Arc<dyn MetaStore> = Arc::new(DynamoMetaStore::new(client, table));
+                let meta: Arc<dyn MetaStore> =
+                    Arc::new(DynamoMetaStore::new(client.clone(), table.clone()));
                 let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.client(), &bucket));
+                let table = Some((client, table));
                 (
-                    Stores::Aws { s3, bucket },
+                    Stores::Aws { s3, bucket, table },
                     Registry::new(meta, blobs, limits),
                 )
             }
@@ -142,7 +147,11 @@ impl TestApp {
         let router = router(registry.clone());
         let admin = registry.admin();
         Self {
-            stores: Stores::Aws { s3, bucket },
+            stores: Stores::Aws {
+                s3,
+                bucket,
+                table: None,
+            },
             registry,
             router,
             admin,
@@ -152,7 +161,7 @@ impl TestApp {
     /// Every object key in the bucket of an AWS app, read past any proxy.
     pub async fn object_keys(&self) -> Vec<String> {
         match &self.stores {
-            Stores::Aws { s3, bucket } => s3.keys(bucket).await,
+            Stores::Aws { s3, bucket, .. } => s3.keys(bucket).await,
             Stores::Local(_) => panic!("not an AWS app"),
         }
     }
@@ -162,9 +171,7 @@ impl TestApp {
         let registry = Registry::new(
             self.registry.meta().clone(),
             self.registry.blobs().clone(),
-            Limits {
-                max_file_size: self.registry.max_file_size(),
-            },
+            self.registry.limits(),
         );
         self.registry = Arc::new(configure(registry));
         self.router = router(self.registry.clone());
@@ -313,7 +320,7 @@ impl TestApp {
     pub async fn blob_count(&self) -> usize {
         match &self.stores {
             Stores::Local(dir) => depot::store::fs::count_files(&dir.path().join("blobs")),
-            Stores::Aws { s3, bucket } => s3
+            Stores::Aws { s3, bucket, .. } => s3
                 .keys(bucket)
                 .await
                 .iter()
@@ -322,12 +329,24 @@ impl TestApp {
         }
     }
 
+    /// Bodies of files kept: blobs, and small files whose records hold their bytes.
+    pub async fn stored_bodies(&self) -> usize {
+        let inline = match &self.stores {
+            Stores::Local(dir) => inline_bodies(dir.path()),
+            Stores::Aws { table, .. } => {
+                let (client, table) = table.as_ref().expect("a table the test made");
+                dynamo::items_with(client, table, "content").await
+            }
+        };
+        self.blob_count().await + inline
+    }
+
     /// Sizes of what upload sessions staged (files under `uploads/`, parts included, or
     /// objects under `uploads/`).
     async fn staged_sizes(&self) -> Vec<u64> {
         match &self.stores {
             Stores::Local(dir) => file_sizes(&dir.path().join("uploads")),
-            Stores::Aws { s3, bucket } => s3
+            Stores::Aws { s3, bucket, .. } => s3
                 .objects(bucket)
                 .await
                 .into_iter()
@@ -369,11 +388,23 @@ pub struct World {
     pub tokens: std::collections::HashMap<&'static str, String>,
 }
 
+/// Files of the local store in `data_dir` whose rows hold their bytes (deleted ones until the
+/// purge forgets them).
+pub fn inline_bodies(data_dir: &std::path::Path) -> usize {
+    let db = rusqlite::Connection::open(depot::config::database_path(data_dir)).unwrap();
+    let count: i64 = db
+        .query_row(
+            "SELECT count(*) FROM package_files WHERE content IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    count as usize
+}
+
 impl World {
     pub async fn new(backend: Backend) -> Self {
-        let limits = Limits {
-            max_file_size: depot::config::DEFAULT_MAX_FILE_SIZE,
-        };
+        let limits = Limits::at_most(depot::config::DEFAULT_MAX_FILE_SIZE);
         Self::with_limits(backend, limits).await
     }
 

@@ -7,7 +7,7 @@ use crate::domain::{
 };
 use crate::store::StoreResult;
 use crate::store::dynamo::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key, LIST_PK};
-use crate::store::dynamo::schema::{Fields, Item, ItemWriter};
+use crate::store::dynamo::schema::{Fields, INLINE_FILE_SCHEMA, Item, ItemWriter};
 
 /// Projected into the list indexes for the name filter (a case-insensitive substring).
 pub const NAME_LC: &str = "name_lc";
@@ -81,9 +81,20 @@ pub fn package_alias_slot(alias: &Item) -> StoreResult<Key> {
     Ok(Key::package_slot(f.n("project_id")?, f.s(ALIAS_SLOT)?))
 }
 
-/// A file record (live; a delete sets [`FILE_STATUS`] by an update).
+/// A small file's bytes, in its record.
+pub const CONTENT: &str = "content";
+
+/// A file record (live; a delete sets [`FILE_STATUS`] by an update), with its bytes when it
+/// keeps them ([`INLINE_FILE_SCHEMA`]).
 pub fn file_item(f: &PackageFile) -> Item {
-    ItemWriter::new(&Key::file(f.package_id, &f.file_name, f.id))
+    let writer = ItemWriter::new(&Key::file(f.package_id, &f.file_name, f.id));
+    let writer = match &f.content {
+        Some(bytes) => writer
+            .schema(INLINE_FILE_SCHEMA)
+            .opt_b(CONTENT, Some(bytes)),
+        None => writer,
+    };
+    writer
         .n("id", f.id)
         .n("package_id", f.package_id)
         .s("file_name", f.file_name.as_str())
@@ -106,6 +117,7 @@ pub fn file_from(item: &Item) -> StoreResult<PackageFile> {
         blob_key: f.s("blob_key")?,
         created_at: Timestamp::from_millis(f.n("created_at")?),
         updated_at: Timestamp::from_millis(f.n("updated_at")?),
+        content: f.opt_b(CONTENT),
     })
 }
 
@@ -202,6 +214,7 @@ mod tests {
             blob_key: "blobs/00ff".into(),
             created_at: Timestamp::from_millis(1_700_000_000_000),
             updated_at: Timestamp::from_millis(1_700_000_000_000),
+            content: None,
         }
     }
 
