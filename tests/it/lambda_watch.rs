@@ -152,6 +152,7 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
     // The scheduled purge: the lambda-purge binary, invoked with a scheduler's event through
     // `cargo lambda invoke`, as the Lambda Invoke API would: its answer.
     let invoke = |function: &Emulated, event: &str| -> serde_json::Value {
+        function.wait_listening();
         let out = Command::new("cargo")
             .args(["lambda", "invoke", "_", "--data-ascii", event])
             .args([
@@ -290,6 +291,21 @@ kill -- -$p 2>/dev/null"#;
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Wait (bounded) until the emulator accepts connections: with the whole suite running on
+    /// two cores, `cargo lambda watch` can take many seconds to start.
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the emulator on port {} never listened:\n{}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

@@ -1,18 +1,20 @@
-//! Group commit for publishes: a publish queues its rows and asks for the connection; whoever
-//! gets it writes every publish queued by then in one transaction, a savepoint each, and one
-//! commit (one WAL fsync under `synchronous=FULL`) makes them all durable. Alone, a publish is
-//! its own group. Under load, the publishes that arrive while one commit syncs share the next:
-//! one fsync per publish held every publish in turn behind the disk (`make bench`: 4 KiB PUTs
-//! at 64 clients ran no faster than at 8). Each publish is still answered only after the
-//! commit that holds it, so a 201 stays durable; one that fails rolls back its own savepoint
-//! and leaves the others be.
+//! Group commit for publishes: a publish queues its rows, and unless a committer is at work
+//! already, becomes it: it asks for the connection, writes every publish queued by then in one
+//! transaction, a savepoint each, and one commit (one WAL fsync under `synchronous=FULL`) makes
+//! them all durable; then again while publishes wait. Alone, a publish is its own group. Under
+//! load, the publishes that arrive while one commit syncs share the next: one fsync per
+//! publish held every publish in turn behind the disk (`make bench`: 4 KiB PUTs at 64 clients
+//! ran no faster than at 8). Only the committer takes the connection (one blocking-pool hop
+//! per group, where each publish used to wake a thread of its own to find the queue empty).
+//! Each publish is still answered only after the commit that holds it, so a 201 stays
+//! durable; one that fails rolls back its own savepoint and leaves the others be.
 
 use super::packages::publish_rows;
 use super::{SqliteMetaStore, db_err};
 use crate::domain::{NewFile, Package, PackageFile};
 use crate::store::{StoreError, StoreResult};
 use rusqlite::{Connection, TransactionBehavior};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -27,6 +29,8 @@ pub(super) struct Queue {
     waiting: Arc<Mutex<Vec<Job>>>,
     /// Groups committed so far.
     groups: Arc<AtomicU64>,
+    /// A committer is at work: it commits whatever is queued until the queue is empty.
+    committing: Arc<AtomicBool>,
 }
 
 impl Queue {
@@ -40,6 +44,18 @@ impl Queue {
         let (tell, told) = oneshot::channel();
         self.lock().push((f, tell));
         told
+    }
+
+    /// Become the committer, unless there is one.
+    fn lead(&self) -> bool {
+        !self.committing.swap(true, Ordering::SeqCst)
+    }
+
+    /// Stop committing; true if a publish queued meanwhile made this the committer again
+    /// (otherwise its own publisher, or another committer, writes it).
+    fn step_down(&self) -> bool {
+        self.committing.store(false, Ordering::SeqCst);
+        !self.lock().is_empty() && self.lead()
     }
 
     /// Every publish waiting, now one group.
@@ -62,18 +78,36 @@ impl SqliteMetaStore {
     /// Publish `f` with whatever other publishes are queued when the connection is ours.
     pub(super) async fn publish_grouped(&self, f: NewFile) -> Published {
         let told = self.publishes.push(f);
-        let queue = self.publishes.clone();
-        // Our own publish may be written by a group another caller ran meanwhile; then the
-        // queue is empty (or holds later ones) and this call writes those.
-        self.call(move |c| {
-            let group = queue.take();
-            if !group.is_empty() {
-                commit_group(c, group);
-            }
-            Ok(())
-        })
-        .await?;
+        if self.publishes.lead() {
+            // A task of its own: a committer dropped halfway (its caller gone) would leave
+            // the queue to no one.
+            let (conn, trips) = (self.conn.clone(), self.round_trips.clone());
+            tokio::spawn(commit_queued(conn, trips, self.publishes.clone()));
+        }
         told.await.map_err(StoreError::backend)?
+    }
+}
+
+/// As the committer: commit groups, one connection hop each, until none is waiting. A group
+/// whose hop failed is told so (its senders dropped); later ones are still written.
+async fn commit_queued(conn: Arc<Mutex<Connection>>, round_trips: Arc<AtomicU64>, queue: Queue) {
+    loop {
+        round_trips.fetch_add(1, Ordering::Relaxed);
+        let (conn, group_of) = (conn.clone(), queue.clone());
+        let hop = tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let group = group_of.take();
+            if !group.is_empty() {
+                commit_group(&mut c, group);
+            }
+        })
+        .await;
+        if let Err(e) = hop {
+            tracing::error!(error = %e, "a group of publishes could not be committed");
+        }
+        if queue.lock().is_empty() && !queue.step_down() {
+            return;
+        }
     }
 }
 
@@ -188,12 +222,44 @@ mod tests {
             .count();
         assert_eq!(refused, 1, "the second a.bin is a duplicate: {outcomes:?}");
         assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 4);
-        // Every publish asked for the connection, but the first to get it wrote them all.
+        // One committer wrote them all, in one group.
         assert_eq!(store.publishes.groups(), 1);
-        let files = store
-            .files_of(outcomes[0].as_ref().unwrap().0.id)
-            .await
-            .unwrap();
+        // Which of the two a.bin came first in the queue is the scheduler's choice.
+        let package = outcomes.iter().flatten().next().unwrap().0.id;
+        let files = store.files_of(package).await.unwrap();
         assert_eq!(files.len(), 4);
+    }
+
+    /// Publishes arriving while committers come and go are all written: none is left in the
+    /// queue with no committer (it would hang).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_publish_is_left_without_a_committer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteMetaStore::open(&dir.path().join("meta.db")).unwrap());
+        let admin = crate::admin::Admin::new(store.clone());
+        admin.create_group("g").await.unwrap();
+        let project = admin.create_project("g/p", false).await.unwrap().id;
+        let publishes: Vec<_> = (0..300)
+            .map(|i| {
+                let store = store.clone();
+                let f = new_file(project, &format!("f{i}"), false);
+                tokio::spawn(async move {
+                    if i % 7 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                    store.publish(f).await
+                })
+            })
+            .collect();
+        let all = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            let mut package = None;
+            for p in publishes {
+                package = Some(p.await.unwrap().unwrap().0.id);
+            }
+            package.unwrap()
+        })
+        .await
+        .expect("every publish is answered");
+        assert_eq!(store.files_of(all).await.unwrap().len(), 300);
     }
 }

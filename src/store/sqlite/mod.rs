@@ -26,7 +26,7 @@ pub struct SqliteMetaStore {
     conn: Arc<Mutex<Connection>>,
     /// Calls made on the connection so far: what a use case costs this store, as request
     /// counts are what it costs DynamoDB (the purge's test keeps it per pass, not per file).
-    round_trips: AtomicU64,
+    round_trips: Arc<AtomicU64>,
     /// Publishes waiting to be committed together (`group`).
     publishes: group::Queue,
 }
@@ -56,7 +56,7 @@ impl SqliteMetaStore {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
-            round_trips: AtomicU64::new(0),
+            round_trips: Arc::default(),
             publishes: group::Queue::default(),
         })
     }
