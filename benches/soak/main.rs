@@ -3,9 +3,9 @@
 //! deletes from 64 concurrent workers for `SOAK_SECONDS` (default 300) each. It fails on any
 //! 5xx or other answer a request may not give, on any file lost or corrupted (every file that
 //! got 201 and was not deleted is downloaded and hashed at the end; deleted ones answer 404),
-//! on any error the server logged, on memory that does not stay flat, and on a blob left that
+//! on any error the server logged, on memory that does not stay flat, and on bytes left that
 //! no record names (after the end check deletes everything and the purge runs, only the last
-//! publish's blob may remain).
+//! publish's blob, or its row or item if it is small, may remain).
 //!
 //! Memory: the server's VmRSS is sampled every second. The start is taken after a warm-up (a
 //! fifth of the run, at most 15 s: connection pools, allocator arenas, SQLite's page cache and
@@ -112,12 +112,13 @@ async fn run_pair(pair: Pair, seconds: f64, workers: usize) -> Run {
     eprintln!("soak: {}: load done; end check", pair.describe());
     let (end, mut violations) = verify::verify(ctx.clone(), &mut stats).await;
     violations.splice(0..0, std::mem::take(&mut ctx.model().violations));
-    // Every package but the last publish's was deleted and purged: its blob is the one left.
-    let blobs = server.blob_count().await;
-    if blobs != 1 {
+    // Every package but the last publish's was deleted and purged: its bytes (a blob, or a
+    // small file's row or item) are the only ones left.
+    let bodies = server.stored_bodies().await;
+    if bodies != 1 {
         violations.push(format!(
-            "{blobs} blobs left after everything but one file was deleted and purged: \
-             blobs no record names"
+            "{bodies} files' bytes left after everything but one file was deleted and purged: \
+             bytes no live record names"
         ));
     }
     let logged = server.logged_problems();

@@ -51,6 +51,8 @@ pub struct Server {
     dir: tempfile::TempDir,
     /// The AWS pair's S3 emulator and bucket.
     s3: Option<(S3Emulator, String)>,
+    /// The AWS pair's table (where small files keep their bytes).
+    table: Option<String>,
 }
 
 impl Drop for Server {
@@ -114,7 +116,7 @@ impl Server {
     /// Provision the store pair, then start `depot serve` on it.
     pub async fn start(pair: Pair) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let (store, env, s3) = match pair {
+        let (store, env, aws) = match pair {
             Pair::Local => {
                 let data = dir.path().join("data").display().to_string();
                 (vec!["--data-dir".into(), data], vec![], None)
@@ -124,6 +126,7 @@ impl Server {
                 let bucket = s3.bucket("depot-soak").await;
                 let dynamo = DynamoEmulator::shared();
                 let (_, table) = dynamo.fresh_table().await;
+                let table_name = table.clone();
                 let store = [
                     "--store",
                     "aws",
@@ -143,7 +146,7 @@ impl Server {
                     ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
                 ];
                 let store = store.map(String::from).to_vec();
-                (store, env, Some((s3, bucket)))
+                (store, env, Some((s3, bucket, table_name)))
             }
         };
         let (project, token) = provision(&store, &env);
@@ -156,18 +159,25 @@ impl Server {
             token,
             log,
             dir,
-            s3,
+            table: aws.as_ref().map(|(_, _, table)| table.clone()),
+            s3: aws.map(|(s3, bucket, _)| (s3, bucket)),
         }
     }
 
-    /// How many blobs the store holds (`blobs/` on disk or in the bucket).
-    pub async fn blob_count(&self) -> usize {
-        match &self.s3 {
-            Some((s3, bucket)) => {
+    /// How many files' bytes the store holds: blobs (`blobs/` on disk or in the bucket) and
+    /// small files kept in their rows or items.
+    pub async fn stored_bodies(&self) -> usize {
+        match (&self.s3, &self.table) {
+            (Some((s3, bucket)), Some(table)) => {
                 let keys = s3.keys(bucket).await;
+                let client = DynamoEmulator::shared().client();
                 keys.iter().filter(|k| k.starts_with("blobs/")).count()
+                    + crate::support::dynamo::items_with(&client, table, "content").await
             }
-            None => count_files(&self.dir.path().join("data").join("blobs")),
+            _ => {
+                let data = self.dir.path().join("data");
+                count_files(&data.join("blobs")) + crate::support::inline_bodies(&data)
+            }
         }
     }
 
