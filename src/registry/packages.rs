@@ -291,7 +291,13 @@ impl Registry {
             .collect();
         let loose = files.len();
         files.extend(self.meta.all_files_of_packages(&package_ids).await?);
-        let shared = self.meta.shared_blobs(&files).await?;
+        // A small file's bytes are its record's own: no other record can name them.
+        let blob_files: Vec<PackageFile> = files
+            .iter()
+            .filter(|f| !is_inline_key(&f.blob_key))
+            .cloned()
+            .collect();
+        let shared = self.meta.shared_blobs(&blob_files).await?;
         let mut purged = Purged {
             packages: packages.len(),
             files: files.len(),

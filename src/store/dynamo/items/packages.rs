@@ -189,7 +189,7 @@ pub fn purged_file_key(entry: &Item) -> StoreResult<Key> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::dynamo::schema::s;
+    use crate::store::dynamo::schema::{SCHEMA, s};
 
     fn package(status: PackageStatus, downloaded: Option<Timestamp>) -> Package {
         Package {
@@ -268,6 +268,26 @@ mod tests {
             Key::of(&blob_ref_item(&f)).unwrap(),
             Key::blob_ref("blobs/00ff", 8)
         );
+    }
+
+    /// A small file's bytes ride in its item, which says so with schema 2; other file items
+    /// stay readable by builds that know schema 1 only.
+    #[test]
+    fn inline_files_round_trip_as_schema_two() {
+        let plain = file_item(&file());
+        assert_eq!(plain.get(SCHEMA), Some(&crate::store::dynamo::schema::n(1)));
+        assert!(!plain.contains_key(CONTENT));
+        let f = PackageFile {
+            blob_key: "inline/00ff".into(),
+            content: Some(bytes::Bytes::from_static(b"abc")),
+            ..file()
+        };
+        let item = file_item(&f);
+        assert_eq!(
+            item.get(SCHEMA),
+            Some(&crate::store::dynamo::schema::n(INLINE_FILE_SCHEMA))
+        );
+        assert_eq!(file_from(&item).unwrap(), f);
     }
 
     #[test]
