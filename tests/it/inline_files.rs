@@ -1,6 +1,7 @@
 //! Small files kept in their metadata record: a body within the inline limit makes no blob,
 //! downloads (whole, ranged, HEAD) answer its bytes from the record, deletes and the purge
-//! take them with it; a body past the limit, declared or chunked, goes to a blob as before.
+//! take them with it; a body past the limit, declared or chunked, goes to a blob as before; and
+//! each store returns a file's bytes with the newest file of its name.
 
 use crate::support::{Answer, Backend, World};
 use axum::body::Body;
@@ -159,7 +160,51 @@ async fn the_limits_hold_for_inline_files(backend: Backend) {
     assert_eq!(w.app.stored_bodies().await, 1);
 }
 
+/// The store contract: a file published with its bytes is found with them, the newest of its
+/// name each time (an older duplicate's bytes once the newer one is deleted).
+async fn stores_return_the_bytes_of_the_newest_file(backend: Backend) {
+    use depot::domain::{FileName, NewFile, PackageName, PackageVersion, Timestamp};
+    let w = World::new(backend).await;
+    let meta = w.app.meta();
+    assert!(meta.inline_file_max() >= DEFAULT_INLINE_FILE_MAX);
+    let publish = |bytes: &'static [u8]| NewFile {
+        project_id: w.private_id,
+        name: PackageName::parse("pkg").unwrap(),
+        version: PackageVersion::parse("1.0").unwrap(),
+        status: None,
+        file_name: FileName::parse(None, "f.bin").unwrap(),
+        size: bytes.len() as u64,
+        sha256: hex::encode(sha2::Sha256::digest(bytes)),
+        blob_key: depot::store::new_inline_key(),
+        content: Some(bytes::Bytes::from_static(bytes)),
+        refuse_duplicate: false,
+        now: Timestamp::now(),
+        commits: None,
+    };
+    let newest = || async {
+        meta.newest_file(
+            w.private_id,
+            &PackageName::parse("pkg").unwrap(),
+            &PackageVersion::parse("1.0").unwrap(),
+            &FileName::parse(None, "f.bin").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .1
+    };
+    let (_, older) = meta.publish(publish(b"older bytes")).await.unwrap();
+    assert_eq!(older.content.as_deref(), Some(&b"older bytes"[..]));
+    let (_, newer) = meta.publish(publish(b"newer")).await.unwrap();
+    assert_eq!(newest().await.content.as_deref(), Some(&b"newer"[..]));
+    meta.delete_file(&newer, Timestamp::now()).await.unwrap();
+    let found = newest().await;
+    assert_eq!((found.id, found.size), (older.id, 11));
+    assert_eq!(found.content.as_deref(), Some(&b"older bytes"[..]));
+}
+
 crate::on_every_backend!(
+    stores_return_the_bytes_of_the_newest_file,
     small_files_are_kept_in_their_record,
     chunked_bodies_are_sorted_by_what_arrives,
     the_limits_hold_for_inline_files
