@@ -9,10 +9,9 @@ use crate::domain::{
     PackageStatus, PackageVersion, Project, ProjectRef, Timestamp,
 };
 use crate::store::{
-    Accept, BlobBody, BlobLocation, BlobStore, BodyMeter, ByteStream, MetaStore, Multipart,
-    Presign, StoreError, StoredBlob, is_inline_key, new_blob_key, new_inline_key,
+    BlobBody, BlobLocation, BlobStore, ByteStream, MetaStore, Multipart, Presign, StoreError,
+    is_inline_key, new_inline_key,
 };
-use lost_answers::{Landed, published};
 use regex::Regex;
 use std::ops::Range;
 use std::sync::Arc;
@@ -21,6 +20,7 @@ mod commit;
 mod inline;
 mod lost_answers;
 mod packages;
+mod publish;
 mod settings;
 mod signed;
 mod uploads;
@@ -398,69 +398,6 @@ impl Registry {
             commits: None,
         };
         self.commit_publish(new_file).await
-    }
-
-    /// Size and SHA-256 of a small file's bytes, under the size limit.
-    fn metered(&self, bytes: &[u8]) -> Result<StoredBlob, Error> {
-        let max = self.limits.max_file_size;
-        let mut meter = BodyMeter::new((max > 0).then(|| max - 1));
-        meter.feed(bytes).map_err(|_| Error::TooLarge)?;
-        Ok(meter.finish())
-    }
-
-    /// Stream `body` into the blob store under a new key.
-    async fn put_blob(&self, body: ByteStream) -> Result<(String, StoredBlob), Error> {
-        let max = self.limits.max_file_size;
-        let key = new_blob_key();
-        let accept = Accept {
-            max_bytes: (max > 0).then(|| max - 1),
-            ..Accept::any()
-        };
-        match self.blobs.put(&key, body, &accept).await {
-            Ok(stored) => Ok((key, stored)),
-            Err(StoreError::TooLarge) => Err(Error::TooLarge),
-            Err(StoreError::BodyFailed(io)) => Err(Error::BodyFailed(io)),
-            Err(other) => {
-                // The object may be there even so (the store's answer was lost): nothing
-                // would ever name it.
-                if let Err(e) = self.blobs.delete(&key).await {
-                    tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed upload");
-                }
-                Err(other.into())
-            }
-        }
-    }
-
-    /// Commit a publish's records (or clean up its blob) in a task of its own: if the client
-    /// goes away now and this future is dropped, the blob is still either recorded or removed.
-    async fn commit_publish(&self, new_file: NewFile) -> Result<(Package, PackageFile), Error> {
-        let (meta, blobs) = (self.meta.clone(), self.blobs.clone());
-        let commit = tokio::spawn(async move {
-            let result = meta.publish(new_file.clone()).await;
-            let unrecorded = match &result {
-                Ok(_) => false,
-                // The answer may have been lost after the records were written.
-                Err(e) if e.is_transient() => match published(meta.as_ref(), &new_file).await {
-                    Landed::Yes(published) => return Ok(published),
-                    Landed::No => true,
-                    Landed::Unknown => false,
-                },
-                Err(_) => true,
-            };
-            let key = &new_file.blob_key;
-            if unrecorded
-                && !is_inline_key(key)
-                && let Err(e) = blobs.delete(key).await
-            {
-                tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed publish");
-            }
-            result
-        });
-        match commit.await.map_err(StoreError::backend)? {
-            Ok(published) => Ok(published),
-            Err(StoreError::AlreadyExists { .. }) => Err(Error::Duplicate),
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Find the newest live file at `at` that `principal` may read. `record_download` sets the
