@@ -8,7 +8,7 @@
 //! blob exists; and the client's retry succeeds.
 
 use crate::support::dynamo::DynamoEmulator;
-use crate::support::faults::{self, Fault, FaultProxy, Matcher, Plan, Seen, Service, any, is_copy};
+use crate::support::faults::{Fault, FaultProxy, Plan, Service};
 use crate::support::s3::S3Emulator;
 use crate::support::{Answer, TestApp, sdk_config, sha256_hex};
 use depot::Limits;
@@ -23,6 +23,9 @@ use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use steps::{FAULTS, Flow, Step, steps};
+
+mod steps;
 
 /// The SDK's patience in these tests: retries follow almost at once; attempts give up after
 /// a fraction of a second in the timeout cases (longer in the others, so that a slow moment
@@ -46,16 +49,6 @@ const HOLD: Duration = Duration::from_millis(1500);
 
 /// Cases run at once (the machine is small and the timeouts are short).
 const CONCURRENCY: usize = 3;
-
-/// A file past the inline limit (a blob of its own): every flow but the small publishes.
-static LARGE: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
-    (0..depot::DEFAULT_INLINE_FILE_MAX as u32 + 1000)
-        .map(|i| (i % 251) as u8)
-        .collect()
-});
-
-/// A file its DynamoDB item keeps.
-const SMALL: &[u8] = b"the bytes of a file that must arrive whole, or not at all";
 
 /// A registry whose SDK clients go through a fault proxy each, on fresh stores: group `grp`
 /// refusing duplicates (so a publish that landed cannot be published again by a retry) unless
@@ -281,122 +274,6 @@ enum FileState {
     Present,
     Absent,
 }
-
-/// What a case does: the flow whose step meets the fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow {
-    Publish,
-    /// Duplicates allowed: a new package, no transaction.
-    PublishNew,
-    /// Duplicates allowed: a file of an existing package, no transaction.
-    PublishExisting,
-    /// As `PublishNew`, a small file (kept in its item, no S3 request).
-    PublishNewSmall,
-    /// As `PublishExisting`, a small file.
-    PublishExistingSmall,
-    DeletePackage,
-    DeleteFile,
-    PurgePackage,
-    PurgeFile,
-    Commit,
-}
-
-impl Flow {
-    /// A publish with duplicates allowed (no transaction).
-    fn allows_duplicates(self) -> bool {
-        use Flow::*;
-        matches!(
-            self,
-            PublishNew | PublishExisting | PublishNewSmall | PublishExistingSmall
-        )
-    }
-
-    fn is_publish(self) -> bool {
-        self == Flow::Publish || self.allows_duplicates()
-    }
-
-    /// A publish adding a file to a package that exists already.
-    fn adds_to_existing(self) -> bool {
-        matches!(self, Flow::PublishExisting | Flow::PublishExistingSmall)
-    }
-
-    fn data(self) -> &'static [u8] {
-        match self {
-            Flow::PublishNewSmall | Flow::PublishExistingSmall => SMALL,
-            _ => &LARGE,
-        }
-    }
-}
-
-/// One step of a flow: the requests of one service that the fault meets.
-#[derive(Clone)]
-struct Step {
-    name: &'static str,
-    flow: Flow,
-    service: Service,
-    matcher: Matcher,
-}
-
-/// DynamoDB requests of `operation` whose body holds `needle`.
-fn ddb(operation: &'static str, needle: &'static str) -> (Service, Matcher) {
-    (Service::DynamoDb, faults::dynamo(operation, needle))
-}
-
-/// S3 requests `method` on keys under `prefix`, where `also` holds.
-fn obj(method: &'static str, prefix: &'static str, also: fn(&Seen) -> bool) -> (Service, Matcher) {
-    (Service::S3, faults::s3(method, prefix, also))
-}
-
-fn not_copy(s: &Seen) -> bool {
-    !is_copy(s)
-}
-
-fn steps() -> Vec<Step> {
-    use Flow::*;
-    const WRITE: &str = "TransactWriteItems";
-    // One step a line: the matrix's rows.
-    #[rustfmt::skip]
-    let table = [
-        ("publish: S3 PutObject of the blob", Publish, obj("PUT", "blobs/", any)),
-        ("publish: DynamoDB publish transaction", Publish, ddb(WRITE, "")),
-        ("publish, new package: DynamoDB PutItem of its id alias", PublishNew, ddb("PutItem", "PACKAGE#")),
-        ("publish, new package: DynamoDB PutItem of the file", PublishNew, ddb("PutItem", "FILE#")),
-        ("publish, new package: DynamoDB PutItem of the package", PublishNew, ddb("PutItem", "LIST_PK")),
-        ("publish, existing package: DynamoDB PutItem of the file", PublishExisting, ddb("PutItem", "FILE#")),
-        ("publish, new package, small file: DynamoDB PutItem of the file with its bytes", PublishNewSmall, ddb("PutItem", "FILE#")),
-        ("publish, existing package, small file: DynamoDB PutItem of the file with its bytes", PublishExistingSmall, ddb("PutItem", "FILE#")),
-        ("package delete: DynamoDB delete transaction", DeletePackage, ddb(WRITE, "")),
-        ("file delete: DynamoDB delete transaction", DeleteFile, ddb(WRITE, "")),
-        ("purge (package): S3 DeleteObject of the blob", PurgePackage, obj("DELETE", "blobs/", any)),
-        ("purge (package): DynamoDB forget transactions", PurgePackage, ddb(WRITE, "")),
-        ("purge (file): S3 DeleteObject of the blob", PurgeFile, obj("DELETE", "blobs/", any)),
-        ("purge (file): DynamoDB forget transaction", PurgeFile, ddb(WRITE, "")),
-        ("commit: S3 HEAD of the staged object", Commit, obj("HEAD", "uploads/", any)),
-        ("commit: DynamoDB claim of the session", Commit, ddb("UpdateItem", "\":now\"")),
-        ("commit: S3 HEAD of the session's blob", Commit, obj("HEAD", "blobs/", any)),
-        ("commit: S3 CopyObject to the blob", Commit, obj("PUT", "blobs/", is_copy)),
-        ("commit: S3 PutObject sealing the staged object", Commit, obj("PUT", "uploads/", not_copy)),
-        ("commit: S3 GET of the blob (measured)", Commit, obj("GET", "blobs/", any)),
-        ("commit: DynamoDB publish + settle transaction", Commit, ddb(WRITE, "")),
-    ];
-    table
-        .into_iter()
-        .map(|(name, flow, (service, matcher))| Step {
-            name,
-            flow,
-            service,
-            matcher,
-        })
-        .collect()
-}
-
-const FAULTS: [Fault; 5] = [
-    Fault::Throttle,
-    Fault::ServerError,
-    Fault::Timeout,
-    Fault::DropBefore,
-    Fault::DropAfter,
-];
 
 /// What one case saw, for the matrix.
 struct Outcome {
