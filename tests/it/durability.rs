@@ -155,13 +155,7 @@ fn a_201_is_durable_before_it_is_sent() {
         "the blob's name is durable before the record is written: {name_synced:?} {wal_written:?}"
     );
     let answered = first(&calls, 0, "the 201", |c| c.text.contains("HTTP/1.1 201"));
-    let wal_synced = calls
-        .iter()
-        .find(|c| is_sync(c) && c.text.contains("-wal>") && c.start > wal_written.start);
-    assert!(
-        wal_synced.is_some_and(|s| s.end < answered.start),
-        "the record is durable (WAL synced) before the 201 is written: {wal_synced:?} {answered:?}"
-    );
+    assert_wal_synced(&calls, wal_written, answered, "the record");
 
     // The small file: no blob, its bytes and record in the WAL, synced before its 201.
     let second = first(&calls, answered.end, "the second 201", |c| {
@@ -181,11 +175,17 @@ fn a_201_is_durable_before_it_is_sent() {
         "a write of the small file's record",
         |c| c.name == "pwrite64" && c.text.contains("-wal>"),
     );
-    let wal_synced = calls
+    assert_wal_synced(&calls, wal_written, second, "the small file");
+}
+
+/// `what`, written to the WAL by `written`, is durable (the WAL synced after it) before
+/// `answered` sends its 201.
+fn assert_wal_synced(calls: &[Call], written: &Call, answered: &Call, what: &str) {
+    let synced = calls
         .iter()
-        .find(|c| is_sync(c) && c.text.contains("-wal>") && c.start > wal_written.start);
+        .find(|c| is_sync(c) && c.text.contains("-wal>") && c.start > written.start);
     assert!(
-        wal_synced.is_some_and(|s| s.end < second.start),
-        "the small file is durable (WAL synced) before its 201: {wal_synced:?} {second:?}"
+        synced.is_some_and(|s| s.end < answered.start),
+        "{what} is durable (WAL synced) before the 201 is written: {synced:?} {answered:?}"
     );
 }

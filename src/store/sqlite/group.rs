@@ -180,15 +180,22 @@ mod tests {
         }
     }
 
-    /// Publishes queued while the connection is busy are committed together, and one refused
-    /// among them (a duplicate of another in the same group) fails alone.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn publishes_waiting_together_commit_together_and_fail_alone() {
+    /// A store in a temporary directory (kept while the first value lives), with project
+    /// `g/p`: its id.
+    async fn store_with_project() -> (tempfile::TempDir, Arc<SqliteMetaStore>, i64) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteMetaStore::open(&dir.path().join("meta.db")).unwrap());
         let admin = crate::admin::Admin::new(store.clone());
         admin.create_group("g").await.unwrap();
         let project = admin.create_project("g/p", false).await.unwrap().id;
+        (dir, store, project)
+    }
+
+    /// Publishes queued while the connection is busy are committed together, and one refused
+    /// among them (a duplicate of another in the same group) fails alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn publishes_waiting_together_commit_together_and_fail_alone() {
+        let (_dir, store, project) = store_with_project().await;
         // Hold the connection, as a commit syncing the WAL does, while publishes arrive.
         let (release, released) = std::sync::mpsc::channel::<()>();
         let (locked, is_locked) = std::sync::mpsc::channel::<()>();
@@ -234,11 +241,7 @@ mod tests {
     /// queue with no committer (it would hang).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn no_publish_is_left_without_a_committer() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteMetaStore::open(&dir.path().join("meta.db")).unwrap());
-        let admin = crate::admin::Admin::new(store.clone());
-        admin.create_group("g").await.unwrap();
-        let project = admin.create_project("g/p", false).await.unwrap().id;
+        let (_dir, store, project) = store_with_project().await;
         let publishes: Vec<_> = (0..300)
             .map(|i| {
                 let store = store.clone();
