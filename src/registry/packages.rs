@@ -308,10 +308,10 @@ impl Registry {
         for file in files.iter().filter(|f| shared.contains(&f.id)) {
             purged.blobs += self.purge_file(file).await?;
         }
-        // An inline file's bytes go with its record.
-        let unshared: Vec<String> = files
+        // An inline file's bytes go with its record: only blobs are deleted here.
+        let unshared: Vec<String> = blob_files
             .iter()
-            .filter(|f| !shared.contains(&f.id) && !is_inline_key(&f.blob_key))
+            .filter(|f| !shared.contains(&f.id))
             .map(|f| f.blob_key.clone())
             .collect();
         let deleted: Vec<()> = futures::stream::iter(unshared)
@@ -370,16 +370,16 @@ impl Registry {
     /// Delete a doomed file's blob (unless another record names it) and then its record; 1 if a
     /// blob went.
     async fn purge_file(&self, file: &PackageFile) -> Result<usize, Error> {
-        let has_blob = !is_inline_key(&file.blob_key) && !self.meta.blob_shared(file).await?;
-        if has_blob {
+        let shared = self.meta.blob_shared(file).await?;
+        if !shared {
             self.blobs.delete(&file.blob_key).await?;
         }
         self.meta.forget_file(file).await?;
         tracing::info!(
             file_id = file.id,
-            blob_deleted = has_blob,
+            blob_deleted = !shared,
             "purged a deleted file"
         );
-        Ok(usize::from(has_blob))
+        Ok(usize::from(!shared))
     }
 }

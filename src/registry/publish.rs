@@ -10,23 +10,25 @@ use crate::store::{
 };
 
 impl Registry {
+    /// What a publish accepts: below the size limit (a file of that size or more is refused).
+    fn accepted(&self) -> Accept {
+        match self.limits.max_file_size {
+            0 => Accept::any(),
+            max => Accept::at_most(max - 1),
+        }
+    }
+
     /// Size and SHA-256 of a small file's bytes, under the size limit.
     pub(super) fn metered(&self, bytes: &[u8]) -> Result<StoredBlob, Error> {
-        let max = self.limits.max_file_size;
-        let mut meter = BodyMeter::new((max > 0).then(|| max - 1));
+        let mut meter = BodyMeter::accepting(&self.accepted());
         meter.feed(bytes).map_err(|_| Error::TooLarge)?;
         Ok(meter.finish())
     }
 
     /// Stream `body` into the blob store under a new key.
     pub(super) async fn put_blob(&self, body: ByteStream) -> Result<(String, StoredBlob), Error> {
-        let max = self.limits.max_file_size;
         let key = new_blob_key();
-        let accept = Accept {
-            max_bytes: (max > 0).then(|| max - 1),
-            ..Accept::any()
-        };
-        match self.blobs.put(&key, body, &accept).await {
+        match self.blobs.put(&key, body, &self.accepted()).await {
             Ok(stored) => Ok((key, stored)),
             Err(StoreError::TooLarge) => Err(Error::TooLarge),
             Err(StoreError::BodyFailed(io)) => Err(Error::BodyFailed(io)),

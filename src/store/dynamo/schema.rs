@@ -85,12 +85,9 @@ impl ItemWriter {
         }
     }
 
-    /// Bytes, left out when `None`.
-    pub fn opt_b(mut self, name: &str, value: Option<&[u8]>) -> Self {
-        if let Some(bytes) = value {
-            self.0
-                .insert(name.into(), AttributeValue::B(Blob::new(bytes.to_vec())));
-        }
+    pub fn b(mut self, name: &str, value: &[u8]) -> Self {
+        self.0
+            .insert(name.into(), AttributeValue::B(Blob::new(value.to_vec())));
         self
     }
 

@@ -89,9 +89,7 @@ pub const CONTENT: &str = "content";
 pub fn file_item(f: &PackageFile) -> Item {
     let writer = ItemWriter::new(&Key::file(f.package_id, &f.file_name, f.id));
     let writer = match &f.content {
-        Some(bytes) => writer
-            .schema(INLINE_FILE_SCHEMA)
-            .opt_b(CONTENT, Some(bytes)),
+        Some(bytes) => writer.schema(INLINE_FILE_SCHEMA).b(CONTENT, bytes),
         None => writer,
     };
     writer
