@@ -2,7 +2,7 @@
 //! pair (a `StoreConfig` that cannot lack its table or bucket), how files move, and what
 //! `depot serve` and the Lambda functions add. Defaults are the registry's own constants.
 
-use crate::registry::{DEFAULT_PART_SIZE, DEFAULT_PRESIGN_TTL_SECS};
+use crate::registry::{DEFAULT_PART_SIZE, DEFAULT_PRESIGN_TTL_SECS, DEFAULT_SINGLE_MAX};
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -208,6 +208,11 @@ pub struct TransferConfig {
     /// (at least 5MiB).
     #[arg(long, env = "DEPOT_UPLOAD_PART_SIZE", default_value_t = DEFAULT_PART_SIZE, value_parser = parse_size)]
     pub upload_part_size: u64,
+    /// On S3, upload sessions declaring a SHA-256 and at most this size are sent as one PUT
+    /// that S3 checks against the digest as the bytes arrive (no copy or read-back at commit;
+    /// 0 = never): larger ones go in parts.
+    #[arg(long, env = "DEPOT_UPLOAD_SINGLE_MAX", default_value_t = DEFAULT_SINGLE_MAX, value_parser = parse_size)]
+    pub upload_single_max: u64,
     /// How long tokens, projects, memberships and group settings read from the store are kept
     /// in memory (`5s`, `0` = not kept): a revoked token or removed member made by another
     /// process or function instance takes effect within it.
@@ -235,6 +240,7 @@ impl TransferConfig {
         crate::Uploads {
             part_size: self.upload_part_size,
             commit_inline_max: None,
+            single_max: self.upload_single_max,
         }
     }
 }

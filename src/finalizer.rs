@@ -1,10 +1,11 @@
-//! The store's side of the upload handoff: S3 `ObjectCreated` events on `uploads/` commit the
-//! session whose bytes just arrived, through the same `Registry::complete_upload` as the
-//! client's `POST …/complete` (one code path; a session commits at most once, whoever asks
-//! first). The `lambda-finalize` binary feeds its events here.
+//! The store's side of the upload handoff: S3 `ObjectCreated` events on `uploads/` and
+//! `checked/` commit the session whose bytes just arrived, through the same
+//! `Registry::complete_upload` as the client's `POST …/complete` (one code path; a session
+//! commits at most once, whoever asks first). The `lambda-finalize` binary feeds its events
+//! here.
 
 use crate::Registry;
-use crate::store::session_of_staging_key;
+use crate::store::session_of_upload_key;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -45,7 +46,7 @@ pub async fn on_s3_event(
         let key = record.s3.object.key.as_str();
         let created =
             record.event_name.is_empty() || record.event_name.starts_with("ObjectCreated");
-        let Some(id) = session_of_staging_key(key).filter(|_| created) else {
+        let Some(id) = session_of_upload_key(key).filter(|_| created) else {
             out.push(json!({"key": key, "skipped": true}));
             continue;
         };

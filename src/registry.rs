@@ -168,12 +168,20 @@ impl Default for Downloads {
 /// multipart upload in parts of `part_size` (more when 10,000 parts would not hold the file).
 /// A client's `complete` commits staged files up to `commit_inline_max` itself; larger ones
 /// (whose hashing would outlast an API Gateway request) are left to the store's upload event
-/// and the finalizer, and `complete` answers 202 until then. `None`: always inline.
+/// and the finalizer, and `complete` answers 202 until then. `None`: always inline. On object
+/// storage, a session declaring a SHA-256 and at most `single_max` bytes goes as one PUT that
+/// the store checks against the digest as the bytes arrive, straight to its final key: its
+/// commit copies and reads back nothing (0: never).
 #[derive(Debug, Clone, Copy)]
 pub struct Uploads {
     pub part_size: u64,
     pub commit_inline_max: Option<u64>,
+    pub single_max: u64,
 }
+
+/// Default largest session sent as one checked PUT: S3 takes up to 5 GiB in one PUT, but a
+/// lost connection costs the whole PUT again, and parts go several at a time.
+pub const DEFAULT_SINGLE_MAX: u64 = 128 << 20;
 
 pub use crate::store::blob::MIN_PART_SIZE;
 
@@ -188,6 +196,7 @@ impl Default for Uploads {
         Self {
             part_size: DEFAULT_PART_SIZE,
             commit_inline_max: None,
+            single_max: DEFAULT_SINGLE_MAX,
         }
     }
 }

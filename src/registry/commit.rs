@@ -13,7 +13,7 @@ use crate::domain::{
     NewFile, Package, PackageFile, Project, ProjectRef, Refusal, SessionClaim, SessionState,
     Timestamp, UploadSession,
 };
-use crate::store::{BodyMeter, ReceivedPart, StoreError, StoredBlob, session_blob_key};
+use crate::store::{BodyMeter, ReceivedPart, StoreError, StoredBlob, checked_key, committed_key};
 use futures::StreamExt;
 
 impl Registry {
@@ -65,9 +65,9 @@ impl Registry {
     /// copied them already), then close the staged object to writers. From here on the bytes
     /// are immutable: what is measured next is what is recorded.
     async fn take_staged(&self, session: &UploadSession) -> Result<String, Error> {
-        let key = session_blob_key(&session.id);
+        let key = committed_key(&session.id, &session.staged_key);
         if session.staged_key == key {
-            // Joined at the blob key already, by depot alone (see `staged_key_of`).
+            // Checked on arrival, or joined at the blob key by depot alone: final already.
             return Ok(key);
         }
         match self.blobs.head(&key).await {
@@ -101,6 +101,16 @@ impl Registry {
             None => self.session_by_id(id).await?,
         };
         if session.state.is_final() {
+            if caller.is_none() {
+                // An upload event (a checked upload's, after the client's `complete`, or a
+                // seal's) needs the state only: what was published is not read for it.
+                return Ok(SessionView {
+                    session,
+                    received: Vec::new(),
+                    plan: None,
+                    published: None,
+                });
+            }
             return self.view(session).await;
         }
         let now = Timestamp::now();
@@ -164,7 +174,10 @@ impl Registry {
                 Some(parts.iter().map(|p| p.size).sum())
             }
             // A committer that crashed may have taken the bytes already.
-            Staged::Waiting(_) => self.blobs.head(&session_blob_key(&claimed.id)).await.ok(),
+            Staged::Waiting(_) => {
+                let key = committed_key(&claimed.id, &claimed.staged_key);
+                self.blobs.head(&key).await.ok()
+            }
         };
         let settled = match self.commit_claimed(claimed, size.is_some(), now).await? {
             // The publish settled the session with its file: no need to read either again.
@@ -218,12 +231,18 @@ impl Registry {
             Err(reason) => {
                 self.drop_staged(session).await?;
                 // What a committer that crashed may have copied.
-                self.blobs.delete(&session_blob_key(&session.id)).await?;
+                let key = committed_key(&session.id, &session.staged_key);
+                if key != session.staged_key {
+                    self.blobs.delete(&key).await?;
+                }
                 return refused(reason);
             }
         };
         let key = self.take_staged(session).await?;
-        let stored = self.measure(&key).await?;
+        let stored = match self.checked_digest(session, &key).await? {
+            Some(stored) => stored,
+            None => self.measure(&key).await?,
+        };
         let max = self.limits.max_file_size;
         let reason = if stored.size != session.size {
             Some(Refusal::SizeMismatch)
@@ -235,7 +254,7 @@ impl Registry {
             None
         };
         if let Some(reason) = reason {
-            self.blobs.delete(&key).await?;
+            self.discard(session, &key).await?;
             return refused(reason);
         }
         self.publish_staged(session, &project, key, stored, now)
@@ -266,6 +285,34 @@ impl Registry {
             Ok(p) => Ok(Ok(p)),
             Err(e) => Ok(Err(refusal(e)?)),
         }
+    }
+
+    /// Size and SHA-256 of a checked upload's bytes at `key` as the store checked them on
+    /// arrival, when it did and found the declared digest; `None` otherwise (read them back).
+    async fn checked_digest(
+        &self,
+        session: &UploadSession,
+        key: &str,
+    ) -> Result<Option<StoredBlob>, Error> {
+        let (Some(declared), Some(presign)) = (&session.sha256, self.blobs.presign()) else {
+            return Ok(None);
+        };
+        if *key != checked_key(&session.id) {
+            return Ok(None);
+        }
+        let checked = presign.checked_on_arrival(key).await?;
+        Ok(checked.filter(|c| c.sha256 == *declared))
+    }
+
+    /// Remove bytes at `key` that `session` will not publish. A checked upload's key is
+    /// sealed rather than deleted: its write-once URL may still be alive, and would write again.
+    async fn discard(&self, session: &UploadSession, key: &str) -> Result<(), Error> {
+        if *key == session.staged_key && session.multipart_id.is_none() {
+            self.blobs.seal(key).await?;
+        } else {
+            self.blobs.delete(key).await?;
+        }
+        Ok(())
     }
 
     /// Size and SHA-256 of the blob at `key`, read back: the store checked a declared SHA-256
@@ -314,7 +361,8 @@ impl Registry {
         match self.meta.publish(file).await {
             Ok(published) => Ok(Outcome::Published(Box::new(published))),
             Err(StoreError::AlreadyExists { .. }) => {
-                self.blobs.delete(&session_blob_key(&session.id)).await?;
+                let key = committed_key(&session.id, &session.staged_key);
+                self.discard(session, &key).await?;
                 Ok(Outcome::Refused(Refusal::Duplicate))
             }
             Err(e) => {

@@ -10,7 +10,7 @@ use crate::domain::{
     Package, PackageFile, PackageStatus, SessionState, Timestamp, TokenGrant, UploadSession,
 };
 use crate::store::{
-    BlobLocation, Presigned, ReceivedPart, StoreError, session_blob_key, staging_key,
+    BlobLocation, Presigned, ReceivedPart, StoreError, checked_key, session_blob_key, staging_key,
 };
 
 /// How long a session takes bytes (each URL lives the presign TTL; fresh ones come with the
@@ -110,8 +110,12 @@ impl Registry {
         let id = UploadSession::new_id();
         let ttl = self.downloads.presign_ttl;
         let part_size = self.uploads.part_size;
-        let multipart = request.size > part_size;
-        let staged_key = self.staged_key_of(&id, request.size, multipart);
+        let checked = self.checked_on_arrival(&request);
+        let multipart = !checked && request.size > part_size;
+        let staged_key = match checked {
+            true => checked_key(&id),
+            false => self.staged_key_of(&id, request.size, multipart),
+        };
         let multipart_id = if multipart {
             Some(self.multipart()?.start_multipart(&staged_key).await?)
         } else {
@@ -189,7 +193,18 @@ impl Registry {
         Ok(UploadPlan::Parts(parts))
     }
 
-    /// What the store holds of `session`'s bytes.
+    /// Does a session of `request` go as one PUT that object storage checks against the
+    /// declared SHA-256 as the bytes arrive? Then they go straight to their final key
+    /// ([`checked_key`]): S3 refuses other bytes (and a second write), so the commit need not
+    /// copy, seal or read anything back. An empty file has nothing to check.
+    fn checked_on_arrival(&self, request: &UploadRequest) -> bool {
+        request.sha256.is_some()
+            && request.size > 0
+            && request.size <= self.uploads.single_max
+            && self.blobs.location() == BlobLocation::ObjectStorage
+            && self.blobs.presign().is_some()
+    }
+
     /// Where session `id` stages its bytes. A multipart upload that the client's `complete`
     /// commits is joined straight at the session's blob key on object storage: only depot can
     /// join it and the parts' URLs die with the upload, so the joined object is immutable
@@ -197,8 +212,8 @@ impl Registry {
     /// bytes stage under `uploads/`: a single object (written by a presigned URL, so copied
     /// and sealed at commit), a local upload (its parts live beside the key, and `uploads/` is
     /// what the local expiry sweeps), or one the finalizer commits (S3 tells it of objects
-    /// under `uploads/` only). Abandoned multipart uploads anywhere in the bucket are aborted
-    /// by its lifecycle rule.
+    /// under `uploads/` and `checked/` only). Abandoned multipart uploads anywhere in the
+    /// bucket are aborted by its lifecycle rule.
     pub(super) fn staged_key_of(&self, id: &str, size: u64, multipart: bool) -> String {
         let inline = self.uploads.commit_inline_max.is_none_or(|max| size <= max);
         if multipart && inline && self.blobs.location() == BlobLocation::ObjectStorage {
@@ -208,6 +223,7 @@ impl Registry {
         }
     }
 
+    /// What the store holds of `session`'s bytes.
     pub(super) async fn staged(&self, session: &UploadSession) -> Result<Staged, Error> {
         // A multipart upload's parts are asked for first: until they are joined there is no
         // object to look at, and once they are, the upload is gone.
@@ -244,8 +260,6 @@ impl Registry {
         })
     }
 
-    /// `session` with what its routes show: the parts received and, while it waits for
-    /// bytes, requests for the rest.
     /// Package `package_id` and its file `file_id`, whatever their status.
     async fn published_file(
         &self,
@@ -281,6 +295,8 @@ impl Registry {
         })
     }
 
+    /// `session` with what its routes show: the parts received and, while it waits for
+    /// bytes, requests for the rest.
     pub(super) async fn view(&self, session: UploadSession) -> Result<SessionView, Error> {
         if session.state.is_final() {
             return self.final_view(session).await;

@@ -230,6 +230,13 @@ pub trait Presign: Send + Sync {
         size: u64,
         sha256: Option<&str>,
     ) -> StoreResult<Presigned>;
+
+    /// Size and SHA-256 of the object at `key` as the store itself checked them when a
+    /// [`Presign::presign_put`] with `sha256` wrote it (whole-object checksums only); `None`
+    /// where the store keeps no such checksum, and the caller must read the bytes back.
+    async fn checked_on_arrival(&self, _key: &str) -> StoreResult<Option<StoredBlob>> {
+        Ok(None)
+    }
 }
 
 /// Capability: an object uploaded in parts, each sent by presigned URL, then joined.

@@ -23,8 +23,9 @@ pub use blob::{
 };
 pub use error::{Record, StoreError, StoreResult};
 pub use keys::{
-    INLINE_PREFIX, STAGING_PREFIX, is_inline_key, new_blob_key, new_inline_key, session_blob_key,
-    session_of_staging_key, staging_key,
+    CHECKED_PREFIX, INLINE_PREFIX, STAGING_PREFIX, checked_key, committed_key, is_inline_key,
+    new_blob_key, new_inline_key, session_blob_key, session_of_staging_key, session_of_upload_key,
+    staging_key,
 };
 pub use meta::{
     IdentityStore, MetaStore, PackageStore, PurgeStore, SettingsStore, UploadSessionStore,

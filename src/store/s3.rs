@@ -535,6 +535,38 @@ impl Presign for S3BlobStore {
             .map_err(StoreError::backend)?;
         Ok(presigned(request))
     }
+
+    async fn checked_on_arrival(&self, key: &str) -> StoreResult<Option<StoredBlob>> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_not_found()) {
+                    StoreError::not_found(Record::Blob, key)
+                } else {
+                    sdk_failure(e)
+                }
+            })?;
+        let size = out.content_length().unwrap_or_default().max(0) as u64;
+        Ok(out
+            .checksum_sha256()
+            .and_then(whole_object_sha256)
+            .map(|sha256| StoredBlob { size, sha256 }))
+    }
+}
+
+/// The lower-case hex SHA-256 of a whole object from S3's base64 `ChecksumSHA256`; `None` for
+/// a composite checksum of parts (`<base64>-<parts>`) or anything else that is not one.
+fn whole_object_sha256(checksum: &str) -> Option<String> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(checksum)
+        .ok()?;
+    (raw.len() == 32).then(|| hex::encode(raw))
 }
 
 /// `NotFound` when S3 answered the error `code` (`NoSuchKey`, `NoSuchUpload`), else a backend
@@ -557,5 +589,21 @@ fn presigned(request: PresignedRequest) -> Presigned {
             .headers()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_object_sha256;
+
+    #[test]
+    fn only_a_whole_object_checksum_is_a_sha256() {
+        let sha = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        assert_eq!(
+            whole_object_sha256(sha).as_deref(),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
+        assert_eq!(whole_object_sha256(&format!("{sha}-2")), None);
+        assert_eq!(whole_object_sha256("AAAA"), None);
     }
 }

@@ -157,14 +157,18 @@ impl Rig {
             .await
     }
 
-    /// Open an upload session for the file and stage its bytes (as the client's presigned PUT
-    /// would); the session's id.
-    async fn staged_session(&self) -> String {
+    /// Open an upload session for the file and send its bytes; the session's id. `checked`:
+    /// with a declared SHA-256, through the session's presigned PUT (S3 checks the bytes on
+    /// arrival at their final key); else staged as that PUT would stage them.
+    async fn staged_session(&self, checked: bool) -> String {
         let token = [
             ("PRIVATE-TOKEN", self.developer.as_str()),
             ("Content-Type", "application/json"),
         ];
-        let declared = json!({"size": self.data.len(), "sha256": sha256_hex(self.data)});
+        let mut declared = json!({"size": self.data.len()});
+        if checked {
+            declared["sha256"] = json!(sha256_hex(self.data));
+        }
         let url = format!("{}/uploads", self.url("file.bin"));
         let opened = self
             .app
@@ -172,6 +176,20 @@ impl Rig {
             .await;
         assert_eq!(opened.status, 201, "{}", opened.text());
         let id = opened.json()["id"].as_str().unwrap().to_string();
+        if checked {
+            let upload = &opened.json()["upload"];
+            let mut put = reqwest::Client::new()
+                .put(upload["url"].as_str().unwrap())
+                .body(self.data.to_vec());
+            for (k, v) in upload["headers"].as_object().unwrap() {
+                if !k.eq_ignore_ascii_case("content-length") {
+                    put = put.header(k, v.as_str().unwrap());
+                }
+            }
+            let sent = put.send().await.unwrap();
+            assert_eq!(sent.status(), 200, "the checked PUT");
+            return id;
+        }
         let data = self.data;
         let body =
             futures::stream::once(async move { Ok(bytes::Bytes::from_static(data)) }).boxed();
@@ -217,12 +235,7 @@ impl Rig {
         let purged = self.app.registry.purge(100).await;
         assert!(purged.is_ok(), "{case}: purge: {purged:?}");
         let live = self.live_blobs().await;
-        let objects: HashSet<String> = self.app.object_keys().await.into_iter().collect();
-        let blobs: HashSet<String> = objects
-            .iter()
-            .filter(|k| k.starts_with("blobs/"))
-            .cloned()
-            .collect();
+        let blobs: HashSet<String> = self.app.blob_keys().await.into_iter().collect();
         // A small file's bytes are in its item, not the bucket.
         let live: HashSet<String> = live.into_iter().filter(|k| !is_inline_key(k)).collect();
         assert_eq!(
@@ -396,8 +409,8 @@ async fn act(rig: &Rig, step: &Step, plan: Plan, case: &str) -> Acted {
             };
             (answer, n, None)
         }
-        Flow::Commit => {
-            let id = rig.staged_session().await;
+        Flow::Commit | Flow::CommitChecked => {
+            let id = rig.staged_session(step.flow == Flow::CommitChecked).await;
             let (a, n) = faulted(rig, step, plan, case, rig.complete(&id)).await;
             let (answer, retry) = answered(a, case, rig.complete(&id), 200).await;
             // Committed, and saying so again (idempotent).
@@ -433,7 +446,7 @@ async fn run_case(step: Step, fault: Fault, persistent: bool) -> Outcome {
     rig.assert_whole(&case).await;
     let end = rig.file_state(&case).await;
     let expected = match step.flow {
-        flow if flow.is_publish() || flow == Flow::Commit => FileState::Present,
+        flow if flow.is_publish() || flow.commits() => FileState::Present,
         _ => FileState::Absent,
     };
     assert_eq!(end, expected, "{case}: the file at the end");

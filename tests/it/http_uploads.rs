@@ -340,6 +340,7 @@ pub(crate) async fn in_parts_of_5_mib(backend: Backend) -> World {
         r.with_uploads(depot::Uploads {
             part_size: 5 << 20,
             commit_inline_max: None,
+            single_max: 0,
         })
     });
     w
@@ -518,6 +519,7 @@ async fn files_too_large_to_hash_in_a_request_are_committed_by_the_event(backend
         r.with_uploads(depot::Uploads {
             part_size: 5 << 20,
             commit_inline_max: Some(1 << 20),
+            single_max: 0,
         })
     });
     let dev = w.token("developer");

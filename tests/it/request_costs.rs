@@ -14,6 +14,7 @@ use depot::store::PackageStore;
 use depot::store::dynamo::DynamoMetaStore;
 use depot::store::s3::S3BlobStore;
 use depot::{Limits, Registry, router};
+use sha2::Digest;
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
@@ -41,6 +42,10 @@ impl Intercept for Recorder {
         let request = ctx.request();
         let what = match request.headers().get("x-amz-target") {
             Some(target) => target.rsplit('.').next().unwrap_or(target).to_string(),
+            // Presigning runs the same interceptors, but sends nothing.
+            None if request.uri().contains("X-Amz-Signature=") => {
+                format!("presigned S3 {}", request.method())
+            }
             None => format!("S3 {}", request.method()),
         };
         self.0.lock().unwrap().push(what);
@@ -341,6 +346,51 @@ async fn put_part(request: &serde_json::Value, data: &[u8]) -> serde_json::Value
     serde_json::json!({"part_number": request["part_number"], "etag": etag})
 }
 
+/// A registry on `s3` whose sessions go in parts of 5 MiB, sent as one checked PUT up to
+/// `single_max`; the app, the session route of `big.bin` and the developer's token.
+async fn handoff_app(
+    s3: &S3Emulator,
+    recorder: &Recorder,
+    single_max: u64,
+) -> (axum::Router, String, String) {
+    let (registry, meta) = counted_registry(s3, recorder).await;
+    let registry = Arc::new(
+        Arc::into_inner(registry)
+            .unwrap()
+            .with_uploads(depot::Uploads {
+                part_size: 5 << 20,
+                commit_inline_max: Some(128 << 20),
+                single_max,
+            }),
+    );
+    let admin = Admin::new(meta);
+    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
+    let uploads = format!("/api/v4/projects/{pid}/packages/generic/pkg/1.0/big.bin/uploads");
+    (router(registry), uploads, token)
+}
+
+/// Open a session declaring `declared` at `uploads`; the session as answered.
+async fn open_session(
+    app: &axum::Router,
+    uploads: &str,
+    token: &str,
+    declared: serde_json::Value,
+) -> serde_json::Value {
+    let open = axum::http::Request::builder()
+        .method("POST")
+        .uri(uploads)
+        .header("PRIVATE-TOKEN", token)
+        .header("Content-Type", "application/json")
+        .body(axum::body::Body::from(declared.to_string()))
+        .unwrap();
+    let opened = app.clone().oneshot(open).await.unwrap();
+    assert_eq!(opened.status(), 201);
+    let body = http_body_util::BodyExt::collect(opened.into_body())
+        .await
+        .unwrap();
+    serde_json::from_slice(&body.to_bytes()).unwrap()
+}
+
 /// A multipart session that `complete` commits, telling of its parts: they are joined at the
 /// blob key itself, so the commit lists nothing, copies nothing, seals nothing and looks at
 /// nothing twice; the session as committed is answered without reading it, its package or its
@@ -349,36 +399,10 @@ async fn put_part(request: &serde_json::Value, data: &[u8]) -> serde_json::Value
 async fn requests_per_multipart_handoff() {
     let s3 = S3Emulator::start().await;
     let recorder = Recorder::default();
-    let (registry, meta) = counted_registry(&s3, &recorder).await;
-    let registry = Arc::new(
-        Arc::into_inner(registry)
-            .unwrap()
-            .with_uploads(depot::Uploads {
-                part_size: 5 << 20,
-                commit_inline_max: Some(128 << 20),
-            }),
-    );
-    let admin = Admin::new(meta);
-    let (pid, token) = crate::support::provision_developer(&admin, "g", "p", "u").await;
-    let app = router(registry);
-    let uploads = format!("/api/v4/projects/{pid}/packages/generic/pkg/1.0/big.bin/uploads");
+    let (app, uploads, token) = handoff_app(&s3, &recorder, 0).await;
     let data: Vec<u8> = (0..(6u32 << 20)).map(|i| (i % 251) as u8).collect();
-    let open = axum::http::Request::builder()
-        .method("POST")
-        .uri(&uploads)
-        .header("PRIVATE-TOKEN", &token)
-        .header("Content-Type", "application/json")
-        .body(axum::body::Body::from(format!(
-            r#"{{"size": {}}}"#,
-            data.len()
-        )))
-        .unwrap();
-    let opened = app.clone().oneshot(open).await.unwrap();
-    assert_eq!(opened.status(), 201);
-    let body = http_body_util::BodyExt::collect(opened.into_body())
-        .await
-        .unwrap();
-    let session: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap();
+    let declared = serde_json::json!({"size": data.len()});
+    let session = open_session(&app, &uploads, &token, declared).await;
     let parts = session["upload"]["parts"].as_array().unwrap();
     let sent = serde_json::json!({"parts": [
         put_part(&parts[0], &data[..5 << 20]).await,
@@ -408,6 +432,63 @@ async fn requests_per_multipart_handoff() {
             "S3 GET",
             // the process's id slot (once per process), the live package, the publish that
             // settles the session; nothing read back for the answer
+            "PutItem",
+            "GetItem",
+            "TransactWriteItems",
+        ]
+    );
+}
+
+/// A session declaring its SHA-256 goes as one PUT that S3 checks on arrival, straight to its
+/// final key (above the part size too): the commit copies, seals and reads back nothing, and
+/// takes the digest from S3's own checksum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_per_checked_handoff() {
+    let s3 = S3Emulator::start().await;
+    let recorder = Recorder::default();
+    let (app, uploads, token) = handoff_app(&s3, &recorder, 128 << 20).await;
+    let data: Vec<u8> = (0..(6u32 << 20)).map(|i| (i % 247) as u8).collect();
+    let sha = hex::encode(sha2::Sha256::digest(&data));
+    let declared = serde_json::json!({"size": data.len(), "sha256": sha});
+    recorder.take();
+    let session = open_session(&app, &uploads, &token, declared).await;
+    let opened = recorder.take();
+    assert_eq!(
+        opened.iter().filter(|r| r.starts_with("S3")).count(),
+        0,
+        "nothing is created in S3 to open it: {opened:?}"
+    );
+    assert!(
+        opened.contains(&"presigned S3 PUT".to_string()),
+        "{opened:?}"
+    );
+    assert!(session["upload"]["parts"].is_null(), "{session}");
+    assert!(
+        session["upload"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/checked/")
+    );
+    put_part(&session["upload"], &data).await;
+    recorder.take();
+    let complete = format!("{uploads}/{}/complete", session["id"].as_str().unwrap());
+    assert_eq!(send(&app, "POST", &complete, &token, b"").await, 200);
+    let committed = recorder.take();
+    eprintln!("complete: {} requests: {committed:?}", committed.len());
+    assert_eq!(
+        committed,
+        [
+            // the session; its object (arrived, whole); the claim
+            "GetItem",
+            "S3 HEAD",
+            "UpdateItem",
+            // the opener's token, still valid; the SHA-256 S3 checked on arrival (no copy,
+            // no seal, no read-back)
+            "GetItem",
+            "GetItem",
+            "S3 HEAD",
+            // the process's id slot (once per process), the live package, the publish that
+            // settles the session
             "PutItem",
             "GetItem",
             "TransactWriteItems",

@@ -28,6 +28,7 @@ async fn parts_told_wrongly_are_looked_up_and_missing_ones_refused(backend: Back
         r.with_uploads(depot::Uploads {
             part_size: PART as u64,
             commit_inline_max: None,
+            single_max: 0,
         })
     });
     let dev = w.token("developer");

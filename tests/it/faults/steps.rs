@@ -29,7 +29,10 @@ pub(super) enum Flow {
     DeleteFile,
     PurgePackage,
     PurgeFile,
+    /// An upload session without a declared SHA-256: staged, copied, sealed, read back.
     Commit,
+    /// An upload session with one: its PUT checked by S3 on arrival at its final key.
+    CommitChecked,
 }
 
 impl Flow {
@@ -49,6 +52,10 @@ impl Flow {
     /// A publish adding a file to a package that exists already.
     pub(super) fn adds_to_existing(self) -> bool {
         matches!(self, Flow::PublishExisting | Flow::PublishExistingSmall)
+    }
+
+    pub(super) fn commits(self) -> bool {
+        matches!(self, Flow::Commit | Flow::CommitChecked)
     }
 
     pub(super) fn data(self) -> &'static [u8] {
@@ -109,6 +116,9 @@ pub(super) fn steps() -> Vec<Step> {
         ("commit: S3 PutObject sealing the staged object", Commit, obj("PUT", "uploads/", not_copy)),
         ("commit: S3 GET of the blob (measured)", Commit, obj("GET", "blobs/", any)),
         ("commit: DynamoDB publish + settle transaction", Commit, ddb(WRITE, "")),
+        ("commit, checked upload: S3 HEAD of the checked object", CommitChecked, obj("HEAD", "checked/", any)),
+        ("commit, checked upload: DynamoDB claim of the session", CommitChecked, ddb("UpdateItem", "\":now\"")),
+        ("commit, checked upload: DynamoDB publish + settle transaction", CommitChecked, ddb(WRITE, "")),
     ];
     table
         .into_iter()

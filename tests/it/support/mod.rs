@@ -166,6 +166,22 @@ impl TestApp {
         }
     }
 
+    /// Keys of the objects holding a file's bytes: blobs, and checked uploads not sealed.
+    pub async fn blob_keys(&self) -> Vec<String> {
+        match &self.stores {
+            Stores::Aws { s3, bucket, .. } => s3
+                .objects(bucket)
+                .await
+                .into_iter()
+                .filter(|(k, size)| {
+                    k.starts_with("blobs/") || (k.starts_with("checked/") && *size > 0)
+                })
+                .map(|(k, _)| k)
+                .collect(),
+            Stores::Local(_) => panic!("not an AWS app"),
+        }
+    }
+
     /// The same stores behind a registry configured by `configure` (downloads, uploads).
     pub fn reconfigure(&mut self, configure: impl FnOnce(Registry) -> Registry) {
         let registry = Registry::new(
@@ -320,12 +336,8 @@ impl TestApp {
     pub async fn blob_count(&self) -> usize {
         match &self.stores {
             Stores::Local(dir) => depot::store::fs::count_files(&dir.path().join("blobs")),
-            Stores::Aws { s3, bucket, .. } => s3
-                .keys(bucket)
-                .await
-                .iter()
-                .filter(|k| k.starts_with("blobs/"))
-                .count(),
+            // A checked upload's object is its blob, unless a settled session sealed it.
+            Stores::Aws { .. } => self.blob_keys().await.len(),
         }
     }
 
@@ -361,13 +373,20 @@ impl TestApp {
         self.staged_sizes().await.iter().filter(|s| **s > 0).count()
     }
 
-    /// Sealed (empty) staged objects: sessions settled, their write-once URLs spent.
+    /// Sealed (empty) staged or checked objects: sessions settled, their write-once URLs
+    /// spent.
     pub async fn sealed_count(&self) -> usize {
-        self.staged_sizes()
-            .await
-            .iter()
-            .filter(|s| **s == 0)
-            .count()
+        let checked = match &self.stores {
+            Stores::Local(_) => 0,
+            Stores::Aws { s3, bucket, .. } => s3
+                .objects(bucket)
+                .await
+                .iter()
+                .filter(|(k, size)| k.starts_with("checked/") && *size == 0)
+                .count(),
+        };
+        let staged = self.staged_sizes().await;
+        staged.iter().filter(|s| **s == 0).count() + checked
     }
 
     /// Uploads in flight or left over (temp files, or unfinished multipart parts).
