@@ -102,7 +102,8 @@ pub fn epoch_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// The release `lambda-api`, running against the runtime at `runtime` and the emulators.
+/// A release function binary (`lambda-api`, `lambda-finalize`), running against the runtime
+/// at `runtime` and the emulators.
 pub struct Function {
     pub child: std::process::Child,
 }
@@ -116,15 +117,25 @@ impl Drop for Function {
 
 impl Function {
     pub fn spawn(runtime: &str, env: &[(&str, String)]) -> Self {
-        let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/lambda-api");
-        let mut command = std::process::Command::new(binary);
+        Self::spawn_binary("lambda-api", "ApiFunction", runtime, env)
+    }
+
+    /// The release `binary`, deployed as the template's `resource` (its memory setting).
+    pub fn spawn_binary(
+        binary: &str,
+        resource: &str,
+        runtime: &str,
+        env: &[(&str, String)],
+    ) -> Self {
+        let binary = format!("{}/target/release/{binary}", env!("CARGO_MANIFEST_DIR"));
+        let mut command = std::process::Command::new(&binary);
         command
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", runtime)
             .env("AWS_LAMBDA_FUNCTION_NAME", "depot-api")
             .env(
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                super::api_memory_mb().to_string(),
+                super::memory_mb(resource).to_string(),
             )
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/depot-api")
@@ -207,20 +218,7 @@ impl Lambda {
     /// Invoke with `event`; the function's answer (status, parsed JSON body if any) and the
     /// handler's duration.
     pub async fn invoke(&mut self, event: Value) -> (u16, Value, Duration) {
-        self.count += 1;
-        let (answer, answered) = oneshot::channel();
-        self.queue
-            .send(Invocation {
-                id: format!("req-{}", self.count),
-                event,
-                answer,
-            })
-            .await
-            .unwrap();
-        let (response, took) = tokio::time::timeout(Duration::from_secs(60), answered)
-            .await
-            .expect("the function answers within 60 s")
-            .unwrap();
+        let (response, took) = self.invoke_raw(event).await;
         let status = response["statusCode"].as_u64().unwrap_or(0) as u16;
         let body = response["body"].as_str().unwrap_or("");
         let body = if response["isBase64Encoded"].as_bool() == Some(true) {
@@ -232,5 +230,23 @@ impl Lambda {
         };
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
         (status, json, took)
+    }
+
+    /// Invoke with `event`; the function's response as it is, and the handler's duration.
+    pub async fn invoke_raw(&mut self, event: Value) -> (Value, Duration) {
+        self.count += 1;
+        let (answer, answered) = oneshot::channel();
+        self.queue
+            .send(Invocation {
+                id: format!("req-{}", self.count),
+                event,
+                answer,
+            })
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(60), answered)
+            .await
+            .expect("the function answers within 60 s")
+            .unwrap()
     }
 }

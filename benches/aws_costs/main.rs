@@ -33,16 +33,20 @@ use support::s3::S3Emulator;
 
 /// The API function's memory setting in template.yaml (what Lambda bills by), read from it.
 fn api_memory_mb() -> f64 {
-    static MB: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *MB.get_or_init(|| {
-        let template = include_str!("../../template.yaml");
-        let api = &template[template.find("ApiFunction:").expect("the API function")..];
-        let line = api
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("MemorySize:"));
-        line.and_then(|v| v.trim().parse().ok())
-            .expect("the API function's MemorySize")
-    })
+    memory_mb("ApiFunction")
+}
+
+/// The memory setting of the template's function `resource`.
+fn memory_mb(resource: &str) -> f64 {
+    let template = include_str!("../../template.yaml");
+    let at = template
+        .find(&format!("  {resource}:"))
+        .unwrap_or_else(|| panic!("template.yaml has no {resource}"));
+    let line = template[at..]
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("MemorySize:"));
+    line.and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{resource}'s MemorySize"))
 }
 const SMALL: usize = 4096;
 const RUNS: usize = 20;
@@ -98,6 +102,7 @@ async fn run() {
                 durations_ms: durations,
                 cpu_ms: cpu,
                 egress_bytes: egress,
+                event_ms: Vec::new(),
             });
         }};
     }
@@ -145,15 +150,33 @@ async fn run() {
     let sha = hex::encode(sha2::Sha256::digest(&big));
     let http = reqwest::Client::new();
     let handoff_name: &'static str = Box::leak(
-        format!("handoff {HANDOFF_MIB} MiB (64 MiB parts; open, parts to S3, complete)")
-            .into_boxed_str(),
+        format!(
+            "handoff {HANDOFF_MIB} MiB (declared SHA-256; open, PUT to S3, complete, S3's event)"
+        )
+        .into_boxed_str(),
     );
+    // S3 tells the finalizer function of the object, as the template has it do.
+    let (runtime, queue, ready) = runtime_api().await;
+    let finalize = Function::spawn_binary("lambda-finalize", "FinalizeFunction", &runtime, &env);
+    ready.await.unwrap();
+    let mut finalizer = Lambda { queue, count: 0 };
+    let mut event_ms = Vec::new();
     measure!(handoff_name, HANDOFF_RUNS, |i| {
         let uri = format!("{base}/generic/big-{i}/1.0/big.bin/uploads");
-        handoff(&mut lambda, &http, &uri, &token, &big, &sha).await
+        let to = Handoff {
+            http: &http,
+            uri: &uri,
+            token: &token,
+            finalizer: &mut finalizer,
+        };
+        let (d, n, e, events) = handoff(&mut lambda, to, &big, &sha).await;
+        event_ms.extend(events);
+        (d, n, e)
     });
+    results.last_mut().unwrap().event_ms = event_ms;
     let peak_mib = function.peak_rss_mib();
     drop(function);
+    drop(finalize);
 
     report(&results, &starts, peak_mib);
     report::sizing(&results);
@@ -177,16 +200,31 @@ async fn starts(env: &[(&str, String)]) -> Vec<f64> {
     starts
 }
 
-/// One large-file handoff at `uri` (the session route): open a session, PUT the parts straight
-/// to S3, complete (telling of the parts). The two invocations' durations, their count, no egress.
+/// Where a handoff goes: the session route `uri`, and the finalizer S3 notifies.
+struct Handoff<'a> {
+    http: &'a reqwest::Client,
+    uri: &'a str,
+    token: &'a str,
+    finalizer: &'a mut Lambda,
+}
+
+/// One large-file handoff (declaring its SHA-256, as `depot push` does): open a session, PUT
+/// the bytes (or parts) straight to S3, complete (telling of any parts), then the event S3
+/// sends the finalizer for an object under a notified prefix (after the client's `complete`,
+/// as it comes in practice: a second or so later). The API invocations' durations, their
+/// count, no egress, and the finalizer invocations' durations (ms).
 async fn handoff(
     lambda: &mut Lambda,
-    http: &reqwest::Client,
-    uri: &str,
-    token: &str,
+    to: Handoff<'_>,
     big: &[u8],
     sha: &str,
-) -> (Vec<Duration>, usize, u64) {
+) -> (Vec<Duration>, usize, u64, Vec<f64>) {
+    let Handoff {
+        http,
+        uri,
+        token,
+        finalizer,
+    } = to;
     let open = json!({"size": big.len(), "sha256": sha}).to_string();
     let mut e = event("POST", uri, token, Some(open.as_bytes()));
     e["headers"]["content-type"] = json!("application/json");
@@ -230,7 +268,28 @@ async fn handoff(
     let (status, done, completed) = lambda.invoke(e).await;
     assert_eq!(status, 200, "complete: {done}");
     assert_eq!(done["package_file"]["file_sha256"], json!(sha));
-    (vec![opened, completed], 2, 0)
+    let mut events = Vec::new();
+    let url = parts[0]["url"].as_str().unwrap();
+    let path = url.split('?').next().unwrap();
+    if let Some(at) = ["/checked/", "/uploads/"].iter().find_map(|p| path.find(p)) {
+        let (answer, took) = finalizer
+            .invoke_raw(s3_event(&path[at + 1..], big.len()))
+            .await;
+        assert_eq!(answer[0]["state"], "committed", "the event: {answer}");
+        events.push(took.as_secs_f64() * 1000.0);
+    }
+    (vec![opened, completed], 2, 0, events)
+}
+
+/// An S3 `ObjectCreated:Put` notification for `key`, as S3 sends it.
+fn s3_event(key: &str, size: usize) -> serde_json::Value {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-30T12:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "uploads",
+            "bucket": {"name": "depot-bench", "arn": "arn:aws:s3:::depot-bench"},
+            "object": {"key": key, "size": size, "sequencer": "0055AED6DCD90281E5"}}
+    }]})
 }
 
 /// The emulators behind the function, every request recorded in the returned `Calls`; the

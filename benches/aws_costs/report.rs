@@ -34,6 +34,8 @@ pub struct Measured {
     /// The function's time on a CPU, all its threads, each run.
     pub cpu_ms: Vec<f64>,
     pub egress_bytes: u64,
+    /// Invocations of the finalizer that S3's events cause, ms each (billed at its memory).
+    pub event_ms: Vec<f64>,
 }
 
 impl Measured {
@@ -223,10 +225,16 @@ fn dollars(results: &[Measured], memory_mb: f64) {
     println!("|---|---|---|---|---|---|---|---|");
     for m in results {
         let per_invocation = m.invocations as f64 / m.runs as f64;
+        let per_event = m.event_ms.len() as f64 / m.runs as f64;
         let gateway = per_invocation * price::HTTP_API_REQUEST;
-        let lambda_requests = per_invocation * price::LAMBDA_REQUEST;
-        let gb_s = |ms: f64| ms / 1000.0 * memory_mb / 1024.0 * price::LAMBDA_ARM_GB_SECOND;
-        let duration = gb_s(m.modelled_ms(memory_mb));
+        let lambda_requests = (per_invocation + per_event) * price::LAMBDA_REQUEST;
+        let gb_s = |ms: f64, mb: f64| ms / 1000.0 * mb / 1024.0 * price::LAMBDA_ARM_GB_SECOND;
+        let events_ms: f64 = m.event_ms.iter().map(|ms| ms.ceil()).sum();
+        let duration = gb_s(m.modelled_ms(memory_mb), memory_mb)
+            + gb_s(
+                events_ms / m.runs as f64,
+                super::memory_mb("FinalizeFunction"),
+            );
         let dynamo = m.per_op(|c| c.read_units) * price::DYNAMO_RRU
             + m.per_op(|c| c.write_units) * price::DYNAMO_WRU;
         let s3 = m.per_op(|c| match c.s3_class {

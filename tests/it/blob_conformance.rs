@@ -716,6 +716,18 @@ async fn s3_presigned_urls_work_and_are_checked() {
         read_all(s.store.as_ref(), &target, None).await,
         b"uploaded directly"
     );
+    // S3 vouches for what it checked on arrival; of bytes put without a checksum it knows
+    // nothing, and they must be read back.
+    let presign = s.store.presign().unwrap();
+    let checked = presign.checked_on_arrival(&target).await.unwrap();
+    assert_eq!(
+        checked,
+        Some(depot::store::StoredBlob {
+            size: 17,
+            sha256: sha256_hex(b"uploaded directly")
+        })
+    );
+    assert_eq!(presign.checked_on_arrival(&key).await.unwrap(), None);
 }
 
 /// The local store signs its own URLs, which `depot serve` answers: the same checks as S3's

@@ -414,7 +414,7 @@ async fn a_large_session_goes_in_parts_and_resumes(backend: Backend) {
 }
 
 /// An S3 `ObjectCreated:Put` notification for `key`, as S3 sends it.
-fn object_created(key: &str, size: usize) -> depot::finalizer::S3Event {
+pub(crate) fn object_created(key: &str, size: usize) -> depot::finalizer::S3Event {
     serde_json::from_value(json!({"Records": [{
         "eventVersion": "2.1",
         "eventSource": "aws:s3",

@@ -8,6 +8,7 @@ mod support;
 
 mod billing_model;
 mod blob_conformance;
+mod checked_uploads;
 mod cli;
 mod cli_push_pull;
 mod download_races;
