@@ -275,7 +275,10 @@ async fn handoff(
         let (answer, took) = finalizer
             .invoke_raw(s3_event(&path[at + 1..], big.len()))
             .await;
-        assert_eq!(answer[0]["state"], "committed", "the event: {answer}");
+        assert_eq!(
+            answer["records"][0]["state"], "committed",
+            "the event: {answer}"
+        );
         events.push(took.as_secs_f64() * 1000.0);
     }
     (vec![opened, completed], 2, 0, events)

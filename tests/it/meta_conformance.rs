@@ -548,7 +548,7 @@ async fn lists_order_filter_and_page(s: Subject) {
         async move { m.list_packages(&projects, &q).await.unwrap() }
     };
 
-    let cases: [(&str, Vec<i64>); 11] = [
+    let cases: [(&str, Vec<i64>); 15] = [
         ("", vec![alpha1.id, beta.id, alpha110.id, core.id]),
         ("sort=desc", vec![core.id, alpha110.id, beta.id, alpha1.id]),
         (
@@ -573,6 +573,17 @@ async fn lists_order_filter_and_page(s: Subject) {
         ("package_version=1.0", vec![alpha1.id, core.id]),
         ("status=hidden", vec![gamma.id]),
         ("package_type=npm", vec![]),
+        // Name order with a status, a name filter, a version filter.
+        ("order_by=name&status=hidden", vec![gamma.id]),
+        (
+            "order_by=name&sort=desc&package_name=lib",
+            vec![core.id, beta.id],
+        ),
+        (
+            "order_by=name&package_version=1.0",
+            vec![alpha1.id, core.id],
+        ),
+        ("order_by=name&package_name=nothing", vec![]),
     ];
     for (q, expected) in cases {
         let got = list(only_a, q, false).await;
@@ -593,6 +604,12 @@ async fn lists_order_filter_and_page(s: Subject) {
     let second = list(only_a, "per_page=3&page=2", false).await;
     assert_eq!(ids(&second.items), vec![core.id]);
     assert_eq!((second.total, second.has_next), (Some(4), false));
+    let named = list(only_a, "order_by=name&per_page=3&page=2", false).await;
+    assert_eq!(ids(&named.items), vec![core.id]);
+    assert_eq!((named.total, named.has_next), (Some(4), false));
+    let named = list(only_a, "order_by=name&sort=desc&per_page=2", false).await;
+    assert_eq!(ids(&named.items), vec![core.id, alpha110.id]);
+    assert_eq!((named.total, named.has_next), (Some(4), true));
     let beyond = list(only_a, "per_page=3&page=5", false).await;
     assert!(beyond.items.is_empty());
     assert_eq!((beyond.total, beyond.has_next), (Some(4), false));
@@ -608,7 +625,7 @@ async fn lists_order_filter_and_page(s: Subject) {
     }
 
     // A group list merges its projects' packages in one order.
-    let group_cases: [(&str, Vec<i64>); 5] = [
+    let group_cases: [(&str, Vec<i64>); 6] = [
         (
             "",
             vec![alpha1.id, alpha3.id, beta.id, zeta.id, alpha110.id, core.id],
@@ -629,6 +646,10 @@ async fn lists_order_filter_and_page(s: Subject) {
         (
             "package_name=alpha",
             vec![alpha1.id, alpha3.id, alpha110.id],
+        ),
+        (
+            "order_by=name&sort=desc",
+            vec![zeta.id, core.id, alpha3.id, alpha110.id, alpha1.id, beta.id],
         ),
     ];
     for (q, expected) in group_cases {
@@ -726,17 +747,20 @@ async fn deletes_and_purge_records(s: Subject) {
         listed.items.iter().map(|p| p.id).collect::<Vec<_>>(),
         vec![q.id]
     );
-    let listed = m
-        .list_packages(
-            std::slice::from_ref(&project),
-            &query("status=pending_destruction", false),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        listed.items.iter().map(|p| p.id).collect::<Vec<_>>(),
-        vec![p.id]
-    );
+    for q in [
+        "status=pending_destruction",
+        "status=pending_destruction&order_by=name",
+    ] {
+        let listed = m
+            .list_packages(std::slice::from_ref(&project), &query(q, false))
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.items.iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![p.id],
+            "{q}"
+        );
+    }
     // Its name and version are free for a new package.
     let (p2, _) = put(m, a, "p", "1.0", "a.bin", true).await;
     assert_ne!(p2.id, p.id);

@@ -25,7 +25,8 @@
 //!
 //! Package items also carry the list index keys: `LIST_PK` = `LIST#<project id>#<status>` and
 //! one sort key per order, `BY_CREATED` = `<created_at ms, 13 digits>#<id, 20 digits>`,
-//! `BY_NAME` = `<name>#<version>#<id>`, `BY_VERSION` = `<version>#<id>`. Every character allowed
+//! `BY_NAME` = `<name>#<version>#<id>` (deleted packages only: live ones are listed by name
+//! from their own `PKG#` range), `BY_VERSION` = `<version>#<id>`. Every character allowed
 //! in a name or version sorts after `#`, so these sort exactly like the (name, version, id)
 //! tuples the SQL store orders by. Project items carry `NS_PK` = `NS#<top-level group>` and
 //! `NS_SK` = their full path, so a group's projects (with subgroups) are one Query.
@@ -296,6 +297,11 @@ impl Partition {
             .into_iter()
             .find(|prefix| key.sk.starts_with(prefix))
             .map(|prefix| Partition::new(key.pk.clone(), Some(prefix.into())))
+    }
+
+    /// A project's live packages, in name and version order.
+    pub fn live_packages(project_id: i64) -> Self {
+        Partition::new(format!("PROJECT#{project_id}"), Some(PACKAGE_SLOT.into()))
     }
 
     /// The references to a blob.

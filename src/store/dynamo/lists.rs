@@ -16,11 +16,13 @@
 //! registry's.
 
 use super::items::{NAME_LC, package_from};
-use super::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key, Partition};
+use super::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key, LIST_PK, Partition};
 use super::limits::BATCH_GET_KEYS;
 use super::schema::{Fields, Item, s};
 use super::{BY_CREATED_INDEX, BY_NAME_INDEX, BY_VERSION_INDEX, DynamoMetaStore};
-use crate::domain::{COUNT_LIMIT, Listed, Package, PackageOrder, PackageQuery, Project};
+use crate::domain::{
+    COUNT_LIMIT, Listed, Package, PackageOrder, PackageQuery, PackageStatus, Project,
+};
 use crate::store::StoreResult;
 use crate::store::aws::sdk_failure;
 use std::collections::HashMap;
@@ -39,7 +41,8 @@ const READ_UNIT_BYTES: usize = 4096;
 /// packages published since); past that it stops, and the rest is read by key.
 const RANGE_SLACK: usize = 16;
 
-/// Which index serves an order, and the attribute it sorts by.
+/// Which index serves an order, and the attribute it sorts by (name order: deleted packages
+/// only, see [`by_slot`]).
 fn index_for(order: PackageOrder) -> (&'static str, &'static str) {
     match order {
         PackageOrder::CreatedAt | PackageOrder::Type | PackageOrder::ProjectPath => {
@@ -50,11 +53,21 @@ fn index_for(order: PackageOrder) -> (&'static str, &'static str) {
     }
 }
 
+/// Is `query` listed from the project's own range of live package items rather than an
+/// index? Their sort keys (`PKG#<name>#<version>`) are in name order already, so a live
+/// package needs no name index entry: one write unit less for every new package. Deleted
+/// packages (each in a slot of its own, by id) keep theirs.
+fn by_slot(query: &PackageQuery) -> bool {
+    query.order == PackageOrder::Name && query.status != PackageStatus::PendingDestruction
+}
+
 /// One row of an index read: its sort key, with the project's path first (for
-/// `project_path` order), and the table key of the package item.
+/// `project_path` order), the table key of the package item, and the item itself when the
+/// read was of the table (so the page needs no second read).
 struct IndexRow {
     sort: (String, String),
     table_key: Key,
+    item: Option<Item>,
 }
 
 impl DynamoMetaStore {
@@ -67,17 +80,26 @@ impl DynamoMetaStore {
         want: usize,
     ) -> StoreResult<(Vec<IndexRow>, Option<usize>)> {
         let (index, sort_attr) = index_for(query.order);
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("LIST_PK = :pk")
-            .expression_attribute_values(":pk", s(keys::list_pk(project.id, query.status)))
-            // GitLab orders a project's own packages newest first in a project_path list,
-            // whichever the direction.
-            .scan_index_forward(!query.descending && query.order != PackageOrder::ProjectPath);
+        let list_pk = s(keys::list_pk(project.id, query.status));
         let mut filters = Vec::new();
+        let mut request = if by_slot(query) {
+            // The status is the list partition's: the live range holds every live status.
+            filters.push(format!("{LIST_PK} = :list"));
+            self.query(&Partition::live_packages(project.id))
+                .consistent_read(false)
+                .expression_attribute_values(":list", list_pk)
+        } else {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("LIST_PK = :pk")
+                .expression_attribute_values(":pk", list_pk)
+        };
+        // GitLab orders a project's own packages newest first in a project_path list,
+        // whichever the direction.
+        request = request
+            .scan_index_forward(!query.descending && query.order != PackageOrder::ProjectPath);
         for (i, word) in query.name_words.iter().enumerate() {
             filters.push(format!("contains({NAME_LC}, :w{i})"));
             request = request.expression_attribute_values(format!(":w{i}"), s(word));
@@ -110,9 +132,20 @@ impl DynamoMetaStore {
                 if rows.len() == want {
                     return Ok((rows, None));
                 }
-                rows.push(IndexRow {
-                    sort: (path.clone(), Fields::of(item)?.s(sort_attr)?),
-                    table_key: Key::of(item)?,
+                rows.push(match by_slot(query) {
+                    true => {
+                        let p = package_from(item)?;
+                        IndexRow {
+                            sort: (path.clone(), keys::by_name(&p.name, &p.version, p.id)),
+                            table_key: Key::of(item)?,
+                            item: Some(item.clone()),
+                        }
+                    }
+                    false => IndexRow {
+                        sort: (path.clone(), Fields::of(item)?.s(sort_attr)?),
+                        table_key: Key::of(item)?,
+                        item: None,
+                    },
                 });
             }
             start = page.last_evaluated_key;
@@ -199,15 +232,21 @@ impl DynamoMetaStore {
             });
         }
         let counted = rows.len();
+        let mut read = HashMap::new();
         let keys: Vec<Key> = rows
             .into_iter()
             .skip(offset)
             .take(per_page)
-            .map(|r| r.table_key)
+            .map(|r| {
+                if let Some(item) = r.item {
+                    read.insert(r.table_key.clone(), item);
+                }
+                r.table_key
+            })
             .collect();
         let wanted = keys.len();
         let mut items = Vec::with_capacity(wanted);
-        for item in self.page_items(keys, &ranges).await? {
+        for item in self.page_items(keys, &ranges, read).await? {
             let package = package_from(&item)?;
             // Indexes trail the table by a moment: drop a row whose package changed since.
             if query.matches(&package) {
@@ -229,18 +268,19 @@ impl DynamoMetaStore {
     /// left out. Eventually consistent, as the index rows are: a list is a moment behind the
     /// table either way, and reading its page so costs half. `ranges` holds how many index
     /// rows each project partition has, where known; a range small enough is read whole.
+    /// `found`: items read already (with the rows).
     async fn page_items(
         &self,
         keys: Vec<Key>,
         ranges: &HashMap<String, usize>,
+        mut found: HashMap<Key, Item>,
     ) -> StoreResult<Vec<Item>> {
         let mut wanted_in: HashMap<Partition, usize> = HashMap::new();
-        for key in &keys {
+        for key in keys.iter().filter(|k| !found.contains_key(k)) {
             if let Some(range) = Partition::package_range_of(key) {
                 *wanted_in.entry(range).or_default() += 1;
             }
         }
-        let mut found: HashMap<Key, Item> = HashMap::new();
         let mut settled: Vec<Partition> = Vec::new();
         for (range, wanted) in wanted_in {
             let Some(&rows) = ranges.get(&range.pk) else {

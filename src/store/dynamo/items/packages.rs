@@ -44,7 +44,12 @@ pub fn package_item(p: &Package) -> Item {
         )
         .s(LIST_PK, keys::list_pk(p.project_id, p.status))
         .s(BY_CREATED, keys::by_created(p.created_at, p.id))
-        .s(BY_NAME, keys::by_name(&p.name, &p.version, p.id))
+        // Live packages are listed by name from their own range (`lists::by_slot`).
+        .opt_s(
+            BY_NAME,
+            (p.status == PackageStatus::PendingDestruction)
+                .then(|| keys::by_name(&p.name, &p.version, p.id)),
+        )
         .s(BY_VERSION, keys::by_version(&p.version, p.id))
         .s(NAME_LC, p.name.as_str().to_lowercase())
         .build()
@@ -243,9 +248,14 @@ mod tests {
         let get = |name: &str| Fields::of(&item).unwrap().s(name).unwrap();
         assert_eq!(get(LIST_PK), "LIST#9#hidden");
         assert_eq!(get(BY_CREATED), "1700000000000#00000000000000000042");
-        assert_eq!(get(BY_NAME), "Tool#1.2.3#00000000000000000042");
         assert_eq!(get(BY_VERSION), "1.2.3#00000000000000000042");
         assert_eq!(get(NAME_LC), "tool");
+        // A live package is listed by name from its own range: no name index entry to write.
+        assert!(!item.contains_key(BY_NAME));
+        let item = package_item(&package(PackageStatus::PendingDestruction, None));
+        let get = |name: &str| Fields::of(&item).unwrap().s(name).unwrap();
+        assert_eq!(get(LIST_PK), "LIST#9#pending_destruction");
+        assert_eq!(get(BY_NAME), "Tool#1.2.3#00000000000000000042");
     }
 
     #[test]
