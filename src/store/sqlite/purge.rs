@@ -138,8 +138,10 @@ impl PurgeStore for SqliteMetaStore {
     }
 }
 
-/// Whether a record other than file `?2` names blob `?1`.
-const SHARED: &str = "SELECT EXISTS (SELECT 1 FROM package_files WHERE blob_key = ?1 AND id != ?2)";
+/// Whether a record other than file `?2` names blob `?1` (never an inline key: the partial
+/// index by blob key holds the others only, and this condition is what lets SQLite use it).
+pub(super) const SHARED: &str = "SELECT EXISTS (SELECT 1 FROM package_files \
+    WHERE blob_key = ?1 AND blob_key NOT LIKE 'inline/%' AND id != ?2)";
 
 /// Remove package `id`'s record and every file record it holds.
 fn forget_package_in(c: &Connection, id: i64) -> StoreResult<()> {
@@ -148,4 +150,59 @@ fn forget_package_in(c: &Connection, id: i64) -> StoreResult<()> {
     c.execute_cached("DELETE FROM packages WHERE id = ?1", [id])
         .map_err(db_err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::migrations::migrate;
+    use super::super::rows::{DOOMED, PACKAGE_COLS};
+    use super::SHARED;
+    use rusqlite::Connection;
+
+    /// SQLite's plan for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        steps.join("\n")
+    }
+
+    /// The partial indexes that spare a publish two index writes still serve the purge's
+    /// questions: doomed packages and files in id order, and whether a blob is shared.
+    #[test]
+    fn the_purge_reads_by_the_partial_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("plan.sqlite3")).unwrap();
+        migrate(&mut conn).unwrap();
+        let doomed = format!(
+            "SELECT {PACKAGE_COLS} FROM packages WHERE status = '{DOOMED}' ORDER BY id LIMIT 5"
+        );
+        assert!(
+            plan(&conn, &doomed).contains("INDEX packages_doomed"),
+            "{}",
+            plan(&conn, &doomed)
+        );
+        let files =
+            format!("SELECT id FROM package_files WHERE status = '{DOOMED}' ORDER BY id LIMIT 5");
+        assert!(
+            plan(&conn, &files).contains("INDEX package_files_doomed"),
+            "{}",
+            plan(&conn, &files)
+        );
+        let shared = SHARED.replace("?1", "'blobs/x'").replace("?2", "1");
+        assert!(
+            plan(&conn, &shared).contains("INDEX package_files_by_blob"),
+            "{}",
+            plan(&conn, &shared)
+        );
+        // Publishing a small file writes neither index.
+        let indexed = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(
+            indexed("SELECT count(*) FROM sqlite_master WHERE name LIKE '%by_status'"),
+            0
+        );
+    }
 }
