@@ -23,7 +23,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct SqliteMetaStore {
+    /// The connection that writes (and that migrated the schema).
     conn: Arc<Mutex<Connection>>,
+    /// Connections that only read, one per core or so: a WAL database serves readers side by
+    /// side, each seeing the last commit. With one connection for everything, concurrent
+    /// downloads found it taken and hopped to the blocking pool to wait for it (`perf`, GET at
+    /// 8 clients: most samples in the scheduler).
+    readers: Arc<[Mutex<Connection>]>,
     /// Calls made on the connection so far: what a use case costs this store, as request
     /// counts are what it costs DynamoDB (the purge's test keeps it per pass, not per file).
     round_trips: Arc<AtomicU64>,
@@ -54,8 +60,13 @@ impl SqliteMetaStore {
             other => other,
         })?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let readers = (0..cores.clamp(2, MAX_READERS))
+            .map(|_| open_reader(path).map(Mutex::new))
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers: readers.into(),
             round_trips: Arc::default(),
             publishes: group::Queue::default(),
         })
@@ -66,24 +77,34 @@ impl SqliteMetaStore {
         self.round_trips.load(Ordering::Relaxed)
     }
 
-    /// Run the read-only query `f` right here when the connection is free: an indexed read of a
-    /// local WAL database takes microseconds (readers never wait for writers or checkpoints),
-    /// less than handing it to a blocking thread and back. When a write holds the connection,
-    /// wait for it off the async threads, as [`Self::call`] does.
+    /// Run the read-only query `f` right here on a reading connection that is free: an
+    /// indexed read of a local WAL database takes microseconds (readers never wait for writers
+    /// or checkpoints), less than handing it to a blocking thread and back. When every reader
+    /// is busy, wait for one off the async threads.
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        let f = match self.conn.try_lock() {
-            Ok(mut guard) => return f(&mut guard),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
-                return f(&mut poisoned.into_inner());
+        for reader in self.readers.iter() {
+            match reader.try_lock() {
+                Ok(mut guard) => return f(&mut guard),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    return f(&mut poisoned.into_inner());
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {}
             }
-            Err(std::sync::TryLockError::WouldBlock) => f,
-        };
-        self.on_blocking_thread(f).await
+        }
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = readers[0]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(StoreError::backend)?
     }
 
     /// The row the query `sql` (with the one parameter `key`) returns, decoded by `row`; `None`
@@ -133,6 +154,21 @@ impl SqliteMetaStore {
 
 /// Prepared statements kept per connection: every fixed statement of this store fits.
 const STATEMENT_CACHE: usize = 64;
+
+/// The most reading connections a store opens (one per core up to this).
+const MAX_READERS: usize = 8;
+
+/// A connection for reads only (`query_only`: a write through it is an error), opened on the
+/// database the writer has just brought up to date.
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(StoreError::backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(StoreError::backend)?;
+    conn.execute_batch("PRAGMA query_only=ON;")
+        .map_err(StoreError::backend)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
 
 /// Queries through the connection's statement cache: each statement is parsed once per
 /// connection (parsing SQL was a visible share of a small request's CPU time).
