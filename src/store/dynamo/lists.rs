@@ -25,6 +25,7 @@ use crate::domain::{
 };
 use crate::store::StoreResult;
 use crate::store::aws::sdk_failure;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use std::collections::HashMap;
 
 /// Reads of a list page at most, when rows changed under the first (see
@@ -79,40 +80,8 @@ impl DynamoMetaStore {
         query: &PackageQuery,
         want: usize,
     ) -> StoreResult<(Vec<IndexRow>, Option<usize>)> {
-        let (index, sort_attr) = index_for(query.order);
-        let list_pk = s(keys::list_pk(project.id, query.status));
-        let mut filters = Vec::new();
-        let mut request = if by_slot(query) {
-            // The status is the list partition's: the live range holds every live status.
-            filters.push(format!("{LIST_PK} = :list"));
-            self.query(&Partition::live_packages(project.id))
-                .consistent_read(false)
-                .expression_attribute_values(":list", list_pk)
-        } else {
-            self.client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("LIST_PK = :pk")
-                .expression_attribute_values(":pk", list_pk)
-        };
-        // GitLab orders a project's own packages newest first in a project_path list,
-        // whichever the direction.
-        request = request
-            .scan_index_forward(!query.descending && query.order != PackageOrder::ProjectPath);
-        for (i, word) in query.name_words.iter().enumerate() {
-            filters.push(format!("contains({NAME_LC}, :w{i})"));
-            request = request.expression_attribute_values(format!(":w{i}"), s(word));
-        }
-        if let Some(version) = &query.version {
-            filters.push("#ver = :ver".to_string());
-            request = request
-                .expression_attribute_names("#ver", "version")
-                .expression_attribute_values(":ver", s(version));
-        }
-        if !filters.is_empty() {
-            request = request.filter_expression(filters.join(" AND "));
-        }
+        let (_, sort_attr) = index_for(query.order);
+        let request = self.list_request(project, query);
         let path = match query.order {
             PackageOrder::ProjectPath => project.path_with_namespace.clone(),
             _ => String::new(),
@@ -156,6 +125,46 @@ impl DynamoMetaStore {
                 return Ok((rows, None));
             }
         }
+    }
+
+    /// The Query that reads `project`'s rows for `query`: its list index, or its own range of
+    /// live packages ([`by_slot`]); the name words and version as a filter.
+    fn list_request(&self, project: &Project, query: &PackageQuery) -> QueryFluentBuilder {
+        let (index, _) = index_for(query.order);
+        let list_pk = s(keys::list_pk(project.id, query.status));
+        let mut filters = Vec::new();
+        let mut request = if by_slot(query) {
+            // The status is the list partition's: the live range holds every live status.
+            filters.push(format!("{LIST_PK} = :list"));
+            self.query(&Partition::live_packages(project.id))
+                .consistent_read(false)
+                .expression_attribute_values(":list", list_pk)
+        } else {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("LIST_PK = :pk")
+                .expression_attribute_values(":pk", list_pk)
+        };
+        // GitLab orders a project's own packages newest first in a project_path list,
+        // whichever the direction.
+        request = request
+            .scan_index_forward(!query.descending && query.order != PackageOrder::ProjectPath);
+        for (i, word) in query.name_words.iter().enumerate() {
+            filters.push(format!("contains({NAME_LC}, :w{i})"));
+            request = request.expression_attribute_values(format!(":w{i}"), s(word));
+        }
+        if let Some(version) = &query.version {
+            filters.push("#ver = :ver".to_string());
+            request = request
+                .expression_attribute_names("#ver", "version")
+                .expression_attribute_values(":ver", s(version));
+        }
+        if !filters.is_empty() {
+            request = request.filter_expression(filters.join(" AND "));
+        }
+        request
     }
 
     /// One page of the packages of `projects` that match `query` (see
