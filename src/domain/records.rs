@@ -316,13 +316,18 @@ impl NewFile {
         }
     }
 
-    /// The live `package` this publish adds to, as it becomes: the new status if one was
-    /// given (else its own), touched now.
+    /// The live `package` this publish adds to, as it becomes: a status given that differs
+    /// from its own changes it (and its `updated_at`), as GitLab's upload does; otherwise the
+    /// package is left as it is (GitLab does not touch a package when a file is added, and a
+    /// write less is a WAL page less for the commit to sync).
     pub fn touch_package(&self, package: Package) -> Package {
-        Package {
-            status: self.status.unwrap_or(package.status),
-            updated_at: self.now,
-            ..package
+        match self.status {
+            Some(status) if status != package.status => Package {
+                status,
+                updated_at: self.now,
+                ..package
+            },
+            _ => package,
         }
     }
 

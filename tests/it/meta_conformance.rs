@@ -538,7 +538,13 @@ async fn lists_order_filter_and_page(s: Subject) {
     // A second file in a package neither duplicates it in lists nor changes its order.
     let mut again = new_file(a.id, "alpha", "1.0", "g.bin", false);
     again.now = t(60);
-    m.publish(again).await.unwrap();
+    let (added_to, _) = m.publish(again).await.unwrap();
+    // Nor does it touch the package (GitLab's upload changes a package only by its status).
+    assert_eq!(added_to, alpha1);
+    assert_eq!(
+        m.package_by_id(alpha1.id).await.unwrap(),
+        Some(alpha1.clone())
+    );
 
     let only_a = std::slice::from_ref(&a);
     let both = [a.clone(), b.clone()];
@@ -668,7 +674,13 @@ async fn lists_order_filter_and_page(s: Subject) {
     // A status change moves a package between the default and the hidden list.
     let mut unhide = new_file(a.id, "gamma", "0.9", "h.bin", false);
     unhide.status = Some(PackageStatus::Default);
-    m.publish(unhide).await.unwrap();
+    unhide.now = t(70);
+    let (unhidden, _) = m.publish(unhide).await.unwrap();
+    assert_eq!(
+        (unhidden.status, unhidden.updated_at),
+        (PackageStatus::Default, t(70))
+    );
+    assert_eq!(m.package_by_id(gamma.id).await.unwrap(), Some(unhidden));
     assert_eq!(list(only_a, "status=hidden", false).await.items, vec![]);
     assert_eq!(list(only_a, "", false).await.total, Some(5));
 }

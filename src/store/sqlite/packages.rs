@@ -72,16 +72,18 @@ pub(super) fn publish_rows(tx: &Connection, f: NewFile) -> StoreResult<(Package,
                     format!("{}/{}", live.id, f.file_name.as_str()),
                 ));
             }
-            let package = f.touch_package(live);
-            tx.execute_cached(
-                "UPDATE packages SET status = ?2, updated_at = ?3 WHERE id = ?1",
-                params![
-                    package.id,
-                    package.status.as_str(),
-                    package.updated_at.millis()
-                ],
-            )
-            .map_err(db_err)?;
+            let package = f.touch_package(live.clone());
+            if package != live {
+                tx.execute_cached(
+                    "UPDATE packages SET status = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![
+                        package.id,
+                        package.status.as_str(),
+                        package.updated_at.millis()
+                    ],
+                )
+                .map_err(db_err)?;
+            }
             package
         }
         None => {
