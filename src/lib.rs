@@ -85,6 +85,31 @@ pub async fn meta_store(config: &StoreConfig) -> Result<Arc<dyn MetaStore>, Stor
     }
 }
 
+/// Make the AWS store pair `config` names where it is missing (`depot admin init`): what was
+/// found and made. A local store is made by opening it: its metadata store is opened (created
+/// and migrated) and `None` returned.
+pub async fn provision_store(
+    config: &StoreConfig,
+) -> Result<Option<store::provision::Provisioned>, StoreError> {
+    match config {
+        StoreConfig::Local { data_dir } => local_meta(data_dir).map(|_| None),
+        StoreConfig::Aws {
+            table,
+            bucket,
+            endpoints,
+            patience,
+        } => {
+            let sdk = sdk_config().await;
+            let dynamo =
+                DynamoMetaStore::client_from(&sdk, endpoints.dynamodb.as_deref(), patience);
+            let s3 = S3BlobStore::client_from(&sdk, endpoints.s3.as_deref(), patience);
+            store::provision::provision(&dynamo, &s3, table, bucket)
+                .await
+                .map(Some)
+        }
+    }
+}
+
 /// How a registry serves, besides where its stores are: what `depot serve` and the Lambda
 /// functions configure.
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ pub mod fs;
 pub mod keys;
 pub mod meta;
 pub mod private;
+pub mod provision;
 pub mod s3;
 pub mod signing;
 pub mod sqlite;

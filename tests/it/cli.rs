@@ -721,7 +721,7 @@ fn no_token_ever_appears_in_a_log_line() {
 }
 
 /// Credentials and settings the AWS SDK reads, pointed at nothing real.
-const EMULATOR_ENV: [(&str, &str); 4] = [
+pub(crate) const EMULATOR_ENV: [(&str, &str); 4] = [
     ("AWS_ACCESS_KEY_ID", "test"),
     ("AWS_SECRET_ACCESS_KEY", "test"),
     ("AWS_REGION", "us-east-1"),

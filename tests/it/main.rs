@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod admin_init;
 mod billing_model;
 mod blob_conformance;
 mod checked_uploads;

@@ -23,6 +23,9 @@ pub struct AdminArgs {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// `init`: make the store where it is missing (AWS: the table with its indexes and TTL, and
+    /// the bucket; local: the data directory and database)
+    Init,
     /// `group create <path>`
     Group {
         #[command(subcommand)]
@@ -221,6 +224,7 @@ fn token_spec(kind: TokenCreate) -> Result<TokenSpec, AdminError> {
 /// Run one provisioning command; the record it made, as the JSON line to print.
 async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<String, AdminError> {
     Ok(match command {
+        AdminCommand::Init => unreachable!("init opens no registry: see `admin`"),
         AdminCommand::Group {
             action: GroupAction::Create { path },
         } => crate::json_line(GroupCreated::from(&admin.create_group(&path).await?)),
@@ -268,6 +272,25 @@ async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<String, Admin
     })
 }
 
+/// `depot admin init`: one JSON line saying what was there and what was made.
+async fn init(store: &depot::config::StoreConfig) -> ExitCode {
+    match depot::provision_store(store).await {
+        Ok(Some(made)) => println!("{}", crate::json_line(made)),
+        Ok(None) => println!(
+            "{}",
+            crate::json_line(serde_json::json!({"store": store.describe()}))
+        ),
+        Err(e) => {
+            eprintln!(
+                "depot admin: cannot make the store ({}): {e}",
+                store.describe()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 pub async fn admin(args: AdminArgs) -> ExitCode {
     let store = match args.store.config() {
         Ok(store) => store,
@@ -276,6 +299,9 @@ pub async fn admin(args: AdminArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let AdminCommand::Init = args.command {
+        return init(&store).await;
+    }
     let meta = match meta_store(&store).await {
         Ok(m) => m,
         Err(e) => {

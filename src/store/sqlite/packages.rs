@@ -57,10 +57,12 @@ fn newest_live_file(
 /// Save `f`: its package found (and touched) or created, then its file added.
 /// The rows of one publish, written in the transaction (or savepoint) `tx` is in; on an error
 /// the caller rolls them back.
-pub(super) fn publish_rows(tx: &Connection, f: NewFile) -> StoreResult<(Package, PackageFile)> {
+/// The live package `f` publishes into, as the publish leaves it (its status changed if `f`
+/// asks for another), or a new one: written, its id the row's.
+fn package_for(tx: &Connection, f: &NewFile) -> StoreResult<Package> {
     let live =
         live_package(tx, f.project_id, f.name.as_str(), f.version.as_str()).map_err(db_err)?;
-    let package = match live {
+    Ok(match live {
         Some(live) => {
             if f.refuse_duplicate
                 && newest_live_file(tx, live.id, f.file_name.as_str())
@@ -107,7 +109,11 @@ pub(super) fn publish_rows(tx: &Connection, f: NewFile) -> StoreResult<(Package,
                 ..package
             }
         }
-    };
+    })
+}
+
+pub(super) fn publish_rows(tx: &Connection, f: NewFile) -> StoreResult<(Package, PackageFile)> {
+    let package = package_for(tx, &f)?;
     tx.execute_cached(
         "INSERT INTO package_files (package_id, file_name, size, sha256, blob_key, \
          created_at, updated_at, content) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",

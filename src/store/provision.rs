@@ -1,0 +1,84 @@
+//! Bringing an AWS store pair into being outside SAM (`depot admin --store aws init`): the
+//! DynamoDB table with the indexes and TTL the template declares, and the bucket, each made
+//! only where it is missing. A deployed stack gets both from `template.yaml`; this is for
+//! emulators and for `depot serve --store aws` run by hand.
+
+use super::aws::sdk_failure;
+use super::dynamo::DynamoMetaStore;
+use super::dynamo::TTL_ATTRIBUTE;
+use super::{StoreError, StoreResult};
+use aws_sdk_dynamodb::types::TimeToLiveSpecification;
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+
+/// What `init` found and made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Provisioned {
+    pub table: String,
+    pub table_created: bool,
+    pub bucket: String,
+    pub bucket_created: bool,
+}
+
+/// Make `table` (with its indexes and session TTL) and `bucket` where they are missing.
+pub async fn provision(
+    dynamo: &aws_sdk_dynamodb::Client,
+    s3: &aws_sdk_s3::Client,
+    table: &str,
+    bucket: &str,
+) -> StoreResult<Provisioned> {
+    let table_created = ensure_table(dynamo, table).await?;
+    let bucket_created = ensure_bucket(s3, bucket).await?;
+    Ok(Provisioned {
+        table: table.to_string(),
+        table_created,
+        bucket: bucket.to_string(),
+        bucket_created,
+    })
+}
+
+/// Create `table` unless it exists; `true` if it was created.
+async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> StoreResult<bool> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(_) => return Ok(false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(sdk_failure(e)),
+    }
+    DynamoMetaStore::create_table(client, table).await?;
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name(TTL_ATTRIBUTE)
+        .enabled(true)
+        .build()
+        .map_err(StoreError::backend)?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(sdk_failure)?;
+    Ok(true)
+}
+
+/// Create `bucket` unless it exists (in the client's region); `true` if it was created.
+async fn ensure_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> StoreResult<bool> {
+    match client.head_bucket().bucket(bucket).send().await {
+        Ok(_) => return Ok(false),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
+        Err(e) => return Err(sdk_failure(e)),
+    }
+    let mut create = client.create_bucket().bucket(bucket);
+    // us-east-1 takes no location constraint; every other region needs its own.
+    if let Some(region) = client.config().region().map(|r| r.as_ref().to_string())
+        && region != "us-east-1"
+    {
+        create = create.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region.as_str()))
+                .build(),
+        );
+    }
+    create.send().await.map_err(sdk_failure)?;
+    Ok(true)
+}

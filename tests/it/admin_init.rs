@@ -1,0 +1,118 @@
+//! `depot admin --store aws init`: the table (with the indexes and TTL the template declares)
+//! and the bucket are made where they are missing, and found again without harm; the store
+//! then serves `depot admin` as one made any other way.
+
+use crate::cli::EMULATOR_ENV;
+use crate::support::dynamo::DynamoEmulator;
+use crate::support::s3::S3Emulator;
+use serde_json::{Value, json};
+use std::process::Command;
+
+const DEPOT: &str = env!("CARGO_BIN_EXE_depot");
+
+fn admin(flags: &[String], args: &[&str]) -> (bool, Value, String) {
+    let out = Command::new(DEPOT)
+        .arg("admin")
+        .args(flags)
+        .args(args)
+        .envs(EMULATOR_ENV)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let value = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (
+        out.status.success(),
+        value,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_makes_the_aws_stores_where_they_are_missing() {
+    let s3 = S3Emulator::start().await;
+    let dynamo = DynamoEmulator::shared();
+    let table = format!("init-{}", hex::encode(rand::random::<[u8; 6]>()));
+    let bucket = format!("init-{}", hex::encode(rand::random::<[u8; 6]>()));
+    let flags: Vec<String> = [
+        "--store",
+        "aws",
+        "--table",
+        &table,
+        "--bucket",
+        &bucket,
+        "--s3-endpoint",
+        &s3.endpoint,
+        "--dynamodb-endpoint",
+        &dynamo.endpoint,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Nothing there yet: provisioning refuses, init makes both.
+    let (ok, _, _) = admin(&flags, &["group", "create", "g"]);
+    assert!(!ok, "no table yet");
+    let (ok, made, err) = admin(&flags, &["init"]);
+    assert!(ok, "{err}");
+    let expected =
+        json!({"table": table, "table_created": true, "bucket": bucket, "bucket_created": true});
+    assert_eq!(made, expected);
+    // The table is the template's: its indexes, and the sessions' TTL.
+    let client = dynamo.client();
+    let described = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let mut indexes: Vec<String> = described
+        .table()
+        .unwrap()
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name().map(str::to_string))
+        .collect();
+    indexes.sort();
+    let mut declared: Vec<String> = depot::store::dynamo::INDEXES
+        .iter()
+        .map(|(name, ..)| name.to_string())
+        .collect();
+    declared.sort();
+    assert_eq!(indexes, declared);
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(
+        ttl.attribute_name(),
+        Some(depot::store::dynamo::TTL_ATTRIBUTE)
+    );
+    assert!(
+        s3.keys(&bucket).await.is_empty(),
+        "the bucket is there, empty"
+    );
+    // Again: found, nothing made; and the store serves provisioning.
+    let (ok, again, err) = admin(&flags, &["init"]);
+    assert!(ok, "{err}");
+    assert_eq!(again["table_created"], false);
+    assert_eq!(again["bucket_created"], false);
+    let (ok, group, err) = admin(&flags, &["group", "create", "g"]);
+    assert!(ok, "{err}");
+    assert_eq!(group["full_path"], "g");
+}
+
+/// On the local store, init makes the data directory and its database (private), and says so.
+#[test]
+fn init_makes_a_local_store_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let flags = vec!["--data-dir".to_string(), data.to_string_lossy().to_string()];
+    let (ok, made, err) = admin(&flags, &["init"]);
+    assert!(ok, "{err}");
+    assert!(made["store"].as_str().unwrap().contains("data"), "{made}");
+    assert!(depot::config::database_path(&data).exists());
+    let (ok, _, err) = admin(&flags, &["init"]);
+    assert!(ok, "{err}");
+}
