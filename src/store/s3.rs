@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream as S3Body;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -145,6 +146,22 @@ impl S3BlobStore {
             config = config.endpoint_url(url);
         }
         Client::from_conf(config.build())
+    }
+
+    /// `HeadObject` of `key` (with its stored checksums when `checksums`); `NotFound` if
+    /// nothing is there.
+    async fn head_object(&self, key: &str, checksums: bool) -> StoreResult<HeadObjectOutput> {
+        let mut request = self.client.head_object().bucket(&self.bucket).key(key);
+        if checksums {
+            request = request.checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled);
+        }
+        request.send().await.map_err(|e| {
+            if e.as_service_error().is_some_and(|s| s.is_not_found()) {
+                StoreError::not_found(Record::Blob, key)
+            } else {
+                sdk_failure(e)
+            }
+        })
     }
 
     async fn put_multipart(
@@ -293,20 +310,7 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn head(&self, key: &str) -> StoreResult<u64> {
-        let out = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_not_found()) {
-                    StoreError::not_found(Record::Blob, key)
-                } else {
-                    sdk_failure(e)
-                }
-            })?;
+        let out = self.head_object(key, false).await?;
         Ok(out.content_length().unwrap_or_default().max(0) as u64)
     }
 

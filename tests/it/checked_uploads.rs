@@ -7,22 +7,9 @@
 
 use crate::http_uploads::{download, object_created, open, send_bytes, session};
 use crate::support::{Backend, World, sha256_hex};
+use crate::upload_guards::{bytes_of, spent};
 use depot::wire::{UploadPlan, UploadSessionBody};
 use serde_json::json;
-
-/// A spent upload URL's status: depot's own URL answers 409; S3's write-once condition 412.
-fn spent(backend: Backend) -> u16 {
-    match backend {
-        Backend::Local => 409,
-        Backend::Aws => 412,
-    }
-}
-
-fn bytes_of(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(17) ^ seed)
-        .collect()
-}
 
 /// Where the session's bytes land as the upload event names them.
 fn event_key(backend: Backend, id: &str) -> String {

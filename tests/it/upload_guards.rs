@@ -8,14 +8,14 @@ use depot::wire::UploadSessionBody;
 use serde_json::{Value, json};
 
 /// A spent upload URL's status: depot's own URL answers 409; S3's write-once condition 412.
-fn spent(backend: Backend) -> u16 {
+pub(crate) fn spent(backend: Backend) -> u16 {
     match backend {
         Backend::Local => 409,
         Backend::Aws => 412,
     }
 }
 
-fn bytes_of(seed: u8, len: usize) -> Vec<u8> {
+pub(crate) fn bytes_of(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31) ^ seed)
         .collect()

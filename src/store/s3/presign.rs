@@ -2,8 +2,7 @@
 //! straight to S3 without credentials, and what S3 itself checked of an upload on arrival.
 
 use super::{S3BlobStore, presigned};
-use crate::store::aws::sdk_failure;
-use crate::store::{Presign, Presigned, Record, StoreError, StoreResult, StoredBlob};
+use crate::store::{Presign, Presigned, StoreError, StoreResult, StoredBlob};
 use async_trait::async_trait;
 use aws_sdk_s3::presigning::PresigningConfig;
 use base64::Engine;
@@ -63,21 +62,7 @@ impl Presign for S3BlobStore {
     }
 
     async fn checked_on_arrival(&self, key: &str) -> StoreResult<Option<StoredBlob>> {
-        let out = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_not_found()) {
-                    StoreError::not_found(Record::Blob, key)
-                } else {
-                    sdk_failure(e)
-                }
-            })?;
+        let out = self.head_object(key, true).await?;
         let size = out.content_length().unwrap_or_default().max(0) as u64;
         Ok(out
             .checksum_sha256()
