@@ -2,7 +2,7 @@
 //! and the bucket are made where they are missing, and found again without harm; the store
 //! then serves `depot admin` as one made any other way.
 
-use crate::cli::EMULATOR_ENV;
+use crate::cli::{EMULATOR_ENV, aws_flags};
 use crate::support::dynamo::DynamoEmulator;
 use crate::support::s3::S3Emulator;
 use serde_json::{Value, json};
@@ -33,21 +33,7 @@ async fn init_makes_the_aws_stores_where_they_are_missing() {
     let dynamo = DynamoEmulator::shared();
     let table = format!("init-{}", hex::encode(rand::random::<[u8; 6]>()));
     let bucket = format!("init-{}", hex::encode(rand::random::<[u8; 6]>()));
-    let flags: Vec<String> = [
-        "--store",
-        "aws",
-        "--table",
-        &table,
-        "--bucket",
-        &bucket,
-        "--s3-endpoint",
-        &s3.endpoint,
-        "--dynamodb-endpoint",
-        &dynamo.endpoint,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let flags = aws_flags(&s3, &table, &bucket);
     // Nothing there yet: provisioning refuses, init makes both.
     let (ok, _, _) = admin(&flags, &["group", "create", "g"]);
     assert!(!ok, "no table yet");

@@ -730,13 +730,25 @@ pub(crate) const EMULATOR_ENV: [(&str, &str); 4] = [
 
 /// `--store aws` flags for `bucket` on `s3` and a fresh table on the shared DynamoDB Local.
 async fn aws_store_flags(s3: &crate::support::s3::S3Emulator, bucket: &str) -> Vec<String> {
+    let (_, table) = crate::support::dynamo::DynamoEmulator::shared()
+        .fresh_table()
+        .await;
+    aws_flags(s3, &table, bucket)
+}
+
+/// `--store aws` flags for `table` on the shared DynamoDB Local and `bucket` on `s3` (either
+/// may not exist yet).
+pub(crate) fn aws_flags(
+    s3: &crate::support::s3::S3Emulator,
+    table: &str,
+    bucket: &str,
+) -> Vec<String> {
     let dynamo = crate::support::dynamo::DynamoEmulator::shared();
-    let (_, table) = dynamo.fresh_table().await;
     [
         "--store",
         "aws",
         "--table",
-        &table,
+        table,
         "--bucket",
         bucket,
         "--s3-endpoint",
