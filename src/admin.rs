@@ -6,8 +6,8 @@
 use crate::auth::{IdentityCache, hash_secret, new_secret};
 use crate::domain::{
     EXCEPTION_REGEX_MAX_CHARS, Group, GroupSettings, Membership, MembershipTarget, NewGroup,
-    NewToken, Project, RegexRefused, Role, Scope, Timestamp, Token, TokenGrant, TokenKind, User,
-    Visibility, valid_path, valid_segment,
+    NewToken, NewUser, Project, RegexRefused, Role, Scope, Timestamp, Token, TokenGrant, TokenKind,
+    User, Visibility, valid_path, valid_segment,
 };
 use crate::store::{MetaStore, StoreError};
 use std::sync::Arc;
@@ -188,13 +188,23 @@ impl Admin {
     }
 
     pub async fn create_user(&self, username: &str) -> Result<User> {
+        self.create_user_as(username, false).await
+    }
+
+    /// A user, an administrator if `admin`.
+    pub async fn create_user_as(&self, username: &str, admin: bool) -> Result<User> {
         if !valid_segment(username) {
             return Err(AdminError::Invalid(format!(
                 "{username:?} is not a valid username"
             )));
         }
+        let user = NewUser {
+            username: username.to_string(),
+            admin,
+            created_at: Timestamp::now(),
+        };
         self.meta
-            .create_user(username, Timestamp::now())
+            .create_user(user)
             .await
             .map_err(store_err(format!("user {username:?}")))
     }
@@ -313,20 +323,25 @@ impl Admin {
         })
     }
 
-    /// Create a token; the secret is in the answer and nowhere else, ever.
+    /// Create a token named after the command that made it; the secret is in the answer and
+    /// nowhere else, ever.
     pub async fn create_token(&self, spec: TokenSpec) -> Result<CreatedToken> {
+        self.create_named_token("depot admin", spec).await
+    }
+
+    /// [`Self::create_token`] with the token's `name`.
+    pub async fn create_named_token(&self, name: &str, spec: TokenSpec) -> Result<CreatedToken> {
         let (grant, expires_at) = self.grant(spec).await?;
         let secret = new_secret(grant.kind());
+        let new = NewToken {
+            name: name.to_string(),
+            sha256: hash_secret(&secret),
+            grant,
+            expires_at,
+        };
         let token = self
             .meta
-            .create_token(
-                NewToken {
-                    sha256: hash_secret(&secret),
-                    grant,
-                    expires_at,
-                },
-                Timestamp::now(),
-            )
+            .create_token(new, Timestamp::now())
             .await
             .map_err(AdminError::Store)?;
         Ok(CreatedToken { token, secret })

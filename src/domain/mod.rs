@@ -9,6 +9,7 @@ mod listing;
 mod names;
 mod records;
 mod time;
+mod trust;
 mod uploads;
 
 pub use access::{MembershipTarget, Role, Scope, TokenKind, Visibility};
@@ -23,8 +24,10 @@ pub use names::{
     EXCEPTION_REGEX_MAX_CHARS, ExceptionRegex, RegexRefused, valid_path, valid_segment,
 };
 pub use records::{
-    Group, GroupSettings, Membership, NewFile, NewGroup, NewToken, Package, PackageFile,
-    PackageStatus, Project, Token, TokenGrant, TokenParts, User,
+    Group, GroupSettings, LAST_USED_RESOLUTION_MS, Membership, NewFile, NewGroup, NewToken,
+    NewUser, Package, PackageFile, PackageStatus, Project, Token, TokenGrant, TokenOwner,
+    TokenParts, User,
 };
 pub use time::Timestamp;
+pub use trust::{ClaimCondition, NewTrustRule, TrustRule, glob_matches, valid_issuer};
 pub use uploads::{Refusal, SessionClaim, SessionState, StateParts, UploadSession};

@@ -46,7 +46,28 @@ impl Project {
 pub struct User {
     pub id: i64,
     pub username: String,
+    /// An administrator: may create users, groups and projects and see everything.
+    pub admin: bool,
     pub created_at: Timestamp,
+}
+
+/// A user about to be saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub username: String,
+    pub admin: bool,
+    pub created_at: Timestamp,
+}
+
+impl NewUser {
+    pub fn into_user(self, id: i64) -> User {
+        User {
+            id,
+            username: self.username,
+            admin: self.admin,
+            created_at: self.created_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +91,14 @@ pub enum TokenGrant {
     Job { user_id: i64, project_id: i64 },
 }
 
+/// Who holds a token, as tokens are listed: a user (personal and job tokens) or a project or
+/// group (deploy tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TokenOwner {
+    User(i64),
+    Target(MembershipTarget),
+}
+
 /// A token grant as the columns (attributes) stores keep: kind, scopes, user, target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenParts {
@@ -85,6 +114,15 @@ impl TokenGrant {
             TokenGrant::Personal { .. } => TokenKind::Personal,
             TokenGrant::Deploy { .. } => TokenKind::Deploy,
             TokenGrant::Job { .. } => TokenKind::Job,
+        }
+    }
+
+    pub fn owner(&self) -> TokenOwner {
+        match self {
+            TokenGrant::Personal { user_id, .. } | TokenGrant::Job { user_id, .. } => {
+                TokenOwner::User(*user_id)
+            }
+            TokenGrant::Deploy { target, .. } => TokenOwner::Target(target.clone()),
         }
     }
 
@@ -142,21 +180,40 @@ impl TokenGrant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     pub id: i64,
+    /// What its owner called it (GitLab's `name`; empty for tokens made before names).
+    pub name: String,
     pub sha256: [u8; 32],
     pub grant: TokenGrant,
     pub expires_at: Option<Timestamp>,
     pub revoked: bool,
     pub created_at: Timestamp,
+    /// When it last authenticated a request, to within [`LAST_USED_RESOLUTION_MS`].
+    pub last_used_at: Option<Timestamp>,
 }
+
+/// `last_used_at` is written at most this often per token (as GitLab does).
+pub const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
 impl Token {
     pub fn kind(&self) -> TokenKind {
         self.grant.kind()
     }
+
+    /// Is it past its expiry at `now`?
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Should a use at `now` be written down (never used, or last written a while ago)?
+    pub fn use_worth_recording(&self, now: Timestamp) -> bool {
+        self.last_used_at
+            .is_none_or(|at| now.millis() - at.millis() >= LAST_USED_RESOLUTION_MS)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewToken {
+    pub name: String,
     pub sha256: [u8; 32],
     pub grant: TokenGrant,
     pub expires_at: Option<Timestamp>,
@@ -167,11 +224,13 @@ impl NewToken {
     pub fn into_token(self, id: i64, now: Timestamp) -> Token {
         Token {
             id,
+            name: self.name,
             sha256: self.sha256,
             grant: self.grant,
             expires_at: self.expires_at,
             revoked: false,
             created_at: now,
+            last_used_at: None,
         }
     }
 }

@@ -1,13 +1,14 @@
 //! The metadata seam, cut by kind of record: identity (groups, projects, users, memberships,
-//! tokens), settings, packages (packages, files, lists, deletes), the purge of deleted ones,
+//! tokens), trust rules, settings, packages (packages, files, lists, deletes), the purge of deleted ones,
 //! and upload sessions. Stores load and save records; the registry decides (defaults, status
 //! rules, who may). `MetaStore` is every part at once, what a backend implements in full.
 
 use super::error::StoreResult;
 use crate::domain::{
     FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile, NewGroup,
-    NewToken, Package, PackageFile, PackageName, PackageQuery, PackageVersion, Project, Role,
-    SessionState, Timestamp, Token, UploadSession, User, Visibility,
+    NewToken, NewTrustRule, NewUser, Package, PackageFile, PackageName, PackageQuery,
+    PackageVersion, Project, Role, SessionState, Timestamp, Token, TokenOwner, TrustRule,
+    UploadSession, User, Visibility,
 };
 use async_trait::async_trait;
 use std::collections::HashSet;
@@ -36,8 +37,15 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// The projects directly in `group` and, with `subgroups`, in every group below it.
     async fn projects_in_group(&self, group: &Group, subgroups: bool) -> StoreResult<Vec<Project>>;
 
-    async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User>;
+    /// Every group, by id (few: they are made by people, not by traffic).
+    async fn groups(&self) -> StoreResult<Vec<Group>>;
+    /// Every project, by id.
+    async fn projects(&self) -> StoreResult<Vec<Project>>;
+
+    /// Save a new user; `AlreadyExists` if the username is taken.
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
 
     /// Add a membership, or change the role of an existing one.
     async fn set_membership(
@@ -47,12 +55,36 @@ pub trait IdentityStore: Send + Sync + 'static {
         role: Role,
     ) -> StoreResult<Membership>;
     async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>>;
+    /// The direct members of a project or group (not those inherited from groups above), by
+    /// user id.
+    async fn members_of(&self, target: &MembershipTarget) -> StoreResult<Vec<Membership>>;
+    /// Remove a membership; `NotFound` if there is none.
+    async fn remove_membership(&self, user_id: i64, target: &MembershipTarget) -> StoreResult<()>;
 
     async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token>;
     async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>>;
     async fn token_by_id(&self, id: i64) -> StoreResult<Option<Token>>;
     /// `NotFound` for an unknown id.
     async fn revoke_token(&self, id: i64) -> StoreResult<Token>;
+    /// Every token `owner` holds (a user's personal and job tokens, a project's or group's
+    /// deploy tokens), revoked ones too, by id.
+    async fn tokens_of(&self, owner: &TokenOwner) -> StoreResult<Vec<Token>>;
+    /// Write down that `token` authenticated a request at `at` (callers write at most once per
+    /// [`crate::domain::LAST_USED_RESOLUTION_MS`]).
+    async fn record_token_use(&self, token: &Token, at: Timestamp) -> StoreResult<()>;
+}
+
+/// Trust rules of trusted publishing (OIDC).
+#[async_trait]
+pub trait TrustStore: Send + Sync + 'static {
+    async fn create_trust_rule(&self, rule: NewTrustRule) -> StoreResult<TrustRule>;
+    /// The rules of a project or group, by id.
+    async fn trust_rules_of(&self, target: &MembershipTarget) -> StoreResult<Vec<TrustRule>>;
+    /// Every rule naming `issuer`, whatever its target, by id: what a token of that issuer
+    /// is checked against.
+    async fn trust_rules_for_issuer(&self, issuer: &str) -> StoreResult<Vec<TrustRule>>;
+    /// Remove a rule; `NotFound` for an unknown id.
+    async fn remove_trust_rule(&self, id: i64) -> StoreResult<TrustRule>;
 }
 
 /// Package settings of groups.
@@ -220,11 +252,11 @@ pub trait UploadSessionStore: Send + Sync + 'static {
 /// Every kind of record: what a metadata backend implements, and what the registry holds.
 /// Every implementation passes the same conformance suite.
 pub trait MetaStore:
-    IdentityStore + SettingsStore + PackageStore + PurgeStore + UploadSessionStore
+    IdentityStore + TrustStore + SettingsStore + PackageStore + PurgeStore + UploadSessionStore
 {
 }
 
 impl<T> MetaStore for T where
-    T: IdentityStore + SettingsStore + PackageStore + PurgeStore + UploadSessionStore
+    T: IdentityStore + TrustStore + SettingsStore + PackageStore + PurgeStore + UploadSessionStore
 {
 }

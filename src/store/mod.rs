@@ -29,5 +29,6 @@ pub use keys::{
     staging_key,
 };
 pub use meta::{
-    IdentityStore, MetaStore, PackageStore, PurgeStore, SettingsStore, UploadSessionStore,
+    IdentityStore, MetaStore, PackageStore, PurgeStore, SettingsStore, TrustStore,
+    UploadSessionStore,
 };

@@ -22,6 +22,7 @@ mod http_graphql;
 mod http_packages;
 mod http_uploads;
 mod identity_cache;
+mod identity_conformance;
 mod inline_files;
 mod lambda_events;
 mod lambda_watch;

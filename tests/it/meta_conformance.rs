@@ -4,17 +4,16 @@
 use crate::support::dynamo::DynamoEmulator;
 use crate::support::newest;
 use depot::domain::{
-    FileName, GroupSettings, MembershipTarget, NewFile, NewGroup, NewToken, Package, PackageName,
-    PackageQuery, PackageStatus, PackageVersion, Project, Role, Scope, SessionState, Timestamp,
-    TokenGrant, UploadSession, Visibility,
+    FileName, GroupSettings, NewFile, NewGroup, Package, PackageName, PackageQuery, PackageStatus,
+    PackageVersion, Project, SessionState, Timestamp, UploadSession, Visibility,
 };
 use depot::store::dynamo::DynamoMetaStore;
 use depot::store::sqlite::SqliteMetaStore;
 use depot::store::{MetaStore, StoreError};
 use std::sync::Arc;
 
-struct Subject {
-    meta: Arc<dyn MetaStore>,
+pub(crate) struct Subject {
+    pub(crate) meta: Arc<dyn MetaStore>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -38,7 +37,7 @@ impl crate::support::backends::Subject for Subject {
 }
 
 /// Save group `path` as the registry does: its parent looked up first (it must exist).
-async fn create_group(
+pub(crate) async fn create_group(
     m: &dyn MetaStore,
     path: &str,
     at: Timestamp,
@@ -55,7 +54,7 @@ async fn create_group(
     .await
 }
 
-fn t(ms: i64) -> Timestamp {
+pub(crate) fn t(ms: i64) -> Timestamp {
     Timestamp::from_millis(1_700_000_000_000 + ms)
 }
 
@@ -173,107 +172,6 @@ async fn groups_and_projects(s: Subject) {
         vec!["acme/app"]
     );
     assert_eq!(m.projects_in_group(&g, true).await.unwrap().len(), 4);
-}
-
-async fn users_and_memberships(s: Subject) {
-    let m = s.meta.as_ref();
-    let u = m.create_user("alice", t(1)).await.unwrap();
-    assert!(matches!(
-        m.create_user("alice", t(2)).await,
-        Err(StoreError::AlreadyExists { .. })
-    ));
-    assert_eq!(m.user_by_name("alice").await.unwrap(), Some(u.clone()));
-    assert_eq!(m.user_by_name("bob").await.unwrap(), None);
-    assert!(m.memberships_of(u.id).await.unwrap().is_empty());
-    let group = MembershipTarget::Group("acme".into());
-    m.set_membership(u.id, &group, Role::Guest).await.unwrap();
-    m.set_membership(u.id, &MembershipTarget::Project(7), Role::Developer)
-        .await
-        .unwrap();
-    // Setting again changes the role; it does not add a second membership.
-    m.set_membership(u.id, &group, Role::Maintainer)
-        .await
-        .unwrap();
-    let mut got: Vec<_> = m
-        .memberships_of(u.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|x| (x.target, x.role))
-        .collect();
-    got.sort_by_key(|(t, _)| format!("{t:?}"));
-    assert_eq!(
-        got,
-        vec![
-            (group, Role::Maintainer),
-            (MembershipTarget::Project(7), Role::Developer)
-        ]
-    );
-}
-
-async fn tokens(s: Subject) {
-    let m = s.meta.as_ref();
-    let user = m.create_user("alice", t(0)).await.unwrap();
-    let sha = [7u8; 32];
-    let token = m
-        .create_token(
-            NewToken {
-                sha256: sha,
-                grant: TokenGrant::Deploy {
-                    target: MembershipTarget::Group("acme".into()),
-                    scopes: vec![Scope::ReadPackageRegistry, Scope::WritePackageRegistry],
-                },
-                expires_at: Some(t(100)),
-            },
-            t(1),
-        )
-        .await
-        .unwrap();
-    assert_eq!(m.token_by_sha256(&sha).await.unwrap(), Some(token.clone()));
-    assert_eq!(m.token_by_sha256(&[8u8; 32]).await.unwrap(), None);
-    assert_eq!(m.token_by_id(token.id).await.unwrap(), Some(token.clone()));
-    assert_eq!(m.token_by_id(token.id + 100).await.unwrap(), None);
-    let personal = m
-        .create_token(
-            NewToken {
-                sha256: [9u8; 32],
-                grant: TokenGrant::Personal {
-                    user_id: user.id,
-                    scopes: vec![Scope::Api],
-                },
-                expires_at: None,
-            },
-            t(2),
-        )
-        .await
-        .unwrap();
-    assert_ne!(personal.id, token.id);
-    let job_grant = TokenGrant::Job {
-        user_id: user.id,
-        project_id: 12,
-    };
-    let job = NewToken {
-        sha256: [10u8; 32],
-        grant: job_grant.clone(),
-        expires_at: Some(t(50)),
-    };
-    let job = m.create_token(job, t(3)).await.unwrap();
-    let read_back = m.token_by_sha256(&[10u8; 32]).await.unwrap().unwrap();
-    assert_eq!((read_back.grant, read_back.id), (job_grant, job.id));
-    let revoked = m.revoke_token(token.id).await.unwrap();
-    assert!(revoked.revoked);
-    assert!(m.token_by_sha256(&sha).await.unwrap().unwrap().revoked);
-    assert!(
-        !m.token_by_sha256(&[9u8; 32])
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked
-    );
-    assert!(matches!(
-        m.revoke_token(424242).await,
-        Err(StoreError::NotFound { .. })
-    ));
 }
 
 async fn settings(s: Subject) {
@@ -1012,8 +910,6 @@ async fn a_session_is_committed_with_its_file(s: Subject) {
 
 on_every_backend!(
     groups_and_projects,
-    users_and_memberships,
-    tokens,
     settings,
     publish_find_or_create,
     duplicates,

@@ -2,43 +2,49 @@
 //! by path or name), memberships under their user, tokens by hash with an id alias.
 
 use super::items::{
-    alias_id, alias_item, group_from, group_item, membership_from, membership_item, project_from,
+    alias_id, alias_item, directory_item, group_from, group_item, member_from, member_item,
+    membership_from, membership_item, owned_token_item, owned_token_sha256, project_from,
     project_item, token_alias_item, token_alias_sha256, token_from, token_item, user_from,
     user_item,
 };
-use super::keys::{self, Counter, Key, Partition};
+use super::keys::{self, Counter, Directory, Key, Partition};
 use super::schema::{Item, s};
 use super::transaction::Condition;
 use super::{BY_NAMESPACE_INDEX, DynamoMetaStore, conditional_failed};
 use crate::domain::{
-    Group, Membership, MembershipTarget, NewGroup, NewToken, Project, Role, Timestamp, Token, User,
-    Visibility,
+    Group, Membership, MembershipTarget, NewGroup, NewToken, NewUser, Project, Role, Timestamp,
+    Token, TokenOwner, User, Visibility,
 };
 use crate::store::aws::sdk_failure;
 use crate::store::{IdentityStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-/// The two items of an entity created under a unique alias.
+/// The items of an entity created under a unique alias, and its mirrors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unique {
     Alias,
     Entity,
+    Mirror,
 }
 
 impl DynamoMetaStore {
-    /// Put an item and its unique alias together; `AlreadyExists` (`what` at `name`) if the
-    /// alias is taken.
+    /// Put an item, its unique alias and its `mirrors` together; `AlreadyExists` (`what` at
+    /// `name`) if the alias is taken.
     async fn put_with_alias(
         &self,
         item: Item,
         alias: Item,
+        mirrors: Vec<Item>,
         what: Record,
         name: &str,
     ) -> StoreResult<()> {
         let mut tx = self.transaction();
         tx.put(Unique::Alias, alias, Some(Condition::item_is_new()))?;
         tx.put(Unique::Entity, item, Some(Condition::item_is_new()))?;
+        for mirror in mirrors {
+            tx.put(Unique::Mirror, mirror, None)?;
+        }
         self.run(tx).await?.map_err(|cancelled| {
             if cancelled.any_condition_failed() {
                 StoreError::already_exists(what, name)
@@ -49,13 +55,13 @@ impl DynamoMetaStore {
     }
 
     /// Create the record `record(id)` with a fresh id drawn from `counter`, unique under its
-    /// `alias`. `AlreadyExists` if the alias is taken (checked first, so no id is spent, and
-    /// again atomically when both items are written).
+    /// `alias` (and copied into the `directory`, if given). `AlreadyExists` if the alias is
+    /// taken (checked first, so no id is spent, and again atomically when the items are
+    /// written).
     async fn create_unique<T>(
         &self,
-        what: Record,
-        alias: Key,
-        counter: Counter,
+        (what, alias, counter): (Record, Key, Counter),
+        directory: Option<Directory>,
         record: impl FnOnce(i64) -> T,
         encode: fn(&T) -> Item,
     ) -> StoreResult<T> {
@@ -64,9 +70,24 @@ impl DynamoMetaStore {
         }
         let id = self.next_id(counter).await?;
         let created = record(id);
-        self.put_with_alias(encode(&created), alias_item(&alias, id), what, &alias.pk)
+        let item = encode(&created);
+        let mirrors = directory
+            .map(|d| directory_item(&item, &Key::listed(d, id)))
+            .into_iter()
+            .collect();
+        self.put_with_alias(item, alias_item(&alias, id), mirrors, what, &alias.pk)
             .await?;
         Ok(created)
+    }
+
+    /// Every item of the directory `kind`, decoded by `decode`.
+    async fn directory<T>(
+        &self,
+        kind: Directory,
+        decode: fn(&Item) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let request = self.query(&Partition::directory(kind));
+        self.query_all(request).await?.iter().map(decode).collect()
     }
 
     /// The entity an alias names: `entity(id)` is its key.
@@ -116,7 +137,8 @@ impl IdentityStore for DynamoMetaStore {
             parent_id: group.parent_id,
             created_at: group.created_at,
         };
-        self.create_unique(Record::Group, alias, Counter::Group, record, group_item)
+        let unique = (Record::Group, alias, Counter::Group);
+        self.create_unique(unique, Some(Directory::Groups), record, group_item)
             .await
     }
 
@@ -151,14 +173,9 @@ impl IdentityStore for DynamoMetaStore {
             visibility,
             created_at: now,
         };
-        self.create_unique(
-            Record::Project,
-            alias,
-            Counter::Project,
-            record,
-            project_item,
-        )
-        .await
+        let unique = (Record::Project, alias, Counter::Project);
+        self.create_unique(unique, Some(Directory::Projects), record, project_item)
+            .await
     }
 
     async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>> {
@@ -195,15 +212,25 @@ impl IdentityStore for DynamoMetaStore {
         Ok(projects)
     }
 
-    async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User> {
-        let alias = Key::username(username);
-        let record = |id| User {
-            id,
-            username: username.to_string(),
-            created_at: now,
-        };
-        self.create_unique(Record::User, alias, Counter::User, record, user_item)
+    async fn groups(&self) -> StoreResult<Vec<Group>> {
+        self.directory(Directory::Groups, group_from).await
+    }
+
+    async fn projects(&self) -> StoreResult<Vec<Project>> {
+        self.directory(Directory::Projects, project_from).await
+    }
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        let unique = (Record::User, Key::username(&user.username), Counter::User);
+        self.create_unique(unique, None, |id| user.into_user(id), user_item)
             .await
+    }
+
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+        self.get(&Key::user(id))
+            .await?
+            .map(|i| user_from(&i))
+            .transpose()
     }
 
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
@@ -224,13 +251,10 @@ impl IdentityStore for DynamoMetaStore {
             target: target.clone(),
             role,
         };
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(membership_item(&membership)))
-            .send()
-            .await
-            .map_err(sdk_failure)?;
+        let mut tx = self.transaction();
+        tx.put((), membership_item(&membership), None)?;
+        tx.put((), member_item(&membership), None)?;
+        self.run(tx).await?.map_err(|c| c.into_error())?;
         Ok(membership)
     }
 
@@ -247,8 +271,10 @@ impl IdentityStore for DynamoMetaStore {
         let id = self.next_id(Counter::Token).await?;
         let token = token.into_token(id, now);
         let alias = token_alias_item(id, &token.sha256);
+        let owned = Key::owned_token(&token.grant.owner(), id);
+        let mirrors = vec![owned_token_item(&owned, &token.sha256)];
         let name = Key::token_id(id).pk;
-        self.put_with_alias(token_item(&token), alias, Record::Token, &name)
+        self.put_with_alias(token_item(&token), alias, mirrors, Record::Token, &name)
             .await?;
         Ok(token)
     }
@@ -299,5 +325,66 @@ impl IdentityStore for DynamoMetaStore {
             .attributes
             .ok_or_else(|| StoreError::corrupt(&key, "the update returned no item"))?;
         token_from(&item)
+    }
+
+    async fn members_of(&self, target: &MembershipTarget) -> StoreResult<Vec<Membership>> {
+        let request = self.query(&Partition::members(target));
+        let items = self.query_all(request).await?;
+        items.iter().map(|i| member_from(target, i)).collect()
+    }
+
+    async fn remove_membership(&self, user_id: i64, target: &MembershipTarget) -> StoreResult<()> {
+        let mut tx = self.transaction();
+        let exists = Condition::new("attribute_exists(PK)");
+        tx.delete(true, &Key::membership(user_id, target), Some(exists))?;
+        tx.delete(false, &Key::member(target, user_id), None)?;
+        self.run(tx).await?.map_err(|cancelled| {
+            if cancelled.failed(true) {
+                let (kind, value) = target.to_parts();
+                StoreError::not_found(
+                    Record::Membership,
+                    format!("user {user_id} in {kind} {value}"),
+                )
+            } else {
+                cancelled.into_error()
+            }
+        })
+    }
+
+    async fn tokens_of(&self, owner: &TokenOwner) -> StoreResult<Vec<Token>> {
+        let request = self.query(&Partition::owned_tokens(owner));
+        let keys = self
+            .query_all(request)
+            .await?
+            .iter()
+            .map(|i| owned_token_sha256(i).map(|sha| Key::token(&sha)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut tokens = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .map(token_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        tokens.sort_by_key(|t| t.id);
+        Ok(tokens)
+    }
+
+    async fn record_token_use(&self, token: &Token, at: Timestamp) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::token(&token.sha256).item()))
+            .update_expression("SET last_used_at = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":at", AttributeValue::N(at.millis().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Gone meanwhile: nothing to write down.
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(sdk_failure(e)),
+        }
     }
 }

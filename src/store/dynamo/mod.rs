@@ -26,6 +26,7 @@ mod purge;
 mod schema;
 mod settings;
 mod transaction;
+mod trust;
 mod uploads;
 
 pub use items::TTL_ATTRIBUTE;

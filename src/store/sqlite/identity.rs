@@ -1,13 +1,13 @@
 //! `IdentityStore` on SQLite: groups, projects, users, memberships and tokens.
 
 use super::rows::{
-    GROUP_COLS, MEMBERSHIP_COLS, PROJECT_COLS, TOKEN_COLS, USER_COLS, group_row, membership_row,
-    project_row, target_columns, token_row, user_row,
+    GROUP_COLS, MEMBERSHIP_COLS, PROJECT_COLS, TOKEN_COLS, USER_COLS, corrupt_key, group_row,
+    membership_row, project_row, target_columns, token_row, user_row,
 };
 use super::{Cached, SqliteMetaStore, db_err, exists_as};
 use crate::domain::{
-    Group, Membership, MembershipTarget, NewGroup, NewToken, Project, Role, Scope, Timestamp,
-    Token, User, Visibility,
+    Group, Membership, MembershipTarget, NewGroup, NewToken, NewUser, Project, Role, Scope,
+    Timestamp, Token, TokenOwner, User, Visibility,
 };
 use crate::store::{IdentityStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -131,19 +131,24 @@ impl IdentityStore for SqliteMetaStore {
         .await
     }
 
-    async fn create_user(&self, username: &str, now: Timestamp) -> StoreResult<User> {
-        let username = username.to_string();
+    async fn groups(&self) -> StoreResult<Vec<Group>> {
+        let sql = format!("SELECT {GROUP_COLS} FROM groups ORDER BY id");
+        self.read_all(sql, [], group_row).await
+    }
+
+    async fn projects(&self) -> StoreResult<Vec<Project>> {
+        let sql = format!("SELECT {PROJECT_COLS} FROM projects ORDER BY id");
+        self.read_all(sql, [], project_row).await
+    }
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         self.call(move |c| {
             c.execute_cached(
-                "INSERT INTO users (username, created_at) VALUES (?1, ?2)",
-                params![username, now.millis()],
+                "INSERT INTO users (username, admin, created_at) VALUES (?1, ?2, ?3)",
+                params![user.username, user.admin, user.created_at.millis()],
             )
-            .map_err(exists_as(Record::User, &username))?;
-            Ok(User {
-                id: c.last_insert_rowid(),
-                username,
-                created_at: now,
-            })
+            .map_err(exists_as(Record::User, &user.username))?;
+            Ok(user.into_user(c.last_insert_rowid()))
         })
         .await
     }
@@ -151,6 +156,11 @@ impl IdentityStore for SqliteMetaStore {
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE username = ?1");
         self.read_one(sql, username.to_string(), user_row).await
+    }
+
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+        self.read_one(sql, id, user_row).await
     }
 
     async fn set_membership(
@@ -190,13 +200,60 @@ impl IdentityStore for SqliteMetaStore {
         .await
     }
 
+    async fn members_of(&self, target: &MembershipTarget) -> StoreResult<Vec<Membership>> {
+        let (kind, value) = target.to_parts();
+        self.read(move |c| {
+            c.query_all_cached(
+                "SELECT user_id, target_kind, target, access_level FROM memberships \
+                 WHERE target_kind = ?1 AND target = ?2 ORDER BY user_id",
+                params![kind, value],
+                |r| {
+                    let user_id: i64 = r.get(0)?;
+                    let (kind, value): (String, String) = (r.get(1)?, r.get(2)?);
+                    let level: i64 = r.get(3)?;
+                    let key = || format!("memberships row of user {user_id}");
+                    Ok(Membership {
+                        user_id,
+                        target: MembershipTarget::from_parts(&kind, &value)
+                            .ok_or_else(|| corrupt_key(key(), format!("target {value:?}")))?,
+                        role: Role::from_access_level(level)
+                            .ok_or_else(|| corrupt_key(key(), format!("access level {level}")))?,
+                    })
+                },
+            )
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn remove_membership(&self, user_id: i64, target: &MembershipTarget) -> StoreResult<()> {
+        let (kind, value) = target.to_parts();
+        self.call(move |c| {
+            let n = c
+                .execute_cached(
+                    "DELETE FROM memberships WHERE user_id = ?1 AND target_kind = ?2 \
+                     AND target = ?3",
+                    params![user_id, kind, value],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(StoreError::not_found(
+                    Record::Membership,
+                    format!("user {user_id} in {kind} {value}"),
+                ));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token> {
         self.call(move |c| {
             let parts = token.grant.to_parts();
             let (kind, value) = target_columns(parts.target.as_ref());
             c.execute_cached(
                 "INSERT INTO tokens (kind, sha256, scopes, user_id, target_kind, target, \
-                 expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 expires_at, created_at, name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     parts.kind.as_str(),
                     token.sha256.as_slice(),
@@ -205,7 +262,8 @@ impl IdentityStore for SqliteMetaStore {
                     kind,
                     value,
                     token.expires_at.map(Timestamp::millis),
-                    now.millis()
+                    now.millis(),
+                    token.name,
                 ],
             )
             .map_err(exists_as(
@@ -241,6 +299,36 @@ impl IdentityStore for SqliteMetaStore {
                 token_row,
             )
             .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn tokens_of(&self, owner: &TokenOwner) -> StoreResult<Vec<Token>> {
+        match owner {
+            TokenOwner::User(user_id) => {
+                let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE user_id = ?1 ORDER BY id");
+                self.read_all(sql, [*user_id], token_row).await
+            }
+            TokenOwner::Target(target) => {
+                let (kind, value) = target.to_parts();
+                let sql = format!(
+                    "SELECT {TOKEN_COLS} FROM tokens WHERE target_kind = ?1 AND target = ?2 \
+                     AND kind = 'deploy' ORDER BY id"
+                );
+                self.read_all(sql, (kind, value), token_row).await
+            }
+        }
+    }
+
+    async fn record_token_use(&self, token: &Token, at: Timestamp) -> StoreResult<()> {
+        let id = token.id;
+        self.call(move |c| {
+            c.execute_cached(
+                "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1",
+                params![id, at.millis()],
+            )
+            .map_err(db_err)?;
+            Ok(())
         })
         .await
     }

@@ -11,6 +11,7 @@ mod packages;
 mod purge;
 mod rows;
 mod settings;
+mod trust;
 mod uploads;
 
 #[cfg(test)]
@@ -127,6 +128,21 @@ impl SqliteMetaStore {
         .await
     }
 
+    /// Every row the query `sql` (with the parameters `args`) returns, decoded by `row`.
+    async fn read_all<T, P>(
+        &self,
+        sql: String,
+        args: P,
+        row: fn(&Row) -> rusqlite::Result<T>,
+    ) -> StoreResult<Vec<T>>
+    where
+        T: Send + 'static,
+        P: Params + Send + 'static,
+    {
+        self.read(move |c| c.query_all_cached(&sql, args, row).map_err(db_err))
+            .await
+    }
+
     /// Run `f` on the connection off the async threads.
     async fn call<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -153,7 +169,7 @@ impl SqliteMetaStore {
 }
 
 /// Prepared statements kept per connection: every fixed statement of this store fits.
-const STATEMENT_CACHE: usize = 64;
+const STATEMENT_CACHE: usize = 96;
 
 /// The most reading connections a store opens (one per core up to this).
 const MAX_READERS: usize = 8;

@@ -5,7 +5,7 @@
 use crate::domain::{
     FileName, Group, GroupSettings, Membership, MembershipTarget, Package, PackageFile,
     PackageName, PackageStatus, PackageVersion, Project, Role, Scope, SessionState, StateParts,
-    Timestamp, Token, TokenGrant, TokenKind, TokenParts, UploadSession, User,
+    Timestamp, Token, TokenGrant, TokenKind, TokenParts, TrustRule, UploadSession, User,
 };
 use bytes::Bytes;
 use rusqlite::Row;
@@ -102,12 +102,13 @@ pub(super) fn project_row(r: &Row) -> rusqlite::Result<Project> {
     })
 }
 
-pub(super) const USER_COLS: &str = "id, username, created_at";
+pub(super) const USER_COLS: &str = "id, username, admin, created_at";
 pub(super) fn user_row(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(0)?,
         username: r.get(1)?,
-        created_at: time(r, 2)?,
+        admin: r.get(2)?,
+        created_at: time(r, 3)?,
     })
 }
 
@@ -136,8 +137,8 @@ pub(super) fn target_columns(target: Option<&MembershipTarget>) -> (Option<&str>
     }
 }
 
-pub(super) const TOKEN_COLS: &str =
-    "id, kind, sha256, scopes, user_id, target_kind, target, expires_at, revoked, created_at";
+pub(super) const TOKEN_COLS: &str = "id, kind, sha256, scopes, user_id, target_kind, target, \
+     expires_at, revoked, created_at, name, last_used_at";
 pub(super) fn token_row(r: &Row) -> rusqlite::Result<Token> {
     let sha: Vec<u8> = r.get(2)?;
     let target = match (
@@ -172,6 +173,33 @@ pub(super) fn token_row(r: &Row) -> rusqlite::Result<Token> {
         expires_at: optional_time(r, 7)?,
         revoked: r.get(8)?,
         created_at: time(r, 9)?,
+        name: r.get(10)?,
+        last_used_at: optional_time(r, 11)?,
+    })
+}
+
+pub(super) const TRUST_COLS: &str =
+    "id, target_kind, target, issuer, audience, conditions, access_level, scopes, created_at";
+pub(super) fn trust_row(r: &Row) -> rusqlite::Result<TrustRule> {
+    let (kind, value): (String, String) = (r.get(1)?, r.get(2)?);
+    let target = MembershipTarget::from_parts(&kind, &value)
+        .ok_or_else(|| corrupt(r, "trust_rules", format!("target {kind:?} {value:?}")))?;
+    let level: i64 = r.get(6)?;
+    Ok(TrustRule {
+        id: r.get(0)?,
+        target,
+        issuer: r.get(3)?,
+        audience: r.get(4)?,
+        conditions: parsed(
+            r,
+            "trust_rules",
+            (5, "conditions"),
+            TrustRule::conditions_from_json,
+        )?,
+        role: Role::from_access_level(level)
+            .ok_or_else(|| corrupt(r, "trust_rules", format!("access level {level}")))?,
+        scopes: parsed(r, "trust_rules", (7, "scopes"), Scope::parse_list)?,
+        created_at: time(r, 8)?,
     })
 }
 

@@ -149,6 +149,7 @@ async fn users_and_memberships(m: &SqliteMetaStore) {
         let user = User {
             id,
             username: name.into(),
+            admin: false,
             created_at: t(19 + id),
         };
         assert_eq!(m.user_by_name(name).await.unwrap(), Some(user));
@@ -194,6 +195,8 @@ async fn tokens(m: &SqliteMetaStore) {
         expires_at,
         revoked: id == 6,
         created_at: t(29 + i64::from(id)),
+        name: String::new(),
+        last_used_at: None,
     };
     let read = [ReadApi, ReadPackageRegistry];
     let deploy = [ReadPackageRegistry, WritePackageRegistry];

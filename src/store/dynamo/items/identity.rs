@@ -100,6 +100,7 @@ pub fn user_item(u: &User) -> Item {
     ItemWriter::new(&Key::user(u.id))
         .n("id", u.id)
         .s("username", &u.username)
+        .bool("admin", u.admin)
         .n("created_at", u.created_at.millis())
         .build()
 }
@@ -109,6 +110,7 @@ pub fn user_from(item: &Item) -> StoreResult<User> {
     Ok(User {
         id: f.n("id")?,
         username: f.s("username")?,
+        admin: f.bool("admin"),
         created_at: Timestamp::from_millis(f.n("created_at")?),
     })
 }
@@ -146,6 +148,8 @@ pub fn token_item(t: &Token) -> Item {
         .bool("revoked", t.revoked)
         .n("created_at", t.created_at.millis())
         .opt_n("user_id", parts.user_id)
+        .opt_s("name", (!t.name.is_empty()).then_some(t.name.as_str()))
+        .opt_n("last_used_at", t.last_used_at.map(Timestamp::millis))
         .opt_n("expires_at", t.expires_at.map(Timestamp::millis))
         .opt_s("target_kind", target.as_ref().map(|(kind, _)| *kind))
         .opt_s("target", target.map(|(_, value)| value))
@@ -176,10 +180,12 @@ pub fn token_from(item: &Item) -> StoreResult<Token> {
         expires_at: f.opt_n("expires_at").map(Timestamp::from_millis),
         revoked: f.bool("revoked"),
         created_at: Timestamp::from_millis(f.n("created_at")?),
+        name: f.opt_s("name").unwrap_or_default(),
+        last_used_at: f.opt_n("last_used_at").map(Timestamp::from_millis),
     })
 }
 
-fn sha256_from_hex(hex: &str) -> Result<[u8; 32], ()> {
+pub(super) fn sha256_from_hex(hex: &str) -> Result<[u8; 32], ()> {
     hex::decode(hex).map_err(|_| ())?.try_into().map_err(|_| ())
 }
 
@@ -252,12 +258,15 @@ mod tests {
         let item = project_item(&p);
         assert_eq!(project_from(&item).unwrap(), p);
         assert_eq!(item.get(NS_PK), Some(&s("NS#a")));
-        let u = User {
-            id: 3,
-            username: "ann".into(),
-            created_at: at(3),
-        };
-        assert_eq!(user_from(&user_item(&u)).unwrap(), u);
+        for admin in [false, true] {
+            let u = User {
+                id: 3,
+                username: "ann".into(),
+                admin,
+                created_at: at(3),
+            };
+            assert_eq!(user_from(&user_item(&u)).unwrap(), u);
+        }
     }
 
     #[test]
@@ -287,6 +296,8 @@ mod tests {
             expires_at: Some(at(9)),
             revoked: true,
             created_at: at(4),
+            name: "ci".into(),
+            last_used_at: Some(at(5)),
         };
         assert_eq!(token_from(&token_item(&full)).unwrap(), full);
         let job = Token {
@@ -306,6 +317,8 @@ mod tests {
             },
             expires_at: None,
             revoked: false,
+            name: String::new(),
+            last_used_at: None,
             ..full
         };
         assert_eq!(token_from(&token_item(&bare)).unwrap(), bare);
@@ -323,6 +336,8 @@ mod tests {
             expires_at: None,
             revoked: false,
             created_at: at(0),
+            name: String::new(),
+            last_used_at: None,
         });
         item.insert("scopes".into(), s("fly"));
         let Err(StoreError::Corrupt { key, .. }) = token_from(&item) else {

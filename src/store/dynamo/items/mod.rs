@@ -5,8 +5,10 @@
 
 mod identity;
 mod packages;
+mod people;
 mod sessions;
 
 pub use identity::*;
 pub use packages::*;
+pub use people::*;
 pub use sessions::*;

@@ -14,6 +14,10 @@
 //! | user / username alias | `USER#<id>` / `USERNAME#<name>` | `META` / `USER` |
 //! | membership | `USER#<id>` | `MEMBER#<group|project>#<target>` |
 //! | token / id alias | `TOKEN#<sha256>` / `TOKENID#<id>` | `TOKEN` |
+//! | directory of groups / projects | `DIR#GROUP` / `DIR#PROJECT` | `<zero-padded id>` (a copy) |
+//! | member (reverse of membership) | `MEMBERS#<group|project>#<target>` | `USER#<zero-padded id>` |
+//! | token of an owner | `TOKENS#USER#<id>` / `TOKENS#<group|project>#<target>` | `TOKEN#<zero-padded id>` |
+//! | trust rule, by target / issuer / id | `TRUST#<group|project>#<target>` / `ISSUER#<iss>` / `TRUSTID#<id>` | `RULE#<zero-padded id>` / same / `RULE` |
 //! | package | `PROJECT#<id>` | `PKG#<name>#<version>` |
 //! | package id alias | `PACKAGE#<id>` | `PACKAGE` (project id + package SK) |
 //! | file | `PKG#<package_id>` | `FILE#<file_name>#<zero-padded file id>` (newest: one descending query) |
@@ -40,6 +44,10 @@ use crate::domain::{
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::fmt;
+
+mod people;
+
+pub use people::Directory;
 
 /// The table's partition and sort key attributes.
 pub const PK: &str = "PK";
@@ -69,6 +77,7 @@ pub enum Counter {
     Token,
     Package,
     File,
+    TrustRule,
 }
 
 impl Counter {
@@ -80,6 +89,7 @@ impl Counter {
             Counter::Token => "token",
             Counter::Package => "package",
             Counter::File => "package_file",
+            Counter::TrustRule => "trust_rule",
         }
     }
 }
