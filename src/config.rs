@@ -161,6 +161,8 @@ pub struct Config {
     pub store: StoreArgs,
     #[command(flatten)]
     pub transfers: TransferConfig,
+    #[command(flatten)]
+    pub identity: IdentityConfig,
     /// Base URL clients use to reach this registry (printed in examples). Defaults to
     /// `http://<listen>`.
     #[arg(long, env = "DEPOT_PUBLIC_URL")]
@@ -213,9 +215,9 @@ pub struct TransferConfig {
     /// 0 = never): larger ones go in parts.
     #[arg(long, env = "DEPOT_UPLOAD_SINGLE_MAX", default_value_t = DEFAULT_SINGLE_MAX, value_parser = parse_size)]
     pub upload_single_max: u64,
-    /// How long tokens, projects, memberships and group settings read from the store are kept
-    /// in memory (`5s`, `0` = not kept): a revoked token or removed member made by another
-    /// process or function instance takes effect within it.
+    /// How long projects, memberships, group settings and trust rules read from the store are
+    /// kept in memory (`5s`, `0` = not kept): a removed member made by another process or
+    /// function instance takes effect within it (tokens are read every time).
     #[arg(long, env = "DEPOT_IDENTITY_CACHE", default_value = "5s", value_parser = parse_duration)]
     pub identity_cache: Duration,
 }
@@ -297,6 +299,42 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// Who else may vouch for a caller: an upstream GitLab whose CI job tokens depot accepts
+/// (`depot serve` and the Lambda functions alike). OIDC trust rules live in the store.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IdentityConfig {
+    /// An upstream GitLab's base URL: a job token depot does not know is asked of it
+    /// (`GET /api/v4/job`). Unset: only depot's own tokens and OIDC ID tokens are accepted.
+    #[arg(long, env = "DEPOT_GITLAB_URL")]
+    pub gitlab_url: Option<String>,
+    /// Which GitLab projects' jobs may act on which depot projects, comma-separated:
+    /// `<gitlab id or path>=<depot group/project>[:<role>]` (role developer unless given).
+    #[arg(long, env = "DEPOT_GITLAB_PROJECTS", default_value = "")]
+    pub gitlab_projects: String,
+    /// How long a job token the upstream GitLab confirmed is taken as confirmed (`30s`; a
+    /// revoked job token may work here until then; `0` asks every time).
+    #[arg(long, env = "DEPOT_GITLAB_JOB_CACHE", default_value = "30s", value_parser = parse_duration)]
+    pub gitlab_job_cache: Duration,
+}
+
+impl IdentityConfig {
+    /// The upstream GitLab, if configured (its project mapping checked).
+    pub fn upstream(&self) -> Result<Option<crate::auth::upstream::UpstreamConfig>, String> {
+        let Some(url) = self.gitlab_url.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(format!("DEPOT_GITLAB_URL {url:?} is not an http(s) URL"));
+        }
+        let projects = crate::auth::upstream::ProjectMapping::parse_list(&self.gitlab_projects)?;
+        Ok(Some(crate::auth::upstream::UpstreamConfig {
+            url: url.to_string(),
+            projects,
+            cache_ttl: self.gitlab_job_cache,
+        }))
+    }
+}
+
 /// Settings of the Lambda function, read from its environment only (set by `template.yaml`).
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "lambda-api")]
@@ -306,6 +344,8 @@ pub struct FunctionConfig {
     /// As for `depot serve`.
     #[command(flatten)]
     pub transfers: TransferConfig,
+    #[command(flatten)]
+    pub identity: IdentityConfig,
     /// Base URL for links in answers (a custom domain); unset, links use the request's host.
     #[arg(long, env = "DEPOT_PUBLIC_URL")]
     pub public_url: Option<String>,

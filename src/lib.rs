@@ -120,12 +120,18 @@ pub struct Serving {
     /// `complete` commits staged files up to this size itself; larger ones are left to the
     /// finalizer. `None`: always inline (`depot serve`, which has no finalizer).
     pub commit_inline_max: Option<u64>,
+    /// Who else may vouch for callers (an upstream GitLab).
+    pub identity: config::IdentityConfig,
 }
 
 /// The registry on the store pair `store`, serving as `serving` says: the one place a registry
 /// is wired, for `depot serve` and every Lambda function. AWS clients are built here, once.
 pub async fn registry(store: &StoreConfig, serving: &Serving) -> Result<Registry, StoreError> {
     let transfers = &serving.transfers;
+    let upstream = serving
+        .identity
+        .upstream()
+        .map_err(StoreError::Misconfigured)?;
     let registry = match store {
         StoreConfig::Local { data_dir } => local_registry(data_dir, transfers.limits())?,
         StoreConfig::Aws {
@@ -147,6 +153,7 @@ pub async fn registry(store: &StoreConfig, serving: &Serving) -> Result<Registry
         .with_public_url(serving.public_url.clone().filter(|u| !u.is_empty()))
         .with_downloads(transfers.downloads())
         .with_identity_ttl(transfers.identity_cache)
+        .with_upstream(upstream)
         .with_uploads(Uploads {
             commit_inline_max: serving.commit_inline_max,
             ..transfers.uploads()
@@ -161,6 +168,7 @@ pub async fn function_registry(config: &config::FunctionConfig) -> Result<Regist
         transfers: config.transfers.clone(),
         public_url: config.public_url.clone(),
         commit_inline_max: Some(config.commit_inline_max),
+        identity: config.identity.clone(),
     };
     registry(&store, &serving).await
 }

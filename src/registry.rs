@@ -5,8 +5,8 @@
 
 use crate::auth::{self, Action, Credential, Denied, Principal};
 use crate::domain::{
-    FileName, GroupSettings, InvalidParams, NewFile, Package, PackageFile, PackageName,
-    PackageStatus, PackageVersion, Project, ProjectRef, Timestamp,
+    FileName, GroupSettings, NewFile, Package, PackageFile, PackageName, PackageStatus,
+    PackageVersion, Project, ProjectRef, Timestamp,
 };
 use crate::store::{
     BlobBody, BlobLocation, BlobStore, ByteStream, MetaStore, Multipart, Presign, StoreError,
@@ -17,6 +17,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 mod commit;
+mod error;
 mod inline;
 mod lost_answers;
 mod packages;
@@ -24,73 +25,12 @@ mod publish;
 mod settings;
 mod signed;
 mod uploads;
+pub use error::{Error, Missing};
 pub use inline::DEFAULT_INLINE_FILE_MAX;
 pub use packages::{PackageList, Purged};
 pub use settings::{SettingsRefused, SettingsView};
 pub use signed::SignedRefusal;
 pub use uploads::{PartTicket, SessionView, UploadPlan, UploadRequest, part_sizes};
-
-/// What a use case looked for and did not find (or may not reveal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Missing {
-    /// A package file to download, or a package by id.
-    Package,
-    /// A file of a package, by id (the package-files routes).
-    PackageFile,
-    Group,
-    UploadSession,
-    /// The blob a signed URL names.
-    Blob,
-    /// A located file deleted (and its bytes purged) before they were opened: locate again,
-    /// an older duplicate may be the newest now.
-    Overtaken,
-}
-
-/// Why a use case did not succeed, in domain terms: no status codes and no GitLab wording here
-/// (`api::error` is the one place that turns each into GitLab's status and body).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("invalid parameters: {0}")]
-    Invalid(InvalidParams),
-    #[error("denied: {0:?}")]
-    Denied(Denied),
-    #[error("{0:?} not found")]
-    NotFound(Missing),
-    #[error("the resource changed after If-Unmodified-Since")]
-    PreconditionFailed,
-    #[error("file is too large")]
-    TooLarge,
-    #[error("duplicate package is not allowed")]
-    Duplicate,
-    /// Upload sessions need a blob store that can presign URLs and take multipart uploads.
-    #[error("this store cannot take uploads by URL")]
-    UploadsUnsupported,
-    /// A signed URL of the local store refused.
-    #[error("signed request refused: {0:?}")]
-    Signed(SignedRefusal),
-    #[error("the request body ended early: {0}")]
-    BodyFailed(std::io::Error),
-    #[error("storage: {0}")]
-    Store(#[source] StoreError),
-}
-
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        Error::Store(e)
-    }
-}
-
-impl From<Denied> for Error {
-    fn from(d: Denied) -> Self {
-        Error::Denied(d)
-    }
-}
-
-impl From<InvalidParams> for Error {
-    fn from(p: InvalidParams) -> Self {
-        Error::Invalid(p)
-    }
-}
 
 /// Where a generic package file lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,8 +170,28 @@ impl Registry {
     /// made by another process takes effect here within it. Zero keeps nothing.
     pub fn with_identity_ttl(mut self, ttl: std::time::Duration) -> Self {
         let cache = Arc::new(auth::IdentityCache::new(ttl));
-        self.identities = auth::Identities::new(self.meta.clone(), cache);
+        self.identities = auth::Identities::new(self.meta.clone(), cache)
+            .with_oidc(self.identities.oidc().clone())
+            .with_upstream(self.identities.upstream().cloned());
         self
+    }
+
+    /// Verify OIDC ID tokens with `oidc` (tests give it short key lifetimes).
+    pub fn with_oidc(mut self, oidc: Arc<auth::oidc::OidcVerifier>) -> Self {
+        self.identities = self.identities.with_oidc(oidc);
+        self
+    }
+
+    /// Accept job tokens of the upstream GitLab `upstream` describes.
+    pub fn with_upstream(mut self, upstream: Option<auth::upstream::UpstreamConfig>) -> Self {
+        let upstream = upstream.map(|c| Arc::new(auth::upstream::Upstream::new(c)));
+        self.identities = self.identities.with_upstream(upstream);
+        self
+    }
+
+    /// Who vouches for federated callers: the OIDC verifier and the upstream GitLab.
+    pub fn identities(&self) -> &auth::Identities {
+        &self.identities
     }
 
     /// Serve files above `downloads.inline_max` by redirect, where the blob store can presign.

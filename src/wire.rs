@@ -40,12 +40,39 @@ impl ErrorBody {
     }
 }
 
-/// Any error body GitLab answers with: `{"message"}` or `{"error", ...}`.
+/// GitLab's model validation failure: `{"message": {"<field>": ["<message>", ...]}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldErrors {
+    pub message: BTreeMap<String, Vec<String>>,
+}
+
+impl FieldErrors {
+    pub fn new(field: &str, message: &str) -> Self {
+        Self {
+            message: BTreeMap::from([(field.to_string(), vec![message.to_string()])]),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .message
+            .iter()
+            .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
+            .collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// Any error body GitLab answers with: `{"message"}` (a text, or fields' messages) or
+/// `{"error", ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ErrorAnswer {
     Message(Message),
     Error(ErrorBody),
+    Fields(FieldErrors),
 }
 
 impl ErrorAnswer {
@@ -54,6 +81,7 @@ impl ErrorAnswer {
         match self {
             ErrorAnswer::Message(m) => &m.message,
             ErrorAnswer::Error(e) => e.error_description.as_deref().unwrap_or(&e.error),
+            ErrorAnswer::Fields(_) => "invalid fields",
         }
     }
 }

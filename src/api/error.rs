@@ -5,7 +5,7 @@ use crate::auth::Denied;
 use crate::domain::Refusal;
 use crate::registry::{Error, Missing, SignedRefusal};
 use crate::store::StoreError;
-use crate::wire::{ErrorAnswer, ErrorBody, Message};
+use crate::wire::{ErrorAnswer, ErrorBody, FieldErrors, Message};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -59,6 +59,7 @@ pub fn refusal(reason: Refusal, declared: u64) -> (StatusCode, String) {
     let text = match answer {
         ErrorAnswer::Message(m) => m.message,
         ErrorAnswer::Error(e) => e.error,
+        ErrorAnswer::Fields(f) => f.to_string(),
     };
     (status, text)
 }
@@ -146,12 +147,29 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
         Error::Denied(Denied::ProjectNotFound) => {
             message(StatusCode::NOT_FOUND, "404 Project Not Found")
         }
+        Error::Denied(Denied::VouchUnavailable) => {
+            message(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable")
+        }
         Error::NotFound(
             Missing::Package | Missing::UploadSession | Missing::Blob | Missing::Overtaken,
         ) => message(StatusCode::NOT_FOUND, "404 Not found"),
         // A package file route's own 404 (GitLab's `not_found!`), worded differently.
         Error::NotFound(Missing::PackageFile) => message(StatusCode::NOT_FOUND, "404 Not Found"),
         Error::NotFound(Missing::Group) => message(StatusCode::NOT_FOUND, "404 Group Not Found"),
+        Error::NotFound(Missing::User) => message(StatusCode::NOT_FOUND, "404 User Not Found"),
+        Error::NotFound(Missing::Member | Missing::Token | Missing::TrustRule) => {
+            message(StatusCode::NOT_FOUND, "404 Not found")
+        }
+        Error::Conflict(text) => message(StatusCode::CONFLICT, text),
+        Error::BadRequest(reason) if reason.is_empty() => {
+            message(StatusCode::BAD_REQUEST, "400 Bad request")
+        }
+        Error::BadRequest(reason) => bad_request(reason),
+        Error::Validation { field, message } => {
+            let fields = FieldErrors::new(field, message);
+            (StatusCode::BAD_REQUEST, ErrorAnswer::Fields(fields))
+        }
+        Error::NotAllowed => message(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed"),
         Error::PreconditionFailed => {
             message(StatusCode::PRECONDITION_FAILED, "412 Precondition Failed")
         }

@@ -1,7 +1,8 @@
-//! Who is who, remembered for a few seconds per process: tokens by hash, projects by id and
-//! path, a user's memberships and a group's package settings. Every request needs them, and
-//! they change seldom; read from the store each time they were most of a small request's reads
-//! (three of the five on a download on AWS).
+//! Who is who, remembered for a few seconds per process: projects by id and path, a user's
+//! memberships, a group's package settings and an issuer's trust rules. Every request needs
+//! them, and they change seldom; read from the store each time they were most of a small
+//! request's reads. Tokens are not kept: each request reads its token, so a revoked token
+//! answers 401 everywhere from the next request on.
 //!
 //! The bound: a change made elsewhere (another Lambda instance, `depot admin` in another
 //! process) takes effect here within the cache's lifetime ([`DEFAULT_TTL`] unless configured).
@@ -9,7 +10,9 @@
 //! settings use case) clear what they touch at once. Only what was found is kept: an unknown
 //! token or project is asked again each time, so a new one works at once.
 
-use crate::domain::{GroupSettings, Membership, Project, Token};
+use super::oidc::OidcVerifier;
+use super::upstream::Upstream;
+use crate::domain::{GroupSettings, Membership, Project, Timestamp, Token, TrustRule};
 use crate::store::{MetaStore, StoreResult};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -68,7 +71,7 @@ pub struct IdentityCache {
     ttl: Duration,
     /// Bumped by every [`Self::clear`]: an answer read before a clear is not kept after it.
     generation: AtomicU64,
-    tokens: Kept<[u8; 32], Option<Token>>,
+    trust_rules: Kept<String, Arc<Vec<TrustRule>>>,
     projects_by_id: Kept<i64, Option<Project>>,
     projects_by_path: Kept<String, Option<Project>>,
     memberships: Kept<i64, Arc<Vec<Membership>>>,
@@ -80,7 +83,7 @@ impl IdentityCache {
         Self {
             ttl,
             generation: AtomicU64::new(0),
-            tokens: Kept::new(),
+            trust_rules: Kept::new(),
             projects_by_id: Kept::new(),
             projects_by_path: Kept::new(),
             memberships: Kept::new(),
@@ -95,7 +98,7 @@ impl IdentityCache {
     /// Forget everything: after a change made through this process.
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.tokens.clear();
+        self.trust_rules.clear();
         self.projects_by_id.clear();
         self.projects_by_path.clear();
         self.memberships.clear();
@@ -130,26 +133,67 @@ impl IdentityCache {
     }
 }
 
-/// The identity reads, through the cache.
+/// The identity reads, through the cache, and the services that vouch for federated
+/// credentials (OIDC issuers' keys, an upstream GitLab).
 #[derive(Clone)]
 pub struct Identities {
     meta: Arc<dyn MetaStore>,
     cache: Arc<IdentityCache>,
+    oidc: Arc<OidcVerifier>,
+    upstream: Option<Arc<Upstream>>,
 }
 
 impl Identities {
     pub fn new(meta: Arc<dyn MetaStore>, cache: Arc<IdentityCache>) -> Self {
-        Self { meta, cache }
+        Self {
+            meta,
+            cache,
+            oidc: Arc::new(OidcVerifier::new(Default::default())),
+            upstream: None,
+        }
+    }
+
+    /// Verify OIDC ID tokens with `oidc` (its key caches live as long as it does).
+    pub fn with_oidc(mut self, oidc: Arc<OidcVerifier>) -> Self {
+        self.oidc = oidc;
+        self
+    }
+
+    /// Ask `upstream` about job tokens depot does not know.
+    pub fn with_upstream(mut self, upstream: Option<Arc<Upstream>>) -> Self {
+        self.upstream = upstream;
+        self
     }
 
     pub fn cache(&self) -> &Arc<IdentityCache> {
         &self.cache
     }
 
+    pub fn oidc(&self) -> &Arc<OidcVerifier> {
+        &self.oidc
+    }
+
+    pub fn upstream(&self) -> Option<&Arc<Upstream>> {
+        self.upstream.as_ref()
+    }
+
+    /// A token by hash, read from the store every time (never kept: see the module header).
     pub async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>> {
+        self.meta.token_by_sha256(sha256).await
+    }
+
+    pub async fn record_token_use(&self, token: &Token, at: Timestamp) -> StoreResult<()> {
+        self.meta.record_token_use(token, at).await
+    }
+
+    /// The trust rules naming `issuer` (only an issuer with rules is kept: a token of an
+    /// unknown issuer asks each time, so a rule added elsewhere works at once).
+    pub async fn trust_rules_for_issuer(&self, issuer: &str) -> StoreResult<Arc<Vec<TrustRule>>> {
         let c = &self.cache;
-        let read = self.meta.token_by_sha256(sha256);
-        c.through(&c.tokens, *sha256, Option::is_some, read).await
+        let read = async { Ok(Arc::new(self.meta.trust_rules_for_issuer(issuer).await?)) };
+        let keep = |rules: &Arc<Vec<TrustRule>>| !rules.is_empty();
+        c.through(&c.trust_rules, issuer.to_string(), keep, read)
+            .await
     }
 
     pub async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>> {

@@ -68,6 +68,7 @@ pub fn decide(
             };
             if ok { Ok(()) } else { Err(Denied::Forbidden) }
         }
+        Principal::Federated(federated) => federated.decide(action, project),
     }
 }
 

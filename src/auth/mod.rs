@@ -6,10 +6,15 @@
 mod cache;
 mod credential;
 mod decide;
+mod federated;
+pub mod oidc;
+mod trusted;
+pub mod upstream;
 
 pub use cache::{DEFAULT_TTL as IDENTITY_CACHE_TTL, Identities, IdentityCache};
 pub use credential::Credential;
 pub use decide::{decide, effective_role};
+pub use federated::{Federated, Grant, Source};
 
 use crate::domain::{MembershipTarget, Scope, Timestamp, Token, TokenGrant, TokenKind};
 use crate::registry::Error;
@@ -49,6 +54,9 @@ pub enum Principal {
         scopes: Vec<Scope>,
         token_id: i64,
     },
+    /// Someone another service vouched for, for this request only: a CI job's OIDC ID token
+    /// that trust rules accept, or a GitLab job token its GitLab confirmed.
+    Federated(std::sync::Arc<Federated>),
 }
 
 /// What a request wants to do to a project's packages.
@@ -77,9 +85,15 @@ pub enum Denied {
     /// 403, a CI job's token reaching for a project it may not see: from the job's project
     /// to this one (each named by its own path segment, as GitLab names them).
     JobTokenNotAllowed { from: String, to: String },
+    /// 503, the service that vouches for a federated credential (an OIDC issuer's keys, the
+    /// upstream GitLab) could not be asked; trying again later may succeed.
+    VouchUnavailable,
 }
 
 /// Resolve a credential to a principal: who it is, or why it is refused (`Error::Denied`).
+/// Where a job token may stand (`JOB-TOKEN`, `job_token`, `Bearer`, CI Basic), an OIDC ID
+/// token is checked against the trust rules of its issuer, and a token depot does not know is
+/// asked of the upstream GitLab, when one is configured.
 pub async fn authenticate(
     identities: &Identities,
     credential: Option<&Credential>,
@@ -95,13 +109,22 @@ pub async fn authenticate(
         Credential::DeployToken(s) => (s, false),
         Credential::Basic { password, .. } | Credential::CiJobBasic(password) => (password, false),
     };
-    let token = lookup(identities, secret).await?;
+    let job_slot = matches!(
+        credential,
+        Credential::JobToken(_) | Credential::Bearer(_) | Credential::CiJobBasic(_)
+    );
+    if job_slot && oidc::OidcVerifier::looks_like_jwt(secret) {
+        return trusted::authenticate(identities, secret, now).await;
+    }
     let fallback = if strict {
         Err(Denied::Unauthorized)
     } else {
         Ok(Principal::Anonymous)
     };
-    let Some(token) = token else {
+    let Some(token) = lookup(identities, secret).await? else {
+        if job_slot && let Some(upstream) = identities.upstream() {
+            return upstream::authenticate(identities, upstream, secret).await;
+        }
         return Ok(fallback?);
     };
     let accepted = match credential {
@@ -117,13 +140,27 @@ pub async fn authenticate(
     if !accepted {
         return Ok(fallback?);
     }
-    let expired = token.expires_at.is_some_and(|at| at <= now);
+    let expired = token.expired(now);
     match token.kind() {
         TokenKind::Personal if token.revoked => Err(Denied::Revoked.into()),
         TokenKind::Personal if expired => Err(Denied::Expired.into()),
         TokenKind::Job if token.revoked || expired => Err(Denied::Unauthorized.into()),
         TokenKind::Deploy if token.revoked || expired => Ok(Principal::Anonymous),
-        _ => Ok(principal_of(token)),
+        _ => {
+            record_use(identities, &token, now).await;
+            Ok(principal_of(token))
+        }
+    }
+}
+
+/// Write down a token's use, at most once per [`crate::domain::LAST_USED_RESOLUTION_MS`]. A
+/// failure to write it does not fail the request it authenticated.
+async fn record_use(identities: &Identities, token: &Token, now: Timestamp) {
+    if !token.use_worth_recording(now) {
+        return;
+    }
+    if let Err(e) = identities.record_token_use(token, now).await {
+        tracing::warn!(token_id = token.id, error = %e, "could not record a token's last use");
     }
 }
 
@@ -165,7 +202,7 @@ pub fn principal_of_token(token: Token, now: Timestamp) -> Result<Principal, Den
     if token.revoked {
         return Err(Denied::Revoked);
     }
-    if token.expires_at.is_some_and(|at| at <= now) {
+    if token.expired(now) {
         return Err(Denied::Expired);
     }
     Ok(principal_of(token))
@@ -187,7 +224,7 @@ impl Principal {
     /// The id of the token presented, if any.
     pub fn token_id(&self) -> Option<i64> {
         match self {
-            Principal::Anonymous => None,
+            Principal::Anonymous | Principal::Federated(_) => None,
             Principal::User { token_id, .. } | Principal::Deploy { token_id, .. } => {
                 Some(*token_id)
             }
@@ -197,17 +234,22 @@ impl Principal {
     /// The token-scope check GitLab makes while authenticating: `api` for writes, `api` or
     /// `read_api` for reads. Deploy-token scopes are checked against the project instead.
     pub fn check_scope(&self, action: Action) -> Result<(), Denied> {
-        let Principal::User { scopes, .. } = self else {
-            return Ok(());
+        let ok = match self {
+            Principal::User { scopes, .. } => scopes_allow(scopes, action),
+            Principal::Federated(f) => f.grants.iter().any(|g| scopes_allow(&g.scopes, action)),
+            Principal::Anonymous | Principal::Deploy { .. } => true,
         };
-        let ok = scopes.contains(&Scope::Api)
-            || (action == Action::Read && scopes.contains(&Scope::ReadApi));
         if ok {
             Ok(())
         } else {
             Err(Denied::InsufficientScope)
         }
     }
+}
+
+/// Do API scopes allow `action`: `api` anything, `read_api` reads.
+pub fn scopes_allow(scopes: &[Scope], action: Action) -> bool {
+    scopes.contains(&Scope::Api) || (action == Action::Read && scopes.contains(&Scope::ReadApi))
 }
 
 #[cfg(test)]

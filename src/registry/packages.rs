@@ -146,6 +146,7 @@ impl Registry {
                         .any(|m| m.target.covers_group(&group.path))
             }
             Principal::Deploy { target, .. } => target.covers_group(&group.path),
+            Principal::Federated(federated) => federated.covers_group(&group.path),
         };
         if member {
             return Ok(group);

@@ -28,6 +28,7 @@ mod lambda_events;
 mod lambda_watch;
 mod list_races;
 mod meta_conformance;
+mod oidc_verify;
 mod purge_costs;
 mod purge_queue;
 mod request_costs;

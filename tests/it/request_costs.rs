@@ -159,9 +159,10 @@ async fn requests_per_list_page() {
     // One index Query, then the page's packages: 150 packages (about 60 KB) are one Query of
     // the project's range, which costs less than reading a page of 20 or 100 by key; a page
     // of 5 is read by key. In name order the project's range of live packages is the list
-    // itself: one Query. The first request reads who is asking too (token, project,
-    // memberships); the others find it in the identity cache.
-    let mut first = ["GetItem", "GetItem", "Query"].to_vec();
+    // itself: one Query. Every request reads its token (never kept, so a revocation takes
+    // effect at once); the first also writes down the token's use and reads the project and
+    // memberships, which the others find in the identity cache.
+    let mut first = ["GetItem", "UpdateItem", "GetItem", "Query"].to_vec();
     let cases: [(&str, &[&str]); 6] = [
         ("per_page=100", &["Query", "Query"]),
         ("per_page=100&page=2", &["Query", "Query"]),
@@ -180,7 +181,7 @@ async fn requests_per_list_page() {
         );
         first.extend(page.iter().copied());
         assert_eq!(requests, first, "{query}");
-        first.clear();
+        first = vec!["GetItem"];
     }
 }
 
@@ -226,13 +227,14 @@ async fn a_list_range_cut_short_is_completed_by_key() {
         requests,
         [
             "GetItem",
+            "UpdateItem",
             "GetItem",
             "Query",
             "Query",
             "Query",
             "BatchGetItem"
         ],
-        "who is asking, the index, the range (cut short), the rest by key"
+        "who is asking (and its token's use), the index, the range (cut short), the rest by key"
     );
 }
 
@@ -278,24 +280,28 @@ async fn requests_per_publish_and_download() {
         download.len()
     );
 
-    // The first request reads who is asking (token, project, memberships) and the group's
-    // settings; later ones find them in the identity cache.
-    let who = ["GetItem", "GetItem", "Query", "GetItem"];
+    // Every request reads its token. The first also writes down the token's use and reads
+    // the project, memberships and the group's settings; later ones find those in the
+    // identity cache.
+    let who = ["GetItem", "UpdateItem", "GetItem", "Query", "GetItem"];
     let mut expected_first: Vec<&str> = who.to_vec();
     // The process's id slot (claimed once, then ids cost nothing), package lookup, then the
     // package's id alias, the file with its bytes and the package (no transaction:
     // duplicates are allowed). A 4 KiB file is kept in its item: no S3 request.
     expected_first.extend(["PutItem", "GetItem", "PutItem", "PutItem", "PutItem"]);
     assert_eq!(first, expected_first);
-    // Package lookup, the file, the package again (still the live one?)
-    assert_eq!(second, ["GetItem", "PutItem", "GetItem"]);
-    // package, newest file (with its bytes), last_downloaded_at
-    assert_eq!(download, ["GetItem", "Query", "UpdateItem"]);
+    // The token, package lookup, the file, the package again (still the live one?)
+    assert_eq!(second, ["GetItem", "GetItem", "PutItem", "GetItem"]);
+    // The token, package, newest file (with its bytes), last_downloaded_at
+    assert_eq!(download, ["GetItem", "GetItem", "Query", "UpdateItem"]);
     // Within a minute of the last recorded download, last_downloaded_at is not written again.
-    assert_eq!(download_again, ["GetItem", "Query"]);
+    assert_eq!(download_again, ["GetItem", "GetItem", "Query"]);
     // A larger file: the S3 PUT and GET besides.
-    assert_eq!(large_publish, ["S3 PUT", "GetItem", "PutItem", "GetItem"]);
-    assert_eq!(large_download, ["GetItem", "Query", "S3 GET"]);
+    assert_eq!(
+        large_publish,
+        ["GetItem", "S3 PUT", "GetItem", "PutItem", "GetItem"]
+    );
+    assert_eq!(large_download, ["GetItem", "GetItem", "Query", "S3 GET"]);
 }
 
 /// Under the duplicate rule a publish keeps its one transaction (the name guard decides which
@@ -323,15 +329,15 @@ async fn requests_per_publish_under_the_duplicate_rule() {
     eprintln!("refusing duplicates, new package: {new:?}");
     eprintln!("refusing duplicates, a duplicate: {refused:?}");
 
-    // The early check (package, its files of the name), then in the store the package, its
-    // files of the name again, the name guard, and the transaction (the small files' bytes in
-    // it: no S3 PUT).
-    let early = ["GetItem", "Query"];
+    // The token, the early check (package, its files of the name), then in the store the
+    // package, its files of the name again, the name guard, and the transaction (the small
+    // files' bytes in it: no S3 PUT).
+    let early = ["GetItem", "GetItem", "Query"];
     let mut expected = early.to_vec();
     expected.extend(["GetItem", "Query", "GetItem", "TransactWriteItems"]);
     assert_eq!(existing, expected);
     // A new package: nothing to look for beyond the package itself.
-    assert_eq!(new, ["GetItem", "GetItem", "TransactWriteItems"]);
+    assert_eq!(new, ["GetItem", "GetItem", "GetItem", "TransactWriteItems"]);
     // A duplicate is refused by the early check, before any byte is stored.
     assert_eq!(refused, early);
 }
@@ -423,8 +429,9 @@ async fn requests_per_multipart_handoff() {
     assert_eq!(
         committed,
         [
-            // the session; the claim; the join of the parts `complete` told of (no listing,
-            // no HEAD: the size is the parts')
+            // the caller's token; the session; the claim; the join of the parts `complete`
+            // told of (no listing, no HEAD: the size is the parts')
+            "GetItem",
             "GetItem",
             "UpdateItem",
             "S3 POST",
@@ -481,7 +488,8 @@ async fn requests_per_checked_handoff() {
     assert_eq!(
         committed,
         [
-            // the session; its object (arrived, whole); the claim
+            // the caller's token; the session; its object (arrived, whole); the claim
+            "GetItem",
             "GetItem",
             "S3 HEAD",
             "UpdateItem",

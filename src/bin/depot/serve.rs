@@ -23,6 +23,7 @@ pub async fn serve(config: Config) -> ExitCode {
         transfers: config.transfers.clone(),
         public_url: config.public_url.clone(),
         commit_inline_max: None,
+        identity: config.identity.clone(),
     };
     let registry = match registry(&store, &serving).await {
         Ok(r) => Arc::new(r),

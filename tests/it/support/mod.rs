@@ -8,6 +8,7 @@
 pub mod backends;
 pub mod dynamo;
 pub mod faults;
+pub mod oidc_issuer;
 pub mod prerequisites;
 pub mod s3;
 
