@@ -29,5 +29,5 @@ pub use records::{
     TokenParts, User,
 };
 pub use time::Timestamp;
-pub use trust::{ClaimCondition, NewTrustRule, TrustRule, glob_matches, valid_issuer};
+pub use trust::{ClaimCondition, NewTrustRule, TrustRule, check_rule, glob_matches, valid_issuer};
 pub use uploads::{Refusal, SessionClaim, SessionState, StateParts, UploadSession};

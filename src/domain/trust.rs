@@ -140,6 +140,36 @@ impl NewTrustRule {
     }
 }
 
+/// Is a rule's what-it-grants acceptable: a valid issuer, an audience, a role up to maintainer
+/// (a CI job never needs to own), and API scopes only.
+pub fn check_rule(
+    issuer: &str,
+    audience: &str,
+    role: Role,
+    scopes: &[Scope],
+) -> Result<(), String> {
+    valid_issuer(issuer)?;
+    if audience.trim().is_empty() {
+        return Err("a trust rule needs an audience (the aud its tokens carry)".into());
+    }
+    if role > Role::Maintainer {
+        return Err("a trust rule grants at most the maintainer role".into());
+    }
+    if scopes.is_empty() {
+        return Err("a trust rule needs at least one scope".into());
+    }
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| !matches!(s, Scope::Api | Scope::ReadApi))
+    {
+        return Err(format!(
+            "scope {} is not valid for a trust rule (allowed: api, read_api)",
+            bad.as_str()
+        ));
+    }
+    Ok(())
+}
+
 /// Is `issuer` acceptable for a rule: `https://host[/path]`, or plain `http` on a loopback
 /// host (a test's or a sidecar's issuer)? No query, fragment or trailing slash (`iss` is
 /// compared exactly).
@@ -225,6 +255,17 @@ mod tests {
         assert!(valid_issuer("https://x/").is_err());
         assert!(valid_issuer("https://x?y").is_err());
         assert!(valid_issuer("ftp://x").is_err());
+    }
+
+    #[test]
+    fn rules_grant_api_scopes_up_to_maintainer() {
+        let ok = |role, scopes: &[Scope]| check_rule("https://x", "aud", role, scopes);
+        assert!(ok(Role::Developer, &[Scope::Api]).is_ok());
+        assert!(ok(Role::Maintainer, &[Scope::ReadApi]).is_ok());
+        assert!(ok(Role::Owner, &[Scope::Api]).is_err());
+        assert!(ok(Role::Developer, &[]).is_err());
+        assert!(ok(Role::Developer, &[Scope::WritePackageRegistry]).is_err());
+        assert!(check_rule("https://x", " ", Role::Developer, &[Scope::Api]).is_err());
     }
 
     #[test]

@@ -35,4 +35,5 @@ mod request_costs;
 mod safety;
 mod template;
 mod told_parts;
+mod trusted_publishing;
 mod upload_guards;

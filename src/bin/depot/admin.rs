@@ -2,13 +2,14 @@
 //! printed per command.
 
 use clap::Subcommand;
-use depot::admin::{Admin, AdminError, DeployTarget, TokenSpec};
+use depot::admin::{Admin, AdminError, DeployTarget, TokenSpec, TrustSpec};
 use depot::config::StoreArgs;
-use depot::domain::{Role, Scope, Timestamp};
+use depot::domain::{ClaimCondition, Role, Scope, Timestamp};
 use depot::meta_store;
 use depot::wire::admin::{
     GroupCreated, MemberAdded, ProjectCreated, SettingsSet, TokenCreated, TokenRevoked, UserCreated,
 };
+use depot::wire::people::TrustRuleEntity;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -56,6 +57,43 @@ enum AdminCommand {
         #[command(subcommand)]
         action: SettingsAction,
     },
+    /// `trust add <path> --issuer URL --audience AUD [--claim NAME=PATTERN]...`, `trust list
+    /// <path>`, `trust remove <id>`: which CI jobs' OIDC ID tokens may act on a project or group
+    Trust {
+        #[command(subcommand)]
+        action: TrustAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrustAction {
+    Add {
+        /// Full path of a project, or of a group (the rule covers every project under it).
+        path: String,
+        /// The tokens' `iss`, exactly (`https://gitlab.example.com`,
+        /// `https://token.actions.githubusercontent.com`).
+        #[arg(long)]
+        issuer: String,
+        /// The `aud` the tokens must carry (`id_tokens: ... aud:` in `.gitlab-ci.yml`).
+        #[arg(long)]
+        audience: String,
+        /// A claim condition, `name=pattern` (exact, or a glob with `*` and `?`); repeat for
+        /// more, all must hold: `--claim project_path=grp/app --claim ref=refs/tags/v*`.
+        #[arg(long = "claim", value_parser = ClaimCondition::parse)]
+        claims: Vec<ClaimCondition>,
+        /// The role a token it accepts acts with: guest | reporter | developer | maintainer
+        #[arg(long, default_value = "developer")]
+        role: Role,
+        /// api and/or read_api, comma-separated.
+        #[arg(long, default_value = "api")]
+        scopes: String,
+    },
+    List {
+        path: String,
+    },
+    Remove {
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -75,7 +113,13 @@ enum ProjectAction {
 
 #[derive(Subcommand)]
 enum UserAction {
-    Create { username: String },
+    Create {
+        username: String,
+        /// An administrator: may create users, groups and projects over HTTP, and manage
+        /// everyone's tokens and members.
+        #[arg(long)]
+        admin: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -234,8 +278,15 @@ async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<String, Admin
             &admin.create_project(&path, public).await?,
         )),
         AdminCommand::User {
-            action: UserAction::Create { username },
-        } => crate::json_line(UserCreated::from(&admin.create_user(&username).await?)),
+            action:
+                UserAction::Create {
+                    username,
+                    admin: is_admin,
+                },
+        } => crate::json_line(UserCreated::from(
+            &admin.create_user_as(&username, is_admin).await?,
+        )),
+        AdminCommand::Trust { action } => run_trust(admin, action).await?,
         AdminCommand::Member {
             action:
                 MemberAction::Add {
@@ -268,6 +319,37 @@ async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<String, Admin
                 .set_settings(&group, duplicates_allowed, exception_regex)
                 .await?;
             crate::json_line(SettingsSet::new(&set.group, &set.settings))
+        }
+    })
+}
+
+/// `depot admin trust ...`: the rule made or removed, or the rules of a path (one JSON array).
+async fn run_trust(admin: &Admin, action: TrustAction) -> Result<String, AdminError> {
+    Ok(match action {
+        TrustAction::Add {
+            path,
+            issuer,
+            audience,
+            claims,
+            role,
+            scopes: list,
+        } => {
+            let spec = TrustSpec {
+                path,
+                issuer,
+                audience,
+                conditions: claims,
+                role,
+                scopes: Scope::parse_list(&list).map_err(AdminError::Invalid)?,
+            };
+            crate::json_line(TrustRuleEntity::from(&admin.add_trust_rule(spec).await?))
+        }
+        TrustAction::List { path } => {
+            let rules = admin.trust_rules(&path).await?;
+            crate::json_line(rules.iter().map(TrustRuleEntity::from).collect::<Vec<_>>())
+        }
+        TrustAction::Remove { id } => {
+            crate::json_line(TrustRuleEntity::from(&admin.remove_trust_rule(id).await?))
         }
     })
 }

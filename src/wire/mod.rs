@@ -278,6 +278,8 @@ pub struct UploadSessionBody {
 }
 
 /// What `depot admin` prints: one JSON line per command, the record it made.
+pub mod people;
+
 pub mod admin {
     use crate::domain::{Group, GroupSettings, Membership, MembershipTarget, Project, Timestamp};
     use crate::domain::{Token, User};
@@ -323,6 +325,9 @@ pub mod admin {
     pub struct UserCreated {
         pub id: i64,
         pub username: String,
+        /// Shown only for an administrator.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub is_admin: bool,
     }
 
     impl From<&User> for UserCreated {
@@ -330,6 +335,7 @@ pub mod admin {
             Self {
                 id: u.id,
                 username: u.username.clone(),
+                is_admin: u.admin,
             }
         }
     }

@@ -12,6 +12,10 @@ use crate::domain::{
 use crate::store::{MetaStore, StoreError};
 use std::sync::Arc;
 
+mod trust;
+
+pub use trust::TrustSpec;
+
 /// Why a provisioning command did nothing, worded for an operator.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -244,7 +248,7 @@ impl Admin {
     }
 
     /// A project or group by full path (projects first; the two never share a path).
-    async fn target(&self, path: &str) -> Result<MembershipTarget> {
+    pub(crate) async fn target(&self, path: &str) -> Result<MembershipTarget> {
         if let Some(p) = self.find_project(path).await? {
             return Ok(MembershipTarget::Project(p.id));
         }
