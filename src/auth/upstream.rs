@@ -167,13 +167,18 @@ impl Upstream {
         })?))
     }
 
-    /// The job in GitLab's `Entities::Ci::Job`: `id`, `pipeline.project_id`, `web_url`.
+    /// The job in GitLab's `Entities::Ci::Job`: `id`, `pipeline.project_id`, `web_url`. The
+    /// URL is GitLab's public one, which may not be the one depot asks at: past the configured
+    /// URL when it starts with it (a GitLab under a path), else past the host.
     fn job_of(&self, body: &serde_json::Value) -> Option<Job> {
-        let project_path = body["web_url"]
-            .as_str()
-            .and_then(|u| u.strip_prefix(&self.config.url))
-            .and_then(|rest| rest.trim_start_matches('/').split_once("/-/jobs/"))
-            .map(|(path, _)| path.to_string());
+        let project_path = body["web_url"].as_str().and_then(|url| {
+            let rest = match url.strip_prefix(&self.config.url) {
+                Some(rest) => rest,
+                None => url.split_once("://")?.1.split_once('/')?.1,
+            };
+            let (path, _) = rest.trim_start_matches('/').split_once("/-/jobs/")?;
+            Some(path.to_string())
+        });
         Some(Job {
             id: body["id"].as_i64()?,
             project_id: body["pipeline"]["project_id"].as_i64()?,
@@ -272,5 +277,10 @@ mod tests {
             })
         );
         assert_eq!(upstream.job_of(&serde_json::json!({"id": 8})), None);
+        // Asked at an internal URL, GitLab names its public one.
+        let mut public = body.clone();
+        public["web_url"] = "https://git.example.org/team/tool/-/jobs/8".into();
+        let job = upstream.job_of(&public).unwrap();
+        assert_eq!(job.project_path.as_deref(), Some("team/tool"));
     }
 }

@@ -37,3 +37,4 @@ mod template;
 mod told_parts;
 mod trusted_publishing;
 mod upload_guards;
+mod upstream_jobs;
