@@ -1,6 +1,7 @@
 //! API Gateway (HTTP API, payload v2) event fixtures from `infra/events/` fed through
 //! `lambda_http`'s own conversion into the router, on the AWS store pair: a base64 binary PUT,
-//! a path whose `%2F` arrived decoded, Basic auth, a HEAD. Binary answers go back as binary.
+//! a path whose `%2F` arrived decoded, Basic auth, a HEAD, a publish by a CI job's OIDC ID
+//! token. Binary answers go back as binary.
 
 use crate::support::{Backend, World, basic, sha256_hex};
 use depot::domain::Scope;
@@ -13,6 +14,7 @@ struct Tokens {
     pat: String,
     basic: String,
     job: String,
+    id_token: String,
 }
 
 /// Run one fixture (with its placeholders filled) through lambda_http and the router.
@@ -21,7 +23,8 @@ async fn invoke(w: &World, fixture: &str, t: &Tokens) -> lambda_http::Response<B
     let text = text
         .replace("{{TOKEN}}", &t.pat)
         .replace("{{BASIC}}", &t.basic)
-        .replace("{{JOB_TOKEN}}", &t.job);
+        .replace("{{JOB_TOKEN}}", &t.job)
+        .replace("{{ID_TOKEN}}", &t.id_token);
     let request = lambda_http::request::from_str(&text).expect("a valid API Gateway event");
     let response = w.app.router.clone().oneshot(request).await.unwrap();
     response.into_response().await
@@ -53,6 +56,7 @@ async fn api_gateway_events_reach_the_router() {
         basic: basic_pair.trim_start_matches("Basic ").to_string(),
         pat,
         job,
+        id_token: String::new(),
     };
     let payload: Vec<u8> = (0..=255u8).cycle().take(1024).collect();
 
@@ -95,6 +99,7 @@ async fn api_gateway_events_reach_the_router() {
         pat: "dpat-unknown".into(),
         basic: String::new(),
         job: String::new(),
+        id_token: String::new(),
     };
     let refused = invoke(&w, "http-put-binary.json", &anonymous).await;
     assert_eq!(refused.status(), 401);
@@ -102,4 +107,52 @@ async fn api_gateway_events_reach_the_router() {
         json(refused.body()),
         serde_json::json!({"message": "401 Unauthorized"})
     );
+}
+
+/// A CI job's OIDC ID token publishes through the Lambda's event path, as `curl --header
+/// "JOB-TOKEN: $DEPOT_ID_TOKEN" --upload-file` sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oidc_publish_through_the_function() {
+    use crate::support::oidc_issuer::OidcIssuer;
+    use depot::domain::{ClaimCondition, Role};
+    let w = World::new(Backend::Aws).await;
+    let idp = OidcIssuer::start().await;
+    let spec = depot::admin::TrustSpec {
+        path: "grp/app".into(),
+        issuer: idp.issuer(),
+        audience: "https://depot.example".into(),
+        conditions: vec![ClaimCondition::parse("project_path=grp/app").unwrap()],
+        role: Role::Developer,
+        scopes: vec![Scope::Api],
+    };
+    w.app.admin.add_trust_rule(spec).await.unwrap();
+    let claims = idp.gitlab_claims("https://depot.example", serde_json::json!({}));
+    let t = Tokens {
+        pat: String::new(),
+        basic: String::new(),
+        job: String::new(),
+        id_token: idp.mint(claims),
+    };
+    let put = invoke(&w, "http-put-oidc.json", &t).await;
+    assert_eq!(put.status(), 201, "{:?}", put.body());
+    assert_eq!(
+        json(put.body()),
+        serde_json::json!({"message": "201 Created"})
+    );
+    let (_, file) = w
+        .app
+        .newest(w.private_id, "release", "2.0.0", "release.txt")
+        .await
+        .expect("the file was published");
+    assert_eq!(file.size, 45);
+    // Signed with a key the issuer never published: refused the GitLab way.
+    let forged = Tokens {
+        id_token: idp.mint_with(
+            crate::support::oidc_issuer::KeyChoice::Unpublished,
+            idp.gitlab_claims("https://depot.example", serde_json::json!({})),
+        ),
+        ..t
+    };
+    let refused = invoke(&w, "http-put-oidc.json", &forged).await;
+    assert_eq!(refused.status(), 401);
 }
