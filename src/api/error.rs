@@ -147,29 +147,18 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
         Error::Denied(Denied::ProjectNotFound) => {
             message(StatusCode::NOT_FOUND, "404 Project Not Found")
         }
-        Error::Denied(Denied::VouchUnavailable) => {
-            message(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable")
-        }
+        Error::Denied(Denied::VouchUnavailable) => unavailable(),
         Error::NotFound(
             Missing::Package | Missing::UploadSession | Missing::Blob | Missing::Overtaken,
         ) => message(StatusCode::NOT_FOUND, "404 Not found"),
         // A package file route's own 404 (GitLab's `not_found!`), worded differently.
         Error::NotFound(Missing::PackageFile) => message(StatusCode::NOT_FOUND, "404 Not Found"),
         Error::NotFound(Missing::Group) => message(StatusCode::NOT_FOUND, "404 Group Not Found"),
-        Error::NotFound(Missing::User) => message(StatusCode::NOT_FOUND, "404 User Not Found"),
-        Error::NotFound(Missing::Member | Missing::Token | Missing::TrustRule) => {
-            message(StatusCode::NOT_FOUND, "404 Not found")
-        }
-        Error::Conflict(text) => message(StatusCode::CONFLICT, text),
-        Error::BadRequest(reason) if reason.is_empty() => {
-            message(StatusCode::BAD_REQUEST, "400 Bad request")
-        }
-        Error::BadRequest(reason) => bad_request(reason),
-        Error::Validation { field, message } => {
-            let fields = FieldErrors::new(field, message);
-            (StatusCode::BAD_REQUEST, ErrorAnswer::Fields(fields))
-        }
-        Error::NotAllowed => message(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed"),
+        Error::NotFound(Missing::User | Missing::Member | Missing::Token | Missing::TrustRule)
+        | Error::Conflict(_)
+        | Error::BadRequest(_)
+        | Error::Validation { .. }
+        | Error::NotAllowed => people_answer(e),
         Error::PreconditionFailed => {
             message(StatusCode::PRECONDITION_FAILED, "412 Precondition Failed")
         }
@@ -182,13 +171,39 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
             message(StatusCode::INSUFFICIENT_STORAGE, "507 Insufficient Storage")
         }
         // Throttled, timed out or failing on the service's side: the client may try again.
-        Error::Store(e) if e.is_transient() => {
-            message(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable")
-        }
+        Error::Store(e) if e.is_transient() => unavailable(),
         Error::Store(_) => message(
             StatusCode::INTERNAL_SERVER_ERROR,
             "500 Internal Server Error",
         ),
+    }
+}
+
+/// 503: the client may try again (`Retry-After` is added).
+fn unavailable() -> (StatusCode, ErrorAnswer) {
+    let body = ErrorAnswer::Message(Message::new("503 Service Unavailable"));
+    (StatusCode::SERVICE_UNAVAILABLE, body)
+}
+
+/// The answers of the people APIs' own errors (users, tokens, members).
+fn people_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
+    let message = |status, text: &str| (status, ErrorAnswer::Message(Message::new(text)));
+    match e {
+        Error::NotFound(Missing::User) => message(StatusCode::NOT_FOUND, "404 User Not Found"),
+        Error::Conflict(text) => message(StatusCode::CONFLICT, text),
+        Error::BadRequest(reason) if reason.is_empty() => {
+            message(StatusCode::BAD_REQUEST, "400 Bad request")
+        }
+        Error::BadRequest(reason) => message(
+            StatusCode::BAD_REQUEST,
+            &format!("400 Bad request - {reason}"),
+        ),
+        Error::Validation { field, message } => {
+            let fields = FieldErrors::new(field, message);
+            (StatusCode::BAD_REQUEST, ErrorAnswer::Fields(fields))
+        }
+        Error::NotAllowed => message(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed"),
+        _ => message(StatusCode::NOT_FOUND, "404 Not found"),
     }
 }
 

@@ -10,10 +10,14 @@ pub mod error;
 mod extract;
 mod generic;
 mod graphql;
+mod members;
 mod packages;
 mod pagination;
+mod params;
 mod project_path;
+mod projects;
 mod uploads;
+mod users;
 
 use crate::registry::Registry;
 use axum::Router;
@@ -21,7 +25,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, post, put};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -73,6 +77,34 @@ pub fn router(registry: Arc<Registry>) -> Router {
         )
         .route("/api/v4/groups/{id}/packages", get(packages::list_group))
         .route("/api/graphql", get(graphql::execute).post(graphql::execute))
+        .route("/api/v4/user", get(users::current))
+        .route("/api/v4/users", get(users::list).post(users::create))
+        .route("/api/v4/users/{id}", get(users::show))
+        .route(
+            "/api/v4/users/{id}/personal_access_tokens",
+            post(users::create_token),
+        )
+        .route("/api/v4/personal_access_tokens", get(users::list_tokens))
+        .route(
+            "/api/v4/personal_access_tokens/{id}",
+            get(users::show_token).delete(users::revoke_token),
+        )
+        .route(
+            "/api/v4/personal_access_tokens/{id}/rotate",
+            post(users::rotate_token),
+        )
+        .route(
+            "/api/v4/projects",
+            get(projects::list).post(projects::create),
+        )
+        .route("/api/v4/projects/{id}", get(projects::show))
+        .route(
+            "/api/v4/groups",
+            get(projects::list_groups).post(projects::create_group),
+        )
+        .route("/api/v4/groups/{id}", get(projects::show_group))
+        .merge(people_routes::<false>("projects"))
+        .merge(people_routes::<true>("groups"))
         .route(
             "/-/blob/{*key}",
             get(blobs::download)
@@ -91,6 +123,43 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .layer(middleware::from_fn(refuse_malformed))
         .layer(middleware::from_fn(close_after_refused_body))
         .layer(middleware::from_fn(log_request))
+}
+
+/// Members, deploy tokens and trust rules under `/api/v4/<kind>/{id}` (`GROUP`: groups).
+fn people_routes<const GROUP: bool>(kind: &str) -> Router<AppState> {
+    let at = |rest: &str| format!("/api/v4/{kind}/{{id}}/{rest}");
+    Router::new()
+        .route(
+            &at("members"),
+            get(members::list::<GROUP, false>).post(members::add::<GROUP>),
+        )
+        .route(&at("members/all"), get(members::list::<GROUP, true>))
+        .route(
+            &at("members/all/{user_id}"),
+            get(members::show::<GROUP, true>),
+        )
+        .route(
+            &at("members/{user_id}"),
+            get(members::show::<GROUP, false>)
+                .put(members::update::<GROUP>)
+                .delete(members::remove::<GROUP>),
+        )
+        .route(
+            &at("deploy_tokens"),
+            get(members::list_deploy_tokens::<GROUP>).post(members::create_deploy_token::<GROUP>),
+        )
+        .route(
+            &at("deploy_tokens/{token_id}"),
+            get(members::show_deploy_token::<GROUP>).delete(members::revoke_deploy_token::<GROUP>),
+        )
+        .route(
+            &at("trust_rules"),
+            get(members::list_trust_rules::<GROUP>).post(members::add_trust_rule::<GROUP>),
+        )
+        .route(
+            &at("trust_rules/{rule_id}"),
+            delete(members::remove_trust_rule::<GROUP>),
+        )
 }
 
 /// GitLab's answer to a URL whose path or query decodes to invalid UTF-8 (its

@@ -31,16 +31,22 @@ fn reencode(mut request: Request) -> Request {
     request
 }
 
-/// The URI with its project or group id in one segment, when it was spread over several.
+/// The routes under a project or group id: what follows the id, so a decoded id is known by
+/// where it ends.
+const UNDER_ID: [&str; 4] = ["packages", "members", "deploy_tokens", "trust_rules"];
+
+/// `uri` with its project or group id back in one segment, if it arrived decoded; `None` when
+/// nothing changes.
 pub fn reencoded_uri(uri: &Uri) -> Option<Uri> {
     let path = uri.path();
-    let new_path = if let Some(raw) = path.strip_prefix(PROJECTS) {
-        let (project, rest) = split_project(raw)?;
-        format!("{PROJECTS}{}/{rest}", project.replace('/', "%2F"))
-    } else {
-        let raw = path.strip_prefix(GROUPS)?;
-        let group = raw.trim_end_matches('/').strip_suffix("/packages")?;
-        format!("{GROUPS}{}/packages", group.replace('/', "%2F"))
+    let (prefix, raw) = match path.strip_prefix(PROJECTS) {
+        Some(raw) => (PROJECTS, raw),
+        None => (GROUPS, path.strip_prefix(GROUPS)?),
+    };
+    let (id, rest) = split_id(raw)?;
+    let new_path = match rest {
+        "" => format!("{prefix}{}", id.replace('/', "%2F")),
+        rest => format!("{prefix}{}/{rest}", id.replace('/', "%2F")),
     };
     if new_path == path {
         return None;
@@ -52,18 +58,27 @@ pub fn reencoded_uri(uri: &Uri) -> Option<Uri> {
     with_query.parse().ok()
 }
 
-/// Split `<id>/<rest>`. A numeric or `%2F`-encoded id is one segment; an id whose slashes
-/// arrived decoded runs up to the `packages` segment.
-fn split_project(raw: &str) -> Option<(&str, &str)> {
+/// A project's or group's id and what follows it in `raw` (the path after `/projects/` or
+/// `/groups/`): an encoded or numeric first segment is the id; a decoded path ends where a
+/// route under it begins (the first one), or is the whole path (`GET /projects/:id`).
+fn split_id(raw: &str) -> Option<(&str, &str)> {
     let first = raw.split('/').next()?;
     let encoded = first.contains("%2F") || first.contains("%2f");
     if encoded || first.bytes().all(|b| b.is_ascii_digit()) {
-        return Some((first, raw.get(first.len() + 1..)?));
+        return Some((first, raw.get(first.len() + 1..).unwrap_or("")));
     }
-    let at = raw
-        .find("/packages/")
-        .or_else(|| raw.strip_suffix("/packages").map(str::len))?;
-    Some((&raw[..at], &raw[at + 1..]))
+    let raw = raw.trim_end_matches('/');
+    let route_at = UNDER_ID
+        .iter()
+        .filter_map(|route| {
+            let inner = raw.find(&format!("/{route}/"));
+            inner.or_else(|| raw.strip_suffix(&format!("/{route}")).map(str::len))
+        })
+        .min();
+    match route_at {
+        Some(at) => Some((&raw[..at], &raw[at + 1..])),
+        None => Some((raw, "")),
+    }
 }
 
 #[cfg(test)]
@@ -86,16 +101,18 @@ mod tests {
                 "g/sub/p/packages/generic/a/1/f",
                 Some(("g/sub/p", "packages/generic/a/1/f")),
             ),
-            ("g/p/other", None),
+            ("g/p/other", Some(("g/p/other", ""))),
+            ("g/p/members/5", Some(("g/p", "members/5"))),
+            ("g/sub/p/deploy_tokens", Some(("g/sub/p", "deploy_tokens"))),
             ("g/sub/p/packages", Some(("g/sub/p", "packages"))),
             (
                 "g/p/packages/7/package_files",
                 Some(("g/p", "packages/7/package_files")),
             ),
-            ("24", None),
+            ("24", Some(("24", ""))),
         ];
         for (raw, expected) in cases {
-            assert_eq!(split_project(raw), expected, "{raw}");
+            assert_eq!(split_id(raw), expected, "{raw}");
         }
     }
 
@@ -114,6 +131,12 @@ mod tests {
                 Some("/api/v4/groups/acme%2Ftools/packages?page=2"),
             ),
             ("/api/v4/groups/acme/packages", None),
+            ("/api/v4/projects/g/app", Some("/api/v4/projects/g%2Fapp")),
+            ("/api/v4/projects/7", None),
+            (
+                "/api/v4/groups/a/b/members/all/5",
+                Some("/api/v4/groups/a%2Fb/members/all/5"),
+            ),
             ("/api/graphql", None),
         ];
         for (from, to) in cases {

@@ -90,3 +90,10 @@ impl From<InvalidParams> for Error {
         Error::Invalid(p)
     }
 }
+
+/// One invalid-parameter message (Grape's `{"error": ...}`) as an error.
+pub fn invalid(message: &str) -> Error {
+    let mut errors = InvalidParams::default();
+    errors.push(message);
+    Error::Invalid(errors)
+}

@@ -607,6 +607,19 @@ fn python_gitlab_uploads_and_downloads() {
     );
 }
 
+/// python-gitlab's people calls: `auth()`, projects and groups read whole, `members_all`, a
+/// deploy token made and used, and the caller's own token rotated.
+#[test]
+fn python_gitlab_manages_people() {
+    let server = Server::start();
+    run_python_gitlab(
+        "python_gitlab_people.py",
+        &server,
+        &server.demo_token(),
+        "demo/app",
+    );
+}
+
 /// A client that keeps its connections (python-gitlab's `requests.Session`) survives uploads
 /// refused before their body is read: 100 rounds, no connection error.
 #[test]

@@ -20,6 +20,7 @@ mod http_downloads;
 mod http_generic;
 mod http_graphql;
 mod http_packages;
+mod http_people;
 mod http_uploads;
 mod identity_cache;
 mod identity_conformance;

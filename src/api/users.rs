@@ -1,0 +1,193 @@
+//! GitLab's user and personal-access-token routes: `GET /user`, users by id or name, an
+//! administrator's `POST /users` and `POST /users/:id/personal_access_tokens`, and a user's
+//! own tokens (`/personal_access_tokens`, `self` or by id: show, rotate, revoke).
+
+use super::AppState;
+use super::extract::{Incoming, integer_param};
+use super::pagination::base_url;
+use super::params::Params;
+use crate::auth::{Action, Principal};
+use crate::domain::Timestamp;
+use crate::registry::{Error, Missing, TokenRef, TokenRequest};
+use crate::wire::people::{PersonalAccessTokenEntity, UserBasic, UserEntity};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+async fn principal(
+    registry: &AppState,
+    incoming: &Incoming,
+    action: Action,
+) -> Result<Principal, Error> {
+    registry
+        .authenticate(incoming.credential.as_ref(), action)
+        .await
+}
+
+/// `GET /user`.
+pub async fn current(
+    State(registry): State<AppState>,
+    incoming: Incoming,
+) -> Result<Response, Error> {
+    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let user = registry.signed_in(&principal).await?;
+    let base = base_url(&registry, &incoming.headers);
+    Ok(Json(UserEntity::new(&user, &base, user.admin)).into_response())
+}
+
+/// `GET /users?username=`: the user of that name, if any (without it: none listed).
+pub async fn list(State(registry): State<AppState>, incoming: Incoming) -> Result<Response, Error> {
+    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let base = base_url(&registry, &incoming.headers);
+    let found = match incoming.query_value("username") {
+        Some(name) => registry.find_user(&principal, Err(name)).await?,
+        None => {
+            registry.signed_in(&principal).await?;
+            None
+        }
+    };
+    let body: Vec<UserBasic> = found.iter().map(|u| UserBasic::new(u, &base)).collect();
+    Ok(Json(body).into_response())
+}
+
+/// `GET /users/:id`.
+pub async fn show(
+    State(registry): State<AppState>,
+    Path(id): Path<String>,
+    incoming: Incoming,
+) -> Result<Response, Error> {
+    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let id = integer_param("id", &id)?;
+    let user = registry
+        .find_user(&principal, Ok(id))
+        .await?
+        .ok_or(Error::NotFound(Missing::User))?;
+    let base = base_url(&registry, &incoming.headers);
+    Ok(Json(UserBasic::new(&user, &base)).into_response())
+}
+
+/// `POST /users` (administrators): `username` (GitLab's `name`, `email` and password
+/// parameters are taken and not kept: depot users sign in with tokens only), `admin`.
+pub async fn create(
+    State(registry): State<AppState>,
+    incoming: Incoming,
+    params: Params,
+) -> Result<Response, Error> {
+    let principal = principal(&registry, &incoming, Action::Write).await?;
+    registry.administrator(&principal).await?;
+    let username = params.required_string("username")?;
+    let admin = params.boolean("admin")?.unwrap_or(false);
+    let user = registry.create_user(&principal, &username, admin).await?;
+    let base = base_url(&registry, &incoming.headers);
+    Ok((
+        StatusCode::CREATED,
+        Json(UserEntity::new(&user, &base, true)),
+    )
+        .into_response())
+}
+
+/// `POST /users/:id/personal_access_tokens` (administrators): `name`, `scopes`, `expires_at`.
+pub async fn create_token(
+    State(registry): State<AppState>,
+    Path(id): Path<String>,
+    incoming: Incoming,
+    params: Params,
+) -> Result<Response, Error> {
+    let principal = principal(&registry, &incoming, Action::Write).await?;
+    registry.administrator(&principal).await?;
+    let user_id = integer_param("user_id", &id)?;
+    let request = TokenRequest {
+        name: params.required_string("name")?,
+        scopes: params
+            .list("scopes")?
+            .ok_or_else(|| crate::registry::invalid("scopes is missing"))?,
+        expires_at: params.date("expires_at")?,
+    };
+    let (token, secret) = registry
+        .create_personal_token(&principal, user_id, request)
+        .await?;
+    let body = PersonalAccessTokenEntity::new(&token, Timestamp::now(), Some(&secret));
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `self`, or a token id (Grape's Integer).
+fn token_ref(id: &str) -> Result<TokenRef, Error> {
+    if id == "self" {
+        Ok(TokenRef::Current)
+    } else {
+        integer_param("id", id).map(TokenRef::Id)
+    }
+}
+
+/// `GET /personal_access_tokens` (`user_id` for an administrator).
+pub async fn list_tokens(
+    State(registry): State<AppState>,
+    incoming: Incoming,
+) -> Result<Response, Error> {
+    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let user_id = match incoming.query_value("user_id") {
+        Some(v) => Some(integer_param("user_id", v)?),
+        None => None,
+    };
+    let now = Timestamp::now();
+    let tokens = registry.personal_tokens(&principal, user_id).await?;
+    let revoked = incoming
+        .query_value("revoked")
+        .and_then(crate::domain::parse_bool);
+    let body: Vec<_> = tokens
+        .iter()
+        .filter(|t| revoked.is_none_or(|r| t.revoked == r))
+        .map(|t| PersonalAccessTokenEntity::new(t, now, None))
+        .collect();
+    Ok(Json(body).into_response())
+}
+
+/// `GET /personal_access_tokens/:id` (or `self`).
+pub async fn show_token(
+    State(registry): State<AppState>,
+    Path(id): Path<String>,
+    incoming: Incoming,
+) -> Result<Response, Error> {
+    let which = token_ref(&id)?;
+    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let (_, token) = registry.personal_token(&principal, which).await?;
+    Ok(Json(PersonalAccessTokenEntity::new(
+        &token,
+        Timestamp::now(),
+        None,
+    ))
+    .into_response())
+}
+
+/// `POST /personal_access_tokens/:id/rotate` (or `self/rotate`): `expires_at`.
+pub async fn rotate_token(
+    State(registry): State<AppState>,
+    Path(id): Path<String>,
+    incoming: Incoming,
+    params: Params,
+) -> Result<Response, Error> {
+    let which = token_ref(&id)?;
+    let principal = principal(&registry, &incoming, Action::Write).await?;
+    let (token, secret) = registry
+        .rotate_token(&principal, which, params.date("expires_at")?)
+        .await?;
+    let body = PersonalAccessTokenEntity::new(&token, Timestamp::now(), Some(&secret));
+    Ok(Json(body).into_response())
+}
+
+/// `DELETE /personal_access_tokens/:id` (or `self`, which any scope may do).
+pub async fn revoke_token(
+    State(registry): State<AppState>,
+    Path(id): Path<String>,
+    incoming: Incoming,
+) -> Result<Response, Error> {
+    let which = token_ref(&id)?;
+    let action = match which {
+        TokenRef::Current => Action::Read,
+        TokenRef::Id(_) => Action::Write,
+    };
+    let principal = principal(&registry, &incoming, action).await?;
+    registry.revoke_personal_token(&principal, which).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
