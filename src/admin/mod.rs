@@ -12,6 +12,7 @@ use crate::domain::{
 use crate::store::{MetaStore, StoreError};
 use std::sync::Arc;
 
+mod bootstrap;
 mod trust;
 
 pub use trust::TrustSpec;

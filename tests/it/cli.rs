@@ -2,7 +2,7 @@
 //! GitLab's documented curl and wget commands run verbatim, and python-gitlab.
 
 use crate::support::prerequisites::venv_tool;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -605,6 +605,100 @@ fn python_gitlab_uploads_and_downloads() {
         &server.demo_token(),
         "demo/app",
     );
+}
+
+/// The one bootstrap command, then onboarding over HTTP with its token only; and trust rules
+/// from the command line.
+#[test]
+fn bootstrap_then_everything_over_http() {
+    let server = Server::start();
+    let dir = server.dir.path().to_path_buf();
+    let made = admin(&dir, &["bootstrap", "root"]);
+    assert_eq!(
+        (
+            made["user"]["username"].clone(),
+            made["user"]["is_admin"].clone()
+        ),
+        (json!("root"), json!(true))
+    );
+    let token = made["token"]["token"].as_str().unwrap().to_string();
+    // A second bootstrap of the same administrator is a new token; a plain user is refused.
+    assert_ne!(
+        admin(&dir, &["bootstrap", "root"])["token"]["token"],
+        json!(token)
+    );
+    assert!(admin_fails(&dir, &["bootstrap", "demo"]).contains("not an administrator"));
+    let script = format!(
+        r#"set -e
+        api="{base}/api/v4"; auth="PRIVATE-TOKEN: {token}"
+        curl -sf -H "$auth" -X POST "$api/users" --data "username=alice&name=Alice&email=a@example.com&force_random_password=true" > /dev/null
+        alice=$(curl -sf -H "$auth" "$api/users?username=alice" | sed 's/.*"id":\([0-9]*\).*/\1/')
+        curl -sf -H "$auth" -X POST "$api/groups" --data "name=Acme&path=acme" > /dev/null
+        group=$(curl -sf -H "$auth" "$api/groups/acme" | sed 's/^{{"id":\([0-9]*\).*/\1/')
+        curl -sf -H "$auth" -X POST "$api/projects" --data "name=tool&namespace_id=$group" > /dev/null
+        curl -sf -H "$auth" -X POST "$api/groups/acme/members" --data "user_id=$alice&access_level=30" > /dev/null
+        curl -sf -H "$auth" -X POST "$api/users/$alice/personal_access_tokens" --data "name=ci&scopes[]=api" | sed 's/.*"token":"\([^"]*\)".*/\1/'
+        "#,
+        base = server.base
+    );
+    let (ok, out, err) = sh(&dir, &script, &[]);
+    assert!(ok, "onboarding over HTTP failed: {out} {err}");
+    let alice = out.trim();
+    assert!(alice.starts_with("dpat-"), "{out}");
+    let put = format!(
+        "{}/api/v4/projects/acme%2Ftool/packages/generic/t/1.0/t.txt",
+        server.base
+    );
+    let (ok, _, err) = sh(
+        &dir,
+        &format!("echo hi | curl -sf -H 'PRIVATE-TOKEN: {alice}' --upload-file - '{put}'"),
+        &[],
+    );
+    assert!(ok, "alice could not publish: {err}");
+
+    let rule = admin(
+        &dir,
+        &[
+            "trust",
+            "add",
+            "acme/tool",
+            "--issuer",
+            "https://gitlab.example.com",
+            "--audience",
+            "depot",
+            "--claim",
+            "project_path=team/tool",
+            "--claim",
+            "ref=v*",
+            "--role",
+            "maintainer",
+        ],
+    );
+    assert_eq!(
+        rule["conditions"],
+        json!({"project_path": "team/tool", "ref": "v*"})
+    );
+    assert_eq!(rule["access_level"], 40);
+    assert_eq!(
+        admin(&dir, &["trust", "list", "acme/tool"])[0]["id"],
+        rule["id"]
+    );
+    let id = rule["id"].to_string();
+    admin(&dir, &["trust", "remove", &id]);
+    assert_eq!(admin(&dir, &["trust", "list", "acme/tool"]), json!([]));
+    let refused = admin_fails(
+        &dir,
+        &[
+            "trust",
+            "add",
+            "acme/tool",
+            "--issuer",
+            "http://x.example",
+            "--audience",
+            "a",
+        ],
+    );
+    assert!(refused.contains("must be https"), "{refused}");
 }
 
 /// python-gitlab's people calls: `auth()`, projects and groups read whole, `members_all`, a

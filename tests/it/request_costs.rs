@@ -506,3 +506,54 @@ async fn requests_per_checked_handoff() {
         ]
     );
 }
+
+/// A publish by a CI job's OIDC ID token: no token item is read. The issuer's trust rules are
+/// one Query, then kept with the other identity answers; the issuer's keys are fetched once
+/// (discovery, then the JWKS) and then kept for their HTTP cache lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_per_oidc_publish() {
+    use crate::support::oidc_issuer::OidcIssuer;
+    let s3 = S3Emulator::start().await;
+    let recorder = Recorder::default();
+    let (registry, _, admin, pid, _) = counted_project(&s3, &recorder).await;
+    let idp = OidcIssuer::start().await;
+    let spec = depot::admin::TrustSpec {
+        path: "g/p".into(),
+        issuer: idp.issuer(),
+        audience: "depot".into(),
+        conditions: vec![depot::domain::ClaimCondition::parse("project_path=grp/app").unwrap()],
+        role: depot::domain::Role::Developer,
+        scopes: vec![depot::domain::Scope::Api],
+    };
+    admin.add_trust_rule(spec).await.unwrap();
+    let app = router(registry);
+    let token = idp.mint(idp.gitlab_claims("depot", serde_json::json!({})));
+    let publish = |file: &str| {
+        axum::http::Request::builder()
+            .method("PUT")
+            .uri(format!(
+                "/api/v4/projects/{pid}/packages/generic/pkg/1.0/{file}"
+            ))
+            .header("JOB-TOKEN", &token)
+            .body(axum::body::Body::from(vec![7u8; 4096]))
+            .unwrap()
+    };
+    recorder.take();
+    let first = app.clone().oneshot(publish("a.bin")).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first = recorder.take();
+    let second = app.clone().oneshot(publish("b.bin")).await.unwrap();
+    assert_eq!(second.status(), 201);
+    let second = recorder.take();
+    eprintln!("OIDC publish, first: {first:?}; then: {second:?}");
+    // The issuer's rules, the project, the group's settings; then the publish as by a token.
+    assert_eq!(
+        first,
+        [
+            "Query", "GetItem", "GetItem", "PutItem", "GetItem", "PutItem", "PutItem", "PutItem"
+        ]
+    );
+    // Kept: nothing about who is asking (a personal token's publish reads its token here).
+    assert_eq!(second, ["GetItem", "PutItem", "GetItem"]);
+    assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
+}

@@ -27,6 +27,15 @@ enum AdminCommand {
     /// `init`: make the store where it is missing (AWS: the table with its indexes and TTL, and
     /// the bucket; local: the data directory and database)
     Init,
+    /// `bootstrap <username>`: an administrator and a personal `api` token for them, printed
+    /// once; with it, everything else is done over HTTP (GitLab's users, groups, projects,
+    /// members and token APIs)
+    Bootstrap {
+        username: String,
+        /// Last day of validity (the token expires at the start of that day, UTC).
+        #[arg(long, value_parser = parse_date)]
+        expires_at: Option<Timestamp>,
+    },
     /// `group create <path>`
     Group {
         #[command(subcommand)]
@@ -287,6 +296,16 @@ async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<String, Admin
             &admin.create_user_as(&username, is_admin).await?,
         )),
         AdminCommand::Trust { action } => run_trust(admin, action).await?,
+        AdminCommand::Bootstrap {
+            username,
+            expires_at,
+        } => {
+            let (user, created) = admin.bootstrap(&username, expires_at).await?;
+            crate::json_line(serde_json::json!({
+                "user": UserCreated::from(&user),
+                "token": TokenCreated::new(&created.token, &created.secret),
+            }))
+        }
         AdminCommand::Member {
             action:
                 MemberAction::Add {

@@ -279,8 +279,10 @@ impl IdentityStore for DynamoMetaStore {
         Ok(token)
     }
 
+    /// Read strongly: a token revoked by another function instance is refused from the next
+    /// request on (an eventually consistent read could still find it valid for a moment).
     async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>> {
-        self.get_cheaply(&Key::token(sha256))
+        self.get(&Key::token(sha256))
             .await?
             .map(|i| token_from(&i))
             .transpose()
