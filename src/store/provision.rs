@@ -1,7 +1,8 @@
 //! Bringing an AWS store pair into being outside SAM (`depot admin --store aws init`): the
 //! DynamoDB table with the indexes and TTL the template declares, and the bucket, each made
 //! only where it is missing. A deployed stack gets both from `template.yaml`; this is for
-//! emulators and for `depot serve --store aws` run by hand.
+//! emulators and for `depot serve --store aws` run by hand. On a table that exists, it also
+//! writes the mirror items an older build did not (`dynamo::backfill`).
 
 use super::aws::sdk_failure;
 use super::dynamo::DynamoMetaStore;
@@ -17,6 +18,14 @@ pub struct Provisioned {
     pub table_created: bool,
     pub bucket: String,
     pub bucket_created: bool,
+    /// Mirror items written for records an older build stored without them (0 on a new
+    /// table; see `dynamo::backfill`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mirrors_written: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Make `table` (with its indexes and session TTL) and `bucket` where they are missing.
@@ -28,11 +37,19 @@ pub async fn provision(
 ) -> StoreResult<Provisioned> {
     let table_created = ensure_table(dynamo, table).await?;
     let bucket_created = ensure_bucket(s3, bucket).await?;
+    let mirrors_written = if table_created {
+        0
+    } else {
+        DynamoMetaStore::new(dynamo.clone(), table)
+            .backfill_mirrors()
+            .await?
+    };
     Ok(Provisioned {
         table: table.to_string(),
         table_created,
         bucket: bucket.to_string(),
         bucket_created,
+        mirrors_written,
     })
 }
 

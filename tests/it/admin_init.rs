@@ -102,3 +102,65 @@ fn init_makes_a_local_store_too() {
     let (ok, _, err) = admin(&flags, &["init"]);
     assert!(ok, "{err}");
 }
+
+/// A table an older build filled (groups, projects, members and tokens without their mirror
+/// items): `init` writes the mirrors, so the lists of the people APIs see every record; again,
+/// it finds them all there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_backfills_the_mirrors_an_older_build_did_not_write() {
+    use depot::domain::{MembershipTarget, TokenOwner};
+    use depot::store::IdentityStore;
+    let s3 = S3Emulator::start().await;
+    let bucket = s3.bucket("backfill").await;
+    let (client, table) = DynamoEmulator::shared().fresh_table().await;
+    let meta = std::sync::Arc::new(depot::store::dynamo::DynamoMetaStore::new(
+        client.clone(),
+        table.clone(),
+    ));
+    let admin_api = depot::admin::Admin::new(meta.clone());
+    let (pid, _) = crate::support::provision_developer(&admin_api, "g", "p", "u").await;
+    // What an older build stored: no DIR#, MEMBERS# or TOKENS# items.
+    let scan = client.scan().table_name(&table).send().await.unwrap();
+    let mut removed = 0;
+    for item in scan.items() {
+        let pk = item["PK"].as_s().unwrap();
+        if pk.starts_with("DIR#") || pk.starts_with("MEMBERS#") || pk.starts_with("TOKENS#") {
+            let key = [("PK", &item["PK"]), ("SK", &item["SK"])]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            client
+                .delete_item()
+                .table_name(&table)
+                .set_key(Some(key))
+                .send()
+                .await
+                .unwrap();
+            removed += 1;
+        }
+    }
+    assert_eq!(removed, 4, "group, project, member and token mirrors");
+    assert!(meta.projects().await.unwrap().is_empty());
+    let flags = aws_flags(&s3, &table, &bucket);
+    let (ok, made, err) = admin(&flags, &["init"]);
+    assert!(ok, "{err}");
+    assert_eq!(made["mirrors_written"], 4);
+    assert_eq!(meta.projects().await.unwrap()[0].id, pid);
+    assert_eq!(meta.groups().await.unwrap()[0].path, "g");
+    let members = meta
+        .members_of(&MembershipTarget::Group("g".into()))
+        .await
+        .unwrap();
+    assert_eq!(members.len(), 1);
+    let user = meta.user_by_name("u").await.unwrap().unwrap();
+    assert_eq!(
+        meta.tokens_of(&TokenOwner::User(user.id))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let (ok, again, err) = admin(&flags, &["init"]);
+    assert!(ok, "{err}");
+    assert_eq!(again["mirrors_written"], 4, "written again, harmlessly");
+}

@@ -8,6 +8,7 @@ use super::items::{
     user_item,
 };
 use super::keys::{self, Counter, Directory, Key, Partition};
+use super::limits::BATCH_GET_KEYS;
 use super::schema::{Item, s};
 use super::transaction::Condition;
 use super::{BY_NAMESPACE_INDEX, DynamoMetaStore, conditional_failed};
@@ -361,12 +362,12 @@ impl IdentityStore for DynamoMetaStore {
             .iter()
             .map(|i| owned_token_sha256(i).map(|sha| Key::token(&sha)))
             .collect::<StoreResult<Vec<_>>>()?;
-        let mut tokens = self
-            .batch_get(keys)
-            .await?
-            .iter()
-            .map(token_from)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut tokens = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            for item in self.batch_get(chunk.to_vec()).await? {
+                tokens.push(token_from(&item)?);
+            }
+        }
         tokens.sort_by_key(|t| t.id);
         Ok(tokens)
     }

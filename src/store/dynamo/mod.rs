@@ -14,6 +14,7 @@
 //! `TransactWriteItems` (package put-or-update + file + name guard), so two concurrent uploads
 //! can neither create two packages nor both win a refused duplicate.
 
+mod backfill;
 mod identity;
 mod ids;
 mod items;

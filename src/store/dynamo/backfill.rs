@@ -1,0 +1,81 @@
+//! Mirror items for records written before mirrors existed: a table deployed by an older build
+//! holds groups, projects, memberships and tokens without their directory entries, member
+//! mirrors and owner entries, so lists over HTTP would miss them. One Scan (an operator's
+//! one-off, by `depot admin init` on a table that exists) writes what is missing; writing a
+//! mirror again is harmless, so it can run any number of times, and alongside traffic.
+
+use super::DynamoMetaStore;
+use super::items::{directory_item, member_item, membership_from, owned_token_item, token_from};
+use super::keys::{Directory, Key};
+use super::schema::{Item, s};
+use crate::store::StoreResult;
+use crate::store::aws::sdk_failure;
+
+/// The mirror items one stored item needs (none for most items).
+fn mirrors_of(item: &Item) -> StoreResult<Vec<Item>> {
+    let key = Key::of(item)?;
+    let id_of = |prefix: &str| {
+        key.pk
+            .strip_prefix(prefix)
+            .and_then(|id| id.parse::<i64>().ok())
+    };
+    Ok(match key.sk.as_str() {
+        "META" if key.pk.starts_with("GROUP#") => id_of("GROUP#")
+            .map(|id| vec![directory_item(item, &Key::listed(Directory::Groups, id))])
+            .unwrap_or_default(),
+        "META" if key.pk.starts_with("PROJECT#") => id_of("PROJECT#")
+            .map(|id| vec![directory_item(item, &Key::listed(Directory::Projects, id))])
+            .unwrap_or_default(),
+        "TOKEN" if key.pk.starts_with("TOKEN#") => {
+            let token = token_from(item)?;
+            let owned = Key::owned_token(&token.grant.owner(), token.id);
+            vec![owned_token_item(&owned, &token.sha256)]
+        }
+        sk if sk.starts_with("MEMBER#") => vec![member_item(&membership_from(item)?)],
+        _ => Vec::new(),
+    })
+}
+
+impl DynamoMetaStore {
+    /// Write every missing mirror item; how many mirror items were written.
+    pub async fn backfill_mirrors(&self) -> StoreResult<usize> {
+        let mut written = 0;
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(
+                    "(SK = :meta AND (begins_with(PK, :group) OR begins_with(PK, :project))) \
+                     OR (SK = :token AND begins_with(PK, :token_pk)) OR begins_with(SK, :member)",
+                )
+                .expression_attribute_values(":meta", s("META"))
+                .expression_attribute_values(":group", s("GROUP#"))
+                .expression_attribute_values(":project", s("PROJECT#"))
+                .expression_attribute_values(":token", s("TOKEN"))
+                .expression_attribute_values(":token_pk", s("TOKEN#"))
+                .expression_attribute_values(":member", s("MEMBER#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_failure)?;
+            for item in page.items.unwrap_or_default() {
+                for mirror in mirrors_of(&item)? {
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(mirror))
+                        .send()
+                        .await
+                        .map_err(sdk_failure)?;
+                    written += 1;
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(written);
+            }
+        }
+    }
+}
