@@ -1,19 +1,31 @@
 //! Principals another service vouched for, for one request: what they may do (grants: a
-//! target, a role, API scopes) and who vouched (for the log and for the owner's audit).
+//! target, a role, API scopes) and who vouched (for the log and for the owner's audit). An
+//! upload session such a principal opens keeps it written down (its delegation), and its
+//! commit acts for it again, as long as the trust rules that accepted it still stand.
 
-use super::{Action, Denied, scopes_allow};
+use super::{Action, Denied, Principal, scopes_allow};
 use crate::domain::{MembershipTarget, Project, Role, Scope, Visibility};
+use crate::store::MetaStore;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One thing a federated principal may do: act with `role` on `target`, within `scopes`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
+    #[serde(with = "target_text")]
     pub target: MembershipTarget,
+    #[serde(with = "role_level")]
     pub role: Role,
+    #[serde(with = "scope_names")]
     pub scopes: Vec<Scope>,
+    /// The trust rule that granted it (OIDC), checked again when a session commits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<i64>,
 }
 
 /// Who vouched for a federated principal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
     /// An OIDC ID token of `issuer` for `subject`, accepted by the trust rules `rules`.
     Oidc {
@@ -26,13 +38,63 @@ pub enum Source {
     GitlabJob { job_id: i64, gitlab_project: i64 },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Federated {
     pub source: Source,
     pub grants: Vec<Grant>,
 }
 
 impl Federated {
+    /// Is `other` vouched for as the same one (the same OIDC subject of the same issuer, the
+    /// same GitLab job)?
+    pub fn same_as(&self, other: &Federated) -> bool {
+        match (&self.source, &other.source) {
+            (
+                Source::Oidc {
+                    issuer: a,
+                    subject: s,
+                    ..
+                },
+                Source::Oidc {
+                    issuer: b,
+                    subject: t,
+                    ..
+                },
+            ) => a == b && s == t && !s.is_empty(),
+            (Source::GitlabJob { job_id: a, .. }, Source::GitlabJob { job_id: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+
+    /// As an upload session writes it down.
+    pub fn to_delegation(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The principal a session's delegation stands for now: its OIDC grants whose trust rule
+    /// still stands (a removed rule revokes what it granted), or why none does.
+    pub async fn from_delegation(meta: &dyn MetaStore, text: &str) -> Result<Principal, Denied> {
+        let Ok(mut federated) = serde_json::from_str::<Federated>(text) else {
+            return Err(Denied::Unauthorized);
+        };
+        if let Source::Oidc { issuer, .. } = &federated.source {
+            let standing: Vec<i64> = meta
+                .trust_rules_for_issuer(issuer)
+                .await
+                .map_err(|_| Denied::VouchUnavailable)?
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            federated
+                .grants
+                .retain(|g| g.rule.is_none_or(|id| standing.contains(&id)));
+        }
+        if federated.grants.is_empty() {
+            return Err(Denied::Revoked);
+        }
+        Ok(Principal::Federated(Arc::new(federated)))
+    }
+
     /// Do the grants reach the group at `group_path` (a grant on it or on a group above it)?
     pub fn covers_group(&self, group_path: &str) -> bool {
         self.grants
@@ -77,6 +139,53 @@ impl Federated {
     }
 }
 
+/// A target as `project:<id>` or `group:<path>`.
+mod target_text {
+    use crate::domain::MembershipTarget;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(t: &MembershipTarget, s: S) -> Result<S::Ok, S::Error> {
+        let (kind, value) = t.to_parts();
+        s.serialize_str(&format!("{kind}:{value}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MembershipTarget, D::Error> {
+        let text = String::deserialize(d)?;
+        text.split_once(':')
+            .and_then(|(kind, value)| MembershipTarget::from_parts(kind, value))
+            .ok_or_else(|| D::Error::custom(format!("target {text:?}")))
+    }
+}
+
+/// A role as its access level.
+mod role_level {
+    use crate::domain::Role;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(r: &Role, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(r.access_level())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+        let level = i64::deserialize(d)?;
+        Role::from_access_level(level).ok_or_else(|| D::Error::custom(format!("level {level}")))
+    }
+}
+
+/// Scopes as their names.
+mod scope_names {
+    use crate::domain::Scope;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(scopes: &[Scope], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&Scope::join(scopes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Scope>, D::Error> {
+        Scope::parse_list(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +219,7 @@ mod tests {
             target,
             role,
             scopes: scopes.to_vec(),
+            rule: None,
         };
         let f = federated(vec![
             grant(
@@ -135,5 +245,9 @@ mod tests {
         assert_eq!(f.decide(Read, &public), Ok(()));
         assert_eq!(f.decide(Write, &public), Err(Denied::Forbidden));
         assert!(f.covers_group("g/sub") && !f.covers_group("h"));
+        // Written down for a session, and read back the same.
+        let back: Federated = serde_json::from_str(&f.to_delegation()).unwrap();
+        assert_eq!(back, f);
+        assert!(back.same_as(&f));
     }
 }

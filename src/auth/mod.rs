@@ -231,6 +231,14 @@ impl Principal {
         }
     }
 
+    /// A federated principal written down for an upload session it opens.
+    pub fn delegation(&self) -> Option<String> {
+        match self {
+            Principal::Federated(f) => Some(f.to_delegation()),
+            _ => None,
+        }
+    }
+
     /// The token-scope check GitLab makes while authenticating: `api` for writes, `api` or
     /// `read_api` for reads. Deploy-token scopes are checked against the project instead.
     pub fn check_scope(&self, action: Action) -> Result<(), Denied> {

@@ -54,6 +54,7 @@ pub(super) async fn authenticate(
                 target: r.target.clone(),
                 role: r.role,
                 scopes: r.scopes.clone(),
+                rule: Some(r.id),
             })
             .collect(),
     };

@@ -229,6 +229,7 @@ pub(super) async fn authenticate(
             target: MembershipTarget::Project(project.id),
             role: mapping.role,
             scopes: vec![Scope::Api],
+            rule: None,
         }],
     };
     Ok(Principal::Federated(Arc::new(federated)))

@@ -201,6 +201,10 @@ pub struct UploadSession {
     pub part_size: u64,
     /// The token that opened the session: its rights are checked again at commit.
     pub token_id: Option<i64>,
+    /// Who another service vouched for when opening it (a CI job's OIDC ID token, an upstream
+    /// GitLab's job token), as `auth` writes it down: checked again at commit instead of a
+    /// token.
+    pub delegation: Option<String>,
     pub state: SessionState,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -325,6 +329,7 @@ mod tests {
             multipart_id: None,
             part_size: 8 << 20,
             token_id: None,
+            delegation: None,
             state: SessionState::Pending,
             created_at: Timestamp::from_millis(0),
             expires_at: Timestamp::from_millis(1),

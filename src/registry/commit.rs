@@ -272,10 +272,20 @@ impl Registry {
             Some(id) => self.meta.token_by_id(id).await?,
             None => None,
         };
-        let principal = match opener.map(|t| auth::principal_of_token(t, now)) {
-            Some(Ok(p)) => p,
-            Some(Err(denied)) => return Ok(Err(refusal(denied.into())?)),
-            None => return Ok(Err(Refusal::Unauthorized)),
+        let principal = match (opener, &session.delegation) {
+            (Some(token), _) => auth::principal_of_token(token, now),
+            (None, Some(text)) => auth::Federated::from_delegation(self.meta.as_ref(), text).await,
+            (None, None) => Err(Denied::Unauthorized),
+        };
+        let principal = match principal {
+            Ok(p) => p,
+            Err(Denied::VouchUnavailable) => {
+                return Err(Error::Store(crate::store::StoreError::Unavailable {
+                    operation: "reading the trust rules of a session's opener".into(),
+                    source: "the store did not answer".into(),
+                }));
+            }
+            Err(denied) => return Ok(Err(refusal(denied.into())?)),
         };
         let project = ProjectRef::Id(session.project_id);
         match self

@@ -135,6 +135,7 @@ impl Registry {
             multipart_id,
             part_size,
             token_id: principal.token_id(),
+            delegation: principal.delegation(),
             state: SessionState::Pending,
             created_at: now,
             expires_at: now.plus_seconds(SESSION_SECONDS.max(ttl.as_secs() as i64)),
@@ -412,6 +413,10 @@ impl Registry {
         session: &UploadSession,
         principal: &Principal,
     ) -> Result<bool, Error> {
+        if let (Some(text), Principal::Federated(now)) = (&session.delegation, principal) {
+            let then: Option<crate::auth::Federated> = serde_json::from_str(text).ok();
+            return Ok(then.is_some_and(|then| then.same_as(now)));
+        }
         let Some(opener) = session.token_id else {
             return Ok(false);
         };

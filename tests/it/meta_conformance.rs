@@ -732,6 +732,10 @@ fn session(project_id: i64, id: &str) -> UploadSession {
         multipart_id: Some("mpu-1".into()),
         part_size: 64 << 20,
         token_id: Some(7),
+        // Kept as written (what a federated opener's delegation is, `auth` decides).
+        delegation: Some(
+            r#"{"source":{"kind":"gitlab_job","job_id":1,"gitlab_project":2}}"#.into(),
+        ),
         state: SessionState::Pending,
         created_at: t(1),
         expires_at: t(86_400_000),

@@ -4,7 +4,7 @@
 //! as they should, and the issuer's keys are fetched once for many requests.
 
 use crate::support::oidc_issuer::{KeyChoice, OidcIssuer, Sig};
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, World};
 use depot::admin::TrustSpec;
 use depot::auth::oidc::{OidcOptions, OidcVerifier};
 use depot::domain::{ClaimCondition, Role, Scope};
@@ -246,10 +246,101 @@ async fn keys_rotate(backend: Backend) {
     assert_eq!(publish(&app, &retired, &second).await, 401);
 }
 
+/// Open a session for `file` with `token` as a job token and send `data`; its id.
+async fn handoff(w: &World, token: &str, file: &str, data: &[u8]) -> String {
+    let url = format!("{}/uploads", w.url(w.private_id, file));
+    let headers = [("JOB-TOKEN", token), ("Content-Type", "application/json")];
+    let declared = json!({"size": data.len()}).to_string();
+    let opened = w.app.send("POST", &url, &headers, declared).await;
+    assert_eq!(opened.status, 201, "{}", opened.text());
+    let body = opened.json();
+    let sent = crate::http_uploads::send_bytes(w, &body["upload"], data).await;
+    assert_eq!(sent, 200);
+    body["id"].as_str().unwrap().to_string()
+}
+
+/// `complete` of session `id` of `file`, with `token` as a job token.
+async fn complete(w: &World, file: &str, id: &str, token: &str) -> crate::support::Answer {
+    let url = format!("{}/uploads/{id}/complete", w.url(w.private_id, file));
+    let headers = [("JOB-TOKEN", token)];
+    w.app.send("POST", &url, &headers, Vec::<u8>::new()).await
+}
+
+/// A CI job's ID token opens an upload session, sends the bytes, and completes it; the
+/// commit acts for the job again (the finalizer's too, with no request): another job cannot
+/// touch the session, and once the rule that accepted the job is removed, its session is
+/// refused at commit.
+async fn a_job_hands_off_a_large_file_with_its_id_token(backend: Backend) {
+    use crate::http_uploads::object_created;
+    let mut w = World::new(backend).await;
+    // `complete` leaves commits to the store's event (as for files too large to hash in a
+    // request), so the commit has no request to authenticate: only the session's record.
+    w.app.reconfigure(|r| {
+        r.with_uploads(depot::Uploads {
+            part_size: 5 << 20,
+            commit_inline_max: Some(1),
+            single_max: 0,
+        })
+    });
+    let idp = OidcIssuer::start().await;
+    let spec = TrustSpec {
+        path: "grp/app".into(),
+        issuer: idp.issuer(),
+        audience: AUD.into(),
+        conditions: vec![ClaimCondition::parse("project_path=grp/app").unwrap()],
+        role: Role::Developer,
+        scopes: vec![Scope::Api],
+    };
+    let rule = w.app.admin.add_trust_rule(spec).await.unwrap();
+    let job = idp.mint(idp.gitlab_claims(AUD, json!({})));
+    let other_job = idp.mint(idp.gitlab_claims(
+        AUD,
+        json!({"sub": "project_path:grp/app:ref_type:branch:ref:dev", "job_id": "999"}),
+    ));
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+    let id = handoff(&w, &job, "rel/1.0/a.bin", &data).await;
+    assert_eq!(
+        complete(&w, "rel/1.0/a.bin", &id, &other_job).await.status,
+        404
+    );
+    assert_eq!(complete(&w, "rel/1.0/a.bin", &id, &job).await.status, 202);
+    let event = object_created(&format!("uploads/{id}"), data.len());
+    let done = depot::finalizer::on_s3_event(&w.app.registry, &event)
+        .await
+        .unwrap();
+    assert_eq!(done[0]["state"], "committed", "{done:?}");
+    let got = w
+        .app
+        .get(
+            &w.url(w.private_id, "rel/1.0/a.bin"),
+            &[("JOB-TOKEN", &job)],
+        )
+        .await;
+    assert!(got.body == data);
+
+    // The rule goes while a second session waits for its commit: the commit is refused.
+    let id = handoff(&w, &job, "rel/1.0/b.bin", &data).await;
+    assert_eq!(complete(&w, "rel/1.0/b.bin", &id, &job).await.status, 202);
+    w.app.admin.remove_trust_rule(rule.id).await.unwrap();
+    let event = object_created(&format!("uploads/{id}"), data.len());
+    let done = depot::finalizer::on_s3_event(&w.app.registry, &event)
+        .await
+        .unwrap();
+    assert_eq!(done[0]["state"], "refused", "{done:?}");
+    let stored = w.app.meta().upload_session(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.state,
+        depot::domain::SessionState::Refused {
+            reason: depot::domain::Refusal::TokenRevoked
+        }
+    );
+}
+
 on_every_backend!(
     a_release_job_publishes_in_every_job_token_form,
     every_condition_must_hold,
     bad_tokens_are_unauthorized,
     github_tokens_and_group_rules,
     keys_rotate,
+    a_job_hands_off_a_large_file_with_its_id_token,
 );

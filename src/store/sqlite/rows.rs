@@ -274,7 +274,7 @@ pub(super) fn qualified(alias: &str, cols: &str) -> String {
 
 pub(super) const SESSION_COLS: &str = "id, project_id, name, version, file_name, \
     package_status, size, sha256, staged_key, multipart_id, part_size, token_id, state, \
-    package_id, file_id, refusal, claim_until, created_at, expires_at";
+    package_id, file_id, refusal, claim_until, created_at, expires_at, delegation";
 pub(super) fn session_row(r: &Row) -> rusqlite::Result<UploadSession> {
     const TABLE: &str = "upload_sessions";
     let parts = StateParts {
@@ -307,6 +307,7 @@ pub(super) fn session_row(r: &Row) -> rusqlite::Result<UploadSession> {
         multipart_id: r.get(9)?,
         part_size: size(r, TABLE, 10)?,
         token_id: r.get(11)?,
+        delegation: r.get(19)?,
         state,
         created_at: time(r, 17)?,
         expires_at: time(r, 18)?,

@@ -354,6 +354,7 @@ fn session(i: u32, token_id: Option<i64>, multipart: bool, state: SessionState) 
         multipart_id: multipart.then(|| format!("mpu-{i}")),
         part_size: if multipart { 8 << 20 } else { 0 },
         token_id,
+        delegation: None,
         state,
         created_at: t(200 + i64::from(i)),
         expires_at: t(200 + i64::from(i) + 86_400_000),

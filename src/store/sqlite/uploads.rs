@@ -53,7 +53,7 @@ impl UploadSessionStore for SqliteMetaStore {
             c.execute_cached(
                 &format!(
                     "INSERT INTO upload_sessions ({SESSION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, \
-                     ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+                     ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
                 ),
                 params![
                     u.id,
@@ -74,7 +74,8 @@ impl UploadSessionStore for SqliteMetaStore {
                     p.reason,
                     p.until,
                     u.created_at.millis(),
-                    u.expires_at.millis()
+                    u.expires_at.millis(),
+                    u.delegation,
                 ],
             )
             .map_err(exists_as(Record::UploadSession, &u.id))?;

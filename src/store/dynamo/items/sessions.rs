@@ -54,6 +54,7 @@ pub fn session_item(u: &UploadSession) -> Item {
         .opt_s("multipart_id", u.multipart_id.as_deref())
         .n("part_size", u.part_size as i64)
         .opt_n("token_id", u.token_id)
+        .opt_s("delegation", u.delegation.as_deref())
         .s(STATE, &parts.kind)
         .n("created_at", u.created_at.millis())
         .n("expires_at", u.expires_at.millis())
@@ -95,6 +96,7 @@ pub fn session_from(item: &Item) -> StoreResult<UploadSession> {
         multipart_id: f.opt_s("multipart_id"),
         part_size: f.size("part_size")?,
         token_id: f.opt_n("token_id"),
+        delegation: f.opt_s("delegation"),
         state,
         created_at: Timestamp::from_millis(f.n("created_at")?),
         expires_at: Timestamp::from_millis(f.n("expires_at")?),
@@ -121,6 +123,7 @@ mod tests {
             multipart_id: Some("mp-1".into()),
             part_size: 64 << 20,
             token_id: Some(5),
+            delegation: Some(r#"{"source":{"kind":"gitlab_job"}}"#.into()),
             state,
             created_at: Timestamp::from_millis(1_700_000_000_000),
             expires_at: Timestamp::from_millis(1_700_000_900_000),
@@ -152,6 +155,7 @@ mod tests {
             multipart_id: None,
             part_size: 0,
             token_id: None,
+            delegation: None,
             ..session(SessionState::Pending)
         };
         let item = session_item(&bare);

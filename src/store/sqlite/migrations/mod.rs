@@ -46,6 +46,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "administrators, token names and last use, trust rules",
         apply: v7_identity,
     },
+    Migration {
+        name: "upload sessions remember who vouched for their opener",
+        apply: v8_session_delegation,
+    },
 ];
 
 /// The version this code writes and reads.
@@ -273,6 +277,11 @@ fn v7_identity(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         CREATE INDEX trust_rules_by_target ON trust_rules (target_kind, target);
         CREATE INDEX trust_rules_by_issuer ON trust_rules (issuer);",
     )
+}
+
+/// A session opened by a federated principal (no token of depot's) keeps who vouched for it.
+fn v8_session_delegation(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE upload_sessions ADD COLUMN delegation TEXT;")
 }
 
 /// Rebuild `table` (whose first column is `id INTEGER PRIMARY KEY`) with `AUTOINCREMENT`.
