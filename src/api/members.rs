@@ -4,10 +4,10 @@
 
 use super::AppState;
 use super::extract::{Incoming, integer_param, project_ref};
-use super::pagination::base_url;
+use super::pagination::{base_url, paginated};
 use super::params::Params;
 use crate::auth::{Action, Principal};
-use crate::domain::{ClaimCondition, GroupRef, Role, Scope, Timestamp};
+use crate::domain::{ClaimCondition, GroupRef, Listed, Role, Scope, Timestamp};
 use crate::registry::{
     DeployTokenRequest, Error, Missing, Place, PlaceRef, TrustRuleRequest, invalid,
 };
@@ -56,8 +56,11 @@ pub async fn list<const GROUP: bool, const ALL: bool>(
     incoming: Incoming,
 ) -> Result<Response, Error> {
     let (_, place) = open::<GROUP>(&registry, &incoming, &id, Action::Read).await?;
-    let members = registry.members(&place, ALL).await?;
-    Ok(Json(members_body(&registry, &incoming, &members)).into_response())
+    let page = super::projects::page(&incoming)?;
+    let listed = Listed::page_of(registry.members(&place, ALL).await?, page);
+    let body = members_body(&registry, &incoming, &listed.items);
+    let base = base_url(&registry, &incoming.headers);
+    Ok(paginated(body, &listed, page, &base, &incoming))
 }
 
 /// `GET .../members/:user_id` and `.../members/all/:user_id`.
@@ -133,13 +136,16 @@ pub async fn list_deploy_tokens<const GROUP: bool>(
     incoming: Incoming,
 ) -> Result<Response, Error> {
     let (principal, place) = open::<GROUP>(&registry, &incoming, &id, Action::Read).await?;
+    let page = super::projects::page(&incoming)?;
     let now = Timestamp::now();
-    let tokens = registry.deploy_tokens(&principal, &place).await?;
-    let body: Vec<_> = tokens
+    let listed = Listed::page_of(registry.deploy_tokens(&principal, &place).await?, page);
+    let body: Vec<_> = listed
+        .items
         .iter()
         .map(|t| DeployTokenEntity::new(t, now, None))
         .collect();
-    Ok(Json(body).into_response())
+    let base = base_url(&registry, &incoming.headers);
+    Ok(paginated(body, &listed, page, &base, &incoming))
 }
 
 /// `GET .../deploy_tokens/:token_id`.

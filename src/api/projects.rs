@@ -24,7 +24,8 @@ async fn principal(
         .await
 }
 
-fn page(incoming: &Incoming) -> Result<Page, Error> {
+/// `page` and `per_page` of a list route.
+pub(super) fn page(incoming: &Incoming) -> Result<Page, Error> {
     let mut errors = InvalidParams::default();
     let page = Page::parse(
         incoming.query_value("page"),

@@ -4,10 +4,10 @@
 
 use super::AppState;
 use super::extract::{Incoming, integer_param};
-use super::pagination::base_url;
+use super::pagination::{base_url, paginated};
 use super::params::Params;
 use crate::auth::{Action, Principal};
-use crate::domain::Timestamp;
+use crate::domain::{Listed, Timestamp};
 use crate::registry::{Error, Missing, TokenRef, TokenRequest};
 use crate::wire::people::{PersonalAccessTokenEntity, UserBasic, UserEntity};
 use axum::Json;
@@ -36,19 +36,34 @@ pub async fn current(
     Ok(Json(UserEntity::new(&user, &base, user.admin)).into_response())
 }
 
-/// `GET /users?username=`: the user of that name, if any (without it: none listed).
+/// `GET /users`: every user (`username` the one of that name, `search` those whose name
+/// contains it), paginated.
 pub async fn list(State(registry): State<AppState>, incoming: Incoming) -> Result<Response, Error> {
     let principal = principal(&registry, &incoming, Action::Read).await?;
+    let page = super::projects::page(&incoming)?;
     let base = base_url(&registry, &incoming.headers);
-    let found = match incoming.query_value("username") {
-        Some(name) => registry.find_user(&principal, Err(name)).await?,
+    let users = match incoming.query_value("username") {
+        Some(name) => registry
+            .find_user(&principal, Err(name))
+            .await?
+            .into_iter()
+            .collect(),
         None => {
-            registry.signed_in(&principal).await?;
-            None
+            let search = incoming.query_value("search").map(str::to_lowercase);
+            let mut users = registry.users(&principal).await?;
+            if let Some(search) = search {
+                users.retain(|u| u.username.to_lowercase().contains(&search));
+            }
+            users
         }
     };
-    let body: Vec<UserBasic> = found.iter().map(|u| UserBasic::new(u, &base)).collect();
-    Ok(Json(body).into_response())
+    let listed = Listed::page_of(users, page);
+    let body: Vec<UserBasic> = listed
+        .items
+        .iter()
+        .map(|u| UserBasic::new(u, &base))
+        .collect();
+    Ok(paginated(body, &listed, page, &base, &incoming))
 }
 
 /// `GET /users/:id`.
@@ -130,17 +145,23 @@ pub async fn list_tokens(
         Some(v) => Some(integer_param("user_id", v)?),
         None => None,
     };
+    let page = super::projects::page(&incoming)?;
     let now = Timestamp::now();
-    let tokens = registry.personal_tokens(&principal, user_id).await?;
-    let revoked = incoming
+    let mut tokens = registry.personal_tokens(&principal, user_id).await?;
+    if let Some(revoked) = incoming
         .query_value("revoked")
-        .and_then(crate::domain::parse_bool);
-    let body: Vec<_> = tokens
+        .and_then(crate::domain::parse_bool)
+    {
+        tokens.retain(|t| t.revoked == revoked);
+    }
+    let listed = Listed::page_of(tokens, page);
+    let body: Vec<_> = listed
+        .items
         .iter()
-        .filter(|t| revoked.is_none_or(|r| t.revoked == r))
         .map(|t| PersonalAccessTokenEntity::new(t, now, None))
         .collect();
-    Ok(Json(body).into_response())
+    let base = base_url(&registry, &incoming.headers);
+    Ok(paginated(body, &listed, page, &base, &incoming))
 }
 
 /// `GET /personal_access_tokens/:id` (or `self`).

@@ -102,6 +102,12 @@ impl Registry {
         })
     }
 
+    /// `GET /users`: every user, for anyone signed in (GitLab lists active users to them).
+    pub async fn users(&self, principal: &Principal) -> Result<Vec<User>, Error> {
+        self.signed_in(principal).await?;
+        Ok(self.meta.users().await?)
+    }
+
     /// `POST /users`: an administrator makes a user.
     pub async fn create_user(
         &self,

@@ -46,6 +46,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
+    /// Every user, by id.
+    async fn users(&self) -> StoreResult<Vec<User>>;
 
     /// Add a membership, or change the role of an existing one.
     async fn set_membership(

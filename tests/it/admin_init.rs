@@ -139,12 +139,12 @@ async fn init_backfills_the_mirrors_an_older_build_did_not_write() {
             removed += 1;
         }
     }
-    assert_eq!(removed, 4, "group, project, member and token mirrors");
+    assert_eq!(removed, 5, "group, project, user, member and token mirrors");
     assert!(meta.projects().await.unwrap().is_empty());
     let flags = aws_flags(&s3, &table, &bucket);
     let (ok, made, err) = admin(&flags, &["init"]);
     assert!(ok, "{err}");
-    assert_eq!(made["mirrors_written"], 4);
+    assert_eq!(made["mirrors_written"], 5);
     assert_eq!(meta.projects().await.unwrap()[0].id, pid);
     assert_eq!(meta.groups().await.unwrap()[0].path, "g");
     let members = meta
@@ -162,5 +162,6 @@ async fn init_backfills_the_mirrors_an_older_build_did_not_write() {
     );
     let (ok, again, err) = admin(&flags, &["init"]);
     assert!(ok, "{err}");
-    assert_eq!(again["mirrors_written"], 4, "written again, harmlessly");
+    assert_eq!(again["mirrors_written"], 5, "written again, harmlessly");
+    assert_eq!(meta.users().await.unwrap().len(), 1);
 }

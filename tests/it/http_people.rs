@@ -168,6 +168,14 @@ async fn administrators_make_users_and_their_tokens(backend: Backend) {
         .call("dev", "GET", "/api/v4/users?username=carol", None)
         .await;
     assert_eq!((status, found[0]["id"].clone()), (200, carol["id"].clone()));
+    let (_, everyone) = p.call("dev", "GET", "/api/v4/users", None).await;
+    assert_eq!(everyone.as_array().unwrap().len(), 5, "{everyone}");
+    let (_, searched) = p.call("dev", "GET", "/api/v4/users?search=CAR", None).await;
+    assert_eq!(searched.as_array().unwrap().len(), 1);
+    let dev = [("PRIVATE-TOKEN", p.tokens["dev"].as_str())];
+    let paged = p.app.get("/api/v4/users?per_page=2&page=3", &dev).await;
+    assert_eq!(paged.json().as_array().unwrap().len(), 1);
+    assert_eq!(paged.header("x-total"), Some("5"));
 }
 
 async fn deploy_tokens_are_made_used_and_revoked(backend: Backend) {

@@ -133,8 +133,9 @@ async fn users_by_id_and_administrators(s: Subject) {
     let plain = m.create_user(user("bob", t(2))).await.unwrap();
     assert!(admin.admin && !plain.admin);
     assert_eq!(m.user_by_id(admin.id).await.unwrap(), Some(admin.clone()));
-    assert_eq!(m.user_by_name("root").await.unwrap(), Some(admin));
+    assert_eq!(m.user_by_name("root").await.unwrap(), Some(admin.clone()));
     assert_eq!(m.user_by_id(plain.id + 100).await.unwrap(), None);
+    assert_eq!(m.users().await.unwrap(), vec![admin, plain]);
 }
 
 async fn members_both_ways(s: Subject) {

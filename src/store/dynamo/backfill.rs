@@ -26,6 +26,9 @@ fn mirrors_of(item: &Item) -> StoreResult<Vec<Item>> {
         "META" if key.pk.starts_with("PROJECT#") => id_of("PROJECT#")
             .map(|id| vec![directory_item(item, &Key::listed(Directory::Projects, id))])
             .unwrap_or_default(),
+        "META" if key.pk.starts_with("USER#") => id_of("USER#")
+            .map(|id| vec![directory_item(item, &Key::listed(Directory::Users, id))])
+            .unwrap_or_default(),
         "TOKEN" if key.pk.starts_with("TOKEN#") => {
             let token = token_from(item)?;
             let owned = Key::owned_token(&token.grant.owner(), token.id);
@@ -47,12 +50,14 @@ impl DynamoMetaStore {
                 .scan()
                 .table_name(&self.table)
                 .filter_expression(
-                    "(SK = :meta AND (begins_with(PK, :group) OR begins_with(PK, :project))) \
-                     OR (SK = :token AND begins_with(PK, :token_pk)) OR begins_with(SK, :member)",
+                    "(SK = :meta AND (begins_with(PK, :group) OR begins_with(PK, :project) \
+                     OR begins_with(PK, :user))) OR (SK = :token AND begins_with(PK, :token_pk)) \
+                     OR begins_with(SK, :member)",
                 )
                 .expression_attribute_values(":meta", s("META"))
                 .expression_attribute_values(":group", s("GROUP#"))
                 .expression_attribute_values(":project", s("PROJECT#"))
+                .expression_attribute_values(":user", s("USER#"))
                 .expression_attribute_values(":token", s("TOKEN"))
                 .expression_attribute_values(":token_pk", s("TOKEN#"))
                 .expression_attribute_values(":member", s("MEMBER#"))

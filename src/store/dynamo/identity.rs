@@ -223,8 +223,13 @@ impl IdentityStore for DynamoMetaStore {
 
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         let unique = (Record::User, Key::username(&user.username), Counter::User);
-        self.create_unique(unique, None, |id| user.into_user(id), user_item)
+        let directory = Some(Directory::Users);
+        self.create_unique(unique, directory, |id| user.into_user(id), user_item)
             .await
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        self.directory(Directory::Users, user_from).await
     }
 
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {

@@ -158,6 +158,11 @@ impl IdentityStore for SqliteMetaStore {
         self.read_one(sql, username.to_string(), user_row).await
     }
 
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        let sql = format!("SELECT {USER_COLS} FROM users ORDER BY id");
+        self.read_all(sql, [], user_row).await
+    }
+
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
         self.read_one(sql, id, user_row).await

@@ -14,7 +14,7 @@
 //! | user / username alias | `USER#<id>` / `USERNAME#<name>` | `META` / `USER` |
 //! | membership | `USER#<id>` | `MEMBER#<group|project>#<target>` |
 //! | token / id alias | `TOKEN#<sha256>` / `TOKENID#<id>` | `TOKEN` |
-//! | directory of groups / projects | `DIR#GROUP` / `DIR#PROJECT` | `<zero-padded id>` (a copy) |
+//! | directory of groups / projects / users | `DIR#GROUP` / `DIR#PROJECT` / `DIR#USER` | `<zero-padded id>` (a copy) |
 //! | member (reverse of membership) | `MEMBERS#<group|project>#<target>` | `USER#<zero-padded id>` |
 //! | token of an owner | `TOKENS#USER#<id>` / `TOKENS#<group|project>#<target>` | `TOKEN#<zero-padded id>` |
 //! | trust rule, by target / issuer / id | `TRUST#<group|project>#<target>` / `ISSUER#<iss>` / `TRUSTID#<id>` | `RULE#<zero-padded id>` / same / `RULE` |

@@ -10,6 +10,7 @@ use crate::domain::{MembershipTarget, TokenOwner};
 pub enum Directory {
     Groups,
     Projects,
+    Users,
 }
 
 impl Directory {
@@ -17,6 +18,7 @@ impl Directory {
         match self {
             Directory::Groups => "DIR#GROUP",
             Directory::Projects => "DIR#PROJECT",
+            Directory::Users => "DIR#USER",
         }
     }
 }
