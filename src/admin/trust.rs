@@ -18,8 +18,14 @@ pub struct TrustSpec {
 
 impl Admin {
     pub async fn add_trust_rule(&self, spec: TrustSpec) -> Result<TrustRule> {
-        check_rule(&spec.issuer, &spec.audience, spec.role, &spec.scopes)
-            .map_err(AdminError::Invalid)?;
+        check_rule(
+            &spec.issuer,
+            &spec.audience,
+            spec.role,
+            &spec.scopes,
+            &spec.conditions,
+        )
+        .map_err(AdminError::Invalid)?;
         let target = self.target(&spec.path).await?;
         let rule = NewTrustRule {
             target,

@@ -29,5 +29,8 @@ pub use records::{
     TokenParts, User,
 };
 pub use time::Timestamp;
-pub use trust::{ClaimCondition, NewTrustRule, TrustRule, check_rule, glob_matches, valid_issuer};
+pub use trust::{
+    ClaimCondition, IDENTIFYING_CLAIMS, NewTrustRule, TrustRule, check_conditions, check_rule,
+    glob_matches, valid_issuer, valid_public_issuer,
+};
 pub use uploads::{Refusal, SessionClaim, SessionState, StateParts, UploadSession};

@@ -46,12 +46,13 @@ impl ClaimCondition {
             Some(Value::Number(n)) => n.to_string(),
             _ => return false,
         };
-        glob_matches(&self.pattern, &text)
+        text.chars().count() <= MAX_CLAIM_CHARS && glob_matches(&self.pattern, &text)
     }
 }
 
 /// Does `text` match `pattern` (`*`: any run, `?`: one character, everything else literal)?
-/// Iterative with one backtrack point, so no pattern is slow.
+/// Iterative with one backtrack point: at worst pattern length times text length steps, which
+/// the caps on patterns and claim values bound.
 pub fn glob_matches(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti) = (0, 0);
@@ -140,15 +141,73 @@ impl NewTrustRule {
     }
 }
 
-/// Is a rule's what-it-grants acceptable: a valid issuer, an audience, a role up to maintainer
-/// (a CI job never needs to own), and API scopes only.
+/// Claims that say whose pipeline a token comes from (GitLab's project and group, GitHub's
+/// repository and owner, any issuer's subject): a rule must pin one of them, or any pipeline
+/// on the issuer (anyone's, on a shared service) could act under it.
+pub const IDENTIFYING_CLAIMS: [&str; 9] = [
+    "sub",
+    "project_path",
+    "project_id",
+    "namespace_path",
+    "namespace_id",
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "repository_owner_id",
+];
+
+/// A rule holds at most this many conditions, each pattern at most this long: every token of
+/// the issuer is matched against them.
+pub const MAX_CONDITIONS: usize = 16;
+pub const MAX_PATTERN_CHARS: usize = 256;
+
+/// A claim value longer than this matches no pattern (claims that name things are short).
+const MAX_CLAIM_CHARS: usize = 1024;
+
+/// Are `conditions` acceptable: few and short, and one of them pins an identifying claim to a
+/// value that starts with no wildcard (`project_path=team/*` pins the group; `*/app` pins
+/// nothing).
+pub fn check_conditions(conditions: &[ClaimCondition]) -> Result<(), String> {
+    if conditions.len() > MAX_CONDITIONS {
+        return Err(format!(
+            "a trust rule has at most {MAX_CONDITIONS} conditions"
+        ));
+    }
+    if let Some(long) = conditions
+        .iter()
+        .find(|c| c.pattern.chars().count() > MAX_PATTERN_CHARS)
+    {
+        return Err(format!(
+            "the pattern of {:?} is longer than {MAX_PATTERN_CHARS} characters",
+            long.claim
+        ));
+    }
+    let pinned = conditions.iter().any(|c| {
+        IDENTIFYING_CLAIMS.contains(&c.claim.as_str())
+            && !c.pattern.is_empty()
+            && !c.pattern.starts_with(['*', '?'])
+    });
+    if !pinned {
+        return Err(format!(
+            "a trust rule must pin whose pipelines it trusts: a condition on one of {} \
+             whose pattern starts with no wildcard",
+            IDENTIFYING_CLAIMS.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Is a rule acceptable: a valid issuer, an audience, a role up to maintainer (a CI job never
+/// needs to own), API scopes only, and conditions that pin whose pipelines it trusts.
 pub fn check_rule(
     issuer: &str,
     audience: &str,
     role: Role,
     scopes: &[Scope],
+    conditions: &[ClaimCondition],
 ) -> Result<(), String> {
     valid_issuer(issuer)?;
+    check_conditions(conditions)?;
     if audience.trim().is_empty() {
         return Err("a trust rule needs an audience (the aud its tokens carry)".into());
     }
@@ -165,6 +224,31 @@ pub fn check_rule(
         return Err(format!(
             "scope {} is not valid for a trust rule (allowed: api, read_api)",
             bad.as_str()
+        ));
+    }
+    Ok(())
+}
+
+/// [`valid_issuer`], and not an internal host: what a rule made over HTTP may name (an
+/// operator may name a loopback issuer from the command line; a maintainer may not point
+/// depot's fetches inside its network).
+pub fn valid_public_issuer(issuer: &str) -> Result<(), String> {
+    valid_issuer(issuer)?;
+    let host = issuer
+        .split_once("://")
+        .map_or("", |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    let bracketed = issuer.contains("://[");
+    let literal = host.parse::<std::net::IpAddr>().is_ok();
+    if !issuer.starts_with("https://")
+        || bracketed
+        || literal
+        || host.eq_ignore_ascii_case("localhost")
+    {
+        return Err(format!(
+            "issuer {issuer:?} must be an https URL with a host name (an operator may add other issuers with depot admin trust add)"
         ));
     }
     Ok(())
@@ -258,14 +342,44 @@ mod tests {
     }
 
     #[test]
+    fn rules_must_pin_whose_pipelines_they_trust() {
+        let c = |t: &str| ClaimCondition::parse(t).unwrap();
+        assert!(check_conditions(&[c("project_path=team/app")]).is_ok());
+        assert!(check_conditions(&[c("namespace_path=team"), c("ref=v*")]).is_ok());
+        assert!(check_conditions(&[c("repository=org/*")]).is_ok());
+        assert!(check_conditions(&[]).is_err());
+        assert!(check_conditions(&[c("ref=refs/tags/v*")]).is_err());
+        assert!(check_conditions(&[c("project_path=*/app")]).is_err());
+        assert!(check_conditions(&[c("sub=")]).is_err());
+        let long = format!("project_path={}", "a".repeat(MAX_PATTERN_CHARS + 1));
+        assert!(check_conditions(&[c(&long)]).is_err());
+        let many: Vec<_> = (0..=MAX_CONDITIONS)
+            .map(|i| c(&format!("sub=x{i}")))
+            .collect();
+        assert!(check_conditions(&many).is_err());
+        assert!(valid_public_issuer("https://gitlab.example.com").is_ok());
+        for internal in [
+            "http://127.0.0.1:80",
+            "https://127.0.0.1",
+            "https://[::1]",
+            "https://localhost",
+            "https://10.0.0.1",
+        ] {
+            assert!(valid_public_issuer(internal).is_err(), "{internal}");
+        }
+    }
+
+    #[test]
     fn rules_grant_api_scopes_up_to_maintainer() {
-        let ok = |role, scopes: &[Scope]| check_rule("https://x", "aud", role, scopes);
+        let pin = [ClaimCondition::parse("sub=x").unwrap()];
+        let ok = |role, scopes: &[Scope]| check_rule("https://x", "aud", role, scopes, &pin);
         assert!(ok(Role::Developer, &[Scope::Api]).is_ok());
         assert!(ok(Role::Maintainer, &[Scope::ReadApi]).is_ok());
         assert!(ok(Role::Owner, &[Scope::Api]).is_err());
         assert!(ok(Role::Developer, &[]).is_err());
         assert!(ok(Role::Developer, &[Scope::WritePackageRegistry]).is_err());
-        assert!(check_rule("https://x", " ", Role::Developer, &[Scope::Api]).is_err());
+        let blank = check_rule("https://x", " ", Role::Developer, &[Scope::Api], &pin);
+        assert!(blank.is_err());
     }
 
     #[test]

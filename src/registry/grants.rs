@@ -7,7 +7,7 @@ use super::{Error, Missing, Registry};
 use crate::auth::{Denied, Principal, hash_secret, new_secret};
 use crate::domain::{
     ClaimCondition, NewToken, NewTrustRule, Role, Scope, Timestamp, Token, TokenGrant, TokenKind,
-    TokenOwner, TrustRule, check_rule,
+    TokenOwner, TrustRule, check_rule, valid_public_issuer,
 };
 
 /// A deploy token to make.
@@ -127,7 +127,9 @@ impl Registry {
             &request.audience,
             request.role,
             &request.scopes,
+            &request.conditions,
         )
+        .and_then(|()| valid_public_issuer(&request.issuer))
         .map_err(Error::BadRequest)?;
         let rule = NewTrustRule {
             target: place.target(),

@@ -213,6 +213,11 @@ impl Registry {
         let caller = self.signed_in(principal).await?;
         if caller.id != user_id {
             self.manager(principal, place).await?;
+            // Removing a project's owner is taking their ownership: an owner's to do.
+            if current == Role::Owner {
+                self.may_grant(&caller, place, Role::Owner.access_level())
+                    .await?;
+            }
         }
         self.keep_last_owner(place, user_id, current).await?;
         self.meta

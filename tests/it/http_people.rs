@@ -291,6 +291,26 @@ async fn members_follow_gitlabs_rules(backend: Backend) {
     assert_eq!(p.call("owner", "DELETE", &last, None).await.0, 403);
     let lower = Some(json!({"access_level": 40}));
     assert_eq!(p.call("owner", "PUT", &last, lower).await.0, 403);
+    // A project's maintainer can neither make nor unmake its owners.
+    let (_, dev) = p.call("dev", "GET", "/api/v4/user", None).await;
+    let dev_member = format!("{members}/{}", dev["id"]);
+    let maintainer = Some(json!({"access_level": 40}));
+    assert_eq!(p.call("owner", "PUT", &dev_member, maintainer).await.0, 200);
+    let as_owner = json!({"user_id": outsider["id"], "access_level": 50});
+    assert_eq!(
+        p.call("dev", "POST", &members, Some(as_owner.clone()))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        p.call("owner", "POST", &members, Some(as_owner)).await.0,
+        201
+    );
+    let lower = Some(json!({"access_level": 30}));
+    assert_eq!(p.call("dev", "PUT", &one, lower).await.0, 403);
+    assert_eq!(p.call("dev", "DELETE", &one, None).await.0, 403);
+    assert_eq!(p.call("owner", "DELETE", &one, None).await.0, 204);
 }
 
 async fn projects_and_groups_as_each_caller_sees_them(backend: Backend) {
@@ -376,8 +396,24 @@ async fn trust_rules_over_http(backend: Backend) {
     assert_eq!(made["project_id"].as_i64(), Some(p.project_id));
     let (_, listed) = p.call("owner", "GET", &uri, None).await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
-    let insecure = json!({"issuer": "http://gitlab.example.com", "audience": "a"});
-    assert_eq!(p.call("owner", "POST", &uri, Some(insecure)).await.0, 400);
+    let pin = json!({"project_path": "team/app"});
+    for (issuer, conditions) in [
+        // Not https; inside depot's network (an operator may, from the command line).
+        ("http://gitlab.example.com", pin.clone()),
+        ("https://127.0.0.1:8443", pin.clone()),
+        ("https://localhost", pin.clone()),
+        // Trusting every pipeline of the issuer: anyone's, on a shared service.
+        ("https://gitlab.example.com", json!({})),
+        ("https://gitlab.example.com", json!({"ref": "v*"})),
+        (
+            "https://gitlab.example.com",
+            json!({"project_path": "*/app"}),
+        ),
+    ] {
+        let rule = json!({"issuer": issuer, "audience": "a", "conditions": conditions});
+        let (status, body) = p.call("owner", "POST", &uri, Some(rule)).await;
+        assert_eq!(status, 400, "{issuer} {conditions}: {body}");
+    }
     let one = format!("{uri}/{}", made["id"]);
     assert_eq!(p.call("owner", "DELETE", &one, None).await.0, 204);
     assert_eq!(p.call("owner", "DELETE", &one, None).await.0, 404);

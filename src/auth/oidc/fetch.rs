@@ -1,9 +1,14 @@
 //! The HTTP side of OIDC verification: which URLs may be fetched (https, or http only to a
-//! loopback host), the hardened client (timeout, few redirects, none to an insecure URL), the
-//! bounded GET of a JSON document, and the cache lifetime of a response from its headers.
-//! Nothing here knows about keys or tokens.
+//! loopback host), the hardened client (timeout, few redirects, none to an insecure URL, no
+//! name resolved to an internal address), the bounded GET of a JSON document, and the cache
+//! lifetime of a response from its headers. Nothing here knows about keys or tokens.
+//!
+//! Internal addresses (loopback, private, link-local, shared, unique-local) are reached only
+//! when an operator named one as the issuer (a test's or a sidecar's): an issuer's discovery
+//! document cannot send depot to one, and no public name may resolve to one.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, CACHE_CONTROL, DATE, EXPIRES, HeaderMap};
@@ -53,6 +58,79 @@ pub(crate) fn is_secure(url: &Url) -> bool {
     }
 }
 
+/// Is `ip` an address inside a network rather than on the internet?
+pub(crate) fn is_internal_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_internal_ip(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Does `url` name an internal host: `localhost` or an internal address literal?
+pub(crate) fn is_internal(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>().is_ok_and(is_internal_ip)
+}
+
+/// May the keys of `issuer` be fetched from `jwks`: a public https URL, or an internal one
+/// only on an internal issuer's own host.
+pub(crate) fn jwks_allowed(issuer: &Url, jwks: &Url) -> Result<(), String> {
+    if !is_internal(jwks) {
+        return Ok(());
+    }
+    if is_internal(issuer) && issuer.host_str() == jwks.host_str() {
+        Ok(())
+    } else {
+        Err("an internal address, named by an issuer that is not".to_owned())
+    }
+}
+
+/// Resolves names as the system does, leaving out internal addresses (except for the name
+/// `localhost` itself), so a public name cannot point a fetch inside the network.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let local = host.eq_ignore_ascii_case("localhost");
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| local || !is_internal_ip(a.ip()))
+                .collect();
+            if found.is_empty() {
+                let why = format!("{host} resolves to no public address");
+                return Err(why.into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
@@ -73,6 +151,9 @@ pub(crate) fn client(timeout: Duration) -> Result<Client, String> {
             attempt.error("too many redirects")
         } else if !is_secure(attempt.url()) {
             attempt.error("redirect to an insecure URL")
+        } else if is_internal(attempt.url()) && !attempt.previous().first().is_some_and(is_internal)
+        {
+            attempt.error("redirect to an internal address")
         } else {
             attempt.follow()
         }
@@ -81,6 +162,7 @@ pub(crate) fn client(timeout: Duration) -> Result<Client, String> {
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(policy)
+        .dns_resolver(Arc::new(PublicOnly))
         .user_agent(concat!("depot-oidc/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("building the HTTP client: {e}"))

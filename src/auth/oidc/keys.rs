@@ -410,6 +410,7 @@ impl KeyStore {
             ));
         }
         let jwks_uri = fetch::secure_url(&doc.jwks_uri)
+            .and_then(|jwks| fetch::jwks_allowed(&url, &jwks).map(|()| jwks))
             .map_err(|why| format!("GET {url}: jwks_uri {:?} refused: {why}", doc.jwks_uri))?;
         debug!(issuer, %jwks_uri, ttl_secs = ttl.as_secs(), "fetched OIDC discovery");
         Ok((jwks_uri, ttl))
