@@ -34,8 +34,30 @@ fn days_from_today(days: i64) -> Timestamp {
 
 /// A rotated token lives a week unless asked otherwise (GitLab's default).
 const ROTATED_DAYS: i64 = 7;
-/// A token an administrator makes lives a year unless asked otherwise (GitLab's maximum).
+/// A token an administrator makes lives a year unless asked otherwise, and no longer (GitLab's
+/// maximum).
 const CREATED_DAYS: i64 = 365;
+
+/// A personal token's expiry as asked (`None`: in `default_days`): after today, and within a
+/// year.
+fn personal_expiry(asked: Option<Timestamp>, default_days: i64) -> Result<Timestamp, Error> {
+    let Some(at) = asked else {
+        return Ok(days_from_today(default_days));
+    };
+    if at <= days_from_today(0) {
+        return Err(Error::BadRequest(
+            "Expiration date must be in the future".into(),
+        ));
+    }
+    let latest = days_from_today(CREATED_DAYS);
+    if at > latest {
+        return Err(Error::BadRequest(format!(
+            "Expiration date must be before {}",
+            &latest.to_iso8601()[..10]
+        )));
+    }
+    Ok(at)
+}
 
 /// `scopes` as a kind of token may carry them, or Grape's refusal.
 pub(crate) fn scopes_for(kind: TokenKind, scopes: &[String]) -> Result<Vec<Scope>, Error> {
@@ -226,20 +248,27 @@ impl Registry {
             return Err(Error::NotAllowed);
         }
         let (_, old) = self.personal_token(principal, which).await?;
+        let already = || Error::BadRequest("Token already revoked".into());
         if old.revoked {
-            return Err(Error::BadRequest("Token already revoked".into()));
+            return Err(already());
+        }
+        let now = Timestamp::now();
+        if old.expired(now) {
+            return Err(Error::BadRequest("Token is expired".into()));
         }
         let secret = new_secret(TokenKind::Personal);
         let new = NewToken {
             name: old.name.clone(),
             sha256: hash_secret(&secret),
             grant: old.grant.clone(),
-            expires_at: Some(expires_at.unwrap_or_else(|| days_from_today(ROTATED_DAYS))),
+            expires_at: Some(personal_expiry(expires_at, ROTATED_DAYS)?),
         };
-        // The new token first: a failure in between leaves the old one working, never none.
-        let made = self.meta.create_token(new, Timestamp::now()).await?;
-        self.meta.revoke_token(old.id).await?;
-        Ok((made, secret))
+        // One step: the old revoked and the new saved, or neither (a second rotation of the
+        // same token finds it revoked).
+        match self.meta.replace_token(old.id, new, now).await {
+            Err(StoreError::NotFound { .. }) => Err(already()),
+            made => Ok((made?, secret)),
+        }
     }
 
     /// Revoke a personal token: the one presented or one the caller may manage (another's, to
@@ -287,11 +316,7 @@ impl Registry {
                 user_id: user.id,
                 scopes,
             },
-            expires_at: Some(
-                request
-                    .expires_at
-                    .unwrap_or_else(|| days_from_today(CREATED_DAYS)),
-            ),
+            expires_at: Some(personal_expiry(request.expires_at, CREATED_DAYS)?),
         };
         let made = self.meta.create_token(new, Timestamp::now()).await?;
         Ok((made, secret))

@@ -68,6 +68,9 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn token_by_id(&self, id: i64) -> StoreResult<Option<Token>>;
     /// `NotFound` for an unknown id.
     async fn revoke_token(&self, id: i64) -> StoreResult<Token>;
+    /// Revoke token `old` and save `new` in its place, both or neither: `NotFound` when `old`
+    /// is unknown or revoked already (two rotations of one token make one successor).
+    async fn replace_token(&self, old: i64, new: NewToken, now: Timestamp) -> StoreResult<Token>;
     /// Every token `owner` holds (a user's personal and job tokens, a project's or group's
     /// deploy tokens), revoked ones too, by id.
     async fn tokens_of(&self, owner: &TokenOwner) -> StoreResult<Vec<Token>>;

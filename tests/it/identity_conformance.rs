@@ -240,6 +240,30 @@ async fn tokens_by_owner_and_last_use(s: Subject) {
     assert_eq!(mine[0].last_used_at, Some(t(500)));
     let by_hash = m.token_by_sha256(&[1; 32]).await.unwrap().unwrap();
     assert_eq!(by_hash.last_used_at, Some(t(500)));
+    // Replacing a token revokes it and saves its successor in one step; a token revoked
+    // already (a second, racing rotation) is not replaced again.
+    let successor = |b: u8| NewToken {
+        name: "t0".into(),
+        sha256: [b; 32],
+        grant: made[0].grant.clone(),
+        expires_at: Some(t(9_000)),
+    };
+    let next = m
+        .replace_token(made[0].id, successor(50), t(600))
+        .await
+        .unwrap();
+    assert!(m.token_by_id(made[0].id).await.unwrap().unwrap().revoked);
+    assert_eq!(
+        m.token_by_sha256(&[50; 32]).await.unwrap(),
+        Some(next.clone())
+    );
+    assert!(matches!(
+        m.replace_token(made[0].id, successor(51), t(601)).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(m.token_by_sha256(&[51; 32]).await.unwrap(), None);
+    let mine = m.tokens_of(&TokenOwner::User(alice.id)).await.unwrap();
+    assert!(mine.iter().any(|t| t.id == next.id));
 }
 
 async fn every_group_and_project(s: Subject) {

@@ -359,6 +359,37 @@ impl IdentityStore for DynamoMetaStore {
         })
     }
 
+    async fn replace_token(&self, old: i64, new: NewToken, now: Timestamp) -> StoreResult<Token> {
+        let sha256 = self
+            .token_sha256(old)
+            .await?
+            .ok_or_else(|| StoreError::not_found(Record::Token, old))?;
+        let id = self.next_id(Counter::Token).await?;
+        let token = new.into_token(id, now);
+        let owned = Key::owned_token(&token.grant.owner(), id);
+        let mut tx = self.transaction();
+        tx.update(true, &Key::token(&sha256), |u| {
+            u.update_expression("SET revoked = :t")
+                .condition_expression("attribute_exists(PK) AND revoked <> :t")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+        })?;
+        tx.put(false, token_item(&token), Some(Condition::item_is_new()))?;
+        tx.put(
+            false,
+            token_alias_item(id, &token.sha256),
+            Some(Condition::item_is_new()),
+        )?;
+        tx.put(false, owned_token_item(&owned, &token.sha256), None)?;
+        self.run(tx).await?.map_err(|cancelled| {
+            if cancelled.failed(true) {
+                StoreError::not_found(Record::Token, old)
+            } else {
+                cancelled.into_error()
+            }
+        })?;
+        Ok(token)
+    }
+
     async fn tokens_of(&self, owner: &TokenOwner) -> StoreResult<Vec<Token>> {
         let request = self.query(&Partition::owned_tokens(owner));
         let keys = self

@@ -308,6 +308,43 @@ impl IdentityStore for SqliteMetaStore {
         .await
     }
 
+    async fn replace_token(&self, old: i64, new: NewToken, now: Timestamp) -> StoreResult<Token> {
+        self.call(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            let revoked = tx
+                .execute(
+                    "UPDATE tokens SET revoked = 1 WHERE id = ?1 AND revoked = 0",
+                    [old],
+                )
+                .map_err(db_err)?;
+            if revoked == 0 {
+                return Err(StoreError::not_found(Record::Token, old));
+            }
+            let parts = new.grant.to_parts();
+            let (kind, value) = target_columns(parts.target.as_ref());
+            tx.execute(
+                "INSERT INTO tokens (kind, sha256, scopes, user_id, target_kind, target, \
+                 expires_at, created_at, name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    parts.kind.as_str(),
+                    new.sha256.as_slice(),
+                    Scope::join(&parts.scopes),
+                    parts.user_id,
+                    kind,
+                    value,
+                    new.expires_at.map(Timestamp::millis),
+                    now.millis(),
+                    new.name,
+                ],
+            )
+            .map_err(db_err)?;
+            let id = tx.last_insert_rowid();
+            tx.commit().map_err(db_err)?;
+            Ok(new.into_token(id, now))
+        })
+        .await
+    }
+
     async fn tokens_of(&self, owner: &TokenOwner) -> StoreResult<Vec<Token>> {
         match owner {
             TokenOwner::User(user_id) => {
