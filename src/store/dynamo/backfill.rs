@@ -2,12 +2,15 @@
 //! holds groups, projects, memberships and tokens without their directory entries, member
 //! mirrors and owner entries, so lists over HTTP would miss them. One Scan (an operator's
 //! one-off, by `depot admin init` on a table that exists) writes what is missing; writing a
-//! mirror again is harmless, so it can run any number of times, and alongside traffic.
+//! mirror again is harmless, so it can run any number of times, and alongside traffic: a
+//! member's mirror is written only while the membership it mirrors still stands as read (a
+//! membership changed or removed meanwhile wrote or removed its own mirror).
 
 use super::DynamoMetaStore;
 use super::items::{directory_item, member_item, membership_from, owned_token_item, token_from};
 use super::keys::{Directory, Key};
 use super::schema::{Item, s};
+use super::transaction::Condition;
 use crate::store::StoreResult;
 use crate::store::aws::sdk_failure;
 
@@ -40,6 +43,40 @@ fn mirrors_of(item: &Item) -> StoreResult<Vec<Item>> {
 }
 
 impl DynamoMetaStore {
+    /// Write the mirrors of `item`; how many. A member's mirror goes in a transaction that
+    /// checks its membership is still what was read.
+    async fn write_mirrors(&self, item: &Item) -> StoreResult<usize> {
+        let mirrors = mirrors_of(item)?;
+        let key = Key::of(item)?;
+        if key.sk.starts_with("MEMBER#") {
+            let Some(level) = item.get("access_level").cloned() else {
+                return Ok(0);
+            };
+            let mut tx = self.transaction();
+            let same = Condition::new("access_level = :level").value(":level", level);
+            tx.check((), &key, same)?;
+            for mirror in mirrors {
+                tx.put((), mirror, None)?;
+            }
+            return Ok(match self.run(tx).await? {
+                Ok(()) => 1,
+                Err(cancelled) if cancelled.any_condition_failed() => 0,
+                Err(cancelled) => return Err(cancelled.into_error()),
+            });
+        }
+        let count = mirrors.len();
+        for mirror in mirrors {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(mirror))
+                .send()
+                .await
+                .map_err(sdk_failure)?;
+        }
+        Ok(count)
+    }
+
     /// Write every missing mirror item; how many mirror items were written.
     pub async fn backfill_mirrors(&self) -> StoreResult<usize> {
         let mut written = 0;
@@ -66,16 +103,7 @@ impl DynamoMetaStore {
                 .await
                 .map_err(sdk_failure)?;
             for item in page.items.unwrap_or_default() {
-                for mirror in mirrors_of(&item)? {
-                    self.client
-                        .put_item()
-                        .table_name(&self.table)
-                        .set_item(Some(mirror))
-                        .send()
-                        .await
-                        .map_err(sdk_failure)?;
-                    written += 1;
-                }
+                written += self.write_mirrors(&item).await?;
             }
             start = page.last_evaluated_key;
             if start.is_none() {

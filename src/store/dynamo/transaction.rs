@@ -11,7 +11,9 @@ use crate::store::{StoreError, StoreResult};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 
 /// The condition that an item is new: nothing is stored under its key yet.
 pub const ITEM_IS_NEW: &str = "attribute_not_exists(PK)";
@@ -96,6 +98,22 @@ impl<R: Copy + PartialEq> Transaction<R> {
             .set_key(Some(key.item()));
         let update = build(update).build().map_err(StoreError::backend)?;
         self.push(role, TransactWriteItem::builder().update(update).build());
+        Ok(())
+    }
+
+    /// Write nothing at `key`, but hold the transaction to `condition` there.
+    pub fn check(&mut self, role: R, key: &Key, condition: Condition) -> StoreResult<()> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .condition_expression(condition.expression.clone())
+            .set_expression_attribute_values(condition.values())
+            .build()
+            .map_err(StoreError::backend)?;
+        self.push(
+            role,
+            TransactWriteItem::builder().condition_check(check).build(),
+        );
         Ok(())
     }
 
