@@ -159,6 +159,7 @@ impl Admin {
                 path: path.to_string(),
                 parent_id,
                 created_at: Timestamp::now(),
+                owner: None,
             })
             .await
             .map_err(store_err(format!("group {path:?}")))

@@ -20,6 +20,8 @@ pub struct NewGroup {
     pub path: String,
     pub parent_id: Option<i64>,
     pub created_at: Timestamp,
+    /// The user who owns it from the start (saved with it, in the same step), if any.
+    pub owner: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -224,15 +224,12 @@ impl Registry {
             path: full,
             parent_id: parent.map(|p| p.id),
             created_at: Timestamp::now(),
+            owner: Some(user.id),
         };
         let group = match self.meta.create_group(new).await {
             Err(StoreError::AlreadyExists { .. }) => return Err(failed("has already been taken")),
             other => other?,
         };
-        let owner = crate::domain::MembershipTarget::Group(group.path.clone());
-        self.meta
-            .set_membership(user.id, &owner, Role::Owner)
-            .await?;
         self.identities.cache().clear();
         Ok(group)
     }

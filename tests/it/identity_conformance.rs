@@ -282,6 +282,21 @@ async fn every_group_and_project(s: Subject) {
         .unwrap();
     assert_eq!(m.groups().await.unwrap(), vec![acme, sub, other]);
     assert_eq!(m.projects().await.unwrap(), vec![p1, p2]);
+    // A group saved with its first owner: the membership is there both ways at once.
+    let boss = m.create_user(user("boss", t(6))).await.unwrap();
+    let owned = m
+        .create_group(depot::domain::NewGroup {
+            path: "owned".into(),
+            parent_id: None,
+            created_at: t(7),
+            owner: Some(boss.id),
+        })
+        .await
+        .unwrap();
+    let target = MembershipTarget::Group(owned.path.clone());
+    let members = m.members_of(&target).await.unwrap();
+    assert_eq!((members.len(), members[0].role), (1, Role::Owner));
+    assert_eq!(m.memberships_of(boss.id).await.unwrap()[0].target, target);
 }
 
 async fn trust_rules(s: Subject) {

@@ -47,6 +47,7 @@ pub(crate) async fn create_group(
         None => None,
     };
     m.create_group(NewGroup {
+        owner: None,
         path: path.into(),
         parent_id,
         created_at: at,

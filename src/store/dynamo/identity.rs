@@ -61,8 +61,21 @@ impl DynamoMetaStore {
     /// written).
     async fn create_unique<T>(
         &self,
+        unique: (Record, Key, Counter),
+        directory: Option<Directory>,
+        record: impl FnOnce(i64) -> T,
+        encode: fn(&T) -> Item,
+    ) -> StoreResult<T> {
+        self.create_unique_with(unique, directory, Vec::new(), record, encode)
+            .await
+    }
+
+    /// [`Self::create_unique`], with `extra` items written in the same transaction.
+    async fn create_unique_with<T>(
+        &self,
         (what, alias, counter): (Record, Key, Counter),
         directory: Option<Directory>,
+        extra: Vec<Item>,
         record: impl FnOnce(i64) -> T,
         encode: fn(&T) -> Item,
     ) -> StoreResult<T> {
@@ -75,6 +88,7 @@ impl DynamoMetaStore {
         let mirrors = directory
             .map(|d| directory_item(&item, &Key::listed(d, id)))
             .into_iter()
+            .chain(extra)
             .collect();
         self.put_with_alias(item, alias_item(&alias, id), mirrors, what, &alias.pk)
             .await?;
@@ -132,6 +146,13 @@ impl IdentityStore for DynamoMetaStore {
 
     async fn create_group(&self, group: NewGroup) -> StoreResult<Group> {
         let alias = Key::group_path(&group.path);
+        let path = group.path.clone();
+        // Its first owner's membership (both ways) is written with it, all or nothing.
+        let owner = group.owner.map(|user_id| Membership {
+            user_id,
+            target: MembershipTarget::Group(path),
+            role: Role::Owner,
+        });
         let record = |id| Group {
             id,
             path: group.path,
@@ -139,7 +160,10 @@ impl IdentityStore for DynamoMetaStore {
             created_at: group.created_at,
         };
         let unique = (Record::Group, alias, Counter::Group);
-        self.create_unique(unique, Some(Directory::Groups), record, group_item)
+        let extra = owner
+            .map(|m| vec![membership_item(&m), member_item(&m)])
+            .unwrap_or_default();
+        self.create_unique_with(unique, Some(Directory::Groups), extra, record, group_item)
             .await
     }
 

@@ -36,14 +36,26 @@ impl IdentityStore for SqliteMetaStore {
                 path,
                 parent_id,
                 created_at,
+                owner,
             } = group;
-            c.execute_cached(
+            let tx = c.transaction().map_err(db_err)?;
+            tx.execute(
                 "INSERT INTO groups (path, parent_id, created_at) VALUES (?1, ?2, ?3)",
                 params![path, parent_id, created_at.millis()],
             )
             .map_err(exists_as(Record::Group, &path))?;
+            let id = tx.last_insert_rowid();
+            if let Some(user_id) = owner {
+                tx.execute(
+                    "INSERT INTO memberships (user_id, target_kind, target, access_level) \
+                     VALUES (?1, 'group', ?2, ?3)",
+                    params![user_id, path, Role::Owner.access_level()],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)?;
             Ok(Group {
-                id: c.last_insert_rowid(),
+                id,
                 path,
                 parent_id,
                 created_at,

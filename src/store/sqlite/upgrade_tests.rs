@@ -427,6 +427,7 @@ async fn still_writable(m: &SqliteMetaStore) {
     assert_eq!(m.group_settings(1).await.unwrap(), Some(strict));
     let new = m
         .create_group(crate::domain::NewGroup {
+            owner: None,
             path: "gamma".into(),
             parent_id: None,
             created_at: t(1001),
