@@ -323,8 +323,14 @@ impl IdentityConfig {
         let Some(url) = self.gitlab_url.as_deref().filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(format!("DEPOT_GITLAB_URL {url:?} is not an http(s) URL"));
+        let loopback = ["http://127.", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| url.starts_with(p));
+        if !(url.starts_with("https://") || loopback) {
+            return Err(format!(
+                "DEPOT_GITLAB_URL {url:?} must be https (job tokens would cross the network in \
+                 clear; plain http only to a loopback host)"
+            ));
         }
         let projects = crate::auth::upstream::ProjectMapping::parse_list(&self.gitlab_projects)?;
         Ok(Some(crate::auth::upstream::UpstreamConfig {

@@ -152,7 +152,9 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
             Missing::Package | Missing::UploadSession | Missing::Blob | Missing::Overtaken,
         ) => message(StatusCode::NOT_FOUND, "404 Not found"),
         // A package file route's own 404 (GitLab's `not_found!`), worded differently.
-        Error::NotFound(Missing::PackageFile) => message(StatusCode::NOT_FOUND, "404 Not Found"),
+        Error::NotFound(Missing::PackageFile | Missing::Resource) => {
+            message(StatusCode::NOT_FOUND, "404 Not Found")
+        }
         Error::NotFound(Missing::Group) => message(StatusCode::NOT_FOUND, "404 Group Not Found"),
         Error::NotFound(Missing::User | Missing::Member | Missing::Token | Missing::TrustRule)
         | Error::Conflict(_)

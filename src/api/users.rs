@@ -154,6 +154,16 @@ pub async fn list_tokens(
     {
         tokens.retain(|t| t.revoked == revoked);
     }
+    match incoming.query_value("state") {
+        None => {}
+        Some("active") => tokens.retain(|t| !t.revoked && !t.expired(now)),
+        Some("inactive") => tokens.retain(|t| t.revoked || t.expired(now)),
+        Some(_) => {
+            return Err(crate::registry::invalid(
+                "state does not have a valid value",
+            ));
+        }
+    }
     let listed = Listed::page_of(tokens, page);
     let body: Vec<_> = listed
         .items

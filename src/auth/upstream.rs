@@ -1,12 +1,13 @@
 //! Upstream GitLab job tokens: a `CI_JOB_TOKEN` depot does not know is asked of the configured
 //! GitLab (`GET /api/v4/job` with the token, GitLab's documented way to identify one), and the
-//! job's project is mapped to a depot project. A confirmed answer is kept for a short, configured
-//! time (a job token lives as long as its job; a revoked one may still work here until the
-//! answer expires); refusals are never kept.
+//! job's project is mapped to a depot project. An answer is kept for a short, configured time
+//! (a job token lives as long as its job; a revoked one may still work here until the answer
+//! expires), refusals too, so a client retrying a bad token does not make depot ask GitLab each
+//! time. depot's own secrets (by their prefix) are never sent to GitLab.
 
 use super::federated::{Federated, Grant, Source};
 use super::{Denied, Identities, Principal, hash_secret};
-use crate::domain::{MembershipTarget, Role, Scope};
+use crate::domain::{MembershipTarget, Role, Scope, TokenKind};
 use crate::registry::Error;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,10 +87,13 @@ pub struct Job {
     pub project_path: Option<String>,
 }
 
+/// GitLab's answers by token hash: when asked, and the job (`None`: refused).
+type Answers = HashMap<[u8; 32], (Instant, Option<Job>)>;
+
 pub struct Upstream {
     config: UpstreamConfig,
     http: reqwest::Client,
-    confirmed: Mutex<HashMap<[u8; 32], (Instant, Job)>>,
+    answers: Mutex<Answers>,
     asked: AtomicU64,
 }
 
@@ -104,7 +108,7 @@ impl Upstream {
         Self {
             config: UpstreamConfig { url, ..config },
             http,
-            confirmed: Mutex::new(HashMap::new()),
+            answers: Mutex::new(HashMap::new()),
             asked: AtomicU64::new(0),
         }
     }
@@ -115,19 +119,23 @@ impl Upstream {
     }
 
     /// The job `token` belongs to: `Ok(None)` when GitLab does not confirm it (unknown,
-    /// finished or revoked), `Err` when GitLab could not be asked.
+    /// finished or revoked), `Err` when GitLab could not be asked (never kept).
     pub async fn job(&self, token: &str) -> Result<Option<Job>, String> {
+        let depots_own = [TokenKind::Personal, TokenKind::Deploy, TokenKind::Job]
+            .iter()
+            .any(|k| token.starts_with(k.secret_prefix()));
+        if depots_own {
+            return Ok(None);
+        }
         let key = hash_secret(token);
         let ttl = self.config.cache_ttl;
         if let Some((at, job)) = self.lock().get(&key)
             && at.elapsed() < ttl
         {
-            return Ok(Some(job.clone()));
+            return Ok(job.clone());
         }
         let job = self.ask(token).await?;
-        if let Some(job) = &job
-            && !ttl.is_zero()
-        {
+        if !ttl.is_zero() {
             let mut kept = self.lock();
             if kept.len() >= 10_000 {
                 kept.retain(|_, (at, _)| at.elapsed() < ttl);
@@ -137,8 +145,8 @@ impl Upstream {
         Ok(job)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Instant, Job)>> {
-        self.confirmed.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Answers> {
+        self.answers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn ask(&self, token: &str) -> Result<Option<Job>, String> {

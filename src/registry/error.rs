@@ -28,6 +28,8 @@ pub enum Missing {
     Token,
     /// A trust rule by id.
     TrustRule,
+    /// Anything else GitLab's bare `not_found!` answers for (`404 Not Found`).
+    Resource,
 }
 
 /// Why a use case did not succeed, in domain terms: no status codes and no GitLab wording here

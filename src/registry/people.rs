@@ -69,6 +69,11 @@ pub(crate) fn scopes_for(kind: TokenKind, scopes: &[String]) -> Result<Vec<Scope
     Ok(parsed)
 }
 
+/// Signed in with something other than a personal token (a job, deploy or federated one)?
+fn not_personal(principal: &Principal) -> bool {
+    !matches!(principal, Principal::Anonymous) && principal.personal_user().is_none()
+}
+
 impl Registry {
     /// The user a personal token acts for: the people APIs act for users only.
     pub async fn signed_in(&self, principal: &Principal) -> Result<User, Error> {
@@ -180,7 +185,7 @@ impl Registry {
                 self.meta
                     .user_by_id(id)
                     .await?
-                    .ok_or(Error::NotFound(Missing::User))?
+                    .ok_or(Error::NotFound(Missing::Resource))?
                     .id
             }
             _ => user.id,
@@ -200,15 +205,7 @@ impl Registry {
         principal: &Principal,
         which: TokenRef,
     ) -> Result<(User, Token), Error> {
-        if which == TokenRef::Current
-            && matches!(
-                principal,
-                Principal::User {
-                    job_project: Some(_),
-                    ..
-                }
-            )
-        {
+        if which == TokenRef::Current && not_personal(principal) {
             return Err(Error::BadRequest(
                 "This endpoint requires token type to be a personal access token".into(),
             ));
@@ -236,15 +233,7 @@ impl Registry {
         which: TokenRef,
         expires_at: Option<Timestamp>,
     ) -> Result<(Token, String), Error> {
-        if which == TokenRef::Current
-            && matches!(
-                principal,
-                Principal::User {
-                    job_project: Some(_),
-                    ..
-                }
-            )
-        {
+        if which == TokenRef::Current && not_personal(principal) {
             return Err(Error::NotAllowed);
         }
         let (_, old) = self.personal_token(principal, which).await?;

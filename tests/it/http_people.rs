@@ -95,6 +95,20 @@ async fn the_signed_in_user_and_their_tokens(backend: Backend) {
     assert_eq!(p.call("outsider", "GET", &other, None).await.0, 401);
     assert_eq!(p.call("root", "GET", &other, None).await.0, 200);
     assert_eq!(p.call("outsider", "DELETE", &other, None).await.0, 400);
+    let unknown = "/api/v4/personal_access_tokens?user_id=99999";
+    let (status, body) = p.call("root", "GET", unknown, None).await;
+    assert_eq!((status, body), (404, json!({"message": "404 Not Found"})));
+    let bad_state = "/api/v4/personal_access_tokens?state=maybe";
+    assert_eq!(p.call("dev", "GET", bad_state, None).await.0, 400);
+    let (_, active) = p
+        .call(
+            "dev",
+            "GET",
+            "/api/v4/personal_access_tokens?state=active",
+            None,
+        )
+        .await;
+    assert_eq!(active.as_array().unwrap().len(), 1);
 
     // Expiries a rotation may not give: past, or beyond a year.
     let rotate = "/api/v4/personal_access_tokens/self/rotate";

@@ -120,10 +120,12 @@ async fn a_gitlab_job_publishes_with_its_own_token(backend: Backend) {
     assert_eq!(publish(&app, "glcbt-app", &other).await, 404);
     assert_eq!(publish(&app, "glcbt-lib", &other).await, 201);
     assert_eq!(publish(&app, "glcbt-stray", FILE).await, 403);
-    // An unknown token is refused, and never kept.
+    // An unknown token is refused, and the refusal kept too (a client retrying it costs GitLab
+    // one call); depot's own secrets are never sent to GitLab.
     assert_eq!(publish(&app, "glcbt-nobody", FILE).await, 401);
     assert_eq!(publish(&app, "glcbt-nobody", FILE).await, 401);
-    assert_eq!(gitlab.asked.load(Ordering::SeqCst), 5);
+    assert_eq!(publish(&app, "dpat-0123456789abcdef", FILE).await, 401);
+    assert_eq!(gitlab.asked.load(Ordering::SeqCst), 4);
 }
 
 async fn a_finished_jobs_token_is_refused(backend: Backend) {
