@@ -29,8 +29,13 @@ deploy = project.deploytokens.create(
     {"name": "ci", "scopes": ["read_package_registry", "write_package_registry"]}
 )
 assert deploy.username == f"gitlab+deploy-token-{deploy.id}", deploy.attributes
+# python-gitlab itself, signed in as the deploy token (HTTP Basic: its username and secret).
+as_deploy = gitlab.Gitlab(url, http_username=deploy.username, http_password=deploy.token)
+packages = as_deploy.projects.get(project.id, lazy=True).generic_packages
+packages.upload(package_name="by-deploy-token", package_version="1.0", file_name="f.txt", data=b"deployed\n")
+assert packages.download(package_name="by-deploy-token", package_version="1.0", file_name="f.txt") == b"deployed\n"
 upload = requests.put(
-    f"{url}/api/v4/projects/{project.id}/packages/generic/by-deploy-token/1.0/f.txt",
+    f"{url}/api/v4/projects/{project.id}/packages/generic/by-deploy-token/1.0/h.txt",
     data=b"deployed\n",
     headers={"DEPLOY-TOKEN": deploy.token},
 )
