@@ -286,7 +286,7 @@ impl Registry {
         reference: &ProjectRef,
         action: Action,
     ) -> Result<ProjectAccess, Error> {
-        let Some(project) = self.project_by_ref(reference).await? else {
+        let Some(project) = self.project_for(principal, reference).await? else {
             // An anonymous caller learns nothing about which projects exist.
             return Err(match principal {
                 Principal::Anonymous if action != Action::Read => Denied::Unauthorized,
@@ -310,6 +310,24 @@ impl Registry {
         &self,
         reference: &ProjectRef,
     ) -> Result<Option<Project>, Error> {
+        Ok(match reference {
+            ProjectRef::Id(id) => self.identities.project_by_id(*id).await?,
+            ProjectRef::Path(path) => self.identities.project_by_path(path).await?,
+        })
+    }
+
+    /// The project `reference` names for `principal` (a GitLab job's own GitLab project is the
+    /// depot project it maps to), if any (no access decided).
+    pub(crate) async fn project_for(
+        &self,
+        principal: &Principal,
+        reference: &ProjectRef,
+    ) -> Result<Option<Project>, Error> {
+        let mapped = match principal {
+            Principal::Federated(f) => f.project_ref(reference),
+            _ => None,
+        };
+        let reference = mapped.as_ref().unwrap_or(reference);
         Ok(match reference {
             ProjectRef::Id(id) => self.identities.project_by_id(*id).await?,
             ProjectRef::Path(path) => self.identities.project_by_path(path).await?,

@@ -4,7 +4,7 @@
 //! commit acts for it again, as long as the trust rules that accepted it still stand.
 
 use super::{Action, Denied, Principal, scopes_allow};
-use crate::domain::{MembershipTarget, Project, Role, Scope, Visibility};
+use crate::domain::{MembershipTarget, Project, ProjectRef, Role, Scope, Visibility};
 use crate::store::MetaStore;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -34,8 +34,15 @@ pub enum Source {
         rules: Vec<i64>,
     },
     /// A GitLab CI job token, confirmed by the upstream GitLab: job `job_id` of its project
-    /// `gitlab_project`.
-    GitlabJob { job_id: i64, gitlab_project: i64 },
+    /// `gitlab_project` (at `gitlab_path`, when GitLab said), mapped to depot's `depot_project`.
+    GitlabJob {
+        job_id: i64,
+        gitlab_project: i64,
+        #[serde(default)]
+        gitlab_path: Option<String>,
+        #[serde(default)]
+        depot_project: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +52,26 @@ pub struct Federated {
 }
 
 impl Federated {
+    /// The project a reference names for this principal: a GitLab job's requests name its
+    /// GitLab project (`$CI_PROJECT_ID`, `$CI_PROJECT_PATH`), which means the depot project it
+    /// maps to; every other reference means what it says.
+    pub fn project_ref(&self, reference: &ProjectRef) -> Option<ProjectRef> {
+        let Source::GitlabJob {
+            gitlab_project,
+            gitlab_path,
+            depot_project,
+            ..
+        } = &self.source
+        else {
+            return None;
+        };
+        let names_it = match reference {
+            ProjectRef::Id(id) => id == gitlab_project,
+            ProjectRef::Path(path) => gitlab_path.as_deref() == Some(path.as_str()),
+        };
+        names_it.then_some(ProjectRef::Id(*depot_project))
+    }
+
     /// Is `other` vouched for as the same one (the same OIDC subject of the same issuer, the
     /// same GitLab job)?
     pub fn same_as(&self, other: &Federated) -> bool {
@@ -207,6 +234,8 @@ mod tests {
             source: Source::GitlabJob {
                 job_id: 1,
                 gitlab_project: 2,
+                gitlab_path: Some("team/app".into()),
+                depot_project: 10,
             },
             grants,
         }
@@ -249,5 +278,10 @@ mod tests {
         let back: Federated = serde_json::from_str(&f.to_delegation()).unwrap();
         assert_eq!(back, f);
         assert!(back.same_as(&f));
+        // A GitLab job's own project id and path name the depot project it maps to.
+        let mapped = Some(ProjectRef::Id(10));
+        assert_eq!(f.project_ref(&ProjectRef::Id(2)), mapped);
+        assert_eq!(f.project_ref(&ProjectRef::Path("team/app".into())), mapped);
+        assert_eq!(f.project_ref(&ProjectRef::Id(3)), None);
     }
 }

@@ -232,6 +232,8 @@ pub(super) async fn authenticate(
         source: Source::GitlabJob {
             job_id: job.id,
             gitlab_project: job.project_id,
+            gitlab_path: job.project_path.clone(),
+            depot_project: project.id,
         },
         grants: vec![Grant {
             target: MembershipTarget::Project(project.id),

@@ -142,7 +142,31 @@ async fn a_finished_jobs_token_is_refused(backend: Backend) {
     assert_eq!(answer.header("retry-after"), Some("2"));
 }
 
+/// GitLab's documented CI job, with only `CI_API_V4_URL` pointed at depot: the job names its
+/// GitLab project (`$CI_PROJECT_ID`, or `$CI_PROJECT_PATH`), which is the depot project it maps
+/// to.
+async fn the_seed_ci_job_works_with_only_the_api_url_changed(backend: Backend) {
+    let (app, _) = setup(backend, Duration::from_secs(30)).await;
+    let by_id = "/api/v4/projects/20/packages/generic/my_package/0.0.1/file.txt";
+    assert_eq!(publish(&app, "glcbt-app", by_id).await, 201);
+    let mapped = "/api/v4/projects/g%2Fapp/packages/generic/my_package/0.0.1/file.txt";
+    let got = app.get(mapped, &[("JOB-TOKEN", "glcbt-app")]).await;
+    assert_eq!(
+        (got.status.as_u16(), got.body.as_slice()),
+        (200, &b"job bytes"[..])
+    );
+    let by_path = "/api/v4/projects/team%2Flib/packages/generic/lib/1.0/lib.txt";
+    assert_eq!(publish(&app, "glcbt-lib", by_path).await, 201);
+    let other = "/api/v4/projects/g%2Fother/packages/generic/lib/1.0/lib.txt";
+    let got = app.get(other, &[("JOB-TOKEN", "glcbt-lib")]).await;
+    assert_eq!(got.status.as_u16(), 200);
+    // Another GitLab project's id means nothing to this job.
+    let elsewhere = "/api/v4/projects/21/packages/generic/my_package/0.0.1/file.txt";
+    assert_eq!(publish(&app, "glcbt-app", elsewhere).await, 404);
+}
+
 on_every_backend!(
+    the_seed_ci_job_works_with_only_the_api_url_changed,
     a_gitlab_job_publishes_with_its_own_token,
     a_finished_jobs_token_is_refused,
 );
