@@ -11,6 +11,7 @@ mod records;
 mod time;
 mod trust;
 mod uploads;
+mod web;
 
 pub use access::{MembershipTarget, Role, Scope, TokenKind, Visibility};
 pub use coordinates::{
@@ -34,3 +35,4 @@ pub use trust::{
     glob_matches, valid_issuer, valid_public_issuer,
 };
 pub use uploads::{Refusal, SessionClaim, SessionState, StateParts, UploadSession};
+pub use web::WebSession;

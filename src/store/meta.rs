@@ -8,7 +8,7 @@ use crate::domain::{
     FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile, NewGroup,
     NewToken, NewTrustRule, NewUser, Package, PackageFile, PackageName, PackageQuery,
     PackageVersion, Project, Role, SessionState, Timestamp, Token, TokenOwner, TrustRule,
-    UploadSession, User, Visibility,
+    UploadSession, User, Visibility, WebSession,
 };
 use async_trait::async_trait;
 use std::collections::HashSet;
@@ -254,14 +254,36 @@ pub trait UploadSessionStore: Send + Sync + 'static {
     ) -> StoreResult<Option<UploadSession>>;
 }
 
+/// Signed-in sessions of the web UI, by the hash of their id.
+#[async_trait]
+pub trait WebSessionStore: Send + Sync + 'static {
+    async fn create_web_session(&self, session: &WebSession) -> StoreResult<()>;
+    /// The session, whatever its expiry (callers decide; stores drop expired ones in time).
+    async fn web_session(&self, sha256: &[u8; 32]) -> StoreResult<Option<WebSession>>;
+    /// Sign out: the session is gone (nothing happens for an unknown one).
+    async fn delete_web_session(&self, sha256: &[u8; 32]) -> StoreResult<()>;
+}
+
 /// Every kind of record: what a metadata backend implements, and what the registry holds.
 /// Every implementation passes the same conformance suite.
 pub trait MetaStore:
-    IdentityStore + TrustStore + SettingsStore + PackageStore + PurgeStore + UploadSessionStore
+    IdentityStore
+    + TrustStore
+    + SettingsStore
+    + PackageStore
+    + PurgeStore
+    + UploadSessionStore
+    + WebSessionStore
 {
 }
 
 impl<T> MetaStore for T where
-    T: IdentityStore + TrustStore + SettingsStore + PackageStore + PurgeStore + UploadSessionStore
+    T: IdentityStore
+        + TrustStore
+        + SettingsStore
+        + PackageStore
+        + PurgeStore
+        + UploadSessionStore
+        + WebSessionStore
 {
 }

@@ -30,5 +30,5 @@ pub use keys::{
 };
 pub use meta::{
     IdentityStore, MetaStore, PackageStore, PurgeStore, SettingsStore, TrustStore,
-    UploadSessionStore,
+    UploadSessionStore, WebSessionStore,
 };

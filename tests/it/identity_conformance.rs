@@ -351,6 +351,27 @@ async fn trust_rules(s: Subject) {
     );
 }
 
+async fn web_sessions(s: Subject) {
+    use depot::domain::WebSession;
+    let m = s.meta.as_ref();
+    let alice = m.create_user(user("alice", t(0))).await.unwrap();
+    let session = WebSession {
+        sha256: [3; 32],
+        user_id: alice.id,
+        csrf: "form-token".into(),
+        created_at: t(1),
+        expires_at: t(3_600_000),
+    };
+    assert_eq!(m.web_session(&[3; 32]).await.unwrap(), None);
+    m.create_web_session(&session).await.unwrap();
+    assert_eq!(m.web_session(&[3; 32]).await.unwrap(), Some(session));
+    assert_eq!(m.web_session(&[4; 32]).await.unwrap(), None);
+    m.delete_web_session(&[3; 32]).await.unwrap();
+    assert_eq!(m.web_session(&[3; 32]).await.unwrap(), None);
+    // Signing out twice is harmless.
+    m.delete_web_session(&[3; 32]).await.unwrap();
+}
+
 on_every_backend!(
     users_and_memberships,
     tokens,
@@ -359,4 +380,5 @@ on_every_backend!(
     tokens_by_owner_and_last_use,
     every_group_and_project,
     trust_rules,
+    web_sessions,
 );

@@ -29,6 +29,7 @@ mod settings;
 mod transaction;
 mod trust;
 mod uploads;
+mod web;
 
 pub use items::TTL_ATTRIBUTE;
 

@@ -13,6 +13,7 @@ mod rows;
 mod settings;
 mod trust;
 mod uploads;
+mod web;
 
 #[cfg(test)]
 mod upgrade_tests;

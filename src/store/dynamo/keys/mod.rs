@@ -26,6 +26,7 @@
 //! | blob reference | `BLOB#<blob key>` | `REF#<file id>` (one per file record naming the blob) |
 //! | purge queue | `PURGE` | `PKG#<package id>` / `FILE#<file id>` (pending destruction) |
 //! | upload session | `UPLOAD#<session id>` | `SESSION` |
+//! | web session | `WEBSESSION#<sha256 of its id>` | `SESSION` (TTL: gone soon after it expires) |
 //!
 //! Package items also carry the list index keys: `LIST_PK` = `LIST#<project id>#<status>` and
 //! one sort key per order, `BY_CREATED` = `<created_at ms, 13 digits>#<id, 20 digits>`,
@@ -247,6 +248,11 @@ impl Key {
 
     pub fn session(id: &str) -> Self {
         Key::new(format!("UPLOAD#{id}"), "SESSION")
+    }
+
+    /// A signed-in web session, by the hash of its id.
+    pub fn web_session(sha256: &[u8; 32]) -> Self {
+        Key::new(format!("WEBSESSION#{}", hex::encode(sha256)), "SESSION")
     }
 }
 

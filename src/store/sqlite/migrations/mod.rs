@@ -50,6 +50,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "upload sessions remember who vouched for their opener",
         apply: v8_session_delegation,
     },
+    Migration {
+        name: "signed-in sessions of the web UI",
+        apply: v9_web_sessions,
+    },
 ];
 
 /// The version this code writes and reads.
@@ -282,6 +286,20 @@ fn v7_identity(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// A session opened by a federated principal (no token of depot's) keeps who vouched for it.
 fn v8_session_delegation(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE upload_sessions ADD COLUMN delegation TEXT;")
+}
+
+/// Web UI sessions, by the hash of their id; the expiry index lets a sweep find old ones.
+fn v9_web_sessions(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE web_sessions (
+            sha256 BLOB PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            csrf TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);",
+    )
 }
 
 /// Rebuild `table` (whose first column is `id INTEGER PRIMARY KEY`) with `AUTOINCREMENT`.
