@@ -274,7 +274,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => Some(n),
         "" | "s" => n.checked_mul(1000),
         "m" => n.checked_mul(60_000),
-        other => return Err(format!("unknown duration unit {other:?} (ms, s or m)")),
+        "h" => n.checked_mul(3_600_000),
+        other => return Err(format!("unknown duration unit {other:?} (ms, s, m or h)")),
     };
     millis
         .map(Duration::from_millis)
@@ -315,6 +316,9 @@ pub struct IdentityConfig {
     /// revoked job token may work here until then; `0` asks every time).
     #[arg(long, env = "DEPOT_GITLAB_JOB_CACHE", default_value = "30s", value_parser = parse_duration)]
     pub gitlab_job_cache: Duration,
+    /// How long a sign-in to the web UI lasts (`12h`; at least a minute).
+    #[arg(long, env = "DEPOT_WEB_SESSION_LIFETIME", default_value = "12h", value_parser = parse_duration)]
+    pub web_session_lifetime: Duration,
 }
 
 impl IdentityConfig {
@@ -390,7 +394,8 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("3h").is_err());
+        assert_eq!(parse_duration("3h"), Ok(Duration::from_secs(10_800)));
+        assert!(parse_duration("3d").is_err());
         assert!(parse_duration("99999999999999999999m").is_err());
     }
 

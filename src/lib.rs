@@ -15,6 +15,7 @@ pub mod finalizer;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 pub mod wire;
 
 pub use api::router;
@@ -154,6 +155,7 @@ pub async fn registry(store: &StoreConfig, serving: &Serving) -> Result<Registry
         .with_downloads(transfers.downloads())
         .with_identity_ttl(transfers.identity_cache)
         .with_upstream(upstream)
+        .with_web_session_ttl(serving.identity.web_session_lifetime)
         .with_uploads(Uploads {
             commit_inline_max: serving.commit_inline_max,
             ..transfers.uploads()

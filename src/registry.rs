@@ -29,6 +29,7 @@ mod publish;
 mod settings;
 mod signed;
 mod uploads;
+mod web;
 pub use directory::{ProjectRequest, SeenProject};
 pub use error::{Error, Missing, invalid};
 pub use grants::{DeployTokenRequest, TrustRuleRequest};
@@ -39,6 +40,7 @@ pub use people::{TokenRef, TokenRequest};
 pub use settings::{SettingsRefused, SettingsView};
 pub use signed::SignedRefusal;
 pub use uploads::{PartTicket, SessionView, UploadPlan, UploadRequest, part_sizes};
+pub use web::{DEFAULT_WEB_SESSION_TTL, ProjectSummary, SignedIn};
 
 /// Where a generic package file lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +160,8 @@ pub struct Registry {
     public_url: Option<String>,
     downloads: Downloads,
     uploads: Uploads,
+    /// How long a web UI sign-in lasts.
+    web_session_ttl: std::time::Duration,
 }
 
 impl Registry {
@@ -171,6 +175,7 @@ impl Registry {
             public_url: None,
             downloads: Downloads::default(),
             uploads: Uploads::default(),
+            web_session_ttl: web::DEFAULT_WEB_SESSION_TTL,
         }
     }
 

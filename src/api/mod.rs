@@ -105,6 +105,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/api/v4/groups/{id}", get(projects::show_group))
         .merge(people_routes::<false>("projects"))
         .merge(people_routes::<true>("groups"))
+        .merge(crate::ui::routes())
         .route(
             "/-/blob/{*key}",
             get(blobs::download)
@@ -112,7 +113,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
                 .put(blobs::upload)
                 .fallback(blobs::other_method),
         )
-        .fallback(error::route_not_found)
+        .fallback(crate::ui::fallback)
         .method_not_allowed_fallback(error::route_not_found)
         .layer(DefaultBodyLimit::disable())
         .with_state(registry);
@@ -120,6 +121,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
     // `%2F` over decoded.
     Router::new()
         .fallback_service(project_path::reencoded(routes))
+        .layer(middleware::from_fn(crate::ui::secure_headers))
         .layer(middleware::from_fn(refuse_malformed))
         .layer(middleware::from_fn(close_after_refused_body))
         .layer(middleware::from_fn(log_request))

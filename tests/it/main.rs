@@ -39,3 +39,4 @@ mod told_parts;
 mod trusted_publishing;
 mod upload_guards;
 mod upstream_jobs;
+mod web_ui;
