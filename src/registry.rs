@@ -16,6 +16,7 @@ use regex::Regex;
 use std::ops::Range;
 use std::sync::Arc;
 
+mod browse;
 mod commit;
 mod directory;
 mod error;

@@ -192,20 +192,30 @@ pub async fn download(
     let Some(route) = Route::of_path(&incoming.path) else {
         return Ok(super::error::no_route());
     };
-    let head = incoming.method == Method::HEAD;
     let (at, _, _) = parse_params(&route, &incoming.query, false)?;
     let principal = registry
         .authenticate(incoming.credential.as_ref(), Action::Read)
         .await?;
-    // A file deleted and purged between locating and opening it: the next newest (an older
-    // duplicate) may be there; a few tries, then the 404.
+    serve_file(&registry, &incoming, &principal, &at).await
+}
+
+/// The newest file at `at` as `principal` may download it (the web UI's downloads too). A
+/// file deleted and purged between locating and opening it: the next newest (an older
+/// duplicate) may be there; a few tries, then the 404.
+pub(crate) async fn serve_file(
+    registry: &Registry,
+    incoming: &Incoming,
+    principal: &Principal,
+    at: &FileCoordinates,
+) -> Result<Response, Error> {
+    let head = incoming.method == Method::HEAD;
     for _ in 1..OVERTAKEN_TRIES {
-        match answer(&registry, &incoming, &principal, &at, head).await {
+        match answer(registry, incoming, principal, at, head).await {
             Err(Error::NotFound(Missing::Overtaken)) => continue,
             answered => return answered,
         }
     }
-    answer(&registry, &incoming, &principal, &at, head).await
+    answer(registry, incoming, principal, at, head).await
 }
 
 /// Downloads that locate a file again when it was deleted before its bytes were opened.

@@ -231,6 +231,13 @@ impl FileName {
         Self(s)
     }
 
+    /// The name as people read it: its directories with `/` (the stored form encodes them).
+    pub fn display(&self) -> String {
+        percent_encoding::percent_decode_str(&self.0)
+            .decode_utf8_lossy()
+            .into_owned()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -4,17 +4,25 @@
 //! strict Content-Security-Policy (no inline script or style) and refuses to be framed.
 
 mod assets;
+mod commands;
 mod home;
 pub mod layout;
+mod packages;
+mod routes;
 pub mod session;
+mod settings;
 
 use crate::api::AppState;
-use axum::Router;
-use axum::extract::{Request, State};
+use crate::api::extract::Incoming;
+use crate::auth::Principal;
+use crate::registry::Error;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Form, Router};
+use routes::UiRoute;
 
 pub use assets::total_bytes as asset_bytes;
 
@@ -33,24 +41,128 @@ pub fn routes() -> Router<AppState> {
         .route("/-/assets/{name}", get(assets::serve))
 }
 
-/// Every path no route takes: GitLab's JSON 404 for the API and for anything but a page
-/// read; the UI's 404 page otherwise.
+/// Every path no route takes: the UI's pages under projects and groups; GitLab's JSON 404 for
+/// the API and for anything else but a page read; the UI's 404 page otherwise.
 pub async fn fallback(State(registry): State<AppState>, request: Request) -> Response {
-    let path = request.uri().path();
-    let page_read = matches!(*request.method(), Method::GET | Method::HEAD);
-    if !page_read || path.starts_with("/api/") || path.starts_with("/-/blob/") {
+    let path = request.uri().path().to_string();
+    let api = path.starts_with("/api/") || path.starts_with("/-/blob/");
+    let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    let route = if api { None } else { routes::parse(&path) };
+    if route.is_none() && (api || !read) {
         return crate::api::error::no_route();
     }
-    let signed_in = session::viewer(&registry, request.headers())
-        .await
-        .ok()
-        .flatten();
+    let (mut parts, body) = request.into_parts();
+    let signed_in = match session::viewer(&registry, &parts.headers).await {
+        Ok(v) => v,
+        Err(e) => return session::failed(&registry, e),
+    };
     let base = session::base_path(&registry);
     let frame = layout::Frame {
         base: &base,
         viewer: signed_in.as_ref(),
     };
-    layout::error_page(&frame, StatusCode::NOT_FOUND)
+    let Some(route) = route else {
+        return layout::error_page(&frame, StatusCode::NOT_FOUND);
+    };
+    let Ok(incoming) = Incoming::from_request_parts(&mut parts, &()).await;
+    let request = Request::from_parts(parts, body);
+    let outcome = if read {
+        page(&registry, &frame, &incoming, route).await
+    } else if incoming.method == Method::POST {
+        form(&registry, &frame, request, route).await
+    } else {
+        return crate::api::error::no_route();
+    };
+    match outcome {
+        Ok(response) => response,
+        Err(e) => {
+            let status = e.into_response().status();
+            layout::error_page(&frame, status)
+        }
+    }
+}
+
+fn principal_of(frame: &layout::Frame<'_>) -> Principal {
+    frame
+        .viewer
+        .map_or(Principal::Anonymous, |v| v.principal.clone())
+}
+
+/// A page read.
+async fn page(
+    registry: &AppState,
+    frame: &layout::Frame<'_>,
+    incoming: &Incoming,
+    route: UiRoute,
+) -> Result<Response, Error> {
+    let principal = principal_of(frame);
+    let api_base = crate::api::pagination::base_url(registry, &incoming.headers);
+    match route {
+        UiRoute::Packages(project) => {
+            packages::list(registry, frame, &principal, incoming, &project).await
+        }
+        UiRoute::Package(project, id) => {
+            packages::show(registry, frame, &principal, &api_base, (&project, id)).await
+        }
+        UiRoute::Download(project, id, file) => {
+            packages::download(registry, &principal, incoming, (&project, id, file)).await
+        }
+        UiRoute::GroupSettings(group) => settings::show(registry, frame, &principal, &group).await,
+        UiRoute::DeletePackage(..) | UiRoute::DeleteFile(..) => Ok(crate::api::error::no_route()),
+    }
+}
+
+/// A form posted: refused unless it carries the session's form token.
+async fn form(
+    registry: &AppState,
+    frame: &layout::Frame<'_>,
+    request: Request,
+    route: UiRoute,
+) -> Result<Response, Error> {
+    let Some(viewer) = frame.viewer else {
+        return Ok(session::refused_form(registry));
+    };
+    let principal = viewer.principal.clone();
+    match route {
+        UiRoute::GroupSettings(group) => {
+            let Ok(Form(posted)) =
+                Form::<settings::SettingsForm>::from_request(request, registry).await
+            else {
+                return Ok(session::refused_form(registry));
+            };
+            if !viewer.form_token_matches(&posted.csrf) {
+                return Ok(session::refused_form(registry));
+            }
+            settings::save(registry, frame, &principal, &group, posted).await
+        }
+        UiRoute::DeletePackage(project, id) => {
+            delete(registry, frame, request, (&project, id, None)).await
+        }
+        UiRoute::DeleteFile(project, id, file) => {
+            delete(registry, frame, request, (&project, id, Some(file))).await
+        }
+        _ => Ok(crate::api::error::no_route()),
+    }
+}
+
+/// A delete form posted: the package or file is gone, and the viewer back where it was listed.
+async fn delete(
+    registry: &AppState,
+    frame: &layout::Frame<'_>,
+    request: Request,
+    target: (&str, i64, Option<i64>),
+) -> Result<Response, Error> {
+    let Some(viewer) = frame.viewer else {
+        return Ok(session::refused_form(registry));
+    };
+    let Ok(Form(posted)) = Form::<session::CsrfForm>::from_request(request, registry).await else {
+        return Ok(session::refused_form(registry));
+    };
+    if !viewer.form_token_matches(&posted.csrf) {
+        return Ok(session::refused_form(registry));
+    }
+    let to = packages::delete(registry, &viewer.principal, target).await?;
+    Ok(Redirect::to(&format!("{}/{to}", frame.base)).into_response())
 }
 
 /// The UI's security headers on every HTML answer.

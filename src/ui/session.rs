@@ -177,9 +177,10 @@ pub fn failed(registry: &AppState, e: Error) -> Response {
     )
 }
 
+/// A form that carries only its form token.
 #[derive(Deserialize)]
 pub struct CsrfForm {
-    csrf: String,
+    pub csrf: String,
 }
 
 /// `POST /-/sign_out`: the session ends everywhere at once.

@@ -205,10 +205,179 @@ async fn errors_and_assets(backend: Backend) {
     assert!(depot::ui::asset_bytes() < 50 * 1024);
 }
 
+/// The form token of a page (every form of a session carries the same).
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form token")
+        .to_string()
+}
+
+/// `who` (a member of `team` with `role`) signed in: their session cookie header value.
+async fn signed_in_as(app: &TestApp, who: &str, role: Role) -> String {
+    app.user(who).await;
+    app.member(who, "team", role).await;
+    let token = app.pat(who, &[Scope::Api], None).await.1;
+    format!("depot_session={}", sign_in(app, &token).await.unwrap())
+}
+
+async fn post_form(app: &TestApp, cookie: &str, uri: &str, body: String) -> crate::support::Answer {
+    let headers = [
+        ("Cookie", cookie),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    app.send("POST", uri, &headers, body).await
+}
+
+async fn packages_are_browsed_downloaded_and_deleted(backend: Backend) {
+    let (app, api, _) = setup(backend).await;
+    let file = "/api/v4/projects/team%2Fsecret/packages/generic/tool/1.0/bin/tool.txt";
+    let put = app
+        .put(file, &[("PRIVATE-TOKEN", &api)], b"tool bytes")
+        .await;
+    assert_eq!(put.status.as_u16(), 201);
+    let hidden =
+        "/api/v4/projects/team%2Fsecret/packages/generic/secret-tool/1.0/x.txt?status=hidden";
+    assert_eq!(
+        app.put(hidden, &[("PRIVATE-TOKEN", &api)], b"x")
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let guest = signed_in_as(&app, "guest", Role::Guest).await;
+    let boss = signed_in_as(&app, "boss", Role::Maintainer).await;
+    let list = app
+        .get("/team/secret/-/packages", &[("Cookie", &guest)])
+        .await;
+    assert_eq!(list.status.as_u16(), 200);
+    let text = list.text();
+    assert!(
+        text.contains(">tool<") && text.contains("10 bytes"),
+        "{text}"
+    );
+    assert!(!text.contains("secret-tool") && !text.contains("value=\"hidden\""));
+    let hidden_list = app
+        .get(
+            "/team/secret/-/packages?status=hidden",
+            &[("Cookie", &boss)],
+        )
+        .await;
+    assert!(hidden_list.text().contains("secret-tool"));
+    let anonymous = app.get("/team/secret/-/packages", &[]).await;
+    assert_eq!(anonymous.status.as_u16(), 404);
+    let id = text
+        .split("/team/secret/-/packages/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let package = format!("/team/secret/-/packages/{id}");
+    let page = app.get(&package, &[("Cookie", &guest)]).await.text();
+    assert!(page.contains("bin/tool.txt") && !page.contains("Delete package"));
+    assert!(page.contains(&crate::support::sha256_hex(b"tool bytes")));
+    assert!(
+        page.contains("/packages/generic/tool/1.0/bin/tool.txt"),
+        "the API URL"
+    );
+    let link = page
+        .split("href=\"")
+        .find(|s| s.contains("/download"))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let got = app.get(link, &[("Cookie", &guest)]).await;
+    assert_eq!(got.body, b"tool bytes");
+    // A guest may not delete, whatever the form says.
+    let csrf = csrf_of(&page);
+    let delete = format!("{package}/delete");
+    let refused = post_form(&app, &guest, &delete, format!("csrf={csrf}")).await;
+    assert_eq!(refused.status.as_u16(), 403);
+    let page = app.get(&package, &[("Cookie", &boss)]).await.text();
+    assert!(page.contains("Delete package"));
+    let forged = post_form(&app, &boss, &delete, "csrf=forged".into()).await;
+    assert_eq!(forged.status.as_u16(), 403);
+    let done = post_form(&app, &boss, &delete, format!("csrf={}", csrf_of(&page))).await;
+    assert_eq!(done.status.as_u16(), 303);
+    assert_eq!(
+        app.get(file, &[("PRIVATE-TOKEN", &api)])
+            .await
+            .status
+            .as_u16(),
+        404
+    );
+    let list = app
+        .get("/team/secret/-/packages", &[("Cookie", &boss)])
+        .await
+        .text();
+    assert!(list.contains("No packages."));
+}
+
+async fn owners_set_the_duplicate_rule(backend: Backend) {
+    let (app, api, _) = setup(backend).await;
+    let owner = signed_in_as(&app, "owner", Role::Owner).await;
+    let settings = "/groups/team/-/settings/packages_and_registries";
+    let dev = format!("depot_session={}", sign_in(&app, &api).await.unwrap());
+    assert_eq!(
+        app.get(settings, &[("Cookie", &dev)]).await.status.as_u16(),
+        404
+    );
+    let page = app.get(settings, &[("Cookie", &owner)]).await.text();
+    let csrf = csrf_of(&page);
+    let bad = post_form(
+        &app,
+        &owner,
+        settings,
+        format!("csrf={csrf}&reject_duplicates=on&exception_regex=%5B"),
+    )
+    .await;
+    assert_eq!(bad.status.as_u16(), 400);
+    assert!(
+        bad.text().contains("is an invalid regexp"),
+        "{}",
+        bad.text()
+    );
+    let file = "/api/v4/projects/team%2Fsecret/packages/generic/tool/1.0/a.txt";
+    assert_eq!(
+        app.put(file, &[("PRIVATE-TOKEN", &api)], b"1")
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    // Nothing was saved: duplicates still pass.
+    assert_eq!(
+        app.put(file, &[("PRIVATE-TOKEN", &api)], b"2")
+            .await
+            .status
+            .as_u16(),
+        201
+    );
+    let saved = post_form(
+        &app,
+        &owner,
+        settings,
+        format!("csrf={csrf}&reject_duplicates=on&exception_regex="),
+    )
+    .await;
+    assert_eq!(saved.status.as_u16(), 200);
+    assert!(saved.text().contains("Settings saved."));
+    let refused = app.put(file, &[("PRIVATE-TOKEN", &api)], b"3").await;
+    refused.expect(
+        400,
+        serde_json::json!({"message": "400 Bad request - Duplicate package is not allowed"}),
+    );
+}
+
 on_every_backend!(
     pages_carry_a_strict_policy_and_show_what_the_viewer_may_see,
     signing_in_checks_the_form_and_the_token,
     signing_out_ends_the_session_everywhere,
     an_expired_session_is_anonymous,
     errors_and_assets,
+    packages_are_browsed_downloaded_and_deleted,
+    owners_set_the_duplicate_rule,
 );

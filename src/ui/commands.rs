@@ -1,0 +1,110 @@
+//! The ready-to-copy commands of a package page: for the newest file of each name, how to
+//! fetch exactly it with curl, wget, python-gitlab, `depot pull`, a `.gitlab-ci.yml` job and a
+//! GitHub Actions step (the last two without a stored secret: a job token, an OIDC ID token).
+
+use crate::domain::{Package, PackageFile, Project};
+use maud::{Markup, html};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// The API URL of `file` of `package` in `project`, under `api_base`: its directories as
+/// path segments, each segment percent-encoded.
+fn url(api_base: &str, project: &Project, package: &Package, file: &PackageFile) -> String {
+    let shown = file.file_name.display();
+    let segments: Vec<String> = shown
+        .split('/')
+        .map(|s| utf8_percent_encode(s, NON_ALPHANUMERIC_BUT_SAFE).to_string())
+        .collect();
+    format!(
+        "{api_base}/api/v4/projects/{}/packages/generic/{}/{}/{}",
+        project.id,
+        package.name.as_str(),
+        package.version.as_str(),
+        segments.join("/")
+    )
+}
+
+/// What a path segment keeps as is (GitLab's file names allow these).
+const NON_ALPHANUMERIC_BUT_SAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'-')
+    .remove(b'~')
+    .remove(b'+')
+    .remove(b'@');
+
+/// The commands for one file, as (label, text).
+fn commands(
+    api_base: &str,
+    project: &Project,
+    package: &Package,
+    file: &PackageFile,
+) -> Vec<(&'static str, String)> {
+    let url = url(api_base, project, package, file);
+    let shown = file.file_name.display();
+    let out = shown.rsplit('/').next().unwrap_or(&shown).to_string();
+    let (name, version, id) = (package.name.as_str(), package.version.as_str(), project.id);
+    let stored = shown.as_str();
+    vec![
+        (
+            "curl",
+            format!(
+                "curl --fail --location --header \"PRIVATE-TOKEN: $TOKEN\" --output {out} \"{url}\""
+            ),
+        ),
+        (
+            "wget",
+            format!("wget --header=\"PRIVATE-TOKEN: $TOKEN\" --output-document={out} \"{url}\""),
+        ),
+        (
+            "python-gitlab",
+            format!(
+                "import gitlab\ngl = gitlab.Gitlab(\"{api_base}\", private_token=TOKEN)\ndata = gl.projects.get({id}, lazy=True).generic_packages.download(\n    package_name=\"{name}\", package_version=\"{version}\", file_name=\"{stored}\")"
+            ),
+        ),
+        (
+            "depot pull",
+            format!(
+                "depot pull {out} --url \"{api_base}\" --project {id} --package {name} --version {version}"
+            ),
+        ),
+        (
+            ".gitlab-ci.yml",
+            format!(
+                "fetch:\n  script:\n    - 'curl --fail --location --header \"JOB-TOKEN: $CI_JOB_TOKEN\" --output {out} \"{url}\"'"
+            ),
+        ),
+        (
+            "GitHub Actions",
+            format!(
+                "permissions:\n  id-token: write\nsteps:\n  - run: |\n      ID_TOKEN=$(curl -sH \"Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN\" \"$ACTIONS_ID_TOKEN_REQUEST_URL&audience=depot\" | jq -r .value)\n      curl --fail --location --header \"JOB-TOKEN: $ID_TOKEN\" --output {out} \"{url}\""
+            ),
+        ),
+    ]
+}
+
+/// The "Use it" section of a package page: the commands of the newest file of each name.
+pub fn for_package(
+    api_base: &str,
+    project: &Project,
+    package: &Package,
+    files: &[PackageFile],
+) -> Markup {
+    let mut newest: Vec<&PackageFile> = Vec::new();
+    for file in files {
+        if !newest.iter().any(|f| f.file_name == file.file_name) {
+            newest.push(file);
+        }
+    }
+    html! {
+        h2 { "Use it" }
+        p.muted { "Replace " code { "$TOKEN" } " with a personal access token. The CI snippets need no stored secret: GitLab's job token, or a GitHub OIDC ID token a trust rule accepts." }
+        @for (i, file) in newest.iter().enumerate() {
+            h2 { (file.file_name.display()) }
+            @for (j, (label, text)) in commands(api_base, project, package, file).into_iter().enumerate() {
+                @let id = format!("cmd-{i}-{j}");
+                p { strong { (label) } button.copy.secondary type="button" data-copy=(id) hidden { "Copy" } }
+                pre id=(id) { (text) }
+            }
+        }
+    }
+}
