@@ -283,6 +283,28 @@ impl Registry {
         }
     }
 
+    /// A signed-in user makes a personal token of their own (the web UI's tokens page).
+    pub async fn create_own_token(
+        &self,
+        principal: &Principal,
+        request: TokenRequest,
+    ) -> Result<(Token, String), Error> {
+        let user = self.signed_in(principal).await?;
+        let scopes = scopes_for(TokenKind::Personal, &request.scopes)?;
+        let secret = new_secret(TokenKind::Personal);
+        let new = NewToken {
+            name: request.name,
+            sha256: hash_secret(&secret),
+            grant: TokenGrant::Personal {
+                user_id: user.id,
+                scopes,
+            },
+            expires_at: Some(personal_expiry(request.expires_at, CREATED_DAYS)?),
+        };
+        let made = self.meta.create_token(new, Timestamp::now()).await?;
+        Ok((made, secret))
+    }
+
     /// `POST /users/:id/personal_access_tokens`: an administrator makes a user's token.
     pub async fn create_personal_token(
         &self,

@@ -3,6 +3,7 @@
 //! and through the Lambda alike. Every page works without JavaScript; every response carries a
 //! strict Content-Security-Policy (no inline script or style) and refuses to be framed.
 
+mod account;
 mod assets;
 mod commands;
 mod home;
@@ -11,6 +12,7 @@ mod packages;
 mod routes;
 pub mod session;
 mod settings;
+mod tokens;
 
 use crate::api::AppState;
 use crate::api::extract::Incoming;
@@ -39,6 +41,14 @@ pub fn routes() -> Router<AppState> {
         .route("/-/sign_in", get(session::form).post(session::sign_in))
         .route("/-/sign_out", post(session::sign_out))
         .route("/-/assets/{name}", get(assets::serve))
+        .route(
+            "/-/user_settings/personal_access_tokens",
+            get(account::show).post(account::create),
+        )
+        .route(
+            "/-/user_settings/personal_access_tokens/{id}/revoke",
+            post(account::revoke),
+        )
 }
 
 /// Every path no route takes: the UI's pages under projects and groups; GitLab's JSON 404 for
@@ -108,7 +118,12 @@ async fn page(
             packages::download(registry, &principal, incoming, (&project, id, file)).await
         }
         UiRoute::GroupSettings(group) => settings::show(registry, frame, &principal, &group).await,
-        UiRoute::DeletePackage(..) | UiRoute::DeleteFile(..) => Ok(crate::api::error::no_route()),
+        UiRoute::DeployTokens(project) => {
+            tokens::deploy(registry, frame, &principal, &project, None).await
+        }
+        UiRoute::DeletePackage(..) | UiRoute::DeleteFile(..) | UiRoute::RevokeDeployToken(..) => {
+            Ok(crate::api::error::no_route())
+        }
     }
 }
 
@@ -135,6 +150,22 @@ async fn form(
             }
             settings::save(registry, frame, &principal, &group, posted).await
         }
+        UiRoute::DeployTokens(project) => {
+            let form = token_form(request).await;
+            if !viewer.form_token_matches(&form.csrf) {
+                return Ok(session::refused_form(registry));
+            }
+            tokens::create_deploy(registry, frame, &principal, &project, form).await
+        }
+        UiRoute::RevokeDeployToken(project, id) => {
+            let form = token_form(request).await;
+            if !viewer.form_token_matches(&form.csrf) {
+                return Ok(session::refused_form(registry));
+            }
+            tokens::revoke_deploy(registry, &principal, &project, id).await?;
+            let to = format!("{}/{project}/-/settings/repository", frame.base);
+            Ok(Redirect::to(&to).into_response())
+        }
         UiRoute::DeletePackage(project, id) => {
             delete(registry, frame, request, (&project, id, None)).await
         }
@@ -143,6 +174,14 @@ async fn form(
         }
         _ => Ok(crate::api::error::no_route()),
     }
+}
+
+/// A token form's fields (read by hand: checkboxes repeat a name).
+async fn token_form(request: Request) -> tokens::TokenForm {
+    let body = axum::body::to_bytes(request.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
+    tokens::TokenForm::parse(&body)
 }
 
 /// A delete form posted: the package or file is gone, and the viewer back where it was listed.

@@ -16,6 +16,10 @@ pub enum UiRoute {
     DeleteFile(String, i64, i64),
     /// `/groups/<group>/-/settings/packages_and_registries`
     GroupSettings(String),
+    /// `/<project>/-/settings/repository` (deploy tokens; POST: make one)
+    DeployTokens(String),
+    /// `/<project>/-/settings/repository/deploy_tokens/<id>/revoke` (POST)
+    RevokeDeployToken(String, i64),
 }
 
 /// The page `path` names, if any (percent-decoded segments; no `..`).
@@ -45,6 +49,10 @@ pub fn parse(path: &str) -> Option<UiRoute> {
         ["packages", p, "delete"] => UiRoute::DeletePackage(project, id(p)?),
         ["packages", p, "files", f, "download"] => UiRoute::Download(project, id(p)?, id(f)?),
         ["packages", p, "files", f, "delete"] => UiRoute::DeleteFile(project, id(p)?, id(f)?),
+        ["settings", "repository"] => UiRoute::DeployTokens(project),
+        ["settings", "repository", "deploy_tokens", t, "revoke"] => {
+            UiRoute::RevokeDeployToken(project, id(t)?)
+        }
         _ => return None,
     })
 }

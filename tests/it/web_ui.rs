@@ -372,6 +372,72 @@ async fn owners_set_the_duplicate_rule(backend: Backend) {
     );
 }
 
+async fn tokens_are_made_shown_once_and_revoked(backend: Backend) {
+    let (app, _, _) = setup(backend).await;
+    let page_uri = "/-/user_settings/personal_access_tokens";
+    assert_eq!(
+        app.get(page_uri, &[]).await.status.as_u16(),
+        303,
+        "to the sign-in page"
+    );
+    let me = signed_in_as(&app, "maker", Role::Maintainer).await;
+    let page = app.get(page_uri, &[("Cookie", &me)]).await.text();
+    let csrf = csrf_of(&page);
+    let forged = post_form(&app, &me, page_uri, "csrf=x&name=ci&scopes=api".into()).await;
+    assert_eq!(forged.status.as_u16(), 403);
+    let form = format!("csrf={csrf}&name=ci&scopes=api&scopes=read_api");
+    let made = post_form(&app, &me, page_uri, form).await;
+    assert_eq!(made.status.as_u16(), 201);
+    let secret = made
+        .text()
+        .split("id=\"new-token\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the new secret, shown once")
+        .to_string();
+    assert!(secret.starts_with("dpat-"));
+    let me_api = app.get("/api/v4/user", &[("PRIVATE-TOKEN", &secret)]).await;
+    assert_eq!(me_api.json()["username"], "maker");
+    let again = app.get(page_uri, &[("Cookie", &me)]).await.text();
+    assert!(
+        !again.contains(&secret),
+        "a secret is never shown after its creation page"
+    );
+    assert!(again.contains(">api,read_api<"));
+    let row = again
+        .split("<tr>")
+        .find(|row| row.contains("<td>ci</td>"))
+        .expect("the new token's row");
+    let revoke = row
+        .split("action=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("its revoke form")
+        .to_string();
+    let done = post_form(&app, &me, &revoke, format!("csrf={csrf}")).await;
+    assert_eq!(done.status.as_u16(), 303);
+    let refused = app.get("/api/v4/user", &[("PRIVATE-TOKEN", &secret)]).await;
+    assert_eq!(refused.status.as_u16(), 401, "revoked at once");
+    let page = app.get(page_uri, &[("Cookie", &me)]).await.text();
+    assert_eq!(page.matches(">revoked<").count(), 1);
+
+    // Deploy tokens: maintainers make them for their project; a guest may not.
+    let deploy = "/team/secret/-/settings/repository";
+    let guest = signed_in_as(&app, "viewer", Role::Guest).await;
+    assert_eq!(
+        app.get(deploy, &[("Cookie", &guest)]).await.status.as_u16(),
+        403
+    );
+    let page = app.get(deploy, &[("Cookie", &me)]).await.text();
+    let form = format!(
+        "csrf={}&name=ci&scopes=read_package_registry",
+        csrf_of(&page)
+    );
+    let made = post_form(&app, &me, deploy, form).await;
+    assert_eq!(made.status.as_u16(), 201);
+    assert!(made.text().contains("ddt-"));
+}
+
 on_every_backend!(
     pages_carry_a_strict_policy_and_show_what_the_viewer_may_see,
     signing_in_checks_the_form_and_the_token,
@@ -380,4 +446,5 @@ on_every_backend!(
     errors_and_assets,
     packages_are_browsed_downloaded_and_deleted,
     owners_set_the_duplicate_rule,
+    tokens_are_made_shown_once_and_revoked,
 );

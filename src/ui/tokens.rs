@@ -1,0 +1,244 @@
+//! Tokens in the UI: the viewer's personal tokens (make one with scopes and an expiry, shown
+//! once on the page that made it; revoke), and a project's deploy tokens for its maintainers.
+
+use super::layout::{Frame, answer, page};
+use crate::auth::Principal;
+use crate::domain::{Timestamp, Token};
+use crate::registry::{
+    DeployTokenRequest, Error, Place, PlaceRef, Registry, TokenRef, TokenRequest,
+};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+
+/// A token form as posted (checkboxes repeat `scopes`, which is why it is read by hand).
+#[derive(Debug, Default)]
+pub struct TokenForm {
+    pub csrf: String,
+    pub name: String,
+    pub expires_at: String,
+    pub scopes: Vec<String>,
+}
+
+impl TokenForm {
+    pub fn parse(body: &[u8]) -> Self {
+        let mut form = TokenForm::default();
+        for (key, value) in form_urlencoded::parse(body) {
+            match key.as_ref() {
+                "csrf" => form.csrf = value.into_owned(),
+                "name" => form.name = value.into_owned(),
+                "expires_at" => form.expires_at = value.into_owned(),
+                "scopes" => form.scopes.push(value.into_owned()),
+                _ => {}
+            }
+        }
+        form
+    }
+}
+
+fn day(at: Timestamp) -> String {
+    at.to_iso8601()[..10].to_string()
+}
+
+/// The secret of a token just made: shown this once, with a copy button.
+fn made(secret: Option<&str>) -> Markup {
+    html! {
+        @if let Some(secret) = secret {
+            div.notice.success role="status" {
+                p { "Your new token. Copy it now: it will not be shown again." }
+                p { code id="new-token" { (secret) } button.copy.secondary type="button" data-copy="new-token" hidden { "Copy" } }
+            }
+        }
+    }
+}
+
+fn token_rows(tokens: &[Token], revoke: impl Fn(&Token) -> Option<String>, csrf: &str) -> Markup {
+    let now = Timestamp::now();
+    html! {
+        table {
+            thead { tr { th { "Name" } th { "Scopes" } th.wide { "Created" } th.wide { "Last used" } th { "Expires" } th { "" } } }
+            tbody {
+                @for token in tokens {
+                    tr {
+                        td { (token.name) }
+                        td { (crate::domain::Scope::join(&token.grant.scopes())) }
+                        td.wide { (day(token.created_at)) }
+                        td.wide { @match token.last_used_at { Some(at) => (day(at)), None => span.muted { "never" } } }
+                        td { @match token.expires_at { Some(at) => (day(at)), None => "never" } }
+                        td {
+                            @if token.revoked { span.muted { "revoked" } }
+                            @else if token.expired(now) { span.muted { "expired" } }
+                            @else if let Some(action) = revoke(token) {
+                                form.inline method="post" action=(action) data-confirm="Revoke this token?" {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button.danger type="submit" { "Revoke" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The personal tokens page, with the secret of one just made.
+pub async fn personal(
+    registry: &Registry,
+    frame: &Frame<'_>,
+    principal: &Principal,
+    secret: Option<&str>,
+) -> Result<Response, Error> {
+    let tokens = registry.personal_tokens(principal, None).await?;
+    let base = frame.base;
+    let csrf = frame.viewer.map(|v| v.csrf.as_str()).unwrap_or_default();
+    let action = format!("{base}/-/user_settings/personal_access_tokens");
+    let body = html! {
+        h1 { "Personal access tokens" }
+        (made(secret))
+        h2 { "Add a token" }
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            label for="name" { "Name" }
+            input type="text" id="name" name="name" required maxlength="255";
+            label for="expires_at" { "Expires on" }
+            input type="date" id="expires_at" name="expires_at";
+            fieldset { legend { "Scopes" }
+                p { input type="checkbox" id="scope-api" name="scopes" value="api"; " " label.inline for="scope-api" { "api: everything you may do" } }
+                p { input type="checkbox" id="scope-read" name="scopes" value="read_api"; " " label.inline for="scope-read" { "read_api: read only" } }
+            }
+            p { button type="submit" { "Create token" } }
+        }
+        h2 { "Your tokens" }
+        (token_rows(&tokens, |t| Some(format!("{action}/{}/revoke", t.id)), csrf))
+    };
+    let status = if secret.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(answer(status, page(frame, "Personal access tokens", body)))
+}
+
+/// `POST` of the personal token form: the page again, showing the new secret once.
+pub async fn create_personal(
+    registry: &Registry,
+    frame: &Frame<'_>,
+    principal: &Principal,
+    form: TokenForm,
+) -> Result<Response, Error> {
+    let expires_at = match form.expires_at.trim() {
+        "" => None,
+        text => Some(
+            Timestamp::parse_date(text)
+                .ok_or_else(|| crate::registry::invalid("expires_at is invalid"))?,
+        ),
+    };
+    let request = TokenRequest {
+        name: form.name.trim().to_string(),
+        scopes: form.scopes,
+        expires_at,
+    };
+    if request.name.is_empty() {
+        return Err(crate::registry::invalid("name is missing"));
+    }
+    let (_, secret) = registry.create_own_token(principal, request).await?;
+    personal(registry, frame, principal, Some(&secret)).await
+}
+
+/// `POST …/<id>/revoke` of a personal token.
+pub async fn revoke_personal(
+    registry: &Registry,
+    principal: &Principal,
+    id: i64,
+) -> Result<(), Error> {
+    registry
+        .revoke_personal_token(principal, TokenRef::Id(id))
+        .await
+}
+
+/// A project as the deploy-token page acts on it.
+async fn project_place(
+    registry: &Registry,
+    principal: &Principal,
+    project: &str,
+) -> Result<Place, Error> {
+    let at = PlaceRef::Project(crate::domain::ProjectRef::Path(project.to_string()));
+    registry.place(principal, &at).await
+}
+
+/// The project's deploy tokens (maintainers), with the secret of one just made.
+pub async fn deploy(
+    registry: &Registry,
+    frame: &Frame<'_>,
+    principal: &Principal,
+    project: &str,
+    secret: Option<&str>,
+) -> Result<Response, Error> {
+    let place = project_place(registry, principal, project).await?;
+    let tokens = registry.deploy_tokens(principal, &place).await?;
+    let base = frame.base;
+    let csrf = frame.viewer.map(|v| v.csrf.as_str()).unwrap_or_default();
+    let action = format!("{base}/{project}/-/settings/repository");
+    let body = html! {
+        h1 { (project) " · Deploy tokens" }
+        (made(secret))
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            label for="name" { "Name" }
+            input type="text" id="name" name="name" required maxlength="255";
+            label for="expires_at" { "Expires on (empty: never)" }
+            input type="date" id="expires_at" name="expires_at";
+            fieldset { legend { "Scopes" }
+                p { input type="checkbox" id="scope-read" name="scopes" value="read_package_registry"; " " label.inline for="scope-read" { "read_package_registry" } }
+                p { input type="checkbox" id="scope-write" name="scopes" value="write_package_registry"; " " label.inline for="scope-write" { "write_package_registry" } }
+            }
+            p { button type="submit" { "Create deploy token" } }
+        }
+        (token_rows(&tokens, |t| Some(format!("{action}/deploy_tokens/{}/revoke", t.id)), csrf))
+    };
+    let status = if secret.is_some() {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(answer(status, page(frame, "Deploy tokens", body)))
+}
+
+/// `POST` of the deploy token form.
+pub async fn create_deploy(
+    registry: &Registry,
+    frame: &Frame<'_>,
+    principal: &Principal,
+    project: &str,
+    form: TokenForm,
+) -> Result<Response, Error> {
+    let place = project_place(registry, principal, project).await?;
+    let expires_at = match form.expires_at.trim() {
+        "" => None,
+        text => Some(
+            Timestamp::parse_date(text)
+                .ok_or_else(|| crate::registry::invalid("expires_at is invalid"))?,
+        ),
+    };
+    let request = DeployTokenRequest {
+        name: form.name.trim().to_string(),
+        scopes: form.scopes,
+        expires_at,
+    };
+    let (_, secret) = registry
+        .create_deploy_token(principal, &place, request)
+        .await?;
+    deploy(registry, frame, principal, project, Some(&secret)).await
+}
+
+/// `POST …/deploy_tokens/<id>/revoke`.
+pub async fn revoke_deploy(
+    registry: &Registry,
+    principal: &Principal,
+    project: &str,
+    id: i64,
+) -> Result<(), Error> {
+    let place = project_place(registry, principal, project).await?;
+    registry.revoke_deploy_token(principal, &place, id).await
+}
