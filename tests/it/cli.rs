@@ -16,11 +16,11 @@ pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) base: String,
     banner: Vec<String>,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Server {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         Self::start_in(dir)
     }
@@ -136,7 +136,7 @@ impl Drop for Server {
 }
 
 /// Run `depot admin --data-dir DIR args...`; the JSON line it prints.
-fn admin(dir: &Path, args: &[&str]) -> Value {
+pub(crate) fn admin(dir: &Path, args: &[&str]) -> Value {
     let out = Command::new(DEPOT)
         .arg("admin")
         .arg("--data-dir")

@@ -9,6 +9,7 @@ mod support;
 mod admin_init;
 mod billing_model;
 mod blob_conformance;
+mod browser_ui;
 mod checked_uploads;
 mod cli;
 mod cli_push_pull;

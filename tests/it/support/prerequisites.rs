@@ -90,3 +90,26 @@ pub fn on_path(program: &str) -> Command {
     );
     Command::new(program)
 }
+
+/// What the browser tests drive: `node`, the project's playwright-core, and Debian's
+/// `chromium`; the module's path, or what is missing and how to get it.
+pub fn browser() -> Result<PathBuf, String> {
+    let module = root().join(".tools/playwright/node_modules/playwright-core");
+    if !module.join("package.json").exists() {
+        return Err(format!(
+            "playwright-core is not installed under {}: run `make browser` ({OR_MAKE_TEST}).",
+            module.display()
+        ));
+    }
+    for (tool, install) in [
+        ("node", "`make tools` (npm)"),
+        ("chromium", "`make browser`"),
+    ] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            return Err(format!(
+                "`{tool}` is not on PATH; the browser tests need it: run {install} ({OR_MAKE_TEST})."
+            ));
+        }
+    }
+    Ok(module)
+}
