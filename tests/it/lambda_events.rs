@@ -156,3 +156,52 @@ async fn an_oidc_publish_through_the_function() {
     let refused = invoke(&w, "http-put-oidc.json", &forged).await;
     assert_eq!(refused.status(), 401);
 }
+
+/// The web UI through the function's event path: a page (HTML with its security headers) and
+/// a hashed asset (long-lived, of its type).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ui_through_the_function() {
+    let w = World::new(Backend::Aws).await;
+    let none = Tokens {
+        pat: String::new(),
+        basic: String::new(),
+        job: String::new(),
+        id_token: String::new(),
+    };
+    let home = invoke(&w, "http-get-ui-home.json", &none).await;
+    assert_eq!(home.status(), 200);
+    assert!(
+        home.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(home.headers().contains_key("content-security-policy"));
+    let html = match home.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8(b.clone()).unwrap(),
+        _ => panic!("an empty page"),
+    };
+    assert!(
+        html.contains("grp/pub") && !html.contains("grp/app"),
+        "public projects only"
+    );
+    let css = html
+        .split("href=\"/-/assets/")
+        .find(|s| s.starts_with("app."))
+        .and_then(|s| s.split('"').next())
+        .expect("the stylesheet's hashed name")
+        .to_string();
+    let text = std::fs::read_to_string(format!("{FIXTURES}/http-get-ui-asset.json"))
+        .unwrap()
+        .replace("{{ASSET}}", &css);
+    let request = lambda_http::request::from_str(&text).expect("a valid API Gateway event");
+    let asset = w.app.router.clone().oneshot(request).await.unwrap();
+    let asset = asset.into_response().await;
+    assert_eq!(asset.status(), 200);
+    assert_eq!(asset.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(
+        asset.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+}

@@ -438,6 +438,38 @@ async fn tokens_are_made_shown_once_and_revoked(backend: Backend) {
     assert!(made.text().contains("ddt-"));
 }
 
+/// Behind a base path (an API Gateway stage in the public URL): every link and the cookie's
+/// path start with it, and the cookie is `Secure` (the public URL is https).
+async fn links_follow_the_public_urls_base_path(backend: Backend) {
+    let (mut app, api, _) = setup(backend).await;
+    app.reconfigure(|r| r.with_public_url(Some("https://registry.example/prod".into())));
+    let home = app.get("/", &[]).await.text();
+    assert!(
+        home.contains("href=\"/prod/-/sign_in\"") && home.contains("href=\"/prod/-/assets/app.")
+    );
+    let form = app.get("/-/sign_in", &[]).await;
+    let csrf = value_of(&set_cookie(&form, "depot_sign_in").unwrap());
+    let cookie = format!("depot_sign_in={csrf}");
+    let headers = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let answer = app
+        .send(
+            "POST",
+            "/-/sign_in",
+            &headers,
+            format!("token={api}&csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(answer.header("location"), Some("/prod/"));
+    let session = set_cookie(&answer, "depot_session").unwrap();
+    assert!(
+        session.contains("Path=/prod/") && session.contains("; Secure"),
+        "{session}"
+    );
+}
+
 on_every_backend!(
     pages_carry_a_strict_policy_and_show_what_the_viewer_may_see,
     signing_in_checks_the_form_and_the_token,
@@ -447,4 +479,5 @@ on_every_backend!(
     packages_are_browsed_downloaded_and_deleted,
     owners_set_the_duplicate_rule,
     tokens_are_made_shown_once_and_revoked,
+    links_follow_the_public_urls_base_path,
 );
