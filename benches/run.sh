@@ -4,7 +4,7 @@
 # ten minutes in all. BENCH_ONLY="small large" runs only those sections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-only=${BENCH_ONLY:-machine small large scaling aws handoff}
+only=${BENCH_ONLY:-machine small large scaling aws handoff ui}
 section() {
   local name=$1; shift
   case " $only " in *" $name "*) ;; *) return 0 ;; esac
@@ -26,3 +26,4 @@ section large bash benches/large_files.sh
 section scaling bash benches/scaling.sh
 section aws cargo bench --quiet --bench aws_costs
 section handoff bash benches/handoff_footprint.sh
+section ui cargo bench --quiet --bench ui_render
