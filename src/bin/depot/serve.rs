@@ -127,6 +127,7 @@ fn print_banner(base: &str, store: &StoreConfig, demo: Option<&depot::admin::Dem
             println!();
             println!("  {}", demo.token);
             println!();
+            println!("Browse it: {base}/ (sign in with this token)");
             println!("Upload a file:");
             println!("  echo 'hello depot' > file.txt");
             println!(
