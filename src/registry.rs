@@ -41,7 +41,7 @@ pub use people::{TokenRef, TokenRequest};
 pub use settings::{SettingsRefused, SettingsView};
 pub use signed::SignedRefusal;
 pub use uploads::{PartTicket, SessionView, UploadPlan, UploadRequest, part_sizes};
-pub use web::{DEFAULT_WEB_SESSION_TTL, ProjectSummary, SignedIn};
+pub use web::{DEFAULT_WEB_SESSION_TTL, Overview, ProjectSummary, SignedIn};
 
 /// Where a generic package file lives.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -140,6 +140,12 @@ impl Admin {
                 "{path:?} is not a valid group path"
             )));
         }
+        if crate::domain::reserved_path(path) {
+            return Err(AdminError::Invalid(format!(
+                "{path:?} is reserved (a top-level group may not be named {})",
+                crate::domain::RESERVED_TOP_LEVEL.join(", ")
+            )));
+        }
         if self.find_project(path).await?.is_some() {
             return Err(AdminError::AlreadyExists(format!("a project at {path:?}")));
         }

@@ -22,7 +22,8 @@ pub use listing::{
     parse_bool,
 };
 pub use names::{
-    EXCEPTION_REGEX_MAX_CHARS, ExceptionRegex, RegexRefused, valid_path, valid_segment,
+    EXCEPTION_REGEX_MAX_CHARS, ExceptionRegex, RESERVED_TOP_LEVEL, RegexRefused, reserved_path,
+    valid_path, valid_segment,
 };
 pub use records::{
     Group, GroupSettings, LAST_USED_RESOLUTION_MS, Membership, NewFile, NewGroup, NewToken,

@@ -50,6 +50,16 @@ impl ExceptionRegex {
     }
 }
 
+/// Top-level names a group may not take: the web UI's and the API's own paths (`/api/...`,
+/// `/groups/...`, `/-/...`) would hide its projects' pages (GitLab reserves them too).
+pub const RESERVED_TOP_LEVEL: [&str; 6] = ["-", "api", "groups", "users", "admin", "help"];
+
+/// Is `path` (a group's full path) under a reserved top-level name?
+pub fn reserved_path(path: &str) -> bool {
+    let top = path.split('/').next().unwrap_or(path);
+    RESERVED_TOP_LEVEL.contains(&top.to_ascii_lowercase().as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

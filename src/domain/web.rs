@@ -8,6 +8,8 @@ pub struct WebSession {
     /// SHA-256 of the session id the cookie carries.
     pub sha256: [u8; 32],
     pub user_id: i64,
+    /// The personal token it was signed in with: revoked or expired, the session ends too.
+    pub token_id: i64,
     /// The token every form of the session carries (CSRF): random, compared in constant time.
     pub csrf: String,
     pub created_at: Timestamp,

@@ -217,6 +217,9 @@ impl Registry {
         if !valid_segment(path) || !valid_path(&full) {
             return Err(failed("is invalid"));
         }
+        if crate::domain::reserved_path(&full) {
+            return Err(failed(&format!("{path} is a reserved name")));
+        }
         if self.meta.project_by_path(&full).await?.is_some() {
             return Err(failed("has already been taken"));
         }

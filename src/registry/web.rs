@@ -57,15 +57,21 @@ impl Registry {
             return Err(Denied::InsufficientScope.into());
         }
         let id = random_hex();
-        let ttl = self.web_session_ttl;
+        // A session never outlives the token it was signed in with.
+        let mut expires_at = now.plus_seconds(self.web_session_ttl.as_secs() as i64);
+        if let Some(token_expiry) = token.expires_at {
+            expires_at = expires_at.min(token_expiry);
+        }
         let session = WebSession {
             sha256: hash_secret(&id),
             user_id: *user_id,
+            token_id: token.id,
             csrf: random_hex(),
             created_at: now,
-            expires_at: now.plus_seconds(ttl.as_secs() as i64),
+            expires_at,
         };
         self.meta.create_web_session(&session).await?;
+        let ttl = Duration::from_millis((expires_at.millis() - now.millis()).max(0) as u64);
         Ok((id, ttl))
     }
 
@@ -74,7 +80,13 @@ impl Registry {
         let Some(session) = self.meta.web_session(&hash_secret(session_id)).await? else {
             return Ok(None);
         };
-        if session.expired(Timestamp::now()) {
+        let now = Timestamp::now();
+        if session.expired(now) {
+            return Ok(None);
+        }
+        // Its token revoked (or gone): the session ends with it, everywhere, at once.
+        let token = self.meta.token_by_id(session.token_id).await?;
+        if !token.is_some_and(|t| !t.revoked && !t.expired(now)) {
             return Ok(None);
         }
         let Some(user) = self.meta.user_by_id(session.user_id).await? else {
@@ -112,16 +124,35 @@ pub struct ProjectSummary {
     pub packages: Option<u64>,
 }
 
+/// The start page's content: the viewer's groups (and whether they own each), and one page of
+/// the projects they may read.
+pub struct Overview {
+    pub groups: Vec<(crate::domain::Group, bool)>,
+    pub projects: Vec<ProjectSummary>,
+    pub has_next: bool,
+}
+
+/// Projects per start page: each is counted, so a page's work stays bounded.
+pub const OVERVIEW_PAGE: usize = 20;
+
 impl Registry {
-    /// The start page: the groups the viewer belongs to, and every project they may read with
-    /// its package count (one list query each, counting only).
-    pub async fn overview(
-        &self,
-        principal: &Principal,
-    ) -> Result<(Vec<crate::domain::Group>, Vec<ProjectSummary>), Error> {
-        let groups = self.member_groups(principal).await?;
+    /// The start page `page` (1-based): the groups the viewer belongs to, and a page of the
+    /// projects they may read with their package counts (one counting query each).
+    pub async fn overview(&self, principal: &Principal, page: usize) -> Result<Overview, Error> {
+        let mut groups = Vec::new();
+        let user = self.signed_in(principal).await.ok();
+        for group in self.member_groups(principal).await? {
+            let owner = match &user {
+                Some(u) => self.group_role(u, &group).await? == Some(crate::domain::Role::Owner),
+                None => false,
+            };
+            groups.push((group, owner));
+        }
+        let visible = self.visible_projects(principal).await?;
+        let skip = page.saturating_sub(1) * OVERVIEW_PAGE;
+        let has_next = visible.len() > skip + OVERVIEW_PAGE;
         let mut projects = Vec::new();
-        for seen in self.visible_projects(principal).await? {
+        for seen in visible.into_iter().skip(skip).take(OVERVIEW_PAGE) {
             let query = crate::domain::PackageQuery::parse([("per_page", "1")], false)?;
             let listed = self
                 .meta
@@ -132,7 +163,11 @@ impl Registry {
                 seen,
             });
         }
-        Ok((groups, projects))
+        Ok(Overview {
+            groups,
+            projects,
+            has_next,
+        })
     }
 
     /// Packages whose name holds every word of `term`, in the projects the viewer may read

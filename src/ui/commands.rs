@@ -32,6 +32,14 @@ const NON_ALPHANUMERIC_BUT_SAFE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'+')
     .remove(b'@');
 
+/// Commands are shown for at most this many files of a package.
+const COMMANDS_FOR: usize = 10;
+
+/// `text` in single quotes for a POSIX shell (a quote inside closed, escaped, reopened).
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 /// The commands for one file, as (label, text).
 fn commands(
     api_base: &str,
@@ -43,7 +51,13 @@ fn commands(
     let shown = file.file_name.display();
     let out = shown.rsplit('/').next().unwrap_or(&shown).to_string();
     let (name, version, id) = (package.name.as_str(), package.version.as_str(), project.id);
-    let stored = shown.as_str();
+    // A file's directories may hold quotes and the like: written as a JSON string, which is a
+    // valid Python string literal too, and quoted for the shell.
+    let py_name = serde_json::to_string(&shown).unwrap_or_default();
+    let dirs = shown.rsplit_once('/').map(|(dirs, _)| dirs);
+    let path_flag = dirs
+        .map(|d| format!(" --path {}", shell_quote(d)))
+        .unwrap_or_default();
     vec![
         (
             "curl",
@@ -58,13 +72,13 @@ fn commands(
         (
             "python-gitlab",
             format!(
-                "import gitlab\ngl = gitlab.Gitlab(\"{api_base}\", private_token=TOKEN)\ndata = gl.projects.get({id}, lazy=True).generic_packages.download(\n    package_name=\"{name}\", package_version=\"{version}\", file_name=\"{stored}\")"
+                "import gitlab\ngl = gitlab.Gitlab(\"{api_base}\", private_token=TOKEN)\ndata = gl.projects.get({id}, lazy=True).generic_packages.download(\n    package_name=\"{name}\", package_version=\"{version}\", file_name={py_name})"
             ),
         ),
         (
             "depot pull",
             format!(
-                "depot pull {out} --url \"{api_base}\" --project {id} --package {name} --version {version}"
+                "depot pull {out} --url \"{api_base}\" --project {id} --package {name} --version {version}{path_flag}"
             ),
         ),
         (
@@ -89,12 +103,13 @@ pub fn for_package(
     package: &Package,
     files: &[PackageFile],
 ) -> Markup {
-    let mut newest: Vec<&PackageFile> = Vec::new();
-    for file in files {
-        if !newest.iter().any(|f| f.file_name == file.file_name) {
-            newest.push(file);
-        }
-    }
+    // The newest file of each name, the first few: commands are a page's largest part.
+    let mut seen = std::collections::HashSet::new();
+    let newest: Vec<&PackageFile> = files
+        .iter()
+        .filter(|f| seen.insert(f.file_name.as_str()))
+        .take(COMMANDS_FOR)
+        .collect();
     html! {
         h2 { "Use it" }
         p.muted { "Replace " code { "$TOKEN" } " with a personal access token. The CI snippets need no stored secret: GitLab's job token, or a GitHub OIDC ID token a trust rule accepts." }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 pub struct HomeQuery {
     search: Option<String>,
+    page: Option<usize>,
 }
 
 /// `GET /`.
@@ -35,7 +36,8 @@ pub async fn show(
         viewer: signed_in.as_ref(),
     };
     let term = query.search.unwrap_or_default();
-    let body = match content(&registry, &principal, &base, term.trim()).await {
+    let number = query.page.unwrap_or(1).max(1);
+    let body = match content(&registry, &principal, &base, (term.trim(), number)).await {
         Ok(body) => body,
         Err(e) => return failed(&registry, e),
     };
@@ -46,9 +48,10 @@ async fn content(
     registry: &AppState,
     principal: &Principal,
     base: &str,
-    term: &str,
+    (term, page): (&str, usize),
 ) -> Result<Markup, crate::registry::Error> {
-    let (groups, projects) = registry.overview(principal).await?;
+    let overview = registry.overview(principal, page).await?;
+    let (groups, projects) = (&overview.groups, &overview.projects);
     let found = if term.is_empty() {
         None
     } else {
@@ -88,7 +91,7 @@ async fn content(
             table {
                 thead { tr { th { "Project" } th.num { "Packages" } th.wide { "Visibility" } } }
                 tbody {
-                    @for summary in &projects {
+                    @for summary in projects {
                         @let project = &summary.seen.project;
                         tr {
                             td { a href=(format!("{base}/{}/-/packages", project.path_with_namespace)) { (project.path_with_namespace) } }
@@ -98,12 +101,19 @@ async fn content(
                     }
                 }
             }
+            nav.pages aria-label="Pages" {
+                @if page > 1 { a href=(format!("{base}/?page={}", page - 1)) rel="prev" { "Previous" } }
+                @if overview.has_next { a href=(format!("{base}/?page={}", page + 1)) rel="next" { "Next" } }
+            }
         }
         @if !groups.is_empty() {
             h2 { "Your groups" }
             ul {
-                @for group in &groups {
-                    li { (group.path) " · " a href=(format!("{base}/groups/{}/-/settings/packages_and_registries", group.path)) { "Package settings" } }
+                @for (group, owner) in groups {
+                    li {
+                        (group.path)
+                        @if *owner { " · " a href=(format!("{base}/groups/{}/-/settings/packages_and_registries", group.path)) { "Package settings" } }
+                    }
                 }
             }
         }

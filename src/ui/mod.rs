@@ -18,7 +18,7 @@ use crate::api::AppState;
 use crate::api::extract::Incoming;
 use crate::auth::Principal;
 use crate::registry::Error;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -33,6 +33,9 @@ pub use assets::total_bytes as asset_bytes;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
+
+/// The most a UI form may post: forms are a few fields.
+pub const FORM_LIMIT: usize = 64 << 10;
 
 /// The UI's routes (its pages under projects and groups come through [`fallback`]).
 pub fn routes() -> Router<AppState> {
@@ -49,6 +52,7 @@ pub fn routes() -> Router<AppState> {
             "/-/user_settings/personal_access_tokens/{id}/revoke",
             post(account::revoke),
         )
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }
 
 /// Every path no route takes: the UI's pages under projects and groups; GitLab's JSON 404 for
@@ -75,7 +79,9 @@ pub async fn fallback(State(registry): State<AppState>, request: Request) -> Res
         return layout::error_page(&frame, StatusCode::NOT_FOUND);
     };
     let Ok(incoming) = Incoming::from_request_parts(&mut parts, &()).await;
-    let request = Request::from_parts(parts, body);
+    // A form is a few fields: a larger body is refused as it arrives, never held.
+    let limited = http_body_util::Limited::new(body, FORM_LIMIT);
+    let request = Request::from_parts(parts, axum::body::Body::new(limited));
     let outcome = if read {
         page(&registry, &frame, &incoming, route).await
     } else if incoming.method == Method::POST {
@@ -178,7 +184,7 @@ async fn form(
 
 /// A token form's fields (read by hand: checkboxes repeat a name).
 async fn token_form(request: Request) -> tokens::TokenForm {
-    let body = axum::body::to_bytes(request.into_body(), 64 << 10)
+    let body = axum::body::to_bytes(request.into_body(), FORM_LIMIT)
         .await
         .unwrap_or_default();
     tokens::TokenForm::parse(&body)
@@ -212,6 +218,12 @@ pub async fn secure_headers(request: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
+    if response.headers().contains_key(header::SET_COOKIE) {
+        let no_store = HeaderValue::from_static("no-store");
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, no_store);
+    }
     if html {
         let headers = response.headers_mut();
         let csp = HeaderValue::from_static(CONTENT_SECURITY_POLICY);

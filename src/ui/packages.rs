@@ -155,9 +155,11 @@ pub async fn show(
     (project, package_id): (&str, i64),
 ) -> Result<Response, Error> {
     let access = project_for(registry, principal, project, Action::Read).await?;
-    let (package, files) = registry
+    let (package, mut files) = registry
         .package_with_files(principal, &access, package_id)
         .await?;
+    let more = files.len().saturating_sub(FILES_SHOWN);
+    files.truncate(FILES_SHOWN);
     let may_delete = access.may(principal, Action::Delete);
     let base = frame.base;
     let path = &access.project.path_with_namespace;
@@ -194,6 +196,7 @@ pub async fn show(
                 }
             }
         }
+        @if more > 0 { p.muted { (more) " older files are not shown." } }
         (commands::for_package(api_base, &access.project, &package, &files))
         @if may_delete {
             h2 { "Delete" }
@@ -207,18 +210,20 @@ pub async fn show(
     Ok(answer(StatusCode::OK, page(frame, &title, body)))
 }
 
-/// Ids of the newest file of each name (what a download of that name serves).
-fn newest_of_each_name(files: &[PackageFile]) -> Vec<i64> {
-    let mut seen: Vec<&str> = Vec::new();
-    let mut newest = Vec::new();
-    for file in files {
-        if !seen.contains(&file.file_name.as_str()) {
-            seen.push(file.file_name.as_str());
-            newest.push(file.id);
-        }
-    }
-    newest
+/// Ids of the newest file of each name (what a download of that name serves); `files` are
+/// newest first.
+fn newest_of_each_name(files: &[PackageFile]) -> std::collections::HashSet<i64> {
+    let mut seen = std::collections::HashSet::new();
+    files
+        .iter()
+        .filter(|f| seen.insert(f.file_name.as_str()))
+        .map(|f| f.id)
+        .collect()
 }
+
+/// A package page lists at most this many files (the newest): a page stays small whatever a
+/// package holds.
+const FILES_SHOWN: usize = 500;
 
 /// `GET /<project>/-/packages/<id>/files/<file id>/download`: the file, as the API serves it.
 pub async fn download(
@@ -231,9 +236,11 @@ pub async fn download(
     let (package, files) = registry
         .package_with_files(principal, &access, package_id)
         .await?;
+    // Only the newest file of a name is downloaded by name: an older duplicate is not offered.
+    let newest = newest_of_each_name(&files);
     let file = files
         .into_iter()
-        .find(|f| f.id == file_id)
+        .find(|f| f.id == file_id && newest.contains(&f.id))
         .ok_or(Error::NotFound(Missing::PackageFile))?;
     let at = FileCoordinates {
         project: ProjectRef::Id(access.project.id),

@@ -61,9 +61,10 @@ const listedSha = (await page.locator("td code").first().textContent()).trim();
 
 // Copy the curl command and run it.
 const curlCopy = page.locator("p", { hasText: "curl" }).getByRole("button", { name: "Copy" }).first();
+await page.bringToFront();
 await curlCopy.click();
 const said = await page
-  .waitForFunction((el) => el.textContent === "Copied", await curlCopy.elementHandle(), { timeout: 2000 })
+  .waitForFunction((el) => el.textContent === "Copied", await curlCopy.elementHandle(), { timeout: 1500 })
   .then(() => true, () => false);
 check(said, "the copy button says it copied");
 const copied = await page.evaluate(() => navigator.clipboard.readText());

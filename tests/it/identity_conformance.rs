@@ -358,6 +358,7 @@ async fn web_sessions(s: Subject) {
     let session = WebSession {
         sha256: [3; 32],
         user_id: alice.id,
+        token_id: 9,
         csrf: "form-token".into(),
         created_at: t(1),
         expires_at: t(3_600_000),

@@ -122,6 +122,31 @@ async fn signing_in_checks_the_form_and_the_token(backend: Backend) {
     assert_eq!(refused.status.as_u16(), 403);
     assert!(set_cookie(&refused, "depot_session").is_none());
     assert!(sign_in(&app, &api).await.is_ok());
+    // A session ends with the token it was signed in with.
+    let session = sign_in(&app, &api).await.unwrap();
+    let cookie = format!("depot_session={session}");
+    assert!(
+        app.get("/", &[("Cookie", &cookie)])
+            .await
+            .text()
+            .contains("Sign out")
+    );
+    let revoke = "/api/v4/personal_access_tokens/self";
+    let gone = app
+        .send(
+            "DELETE",
+            revoke,
+            &[("PRIVATE-TOKEN", &api)],
+            Vec::<u8>::new(),
+        )
+        .await;
+    assert_eq!(gone.status.as_u16(), 204);
+    assert!(
+        !app.get("/", &[("Cookie", &cookie)])
+            .await
+            .text()
+            .contains("Sign out")
+    );
 }
 
 async fn signing_out_ends_the_session_everywhere(backend: Backend) {
@@ -167,6 +192,7 @@ async fn an_expired_session_is_anonymous(backend: Backend) {
     let session = WebSession {
         sha256: depot::auth::hash_secret("expired-session"),
         user_id: dev.id,
+        token_id: 1,
         csrf: "x".into(),
         created_at: now.plus_seconds(-7200),
         expires_at: now.plus_seconds(-1),
@@ -470,6 +496,55 @@ async fn links_follow_the_public_urls_base_path(backend: Backend) {
     );
 }
 
+/// What the reviews of the UI asked for: forms are bounded, snippets cannot be made code, an
+/// older duplicate is not served as the newest, groups cannot take the UI's own names.
+async fn hostile_input_is_contained(backend: Backend) {
+    let (app, api, _) = setup(backend).await;
+    // A body far larger than any form: refused, never held.
+    let huge = vec![b'a'; 1 << 20];
+    let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+    let answer = app.send("POST", "/-/sign_in", &headers, huge.clone()).await;
+    assert_eq!(answer.status.as_u16(), 413);
+    let answer = app
+        .send("POST", "/team/secret/-/packages/1/delete", &headers, huge)
+        .await;
+    assert!(answer.status.is_client_error());
+    // A file whose directories hold quotes: the python-gitlab snippet keeps them in a string.
+    let file = "/api/v4/projects/team%2Fsecret/packages/generic/tool/1.0/odd.txt?path=x%22%29%3Bimport%20os";
+    let put = app.put(file, &[("PRIVATE-TOKEN", &api)], b"1").await;
+    assert_eq!(put.status.as_u16(), 201, "{}", put.text());
+    let cookie = format!("depot_session={}", sign_in(&app, &api).await.unwrap());
+    let list = app
+        .get("/team/secret/-/packages", &[("Cookie", &cookie)])
+        .await
+        .text();
+    let id = list
+        .split("/team/secret/-/packages/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let page = app
+        .get(
+            &format!("/team/secret/-/packages/{id}"),
+            &[("Cookie", &cookie)],
+        )
+        .await
+        .text();
+    assert!(
+        page.contains(r#"file_name=&quot;x\&quot;);import os/odd.txt&quot;)"#),
+        "{page}"
+    );
+    // Groups cannot take the UI's or the API's names.
+    for reserved in ["api", "groups", "-"] {
+        assert!(
+            app.admin.create_group(reserved).await.is_err(),
+            "{reserved}"
+        );
+    }
+}
+
 on_every_backend!(
     pages_carry_a_strict_policy_and_show_what_the_viewer_may_see,
     signing_in_checks_the_form_and_the_token,
@@ -480,4 +555,5 @@ on_every_backend!(
     owners_set_the_duplicate_rule,
     tokens_are_made_shown_once_and_revoked,
     links_follow_the_public_urls_base_path,
+    hostile_input_is_contained,
 );

@@ -15,6 +15,7 @@ impl WebSessionStore for DynamoMetaStore {
     async fn create_web_session(&self, s: &WebSession) -> StoreResult<()> {
         let item = ItemWriter::new(&Key::web_session(&s.sha256))
             .n("user_id", s.user_id)
+            .n("token_id", s.token_id)
             .s("csrf", &s.csrf)
             .n("created_at", s.created_at.millis())
             .n("expires_at", s.expires_at.millis())
@@ -38,6 +39,7 @@ impl WebSessionStore for DynamoMetaStore {
         Ok(Some(WebSession {
             sha256: *sha256,
             user_id: f.n("user_id")?,
+            token_id: f.n("token_id")?,
             csrf: f.s("csrf")?,
             created_at: Timestamp::from_millis(f.n("created_at")?),
             expires_at: Timestamp::from_millis(f.n("expires_at")?),

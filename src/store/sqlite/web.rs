@@ -18,11 +18,12 @@ impl WebSessionStore for SqliteMetaStore {
             )
             .map_err(db_err)?;
             c.execute_cached(
-                "INSERT INTO web_sessions (sha256, user_id, csrf, created_at, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO web_sessions (sha256, user_id, token_id, csrf, created_at, \
+                 expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     s.sha256.as_slice(),
                     s.user_id,
+                    s.token_id,
                     s.csrf,
                     s.created_at.millis(),
                     s.expires_at.millis()
@@ -38,16 +39,17 @@ impl WebSessionStore for SqliteMetaStore {
         let sha = *sha256;
         self.read(move |c| {
             c.query_row_cached(
-                "SELECT user_id, csrf, created_at, expires_at FROM web_sessions \
+                "SELECT user_id, token_id, csrf, created_at, expires_at FROM web_sessions \
                  WHERE sha256 = ?1",
                 [sha.as_slice()],
                 |r| {
                     Ok(WebSession {
                         sha256: sha,
                         user_id: r.get(0)?,
-                        csrf: r.get(1)?,
-                        created_at: Timestamp::from_millis(r.get(2)?),
-                        expires_at: Timestamp::from_millis(r.get(3)?),
+                        token_id: r.get(1)?,
+                        csrf: r.get(2)?,
+                        created_at: Timestamp::from_millis(r.get(3)?),
+                        expires_at: Timestamp::from_millis(r.get(4)?),
                     })
                 },
             )

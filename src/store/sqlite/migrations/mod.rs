@@ -294,6 +294,7 @@ fn v9_web_sessions(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         "CREATE TABLE web_sessions (
             sha256 BLOB PRIMARY KEY,
             user_id INTEGER NOT NULL REFERENCES users(id),
+            token_id INTEGER NOT NULL,
             csrf TEXT NOT NULL,
             created_at INTEGER NOT NULL,
             expires_at INTEGER NOT NULL
