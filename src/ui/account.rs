@@ -47,7 +47,8 @@ pub async fn show(State(registry): State<AppState>, headers: HeaderMap) -> Respo
         base: &base,
         viewer: Some(&viewer),
     };
-    let result = tokens::personal(&registry, &frame, &viewer.principal, None).await;
+    let result =
+        tokens::personal(&registry, &frame, &viewer.principal, tokens::Said::Nothing).await;
     outcome(&registry, &viewer, result)
 }
 

@@ -125,7 +125,7 @@ async fn page(
         }
         UiRoute::GroupSettings(group) => settings::show(registry, frame, &principal, &group).await,
         UiRoute::DeployTokens(project) => {
-            tokens::deploy(registry, frame, &principal, &project, None).await
+            tokens::deploy(registry, frame, &principal, &project, tokens::Said::Nothing).await
         }
         UiRoute::DeletePackage(..) | UiRoute::DeleteFile(..) | UiRoute::RevokeDeployToken(..) => {
             Ok(crate::api::error::no_route())

@@ -40,15 +40,43 @@ fn day(at: Timestamp) -> String {
     at.to_iso8601()[..10].to_string()
 }
 
-/// The secret of a token just made: shown this once, with a copy button.
-fn made(secret: Option<&str>) -> Markup {
+/// What the page says after a form: the secret of a token just made (shown this once, with
+/// a copy button), or why none was made.
+pub enum Said<'a> {
+    Nothing,
+    Made(&'a str),
+    Refused(String),
+}
+
+fn made(said: &Said<'_>) -> Markup {
     html! {
-        @if let Some(secret) = secret {
+        @if let Said::Refused(why) = said {
+            p.notice.error role="alert" { (why) }
+        }
+        @if let Said::Made(secret) = said {
             div.notice.success role="status" {
                 p { "Your new token. Copy it now: it will not be shown again." }
                 p { code id="new-token" { (secret) } button.copy.secondary type="button" data-copy="new-token" hidden { "Copy" } }
             }
         }
+    }
+}
+
+/// 201 for a page showing a token just made, 400 for one saying why none was, else 200.
+fn status_of(said: &Said<'_>) -> StatusCode {
+    match said {
+        Said::Nothing => StatusCode::OK,
+        Said::Made(_) => StatusCode::CREATED,
+        Said::Refused(_) => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// A form's refusal in words the page can show (the input's fault), or `None` (a failure).
+fn refusal(e: &Error) -> Option<String> {
+    match e {
+        Error::Invalid(params) => Some(params.to_string()),
+        Error::BadRequest(why) => Some(why.clone()),
+        _ => None,
     }
 }
 
@@ -87,7 +115,7 @@ pub async fn personal(
     registry: &Registry,
     frame: &Frame<'_>,
     principal: &Principal,
-    secret: Option<&str>,
+    said: Said<'_>,
 ) -> Result<Response, Error> {
     let tokens = registry.personal_tokens(principal, None).await?;
     let base = frame.base;
@@ -95,7 +123,7 @@ pub async fn personal(
     let action = format!("{base}/-/user_settings/personal_access_tokens");
     let body = html! {
         h1 { "Personal access tokens" }
-        (made(secret))
+        (made(&said))
         h2 { "Add a token" }
         form method="post" action=(action) {
             input type="hidden" name="csrf" value=(csrf);
@@ -112,12 +140,10 @@ pub async fn personal(
         h2 { "Your tokens" }
         (token_rows(&tokens, |t| Some(format!("{action}/{}/revoke", t.id)), csrf))
     };
-    let status = if secret.is_some() {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(answer(status, page(frame, "Personal access tokens", body)))
+    Ok(answer(
+        status_of(&said),
+        page(frame, "Personal access tokens", body),
+    ))
 }
 
 /// `POST` of the personal token form: the page again, showing the new secret once.
@@ -127,23 +153,35 @@ pub async fn create_personal(
     principal: &Principal,
     form: TokenForm,
 ) -> Result<Response, Error> {
-    let expires_at = match form.expires_at.trim() {
-        "" => None,
-        text => Some(
-            Timestamp::parse_date(text)
-                .ok_or_else(|| crate::registry::invalid("expires_at is invalid"))?,
-        ),
+    let made = match expiry(&form.expires_at) {
+        Ok(expires_at) if !form.name.trim().is_empty() => {
+            let request = TokenRequest {
+                name: form.name.trim().to_string(),
+                scopes: form.scopes,
+                expires_at,
+            };
+            registry.create_own_token(principal, request).await
+        }
+        Ok(_) => Err(crate::registry::invalid("name is missing")),
+        Err(e) => Err(e),
     };
-    let request = TokenRequest {
-        name: form.name.trim().to_string(),
-        scopes: form.scopes,
-        expires_at,
-    };
-    if request.name.is_empty() {
-        return Err(crate::registry::invalid("name is missing"));
+    match made {
+        Ok((_, secret)) => personal(registry, frame, principal, Said::Made(&secret)).await,
+        Err(e) => match refusal(&e) {
+            Some(why) => personal(registry, frame, principal, Said::Refused(why)).await,
+            None => Err(e),
+        },
     }
-    let (_, secret) = registry.create_own_token(principal, request).await?;
-    personal(registry, frame, principal, Some(&secret)).await
+}
+
+/// A form's expiry date (`YYYY-MM-DD`), if given.
+fn expiry(text: &str) -> Result<Option<Timestamp>, Error> {
+    match text.trim() {
+        "" => Ok(None),
+        text => Timestamp::parse_date(text)
+            .map(Some)
+            .ok_or_else(|| crate::registry::invalid("expires_at is invalid")),
+    }
 }
 
 /// `POST …/<id>/revoke` of a personal token.
@@ -173,7 +211,7 @@ pub async fn deploy(
     frame: &Frame<'_>,
     principal: &Principal,
     project: &str,
-    secret: Option<&str>,
+    said: Said<'_>,
 ) -> Result<Response, Error> {
     let place = project_place(registry, principal, project).await?;
     let tokens = registry.deploy_tokens(principal, &place).await?;
@@ -182,7 +220,7 @@ pub async fn deploy(
     let action = format!("{base}/{project}/-/settings/repository");
     let body = html! {
         h1 { (project) " · Deploy tokens" }
-        (made(secret))
+        (made(&said))
         form method="post" action=(action) {
             input type="hidden" name="csrf" value=(csrf);
             label for="name" { "Name" }
@@ -197,12 +235,7 @@ pub async fn deploy(
         }
         (token_rows(&tokens, |t| Some(format!("{action}/deploy_tokens/{}/revoke", t.id)), csrf))
     };
-    let status = if secret.is_some() {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(answer(status, page(frame, "Deploy tokens", body)))
+    Ok(answer(status_of(&said), page(frame, "Deploy tokens", body)))
 }
 
 /// `POST` of the deploy token form.
@@ -214,22 +247,28 @@ pub async fn create_deploy(
     form: TokenForm,
 ) -> Result<Response, Error> {
     let place = project_place(registry, principal, project).await?;
-    let expires_at = match form.expires_at.trim() {
-        "" => None,
-        text => Some(
-            Timestamp::parse_date(text)
-                .ok_or_else(|| crate::registry::invalid("expires_at is invalid"))?,
-        ),
+    let expires_at = match expiry(&form.expires_at) {
+        Ok(at) => at,
+        Err(e) => {
+            let why = refusal(&e).unwrap_or_default();
+            return deploy(registry, frame, principal, project, Said::Refused(why)).await;
+        }
     };
     let request = DeployTokenRequest {
         name: form.name.trim().to_string(),
         scopes: form.scopes,
         expires_at,
     };
-    let (_, secret) = registry
+    match registry
         .create_deploy_token(principal, &place, request)
-        .await?;
-    deploy(registry, frame, principal, project, Some(&secret)).await
+        .await
+    {
+        Ok((_, secret)) => deploy(registry, frame, principal, project, Said::Made(&secret)).await,
+        Err(e) => match refusal(&e) {
+            Some(why) => deploy(registry, frame, principal, project, Said::Refused(why)).await,
+            None => Err(e),
+        },
+    }
 }
 
 /// `POST …/deploy_tokens/<id>/revoke`.

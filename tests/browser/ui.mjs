@@ -62,9 +62,15 @@ const listedSha = (await page.locator("td code").first().textContent()).trim();
 // Copy the curl command and run it.
 const curlCopy = page.locator("p", { hasText: "curl" }).getByRole("button", { name: "Copy" }).first();
 await page.bringToFront();
+// Watch the button before clicking: it says "Copied" for a moment once the copy is done.
+await curlCopy.evaluate((el) => {
+  window.sawCopied = false;
+  new MutationObserver(() => { if (el.textContent === "Copied") window.sawCopied = true; })
+    .observe(el, { childList: true, characterData: true, subtree: true });
+});
 await curlCopy.click();
 const said = await page
-  .waitForFunction((el) => el.textContent === "Copied", await curlCopy.elementHandle(), { timeout: 1500 })
+  .waitForFunction(() => window.sawCopied === true, null, { timeout: 10000 })
   .then(() => true, () => false);
 check(said, "the copy button says it copied");
 const copied = await page.evaluate(() => navigator.clipboard.readText());

@@ -411,6 +411,14 @@ async fn tokens_are_made_shown_once_and_revoked(backend: Backend) {
     let csrf = csrf_of(&page);
     let forged = post_form(&app, &me, page_uri, "csrf=x&name=ci&scopes=api".into()).await;
     assert_eq!(forged.status.as_u16(), 403);
+    // A form the token cannot be made from: the page again, saying why.
+    let no_scope = post_form(&app, &me, page_uri, format!("csrf={csrf}&name=ci")).await;
+    assert_eq!(no_scope.status.as_u16(), 400);
+    assert!(
+        no_scope
+            .text()
+            .contains("scopes does not have a valid value")
+    );
     let form = format!("csrf={csrf}&name=ci&scopes=api&scopes=read_api");
     let made = post_form(&app, &me, page_uri, form).await;
     assert_eq!(made.status.as_u16(), 201);
