@@ -2,7 +2,7 @@
 //! search over package names.
 
 use super::layout::{Frame, answer, page};
-use super::session::{base_path, failed, viewer};
+use super::session::{base_path, failed, failed_as, viewer};
 use crate::api::AppState;
 use crate::auth::Principal;
 use axum::extract::{Query, State};
@@ -39,7 +39,7 @@ pub async fn show(
     let number = query.page.unwrap_or(1).max(1);
     let body = match content(&registry, &principal, &base, (term.trim(), number)).await {
         Ok(body) => body,
-        Err(e) => return failed(&registry, e),
+        Err(e) => return failed_as(&registry, signed_in.as_ref(), e),
     };
     answer(StatusCode::OK, page(&frame, "Packages", body))
 }

@@ -166,12 +166,17 @@ pub fn refused_form(registry: &AppState) -> Response {
 
 /// A use case's failure as an error page (its details are logged, never shown).
 pub fn failed(registry: &AppState, e: Error) -> Response {
+    failed_as(registry, None, e)
+}
+
+/// [`failed`], drawn for `viewer` (signed in: the header says so).
+pub fn failed_as(registry: &AppState, viewer: Option<&SignedIn>, e: Error) -> Response {
     let status = e.into_response().status();
     let base = base_path(registry);
     error_page(
         &Frame {
             base: &base,
-            viewer: None,
+            viewer,
         },
         status,
     )
@@ -199,7 +204,7 @@ pub async fn sign_out(
         }
         let id = cookie(&headers, SESSION_COOKIE).unwrap_or_default();
         if let Err(e) = registry.sign_out(id).await {
-            return failed(&registry, e);
+            return failed_as(&registry, Some(viewer), e);
         }
     }
     let base = base_path(&registry);
