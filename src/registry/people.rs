@@ -290,19 +290,7 @@ impl Registry {
         request: TokenRequest,
     ) -> Result<(Token, String), Error> {
         let user = self.signed_in(principal).await?;
-        let scopes = scopes_for(TokenKind::Personal, &request.scopes)?;
-        let secret = new_secret(TokenKind::Personal);
-        let new = NewToken {
-            name: request.name,
-            sha256: hash_secret(&secret),
-            grant: TokenGrant::Personal {
-                user_id: user.id,
-                scopes,
-            },
-            expires_at: Some(personal_expiry(request.expires_at, CREATED_DAYS)?),
-        };
-        let made = self.meta.create_token(new, Timestamp::now()).await?;
-        Ok((made, secret))
+        self.make_personal_token(&user, request).await
     }
 
     /// `POST /users/:id/personal_access_tokens`: an administrator makes a user's token.
@@ -318,6 +306,16 @@ impl Registry {
             .user_by_id(user_id)
             .await?
             .ok_or(Error::NotFound(Missing::User))?;
+        self.make_personal_token(&user, request).await
+    }
+
+    /// A personal token of `user` as `request` asks (scopes checked, expiry within a year):
+    /// its record and its secret, shown this once.
+    async fn make_personal_token(
+        &self,
+        user: &User,
+        request: TokenRequest,
+    ) -> Result<(Token, String), Error> {
         let scopes = scopes_for(TokenKind::Personal, &request.scopes)?;
         let secret = new_secret(TokenKind::Personal);
         let new = NewToken {

@@ -266,28 +266,8 @@ impl IdentityStore for SqliteMetaStore {
 
     async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token> {
         self.call(move |c| {
-            let parts = token.grant.to_parts();
-            let (kind, value) = target_columns(parts.target.as_ref());
-            c.execute_cached(
-                "INSERT INTO tokens (kind, sha256, scopes, user_id, target_kind, target, \
-                 expires_at, created_at, name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    parts.kind.as_str(),
-                    token.sha256.as_slice(),
-                    Scope::join(&parts.scopes),
-                    parts.user_id,
-                    kind,
-                    value,
-                    token.expires_at.map(Timestamp::millis),
-                    now.millis(),
-                    token.name,
-                ],
-            )
-            .map_err(exists_as(
-                Record::Token,
-                format!("sha256 {}...", hex::encode(&token.sha256[..4])),
-            ))?;
-            Ok(token.into_token(c.last_insert_rowid(), now))
+            let id = insert_token(c, &token, now)?;
+            Ok(token.into_token(id, now))
         })
         .await
     }
@@ -332,25 +312,7 @@ impl IdentityStore for SqliteMetaStore {
             if revoked == 0 {
                 return Err(StoreError::not_found(Record::Token, old));
             }
-            let parts = new.grant.to_parts();
-            let (kind, value) = target_columns(parts.target.as_ref());
-            tx.execute(
-                "INSERT INTO tokens (kind, sha256, scopes, user_id, target_kind, target, \
-                 expires_at, created_at, name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    parts.kind.as_str(),
-                    new.sha256.as_slice(),
-                    Scope::join(&parts.scopes),
-                    parts.user_id,
-                    kind,
-                    value,
-                    new.expires_at.map(Timestamp::millis),
-                    now.millis(),
-                    new.name,
-                ],
-            )
-            .map_err(db_err)?;
-            let id = tx.last_insert_rowid();
+            let id = insert_token(&tx, &new, now)?;
             tx.commit().map_err(db_err)?;
             Ok(new.into_token(id, now))
         })
@@ -386,4 +348,30 @@ impl IdentityStore for SqliteMetaStore {
         })
         .await
     }
+}
+
+/// Insert `token` (made at `now`); its id. `AlreadyExists` if its hash is taken.
+fn insert_token(c: &rusqlite::Connection, token: &NewToken, now: Timestamp) -> StoreResult<i64> {
+    let parts = token.grant.to_parts();
+    let (kind, value) = target_columns(parts.target.as_ref());
+    c.execute_cached(
+        "INSERT INTO tokens (kind, sha256, scopes, user_id, target_kind, target, \
+         expires_at, created_at, name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            parts.kind.as_str(),
+            token.sha256.as_slice(),
+            Scope::join(&parts.scopes),
+            parts.user_id,
+            kind,
+            value,
+            token.expires_at.map(Timestamp::millis),
+            now.millis(),
+            token.name,
+        ],
+    )
+    .map_err(exists_as(
+        Record::Token,
+        format!("sha256 {}...", hex::encode(&token.sha256[..4])),
+    ))?;
+    Ok(c.last_insert_rowid())
 }
