@@ -32,6 +32,17 @@ impl Incoming {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Who presents this request's credential, their token's scope checked for `action`.
+    pub async fn principal(
+        &self,
+        registry: &crate::registry::Registry,
+        action: crate::auth::Action,
+    ) -> Result<crate::auth::Principal, Error> {
+        registry
+            .authenticate(self.credential.as_ref(), action)
+            .await
+    }
+
     /// The query pairs as `(&str, &str)`.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.query.iter().map(|(k, v)| (k.as_str(), v.as_str()))

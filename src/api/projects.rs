@@ -5,7 +5,7 @@ use super::AppState;
 use super::extract::{Incoming, integer_param, project_ref};
 use super::pagination::{base_url, paginated};
 use super::params::Params;
-use crate::auth::{Action, Principal};
+use crate::auth::Action;
 use crate::domain::{GroupRef, InvalidParams, Listed, Page, parse_bool};
 use crate::registry::{Error, Missing, ProjectRequest, SeenProject};
 use crate::wire::people::{GroupEntity, PermissionsEntity, ProjectEntity};
@@ -13,16 +13,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-
-async fn principal(
-    registry: &AppState,
-    incoming: &Incoming,
-    action: Action,
-) -> Result<Principal, Error> {
-    registry
-        .authenticate(incoming.credential.as_ref(), action)
-        .await
-}
 
 /// `page` and `per_page` of a list route.
 pub(super) fn page(incoming: &Incoming) -> Result<Page, Error> {
@@ -48,7 +38,7 @@ fn entity(seen: &SeenProject, base: &str) -> ProjectEntity {
 
 /// `GET /projects` (`membership`, `search`, pagination).
 pub async fn list(State(registry): State<AppState>, incoming: Incoming) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let principal = incoming.principal(&registry, Action::Read).await?;
     let page = page(&incoming)?;
     let membership = incoming.query_value("membership").and_then(parse_bool) == Some(true);
     let search = incoming.query_value("search").map(str::to_lowercase);
@@ -75,7 +65,7 @@ pub async fn show(
     Path(id): Path<String>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let principal = incoming.principal(&registry, Action::Read).await?;
     let seen = registry
         .visible_project(&principal, &project_ref(&id))
         .await?;
@@ -90,7 +80,7 @@ pub async fn create(
     incoming: Incoming,
     params: Params,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Write).await?;
+    let principal = incoming.principal(&registry, Action::Write).await?;
     registry.signed_in(&principal).await?;
     let path = match (params.string("path")?, params.string("name")?) {
         (Some(path), _) if !path.is_empty() => path,
@@ -116,7 +106,7 @@ pub async fn list_groups(
     State(registry): State<AppState>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let principal = incoming.principal(&registry, Action::Read).await?;
     let page = page(&incoming)?;
     let base = base_url(&registry, &incoming.headers);
     let listed = Listed::page_of(registry.member_groups(&principal).await?, page);
@@ -143,7 +133,7 @@ pub async fn show_group(
     Path(id): Path<String>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let principal = incoming.principal(&registry, Action::Read).await?;
     let reference = GroupRef::parse(&id).ok_or(Error::NotFound(Missing::Group))?;
     let (group, projects) = registry.group_with_projects(&principal, &reference).await?;
     let base = base_url(&registry, &incoming.headers);
@@ -161,7 +151,7 @@ pub async fn create_group(
     incoming: Incoming,
     params: Params,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Write).await?;
+    let principal = incoming.principal(&registry, Action::Write).await?;
     registry.signed_in(&principal).await?;
     let path = params.required_string("path")?;
     params.required_string("name")?;

@@ -6,7 +6,7 @@ use super::AppState;
 use super::extract::{Incoming, integer_param};
 use super::pagination::{base_url, paginated};
 use super::params::Params;
-use crate::auth::{Action, Principal};
+use crate::auth::Action;
 use crate::domain::{Listed, Timestamp};
 use crate::registry::{Error, Missing, TokenRef, TokenRequest};
 use crate::wire::people::{PersonalAccessTokenEntity, UserBasic, UserEntity};
@@ -15,22 +15,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-async fn principal(
-    registry: &AppState,
-    incoming: &Incoming,
-    action: Action,
-) -> Result<Principal, Error> {
-    registry
-        .authenticate(incoming.credential.as_ref(), action)
-        .await
-}
-
 /// `GET /user`.
 pub async fn current(
     State(registry): State<AppState>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let principal = incoming.principal(&registry, Action::Read).await?;
     let user = registry.signed_in(&principal).await?;
     let base = base_url(&registry, &incoming.headers);
     Ok(Json(UserEntity::new(&user, &base, user.admin)).into_response())
@@ -39,7 +29,7 @@ pub async fn current(
 /// `GET /users`: every user (`username` the one of that name, `search` those whose name
 /// contains it), paginated.
 pub async fn list(State(registry): State<AppState>, incoming: Incoming) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let principal = incoming.principal(&registry, Action::Read).await?;
     let page = super::projects::page(&incoming)?;
     let base = base_url(&registry, &incoming.headers);
     let users = match incoming.query_value("username") {
@@ -72,7 +62,7 @@ pub async fn show(
     Path(id): Path<String>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let principal = incoming.principal(&registry, Action::Read).await?;
     let id = integer_param("id", &id)?;
     let user = registry
         .find_user(&principal, Ok(id))
@@ -89,7 +79,7 @@ pub async fn create(
     incoming: Incoming,
     params: Params,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Write).await?;
+    let principal = incoming.principal(&registry, Action::Write).await?;
     registry.administrator(&principal).await?;
     let username = params.required_string("username")?;
     let admin = params.boolean("admin")?.unwrap_or(false);
@@ -109,7 +99,7 @@ pub async fn create_token(
     incoming: Incoming,
     params: Params,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Write).await?;
+    let principal = incoming.principal(&registry, Action::Write).await?;
     registry.administrator(&principal).await?;
     let user_id = integer_param("user_id", &id)?;
     let request = TokenRequest {
@@ -140,7 +130,7 @@ pub async fn list_tokens(
     State(registry): State<AppState>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let principal = incoming.principal(&registry, Action::Read).await?;
     let user_id = match incoming.query_value("user_id") {
         Some(v) => Some(integer_param("user_id", v)?),
         None => None,
@@ -181,7 +171,7 @@ pub async fn show_token(
     incoming: Incoming,
 ) -> Result<Response, Error> {
     let which = token_ref(&id)?;
-    let principal = principal(&registry, &incoming, Action::Read).await?;
+    let principal = incoming.principal(&registry, Action::Read).await?;
     let (_, token) = registry.personal_token(&principal, which).await?;
     Ok(Json(PersonalAccessTokenEntity::new(
         &token,
@@ -199,7 +189,7 @@ pub async fn rotate_token(
     params: Params,
 ) -> Result<Response, Error> {
     let which = token_ref(&id)?;
-    let principal = principal(&registry, &incoming, Action::Write).await?;
+    let principal = incoming.principal(&registry, Action::Write).await?;
     let (token, secret) = registry
         .rotate_token(&principal, which, params.date("expires_at")?)
         .await?;
@@ -218,7 +208,7 @@ pub async fn revoke_token(
         TokenRef::Current => Action::Read,
         TokenRef::Id(_) => Action::Write,
     };
-    let principal = principal(&registry, &incoming, action).await?;
+    let principal = incoming.principal(&registry, action).await?;
     registry.revoke_personal_token(&principal, which).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
