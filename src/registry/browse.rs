@@ -7,13 +7,9 @@ use crate::domain::{Package, PackageFile, PackageStatus};
 
 impl Registry {
     /// How many live files each of `packages` holds, and their bytes in all.
-    pub async fn file_totals(&self, packages: &[Package]) -> Result<Vec<(usize, u64)>, Error> {
-        let mut totals = Vec::with_capacity(packages.len());
-        for package in packages {
-            let files = self.meta.files_of(package.id).await?;
-            totals.push((files.len(), files.iter().map(|f| f.size).sum()));
-        }
-        Ok(totals)
+    pub async fn file_totals(&self, packages: &[Package]) -> Result<Vec<(u64, u64)>, Error> {
+        let ids: Vec<i64> = packages.iter().map(|p| p.id).collect();
+        Ok(self.meta.file_totals(&ids).await?)
     }
 
     /// A package of the project and its live files, newest first: a listed package to any

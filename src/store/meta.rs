@@ -159,6 +159,17 @@ pub trait PackageStore: Send + Sync + 'static {
     /// The live files of a package, in no particular order.
     async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>>;
 
+    /// How many live files each of `package_ids` holds and their bytes in all (a list page's
+    /// rows in the web UI). By default one package after another.
+    async fn file_totals(&self, package_ids: &[i64]) -> StoreResult<Vec<(u64, u64)>> {
+        let mut totals = Vec::with_capacity(package_ids.len());
+        for &id in package_ids {
+            let files = self.files_of(id).await?;
+            totals.push((files.len() as u64, files.iter().map(|f| f.size).sum()));
+        }
+        Ok(totals)
+    }
+
     /// Mark a live package pending destruction: it leaves lists and downloads at once, and
     /// its name and version are free for a new package. `NotFound` if it is not live.
     async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()>;

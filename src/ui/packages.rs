@@ -89,7 +89,7 @@ fn package_table(
     base: &str,
     path: &str,
     packages: &[crate::domain::Package],
-    totals: &[(usize, u64)],
+    totals: &[(u64, u64)],
 ) -> Markup {
     html! {
         @if packages.is_empty() {

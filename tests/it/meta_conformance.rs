@@ -595,8 +595,21 @@ async fn packages_by_id_and_their_files(s: Subject) {
     assert_eq!(m.package_by_id(p.id + 1000).await.unwrap(), None);
     let mut files = m.files_of(p.id).await.unwrap();
     files.sort_by_key(|f| f.id);
-    assert_eq!(files, vec![f1, f2, f3]);
+    let bytes: u64 = files.iter().map(|f| f.size).sum();
+    assert_eq!(files, vec![f1, f2.clone(), f3]);
     assert!(m.files_of(p.id + 1000).await.unwrap().is_empty());
+    // A list page's totals: per package in the order asked, none for an unknown one; a
+    // deleted file no longer counts.
+    let (q, _) = put(m, a, "other", "1.0", "c.bin", false).await;
+    let totals = m.file_totals(&[p.id, p.id + 1000, q.id]).await.unwrap();
+    assert_eq!(totals[0], (3, bytes));
+    assert_eq!((totals[1], totals[2].0), ((0, 0), 1));
+    m.delete_file(&f2, t(99)).await.unwrap();
+    assert_eq!(
+        m.file_totals(&[p.id]).await.unwrap()[0],
+        (2, bytes - f2.size)
+    );
+    assert!(m.file_totals(&[]).await.unwrap().is_empty());
 }
 
 async fn deletes_and_purge_records(s: Subject) {

@@ -361,6 +361,37 @@ impl PackageStore for SqliteMetaStore {
         .await
     }
 
+    /// One grouped query for the whole page.
+    async fn file_totals(&self, package_ids: &[i64]) -> StoreResult<Vec<(u64, u64)>> {
+        if package_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = package_ids.to_vec();
+        let found: std::collections::HashMap<i64, (u64, u64)> = self
+            .read(move |c| {
+                let list = vec!["?"; ids.len()].join(", ");
+                let sql = format!(
+                    "SELECT package_id, COUNT(*), COALESCE(SUM(size), 0) FROM package_files \
+                     WHERE package_id IN ({list}) AND status != '{DOOMED}' GROUP BY package_id"
+                );
+                let mut statement = c.prepare(&sql).map_err(db_err)?;
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
+                        ))
+                    })
+                    .map_err(db_err)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+            })
+            .await?;
+        Ok(package_ids
+            .iter()
+            .map(|id| found.get(id).copied().unwrap_or((0, 0)))
+            .collect())
+    }
+
     async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()> {
         self.mark_doomed(("packages", Record::Package), package.id, now)
             .await
