@@ -127,6 +127,18 @@ struct GroupDetail {
     shared_projects: Vec<ProjectEntity>,
 }
 
+impl GroupDetail {
+    /// `group` with the projects in it the caller may read (none shared into it: depot does
+    /// not share projects between groups).
+    fn new(group: &crate::domain::Group, projects: &[SeenProject], base: &str) -> Self {
+        Self {
+            group: GroupEntity::new(group, base),
+            projects: projects.iter().map(|p| entity(p, base)).collect(),
+            shared_projects: Vec::new(),
+        }
+    }
+}
+
 /// `GET /groups/:id`.
 pub async fn show_group(
     State(registry): State<AppState>,
@@ -137,12 +149,7 @@ pub async fn show_group(
     let reference = GroupRef::parse(&id).ok_or(Error::NotFound(Missing::Group))?;
     let (group, projects) = registry.group_with_projects(&principal, &reference).await?;
     let base = base_url(&registry, &incoming.headers);
-    let body = GroupDetail {
-        group: GroupEntity::new(&group, &base),
-        projects: projects.iter().map(|p| entity(p, &base)).collect(),
-        shared_projects: Vec::new(),
-    };
-    Ok(Json(body).into_response())
+    Ok(Json(GroupDetail::new(&group, &projects, &base)).into_response())
 }
 
 /// `POST /groups`: `path` (or `name`), `parent_id`.
@@ -161,10 +168,6 @@ pub async fn create_group(
     };
     let group = registry.create_group(&principal, &path, parent_id).await?;
     let base = base_url(&registry, &incoming.headers);
-    let body = GroupDetail {
-        group: GroupEntity::new(&group, &base),
-        projects: Vec::new(),
-        shared_projects: Vec::new(),
-    };
+    let body = GroupDetail::new(&group, &[], &base);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -31,6 +31,19 @@ impl Timestamp {
         Some(Self(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis()))
     }
 
+    /// The UTC date: `2021-10-12` (how GitLab shows token expiries, and the UI dates).
+    pub fn to_date(self) -> String {
+        DateTime::<Utc>::from_timestamp_millis(self.0)
+            .unwrap_or_default()
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+
+    /// Midnight UTC at the start of this instant's day.
+    pub fn start_of_day(self) -> Self {
+        Self(self.0 - self.0.rem_euclid(86_400_000))
+    }
+
     /// ISO-8601 UTC with milliseconds: `2021-10-12T12:05:23.387Z`.
     pub fn to_iso8601(self) -> String {
         DateTime::<Utc>::from_timestamp_millis(self.0)
@@ -55,6 +68,23 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn dates_and_days() {
+        let at = Timestamp::parse_date("2026-11-30")
+            .unwrap()
+            .plus_seconds(3_600 * 13 + 5);
+        assert_eq!(at.to_date(), "2026-11-30");
+        assert_eq!(
+            at.start_of_day(),
+            Timestamp::parse_date("2026-11-30").unwrap()
+        );
+        assert_eq!(
+            Timestamp::from_millis(-1).start_of_day().to_date(),
+            "1969-12-31"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -27,9 +27,7 @@ pub struct TokenRequest {
 
 /// Midnight UTC today, plus `days`.
 fn days_from_today(days: i64) -> Timestamp {
-    let now = Timestamp::now();
-    let today = Timestamp::parse_date(&now.to_iso8601()[..10]).unwrap_or(now);
-    today.plus_seconds(days * 86_400)
+    Timestamp::now().start_of_day().plus_seconds(days * 86_400)
 }
 
 /// A rotated token lives a week unless asked otherwise (GitLab's default).
@@ -53,7 +51,7 @@ fn personal_expiry(asked: Option<Timestamp>, default_days: i64) -> Result<Timest
     if at > latest {
         return Err(Error::BadRequest(format!(
             "Expiration date must be before {}",
-            &latest.to_iso8601()[..10]
+            latest.to_date()
         )));
     }
     Ok(at)

@@ -77,7 +77,7 @@ async fn content(
                                 td { a href=(format!("{base}/{}/-/packages/{}", project.path_with_namespace, package.id)) { (package.name.as_str()) } }
                                 td { (package.version.as_str()) }
                                 td.wide { (project.path_with_namespace) }
-                                td.wide { (package.created_at.to_iso8601()[..10]) }
+                                td.wide { (package.created_at.to_date()) }
                             }
                         }
                     }

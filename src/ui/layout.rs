@@ -13,6 +13,13 @@ pub struct Frame<'a> {
     pub viewer: Option<&'a SignedIn>,
 }
 
+impl Frame<'_> {
+    /// The form token a page's forms carry (none when nobody is signed in).
+    pub fn csrf(&self) -> &str {
+        self.viewer.map(|v| v.csrf.as_str()).unwrap_or_default()
+    }
+}
+
 /// A whole page titled `title` around `body`.
 pub fn page(frame: &Frame<'_>, title: &str, body: Markup) -> Markup {
     let base = frame.base;

@@ -28,10 +28,6 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-fn day(at: crate::domain::Timestamp) -> String {
-    at.to_iso8601()[..10].to_string()
-}
-
 /// `GET /<project>/-/packages`.
 pub async fn list(
     registry: &Registry,
@@ -107,8 +103,8 @@ fn package_table(
                             td { (package.version.as_str()) }
                             td.num { (files) }
                             td.num.wide { (human(*size)) }
-                            td.wide { (day(package.created_at)) }
-                            td.wide { @match package.last_downloaded_at { Some(at) => (day(at)), None => span.muted { "never" } } }
+                            td.wide { (package.created_at.to_date()) }
+                            td.wide { @match package.last_downloaded_at { Some(at) => (at.to_date()), None => span.muted { "never" } } }
                         }
                     }
                 }
@@ -163,11 +159,11 @@ pub async fn show(
     let may_delete = access.may(principal, Action::Delete);
     let base = frame.base;
     let path = &access.project.path_with_namespace;
-    let csrf = frame.viewer.map(|v| v.csrf.as_str()).unwrap_or_default();
+    let csrf = frame.csrf();
     let newest = newest_of_each_name(&files);
     let body = html! {
         h1 { (package.name.as_str()) " " (package.version.as_str()) }
-        p.muted { a href=(format!("{base}/{path}/-/packages")) { (path) } " · created " (day(package.created_at)) " · " (package.status.as_str()) }
+        p.muted { a href=(format!("{base}/{path}/-/packages")) { (path) } " · created " (package.created_at.to_date()) " · " (package.status.as_str()) }
         h2 { "Files" }
         table {
             thead { tr { th { "File" } th.num { "Size" } th { "SHA-256" } th.wide { "Created" } th { "" } } }
@@ -180,7 +176,7 @@ pub async fn show(
                         }
                         td.num { (human(file.size)) }
                         td { code id=(format!("sha-{i}")) { (file.sha256) } button.copy.secondary type="button" data-copy=(format!("sha-{i}")) hidden { "Copy" } }
-                        td.wide { (day(file.created_at)) }
+                        td.wide { (file.created_at.to_date()) }
                         td {
                             @if newest.contains(&file.id) {
                                 a href=(format!("{base}/{path}/-/packages/{}/files/{}/download", package.id, file.id)) { "Download" }

@@ -29,7 +29,7 @@ fn form_page(
     status: StatusCode,
 ) -> Response {
     let base = frame.base;
-    let csrf = frame.viewer.map(|v| v.csrf.as_str()).unwrap_or_default();
+    let csrf = frame.csrf();
     let body = html! {
         h1 { (group) " · Packages & Registries" }
         @if let Some((ok, text)) = &message {

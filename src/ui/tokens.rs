@@ -36,10 +36,6 @@ impl TokenForm {
     }
 }
 
-fn day(at: Timestamp) -> String {
-    at.to_iso8601()[..10].to_string()
-}
-
 /// What the page says after a form: the secret of a token just made (shown this once, with
 /// a copy button), or why none was made.
 pub enum Said<'a> {
@@ -58,6 +54,46 @@ fn made(said: &Said<'_>) -> Markup {
                 p { "Your new token. Copy it now: it will not be shown again." }
                 p { code id="new-token" { (secret) } button.copy.secondary type="button" data-copy="new-token" hidden { "Copy" } }
             }
+        }
+    }
+}
+
+/// The scopes a token form offers: checkbox id, scope, what it says.
+type Offered = [(&'static str, &'static str, &'static str); 2];
+
+const PERSONAL_SCOPES: Offered = [
+    ("scope-api", "api", "api: everything you may do"),
+    ("scope-read", "read_api", "read_api: read only"),
+];
+
+const DEPLOY_SCOPES: Offered = [
+    (
+        "scope-read",
+        "read_package_registry",
+        "read_package_registry",
+    ),
+    (
+        "scope-write",
+        "write_package_registry",
+        "write_package_registry",
+    ),
+];
+
+/// The form that makes a token (personal or deploy): name, expiry, the `scopes` offered.
+fn token_form(action: &str, csrf: &str, expiry: &str, scopes: &Offered, submit: &str) -> Markup {
+    html! {
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            label for="name" { "Name" }
+            input type="text" id="name" name="name" required maxlength="255";
+            label for="expires_at" { (expiry) }
+            input type="date" id="expires_at" name="expires_at";
+            fieldset { legend { "Scopes" }
+                @for (id, scope, text) in scopes {
+                    p { input type="checkbox" id=(id) name="scopes" value=(scope); " " label.inline for=(id) { (text) } }
+                }
+            }
+            p { button type="submit" { (submit) } }
         }
     }
 }
@@ -90,9 +126,9 @@ fn token_rows(tokens: &[Token], revoke: impl Fn(&Token) -> Option<String>, csrf:
                     tr {
                         td { (token.name) }
                         td { (crate::domain::Scope::join(&token.grant.scopes())) }
-                        td.wide { (day(token.created_at)) }
-                        td.wide { @match token.last_used_at { Some(at) => (day(at)), None => span.muted { "never" } } }
-                        td { @match token.expires_at { Some(at) => (day(at)), None => "never" } }
+                        td.wide { (token.created_at.to_date()) }
+                        td.wide { @match token.last_used_at { Some(at) => (at.to_date()), None => span.muted { "never" } } }
+                        td { @match token.expires_at { Some(at) => (at.to_date()), None => "never" } }
                         td {
                             @if token.revoked { span.muted { "revoked" } }
                             @else if token.expired(now) { span.muted { "expired" } }
@@ -119,24 +155,13 @@ pub async fn personal(
 ) -> Result<Response, Error> {
     let tokens = registry.personal_tokens(principal, None).await?;
     let base = frame.base;
-    let csrf = frame.viewer.map(|v| v.csrf.as_str()).unwrap_or_default();
+    let csrf = frame.csrf();
     let action = format!("{base}/-/user_settings/personal_access_tokens");
     let body = html! {
         h1 { "Personal access tokens" }
         (made(&said))
         h2 { "Add a token" }
-        form method="post" action=(action) {
-            input type="hidden" name="csrf" value=(csrf);
-            label for="name" { "Name" }
-            input type="text" id="name" name="name" required maxlength="255";
-            label for="expires_at" { "Expires on" }
-            input type="date" id="expires_at" name="expires_at";
-            fieldset { legend { "Scopes" }
-                p { input type="checkbox" id="scope-api" name="scopes" value="api"; " " label.inline for="scope-api" { "api: everything you may do" } }
-                p { input type="checkbox" id="scope-read" name="scopes" value="read_api"; " " label.inline for="scope-read" { "read_api: read only" } }
-            }
-            p { button type="submit" { "Create token" } }
-        }
+        (token_form(&action, csrf, "Expires on", &PERSONAL_SCOPES, "Create token"))
         h2 { "Your tokens" }
         (token_rows(&tokens, |t| Some(format!("{action}/{}/revoke", t.id)), csrf))
     };
@@ -216,23 +241,12 @@ pub async fn deploy(
     let place = project_place(registry, principal, project).await?;
     let tokens = registry.deploy_tokens(principal, &place).await?;
     let base = frame.base;
-    let csrf = frame.viewer.map(|v| v.csrf.as_str()).unwrap_or_default();
+    let csrf = frame.csrf();
     let action = format!("{base}/{project}/-/settings/repository");
     let body = html! {
         h1 { (project) " · Deploy tokens" }
         (made(&said))
-        form method="post" action=(action) {
-            input type="hidden" name="csrf" value=(csrf);
-            label for="name" { "Name" }
-            input type="text" id="name" name="name" required maxlength="255";
-            label for="expires_at" { "Expires on (empty: never)" }
-            input type="date" id="expires_at" name="expires_at";
-            fieldset { legend { "Scopes" }
-                p { input type="checkbox" id="scope-read" name="scopes" value="read_package_registry"; " " label.inline for="scope-read" { "read_package_registry" } }
-                p { input type="checkbox" id="scope-write" name="scopes" value="write_package_registry"; " " label.inline for="scope-write" { "write_package_registry" } }
-            }
-            p { button type="submit" { "Create deploy token" } }
-        }
+        (token_form(&action, csrf, "Expires on (empty: never)", &DEPLOY_SCOPES, "Create deploy token"))
         (token_rows(&tokens, |t| Some(format!("{action}/deploy_tokens/{}/revoke", t.id)), csrf))
     };
     Ok(answer(status_of(&said), page(frame, "Deploy tokens", body)))

@@ -116,11 +116,6 @@ impl UserEntity {
     }
 }
 
-/// A date as GitLab shows token expiries: `YYYY-MM-DD`.
-fn day(at: Timestamp) -> String {
-    at.to_iso8601()[..10].to_string()
-}
-
 /// GitLab's `PersonalAccessToken` (with `token` only when just made or rotated).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersonalAccessTokenEntity {
@@ -155,7 +150,7 @@ impl PersonalAccessTokenEntity {
             user_id,
             last_used_at: token.last_used_at,
             active: !token.revoked && !token.expired(now),
-            expires_at: token.expires_at.map(day),
+            expires_at: token.expires_at.map(Timestamp::to_date),
             token: secret.map(str::to_string),
         }
     }
