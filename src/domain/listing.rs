@@ -299,6 +299,15 @@ pub struct Listed<T> {
 }
 
 impl<T> Listed<T> {
+    /// The same page, each row mapped.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Listed<U> {
+        Listed {
+            items: self.items.into_iter().map(f).collect(),
+            total: self.total,
+            has_next: self.has_next,
+        }
+    }
+
     /// A list with no rows.
     pub fn empty() -> Self {
         Listed {

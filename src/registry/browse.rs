@@ -3,13 +3,19 @@
 
 use super::{Error, Missing, ProjectAccess, Registry};
 use crate::auth::{Action, Principal};
-use crate::domain::{Package, PackageFile, PackageStatus};
+use crate::domain::{Listed, Package, PackageFile, PackageQuery, PackageStatus};
 
 impl Registry {
-    /// How many live files each of `packages` holds, and their bytes in all.
-    pub async fn file_totals(&self, packages: &[Package]) -> Result<Vec<(u64, u64)>, Error> {
-        let ids: Vec<i64> = packages.iter().map(|p| p.id).collect();
-        Ok(self.meta.file_totals(&ids).await?)
+    /// A project's list page, as `GET /projects/:id/packages` answers it (`query` parsed
+    /// once [`Self::api_project`] let the caller in), each package with how many live files
+    /// it holds and their bytes in all.
+    pub async fn packages_with_totals(
+        &self,
+        access: &ProjectAccess,
+        query: &PackageQuery,
+    ) -> Result<Listed<(Package, (u64, u64))>, Error> {
+        let projects = std::slice::from_ref(&access.project);
+        Ok(self.meta.list_with_totals(projects, query).await?)
     }
 
     /// A package of the project and its live files, newest first: a listed package to any

@@ -266,7 +266,11 @@ impl Registry {
             .into_iter()
             .find(|f| f.id == file_id)
             .ok_or(Error::NotFound(Missing::PackageFile))?;
-        match self.meta.delete_file(&file, Timestamp::now()).await {
+        match self
+            .meta
+            .delete_file(&package, &file, Timestamp::now())
+            .await
+        {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound { .. }) => Err(Error::NotFound(Missing::PackageFile)),
             // The answer may have been lost after the delete took effect.

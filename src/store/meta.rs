@@ -170,6 +170,19 @@ pub trait PackageStore: Send + Sync + 'static {
         Ok(totals)
     }
 
+    /// A page as [`Self::list_packages`] answers it, each package with its live files' count
+    /// and bytes (the web UI's rows): by default the page, then [`Self::file_totals`].
+    async fn list_with_totals(
+        &self,
+        projects: &[Project],
+        query: &PackageQuery,
+    ) -> StoreResult<Listed<(Package, (u64, u64))>> {
+        let listed = self.list_packages(projects, query).await?;
+        let ids: Vec<i64> = listed.items.iter().map(|p| p.id).collect();
+        let mut totals = self.file_totals(&ids).await?.into_iter();
+        Ok(listed.map(|p| (p, totals.next().unwrap_or_default())))
+    }
+
     /// Mark a live package pending destruction: it leaves lists and downloads at once, and
     /// its name and version are free for a new package. `NotFound` if it is not live.
     async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()>;
@@ -177,7 +190,12 @@ pub trait PackageStore: Send + Sync + 'static {
     /// Mark one live file pending destruction (gone from downloads and file lists at once; its
     /// name no longer counts as a duplicate unless another live file has it). `NotFound` if it
     /// is not live.
-    async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()>;
+    async fn delete_file(
+        &self,
+        package: &Package,
+        file: &PackageFile,
+        now: Timestamp,
+    ) -> StoreResult<()>;
 }
 
 /// What deletes left behind, and forgetting it once its bytes are gone.

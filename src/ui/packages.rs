@@ -47,8 +47,7 @@ pub async fn list(
     }
     let query = PackageQuery::parse(pairs, false)?;
     let path = access.project.path_with_namespace.clone();
-    let listed = registry.project_packages(principal, access, &query).await?;
-    let totals = registry.file_totals(&listed.listed.items).await?;
+    let listed = registry.packages_with_totals(&access, &query).await?;
     let base = frame.base;
     let filter = incoming.query_value("package_name").unwrap_or_default();
     let hidden = incoming.query_value("status") == Some("hidden");
@@ -72,8 +71,8 @@ pub async fn list(
             }
             button type="submit" { "Show" }
         }
-        (package_table(base, &path, &listed.listed.items, &totals))
-        (pager(base, &path, incoming, listed.listed.has_next, query.page.number))
+        (package_table(base, &path, &listed.items))
+        (pager(base, &path, incoming, listed.has_next, query.page.number))
     };
     Ok(answer(
         StatusCode::OK,
@@ -84,8 +83,7 @@ pub async fn list(
 fn package_table(
     base: &str,
     path: &str,
-    packages: &[crate::domain::Package],
-    totals: &[(u64, u64)],
+    packages: &[(crate::domain::Package, (u64, u64))],
 ) -> Markup {
     html! {
         @if packages.is_empty() {
@@ -97,7 +95,7 @@ fn package_table(
                     th.wide { "Created" } th.wide { "Last downloaded" }
                 } }
                 tbody {
-                    @for (package, (files, size)) in packages.iter().zip(totals) {
+                    @for (package, (files, size)) in packages {
                         tr {
                             td { a href=(format!("{base}/{path}/-/packages/{}", package.id)) { (package.name.as_str()) } }
                             td { (package.version.as_str()) }

@@ -72,12 +72,12 @@ async fn a_download_overtaken_by_the_purge_is_a_quiet_404() {
     let anyone = Principal::Anonymous;
 
     // Located, then deleted and purged before its bytes are opened.
-    let (_, gone) = registry
+    let (package, gone) = registry
         .locate(&anyone, &at(project, "gone.txt"), false)
         .await
         .unwrap();
     app.meta()
-        .delete_file(&gone, depot::domain::Timestamp::now())
+        .delete_file(&package, &gone, depot::domain::Timestamp::now())
         .await
         .unwrap();
     assert_eq!(registry.purge(100).await.unwrap().blobs, 1);

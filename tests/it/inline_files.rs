@@ -195,9 +195,11 @@ async fn stores_return_the_bytes_of_the_newest_file(backend: Backend) {
     };
     let (_, older) = meta.publish(publish(b"older bytes")).await.unwrap();
     assert_eq!(older.content.as_deref(), Some(&b"older bytes"[..]));
-    let (_, newer) = meta.publish(publish(b"newer")).await.unwrap();
+    let (package, newer) = meta.publish(publish(b"newer")).await.unwrap();
     assert_eq!(newest().await.content.as_deref(), Some(&b"newer"[..]));
-    meta.delete_file(&newer, Timestamp::now()).await.unwrap();
+    meta.delete_file(&package, &newer, Timestamp::now())
+        .await
+        .unwrap();
     let found = newest().await;
     assert_eq!((found.id, found.size), (older.id, 11));
     assert_eq!(found.content.as_deref(), Some(&b"older bytes"[..]));

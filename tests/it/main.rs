@@ -29,6 +29,7 @@ mod inline_files;
 mod lambda_events;
 mod lambda_watch;
 mod list_races;
+mod list_totals;
 mod meta_conformance;
 mod oidc_verify;
 mod purge_costs;

@@ -59,7 +59,13 @@ pub(crate) fn t(ms: i64) -> Timestamp {
     Timestamp::from_millis(1_700_000_000_000 + ms)
 }
 
-fn new_file(project_id: i64, name: &str, version: &str, file: &str, refuse: bool) -> NewFile {
+pub(crate) fn new_file(
+    project_id: i64,
+    name: &str,
+    version: &str,
+    file: &str,
+    refuse: bool,
+) -> NewFile {
     NewFile {
         project_id,
         name: PackageName::parse(name).unwrap(),
@@ -77,7 +83,7 @@ fn new_file(project_id: i64, name: &str, version: &str, file: &str, refuse: bool
 }
 
 /// Two real projects (`g/a`, `g/b`) for the package cases.
-async fn two_projects(m: &dyn MetaStore) -> (Project, Project) {
+pub(crate) async fn two_projects(m: &dyn MetaStore) -> (Project, Project) {
     let g = create_group(m, "g", t(0)).await.unwrap();
     let a = m
         .create_project(&g, "a", Visibility::Private, t(0))
@@ -352,17 +358,17 @@ async fn duplicates_deleted_newest_first(s: Subject) {
     let name = FileName::parse(None, "f.bin").unwrap();
     for forget in [false, true] {
         let (_, older) = put(m, a, "p", "1.0", "f.bin", false).await;
-        let (_, newer) = put(m, a, "p", "1.0", "f.bin", false).await;
-        m.delete_file(&newer, t(5)).await.unwrap();
+        let (p, newer) = put(m, a, "p", "1.0", "f.bin", false).await;
+        m.delete_file(&p, &newer, t(5)).await.unwrap();
         if forget {
             m.forget_file(&newer).await.unwrap();
         }
-        m.delete_file(&older, t(6)).await.unwrap();
+        m.delete_file(&p, &older, t(6)).await.unwrap();
         assert!(!m.live_file_exists(a, &pn, &v, &name).await.unwrap());
         assert_eq!(m.newest_file(a, &pn, &v, &name).await.unwrap(), None);
         // The name is free: a publish refusing duplicates takes it.
-        let (_, again) = put(m, a, "p", "1.0", "f.bin", true).await;
-        m.delete_file(&again, t(7)).await.unwrap();
+        let (p, again) = put(m, a, "p", "1.0", "f.bin", true).await;
+        m.delete_file(&p, &again, t(7)).await.unwrap();
     }
 }
 
@@ -374,7 +380,7 @@ async fn ids_are_never_given_twice(s: Subject) {
     let (a, _) = projects(m).await;
     let (p, f) = put(m, a, "p", "1.0", "f.bin", false).await;
     let (_, g) = put(m, a, "p", "1.0", "g.bin", false).await;
-    m.delete_file(&g, t(5)).await.unwrap();
+    m.delete_file(&p, &g, t(5)).await.unwrap();
     m.forget_file(&g).await.unwrap();
     let (_, g2) = put(m, a, "p", "1.0", "g.bin", false).await;
     assert!(g2.id > g.id, "file id {} given again", g2.id);
@@ -400,7 +406,7 @@ async fn put(
         .unwrap()
 }
 
-fn query(q: &str, for_group: bool) -> PackageQuery {
+pub(crate) fn query(q: &str, for_group: bool) -> PackageQuery {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
     PackageQuery::parse(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -604,7 +610,7 @@ async fn packages_by_id_and_their_files(s: Subject) {
     let totals = m.file_totals(&[p.id, p.id + 1000, q.id]).await.unwrap();
     assert_eq!(totals[0], (3, bytes));
     assert_eq!((totals[1], totals[2].0), ((0, 0), 1));
-    m.delete_file(&f2, t(99)).await.unwrap();
+    m.delete_file(&p, &f2, t(99)).await.unwrap();
     assert_eq!(
         m.file_totals(&[p.id]).await.unwrap()[0],
         (2, bytes - f2.size)
@@ -626,9 +632,9 @@ async fn deletes_and_purge_records(s: Subject) {
     let b = FileName::parse(None, "b.bin").unwrap();
 
     // One file: gone from downloads and file lists, its name free again.
-    m.delete_file(&fb, t(5)).await.unwrap();
+    m.delete_file(&p, &fb, t(5)).await.unwrap();
     assert!(matches!(
-        m.delete_file(&fb, t(6)).await,
+        m.delete_file(&p, &fb, t(6)).await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(m.files_of(p.id).await.unwrap(), vec![fa.clone()]);
@@ -641,7 +647,7 @@ async fn deletes_and_purge_records(s: Subject) {
     );
     // With two live files of one name, deleting the newer keeps the name taken.
     let (_, fb3) = put(m, a, "p", "1.0", "b.bin", false).await;
-    m.delete_file(&fb3, t(7)).await.unwrap();
+    m.delete_file(&p, &fb3, t(7)).await.unwrap();
     assert!(m.live_file_exists(a, &pn, &v, &b).await.unwrap());
     assert_eq!(
         newest(m, a, "p", "1.0", "b.bin").await.unwrap().1.id,

@@ -115,10 +115,10 @@ async fn a_purge_pass_costs_the_same_few_calls_whatever_its_size() {
     }
     for f in 0..LOOSE {
         let key = depot::store::new_blob_key();
-        let (_, file) = world.publish("loose", &format!("f{f}"), &key).await;
+        let (package, file) = world.publish("loose", &format!("f{f}"), &key).await;
         world
             .meta
-            .delete_file(&file, Timestamp::now())
+            .delete_file(&package, &file, Timestamp::now())
             .await
             .unwrap();
         blob_keys.push(key);
@@ -156,18 +156,18 @@ async fn a_blob_goes_with_the_last_record_that_names_it() {
     // One doomed record and one live record name the first blob; three doomed records, in a
     // deleted package and loose, name the second.
     let (live, _) = world.publish("live", "a", &shared_with_live).await;
-    let (_, doomed) = world.publish("doomed", "a", &shared_with_live).await;
+    let (doomed_package, doomed) = world.publish("doomed", "a", &shared_with_live).await;
     world
         .meta
-        .delete_file(&doomed, Timestamp::now())
+        .delete_file(&doomed_package, &doomed, Timestamp::now())
         .await
         .unwrap();
     let (package, _) = world.publish("gone", "a", &shared_by_doomed).await;
     world.publish("gone", "b", &shared_by_doomed).await;
-    let (_, loose) = world.publish("doomed", "b", &shared_by_doomed).await;
+    let (doomed_package, loose) = world.publish("doomed", "b", &shared_by_doomed).await;
     world
         .meta
-        .delete_file(&loose, Timestamp::now())
+        .delete_file(&doomed_package, &loose, Timestamp::now())
         .await
         .unwrap();
     world

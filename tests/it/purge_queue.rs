@@ -34,7 +34,9 @@ async fn queued_files_behind_forgotten_ones_are_purged(backend: Backend) {
     // File a deleted on its own, then its whole package: a's entry is spent once the package
     // is forgotten.
     let (package, a) = app.newest(project, "first", "1.0", "a.bin").await.unwrap();
-    meta.delete_file(&a, Timestamp::now()).await.unwrap();
+    meta.delete_file(&package, &a, Timestamp::now())
+        .await
+        .unwrap();
     meta.delete_package(&package, Timestamp::now())
         .await
         .unwrap();
@@ -43,8 +45,10 @@ async fn queued_files_behind_forgotten_ones_are_purged(backend: Backend) {
     // A file deleted on its own later, with a batch of one: a spent entry must not hold it up.
     put("second", "c.bin").await;
     put("second", "d.bin").await;
-    let (_, c) = app.newest(project, "second", "1.0", "c.bin").await.unwrap();
-    meta.delete_file(&c, Timestamp::now()).await.unwrap();
+    let (second, c) = app.newest(project, "second", "1.0", "c.bin").await.unwrap();
+    meta.delete_file(&second, &c, Timestamp::now())
+        .await
+        .unwrap();
     for _ in 0..3 {
         app.registry.purge(1).await.unwrap();
     }

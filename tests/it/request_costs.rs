@@ -185,6 +185,70 @@ async fn requests_per_list_page() {
     }
 }
 
+/// The web UI's list page of a project (each row with its files' count and size) costs the
+/// DynamoDB requests of the API's list page after its viewer's: the totals come with the
+/// package items. Before, it read each row's files: one Query per package.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_web_list_page_costs_what_the_api_list_page_does() {
+    let s3 = S3Emulator::start().await;
+    let recorder = Recorder::default();
+    let (registry, meta, _, pid, token) = counted_project(&s3, &recorder).await;
+    publish_packages(&meta, pid, "pkg", 30, None, 1_700_000_000_000).await;
+    let (session, _) = registry.sign_in(&token).await.unwrap();
+    let app = router(registry);
+    // Who is asking, looked up once (and the token's use written down).
+    let warm = format!("/api/v4/projects/{pid}");
+    assert_eq!(send(&app, "GET", &warm, &token, b"").await, 200);
+    let web_page = |query: &str| {
+        let request = axum::http::Request::builder()
+            .uri(format!("/g/p/-/packages?{query}"))
+            .header("Cookie", format!("depot_session={session}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX);
+            String::from_utf8(body.await.unwrap().to_vec()).unwrap()
+        }
+    };
+    // The project's path, looked up once.
+    web_page("").await;
+    recorder.take();
+    let cases = [
+        ("per_page=20", 20),
+        ("per_page=20&page=2", 10),
+        ("order_by=name&per_page=20", 20),
+    ];
+    for (query, rows) in cases {
+        assert_eq!(
+            send(
+                &app,
+                "GET",
+                &format!("/api/v4/projects/{pid}/packages?{query}"),
+                &token,
+                b""
+            )
+            .await,
+            200
+        );
+        let api = recorder.take();
+        let html = web_page(query).await;
+        assert_eq!(
+            html.matches("<td class=\"num\">1</td>").count(),
+            rows,
+            "{query}"
+        );
+        let web = recorder.take();
+        // The viewer: the session, its token (by id: the id's alias, then the token) and its
+        // user; the API's request reads its token by hash.
+        let (viewer, list) = web.split_at(4);
+        assert_eq!(viewer, ["GetItem"; 4], "{query}: {web:?}");
+        assert_eq!(list, &api[1..], "{query}: web {web:?}, api {api:?}");
+    }
+}
+
 /// A project's range holds more than its index counted (here: hidden packages, which a list
 /// of the default status leaves out): the range read stops at its bound, and the page's
 /// packages it did not reach are read by key. The page is the same either way.
@@ -290,8 +354,10 @@ async fn requests_per_publish_and_download() {
     // duplicates are allowed). A 4 KiB file is kept in its item: no S3 request.
     expected_first.extend(["PutItem", "GetItem", "PutItem", "PutItem", "PutItem"]);
     assert_eq!(first, expected_first);
-    // The token, package lookup, the file, the package again (still the live one?)
-    assert_eq!(second, ["GetItem", "GetItem", "PutItem", "GetItem"]);
+    // The token, package lookup, the file, then the package's file totals, on condition that
+    // it is still the live one (the update replaced a read: the web UI's list page reads the
+    // totals with the packages)
+    assert_eq!(second, ["GetItem", "GetItem", "PutItem", "UpdateItem"]);
     // The token, package, newest file (with its bytes), last_downloaded_at
     assert_eq!(download, ["GetItem", "GetItem", "Query", "UpdateItem"]);
     // Within a minute of the last recorded download, last_downloaded_at is not written again.
@@ -299,7 +365,7 @@ async fn requests_per_publish_and_download() {
     // A larger file: the S3 PUT and GET besides.
     assert_eq!(
         large_publish,
-        ["GetItem", "S3 PUT", "GetItem", "PutItem", "GetItem"]
+        ["GetItem", "S3 PUT", "GetItem", "PutItem", "UpdateItem"]
     );
     assert_eq!(large_download, ["GetItem", "GetItem", "Query", "S3 GET"]);
 }
@@ -554,6 +620,6 @@ async fn requests_per_oidc_publish() {
         ]
     );
     // Kept: nothing about who is asking (a personal token's publish reads its token here).
-    assert_eq!(second, ["GetItem", "PutItem", "GetItem"]);
+    assert_eq!(second, ["GetItem", "PutItem", "UpdateItem"]);
     assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
 }

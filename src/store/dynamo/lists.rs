@@ -15,7 +15,7 @@
 //! until it has enough matches, which bounds it by the size of one project, never the
 //! registry's.
 
-use super::items::{NAME_LC, package_from};
+use super::items::{NAME_LC, file_totals_of, package_from};
 use super::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key, LIST_PK, Partition};
 use super::limits::BATCH_GET_KEYS;
 use super::schema::{Fields, Item, s};
@@ -61,6 +61,9 @@ fn index_for(order: PackageOrder) -> (&'static str, &'static str) {
 fn by_slot(query: &PackageQuery) -> bool {
     query.order == PackageOrder::Name && query.status != PackageStatus::PendingDestruction
 }
+
+/// A listed package, with its live files' count and bytes if its item keeps them.
+pub(super) type Totalled = (Package, Option<(u64, u64)>);
 
 /// One row of an index read: its sort key, with the project's path first (for
 /// `project_path` order), the table key of the package item, and the item itself when the
@@ -178,7 +181,7 @@ impl DynamoMetaStore {
         &self,
         projects: &[Project],
         query: &PackageQuery,
-    ) -> StoreResult<Listed<Package>> {
+    ) -> StoreResult<Listed<Totalled>> {
         if projects.is_empty() || !query.satisfiable {
             return Ok(Listed::empty());
         }
@@ -197,7 +200,7 @@ impl DynamoMetaStore {
         &self,
         projects: &[Project],
         query: &PackageQuery,
-    ) -> StoreResult<(Listed<Package>, bool)> {
+    ) -> StoreResult<(Listed<Totalled>, bool)> {
         let offset = query.page.offset() as usize;
         let per_page = query.page.per_page as usize;
         // Enough rows for this page plus one (is there a next page?), and enough to count up
@@ -259,7 +262,7 @@ impl DynamoMetaStore {
             let package = package_from(&item)?;
             // Indexes trail the table by a moment: drop a row whose package changed since.
             if query.matches(&package) {
-                items.push(package);
+                items.push((package, file_totals_of(&item)));
             }
         }
         let dropped = items.len() < wanted;

@@ -2,12 +2,13 @@
 //! lists in `lists`.
 
 use super::items::{
-    ALIAS_SLOT, DOOMED, FILE_STATUS, file_from, file_is_doomed, package_alias_slot, package_from,
-    package_item, package_key, purge_file_item, purge_package_item,
+    ALIAS_SLOT, DOOMED, FILE_COUNT, FILE_STATUS, file_from, file_is_doomed, file_totals_of,
+    package_alias_slot, package_from, package_item, package_key, purge_file_item,
+    purge_package_item,
 };
 use super::keys::{Key, Partition};
 use super::limits::{self, FILE_PAGE_ITEMS, INLINE_FILE_MAX, TRANSACTION_ATTEMPTS};
-use super::publish::guard_unchanged;
+use super::publish::{STILL_LIVE, guard_unchanged, package_update};
 use super::schema::{n, s};
 use super::transaction::Condition;
 use super::{DynamoMetaStore, conditional_failed};
@@ -37,6 +38,9 @@ enum FileDelete {
     Mark,
     Queued,
     NameGuard,
+    /// The package's totals, less the file: its condition fails when the package is no
+    /// longer the live one or keeps no totals.
+    Totals,
 }
 
 impl DynamoMetaStore {
@@ -46,8 +50,20 @@ impl DynamoMetaStore {
         name: &PackageName,
         version: &PackageVersion,
     ) -> StoreResult<Option<Package>> {
+        let slot = self.live_slot(project_id, name, version).await?;
+        Ok(slot.map(|(package, _)| package))
+    }
+
+    /// The live package of a name/version slot, and whether its item keeps file totals.
+    pub(super) async fn live_slot(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+    ) -> StoreResult<Option<(Package, bool)>> {
         let item = self.get(&Key::package(project_id, name, version)).await?;
-        item.map(|i| package_from(&i)).transpose()
+        item.map(|i| Ok((package_from(&i)?, file_totals_of(&i).is_some())))
+            .transpose()
     }
 
     /// Files of a package, newest first; `name`: only those with that name; `doomed`: those
@@ -161,7 +177,33 @@ impl PackageStore for DynamoMetaStore {
         projects: &[Project],
         query: &PackageQuery,
     ) -> StoreResult<Listed<Package>> {
-        self.list_page(projects, query).await
+        Ok(self.list_page(projects, query).await?.map(|(p, _)| p))
+    }
+
+    /// The totals the package items keep; a package made before they were kept has its
+    /// files read.
+    async fn list_with_totals(
+        &self,
+        projects: &[Project],
+        query: &PackageQuery,
+    ) -> StoreResult<Listed<(Package, (u64, u64))>> {
+        let listed = self.list_page(projects, query).await?;
+        let mut items = Vec::with_capacity(listed.items.len());
+        for (package, totals) in listed.items {
+            let totals = match totals {
+                Some(totals) => totals,
+                None => {
+                    let files = self.files_of(package.id).await?;
+                    (files.len() as u64, files.iter().map(|f| f.size).sum())
+                }
+            };
+            items.push((package, totals));
+        }
+        Ok(Listed {
+            items,
+            total: listed.total,
+            has_next: listed.has_next,
+        })
     }
 
     async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>> {
@@ -196,9 +238,18 @@ impl PackageStore for DynamoMetaStore {
         })
     }
 
-    async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()> {
+    async fn delete_file(
+        &self,
+        package: &Package,
+        file: &PackageFile,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         let file_key = Key::file(file.package_id, &file.file_name, file.id);
         let guard_key = Key::file_name_guard(file.package_id, &file.file_name);
+        let slot = Key::package(package.project_id, &package.name, &package.version);
+        // Until the package turns out to keep no totals (or to be no longer live).
+        let mut counted = true;
+        let size = file.size as i64;
         for _ in 0..TRANSACTION_ATTEMPTS {
             // The guard is read before the files: a publish of the name that lands between the
             // two reads is among the files; one that lands after them rewrites the guard.
@@ -232,11 +283,22 @@ impl PackageStore for DynamoMetaStore {
                     Some(guard_unchanged(&guard)),
                 )?;
             }
+            if counted {
+                let (expression, values) = package_update(package, false, Some((-1, -size)));
+                tx.update(FileDelete::Totals, &slot, |u| {
+                    u.update_expression(expression)
+                        .condition_expression(format!(
+                            "{STILL_LIVE} AND attribute_exists({FILE_COUNT})"
+                        ))
+                        .set_expression_attribute_values(Some(values))
+                })?;
+            }
             match self.run(tx).await? {
                 Ok(()) => return Ok(()),
                 Err(c) if c.failed(FileDelete::Mark) => {
                     return Err(StoreError::not_found(Record::File, file.id));
                 }
+                Err(c) if c.failed(FileDelete::Totals) => counted = false,
                 Err(_) => tokio::time::sleep(limits::conflict_pause()).await,
             }
         }

@@ -15,7 +15,10 @@
 //! never left behind. A file that lands after the package was forgotten is taken back and
 //! published into a new package.
 
-use super::items::{NEWEST_FILE_ID, file_item, name_guard_item, package_alias_item, package_item};
+use super::items::{
+    FILE_BYTES, FILE_COUNT, NEWEST_FILE_ID, counted_package_item, file_item, name_guard_item,
+    package_alias_item,
+};
 use super::keys::{self, Counter, Key};
 use super::limits::{self, TRANSACTION_ATTEMPTS};
 use super::schema::{Item, n, s};
@@ -55,9 +58,9 @@ impl DynamoMetaStore {
         // A concurrent publish may create the package between our read and our write; the
         // write's condition catches that and we go round again with the package it made.
         for _ in 0..TRANSACTION_ATTEMPTS {
-            let live = self.live_package(f.project_id, &f.name, &f.version).await?;
+            let live = self.live_slot(f.project_id, &f.name, &f.version).await?;
             let tried = match (direct, live) {
-                (true, Some(live)) => self.add_file(&f, live, file_id).await?,
+                (true, Some((live, counted))) => self.add_file(&f, live, counted, file_id).await?,
                 (true, None) => self.create_package(&f, file_id).await?,
                 (false, live) => self.publish_in_transaction(&f, live, file_id).await?,
             };
@@ -74,18 +77,31 @@ impl DynamoMetaStore {
         })
     }
 
-    /// A file of the live package `live`: one write, and a status change only if asked for.
-    async fn add_file(&self, f: &NewFile, live: Package, file_id: i64) -> StoreResult<Try> {
+    /// A file of the live package `live`: the file's write, then the package's update that
+    /// counts it (`counted`: the package keeps totals) and checks it is still the live one,
+    /// setting its status if the publish asks. A package without totals keeps the older way:
+    /// its status first if asked, then the file, then a read to check.
+    async fn add_file(
+        &self,
+        f: &NewFile,
+        live: Package,
+        counted: bool,
+        file_id: i64,
+    ) -> StoreResult<Try> {
         let package = f.touch_package(live.clone());
-        if package.status != live.status && !self.set_status(&package).await? {
+        let touch = package.status != live.status;
+        if !counted && touch && !self.set_status(&package).await? {
             return Ok(Try::Again);
         }
         let file = f.file_record(file_id, package.id);
         self.put(file_item(&file), None).await?;
-        let slot = self.live_package(f.project_id, &f.name, &f.version).await?;
-        if slot.is_some_and(|p| p.id == package.id)
-            || self.package_by_id(package.id).await?.is_some()
-        {
+        let still_live = if counted {
+            self.count_file(&package, touch, &file).await?
+        } else {
+            let slot = self.live_package(f.project_id, &f.name, &f.version).await?;
+            slot.is_some_and(|p| p.id == package.id)
+        };
+        if still_live || self.package_by_id(package.id).await?.is_some() {
             // Live, or deleted and not yet purged (the file goes with it).
             return Ok(Try::Published(Box::new((package, file))));
         }
@@ -95,6 +111,32 @@ impl DynamoMetaStore {
         Ok(Try::Again)
     }
 
+    /// Count `file` into its live package (and set the status when `touch`); `false` if the
+    /// package is no longer the live one. A publish that stops between the file's write and
+    /// this leaves the file published and the count one short (the package page lists the
+    /// files themselves); see BENCHMARKS.md.
+    async fn count_file(
+        &self,
+        package: &Package,
+        touch: bool,
+        file: &PackageFile,
+    ) -> StoreResult<bool> {
+        let slot = Key::package(package.project_id, &package.name, &package.version);
+        let (expression, values) = package_update(package, touch, Some((1, file.size as i64)));
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(slot.item()))
+            .update_expression(expression)
+            .condition_expression(STILL_LIVE)
+            .set_expression_attribute_names(touch.then(status_name))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        written(out)
+    }
+
     /// A new package with its first file: alias, file, then the package (conditional).
     async fn create_package(&self, f: &NewFile, file_id: i64) -> StoreResult<Try> {
         let package = f.new_package(self.next_id(Counter::Package).await?);
@@ -102,7 +144,8 @@ impl DynamoMetaStore {
         let alias = package_alias_item(&package);
         self.put(alias, Some(ITEM_IS_NEW)).await?;
         self.put(file_item(&file), None).await?;
-        let put = self.put(package_item(&package), Some(ITEM_IS_NEW)).await?;
+        let item = counted_package_item(&package, &file);
+        let put = self.put(item, Some(ITEM_IS_NEW)).await?;
         // Refused: another publish created the package first, or an attempt of ours landed
         // and its answer was lost (then the slot holds our id).
         let ours = || async {
@@ -130,8 +173,8 @@ impl DynamoMetaStore {
             .set_key(Some(slot.item()))
             .update_expression(TOUCH)
             .condition_expression(STILL_LIVE)
-            .expression_attribute_names("#s", "status")
-            .set_expression_attribute_values(Some(touch_values(package)))
+            .set_expression_attribute_names(Some(status_name()))
+            .set_expression_attribute_values(Some(package_update(package, true, None).1))
             .send()
             .await;
         written(out)
@@ -165,12 +208,16 @@ impl DynamoMetaStore {
     async fn publish_in_transaction(
         &self,
         f: &NewFile,
-        live: Option<Package>,
+        live: Option<(Package, bool)>,
         file_id: i64,
     ) -> StoreResult<Try> {
-        let (package, created) = match live {
-            Some(live) => (f.touch_package(live), false),
-            None => (f.new_package(self.next_id(Counter::Package).await?), true),
+        let (package, created, counted) = match live {
+            Some((live, counted)) => (f.touch_package(live), false, counted),
+            None => (
+                f.new_package(self.next_id(Counter::Package).await?),
+                true,
+                true,
+            ),
         };
         let file = f.file_record(file_id, package.id);
         let guard = if f.refuse_duplicate && created {
@@ -190,7 +237,7 @@ impl DynamoMetaStore {
         } else {
             None
         };
-        let tx = self.publish_transaction(f, &package, created, &file, guard)?;
+        let tx = self.publish_transaction(f, (&package, created, counted), &file, guard)?;
         match self.run(tx).await? {
             Ok(()) => Ok(Try::Published(Box::new((package, file)))),
             Err(c) if c.failed(Publish::NameGuard) => Err(duplicate(&package, &file)),
@@ -202,28 +249,30 @@ impl DynamoMetaStore {
         }
     }
 
-    /// The transaction that publishes `file` into `package` (`created`: a new one), the
-    /// file-name guard written under `guard` when the duplicate rule applies.
+    /// The transaction that publishes `file` into `package` (`created`: a new one; `counted`:
+    /// it keeps file totals), the file-name guard written under `guard` when the duplicate
+    /// rule applies.
     fn publish_transaction(
         &self,
         f: &NewFile,
-        package: &Package,
-        created: bool,
+        (package, created, counted): (&Package, bool, bool),
         file: &PackageFile,
         guard: Option<Condition>,
     ) -> StoreResult<Transaction<Publish>> {
         let mut tx = self.transaction();
         if created {
-            let item = package_item(package);
+            let item = counted_package_item(package, file);
             tx.put(Publish::Package, item, Some(Condition::item_is_new()))?;
             tx.put(Publish::Alias, package_alias_item(package), None)?;
         } else {
             let slot = Key::package(f.project_id, &f.name, &f.version);
+            let count = counted.then_some((1, file.size as i64));
+            let (expression, values) = package_update(package, true, count);
             tx.update(Publish::Package, &slot, |u| {
-                u.update_expression(TOUCH)
+                u.update_expression(expression)
                     .condition_expression(STILL_LIVE)
-                    .expression_attribute_names("#s", "status")
-                    .set_expression_attribute_values(Some(touch_values(package)))
+                    .set_expression_attribute_names(Some(status_name()))
+                    .set_expression_attribute_values(Some(values))
             })?;
         }
         tx.put(Publish::File, file_item(file), None)?;
@@ -253,20 +302,37 @@ impl DynamoMetaStore {
 }
 
 /// A publish's update of its live package: the status it asks for (and the list index that
-/// goes with it), touched now; under [`STILL_LIVE`], with [`touch_values`].
+/// goes with it), touched now; see [`package_update`].
 const TOUCH: &str = "SET #s = :s, updated_at = :u, LIST_PK = :l";
-const STILL_LIVE: &str = "attribute_exists(PK) AND id = :id";
+pub(super) const STILL_LIVE: &str = "attribute_exists(PK) AND id = :id";
 
-fn touch_values(package: &Package) -> Item {
-    Item::from([
-        (":s".to_string(), s(package.status.as_str())),
-        (
-            ":l".to_string(),
-            s(keys::list_pk(package.project_id, package.status)),
-        ),
-        (":u".to_string(), n(package.updated_at.millis())),
-        (":id".to_string(), n(package.id)),
-    ])
+/// The update of a live package (under [`STILL_LIVE`]): its status as the publish asks (and
+/// the list index that goes with it) when `touch`, and `count` files of so many bytes added
+/// to its totals. Only the values the expression names: DynamoDB refuses unused ones.
+pub(super) fn package_update(
+    package: &Package,
+    touch: bool,
+    count: Option<(i64, i64)>,
+) -> (String, Item) {
+    let mut values = Item::from([(":id".to_string(), n(package.id))]);
+    let mut expression = String::new();
+    if touch {
+        expression.push_str(TOUCH);
+        values.insert(":s".into(), s(package.status.as_str()));
+        let list = keys::list_pk(package.project_id, package.status);
+        values.insert(":l".into(), s(list));
+        values.insert(":u".into(), n(package.updated_at.millis()));
+    }
+    if let Some((files, bytes)) = count {
+        expression.push_str(&format!(" ADD {FILE_COUNT} :files, {FILE_BYTES} :bytes"));
+        values.insert(":files".into(), n(files));
+        values.insert(":bytes".into(), n(bytes));
+    }
+    (expression.trim_start().to_string(), values)
+}
+
+fn status_name() -> std::collections::HashMap<String, String> {
+    std::collections::HashMap::from([("#s".to_string(), "status".to_string())])
 }
 
 /// A single conditional write's outcome: `true` if written, `false` if its condition failed.

@@ -397,7 +397,12 @@ impl PackageStore for SqliteMetaStore {
             .await
     }
 
-    async fn delete_file(&self, file: &PackageFile, now: Timestamp) -> StoreResult<()> {
+    async fn delete_file(
+        &self,
+        _package: &Package,
+        file: &PackageFile,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         self.mark_doomed(("package_files", Record::File), file.id, now)
             .await
     }

@@ -7,7 +7,7 @@ use crate::domain::{
 };
 use crate::store::StoreResult;
 use crate::store::dynamo::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key, LIST_PK};
-use crate::store::dynamo::schema::{Fields, INLINE_FILE_SCHEMA, Item, ItemWriter};
+use crate::store::dynamo::schema::{Fields, INLINE_FILE_SCHEMA, Item, ItemWriter, n};
 
 /// Projected into the list indexes for the name filter (a case-insensitive substring).
 pub const NAME_LC: &str = "name_lc";
@@ -67,6 +67,29 @@ pub fn package_from(item: &Item) -> StoreResult<Package> {
         updated_at: Timestamp::from_millis(f.n("updated_at")?),
         last_downloaded_at: f.opt_n("last_downloaded_at").map(Timestamp::from_millis),
     })
+}
+
+/// A live package item's count of live files and their bytes, kept by each publish and file
+/// delete so a list page's rows need no read of their files. Packages created before these
+/// were kept have neither ([`file_totals_of`] is `None`) and are never given them: a count
+/// started part way would be wrong.
+pub const FILE_COUNT: &str = "file_count";
+pub const FILE_BYTES: &str = "file_bytes";
+
+/// A new live package's item with its first file counted.
+pub fn counted_package_item(p: &Package, first: &PackageFile) -> Item {
+    let mut item = package_item(p);
+    item.insert(FILE_COUNT.into(), n(1));
+    item.insert(FILE_BYTES.into(), n(first.size as i64));
+    item
+}
+
+/// The live files' count and bytes a package item keeps, if it keeps them.
+pub fn file_totals_of(item: &Item) -> Option<(u64, u64)> {
+    let f = Fields::of(item).ok()?;
+    let count = f.opt_n(FILE_COUNT)?;
+    let bytes = f.opt_n(FILE_BYTES)?;
+    Some((count.max(0) as u64, bytes.max(0) as u64))
 }
 
 /// The package id alias's attribute naming the sort key of the package item.
