@@ -175,7 +175,7 @@ pub async fn show(
                         td.num { (human(file.size)) }
                         td { code id=(format!("sha-{i}")) { (file.sha256) } button.copy.secondary type="button" data-copy=(format!("sha-{i}")) hidden { "Copy" } }
                         td.wide { (file.created_at.to_date()) }
-                        td {
+                        td.actions {
                             @if newest.contains(&file.id) {
                                 a href=(format!("{base}/{path}/-/packages/{}/files/{}/download", package.id, file.id)) { "Download" }
                             }

@@ -138,6 +138,18 @@ await shot("14-guest-package");
 check((await page.getByRole("button", { name: /Delete/ }).count()) === 0, "a guest sees no delete button");
 await page.goto(`${base}/?search=secret`);
 check(!(await page.content()).includes("secret-tool"), "a guest does not find the hidden package by search");
+// A phone's width in the dark scheme: nothing runs off the side.
+await page.setViewportSize({ width: 390, height: 844 });
+await page.emulateMedia({ colorScheme: "dark" });
+await page.goto(`${base}/demo/app/-/packages`);
+await shot("15-phone-dark-packages");
+const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+check(background === "rgb(23, 23, 28)", `the dark scheme applies (body background ${background})`);
+const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+check(overflow <= 0, `the list fits a phone's width (${overflow} px over)`);
+await page.getByRole("link", { name: "tool", exact: true }).first().click();
+await page.waitForURL(/\/-\/packages\/\d+$/);
+await shot("16-phone-dark-package");
 check(errors.length === 0, `no console errors (CSP or script): ${errors.join("; ")}`);
 await context.close();
 console.log("OK");
