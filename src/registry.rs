@@ -38,6 +38,7 @@ pub use inline::DEFAULT_INLINE_FILE_MAX;
 pub use members::{Place, PlaceRef, role_of_level};
 pub use packages::{PackageList, Purged};
 pub use people::{TokenRef, TokenRequest};
+pub use publish::{DIGEST_MISMATCH, Declared};
 pub use settings::{SettingsRefused, SettingsView};
 pub use signed::SignedRefusal;
 pub use uploads::{PartTicket, SessionView, UploadPlan, UploadRequest, part_sizes};
@@ -348,12 +349,13 @@ impl Registry {
         principal: &Principal,
         at: FileCoordinates,
         status: Option<PackageStatus>,
-        declared_size: Option<u64>,
+        declared: Declared,
         body: ByteStream,
     ) -> Result<(Package, PackageFile), Error> {
         let project = self
             .authorized_project(principal, &at.project, Action::Write)
             .await?;
+        let declared_size = declared.size;
         let max = self.limits.max_file_size;
         if max > 0 && declared_size.is_some_and(|size| size >= max) {
             return Err(Error::TooLarge);
@@ -384,6 +386,12 @@ impl Registry {
                 (key, stored, None)
             }
         };
+        if let Some(want) = &declared.sha256
+            && want.as_str() != stored.sha256
+        {
+            self.discard_blob(&key).await;
+            return Err(Error::BadRequest(DIGEST_MISMATCH.into()));
+        }
         let new_file = NewFile {
             project_id: project.id,
             name: at.name,

@@ -43,9 +43,7 @@ pub fn refusal(reason: Refusal, declared: u64) -> (StatusCode, String) {
                 "the upload does not have the {declared} bytes declared"
             ));
         }
-        Refusal::DigestMismatch => {
-            return bad("the uploaded bytes do not match the declared SHA-256");
-        }
+        Refusal::DigestMismatch => return bad(crate::registry::DIGEST_MISMATCH),
         Refusal::TooLarge => Error::TooLarge,
         Refusal::Duplicate => Error::Duplicate,
         Refusal::Unauthorized => Denied::Unauthorized.into(),

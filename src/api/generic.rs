@@ -9,9 +9,9 @@ use super::entities::package_file_record;
 use super::extract::Incoming;
 use crate::auth::{Action, Denied, Principal};
 use crate::domain::{
-    FileName, InvalidParams, PackageName, PackageStatus, PackageVersion, ProjectRef,
+    FileName, InvalidParams, PackageName, PackageStatus, PackageVersion, ProjectRef, Sha256Hex,
 };
-use crate::registry::{Error, FileCoordinates, Missing, Registry};
+use crate::registry::{Declared, Error, FileCoordinates, Missing, Registry};
 use crate::wire::Message;
 use axum::Json;
 use axum::body::Body;
@@ -159,15 +159,19 @@ pub async fn publish(
         return Ok(super::error::no_route());
     };
     let (at, status, select) = parse_params(&route, &incoming.query, true)?;
-    let declared_size = incoming
+    let size = incoming
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let declared = Declared {
+        size,
+        sha256: declared_sha256(&incoming.headers)?,
+    };
     let body = body.into_data_stream().map_err(std::io::Error::other);
     let project = at.project.clone();
     let (package, file) = registry
-        .publish(&principal, at, status, declared_size, Box::pin(body))
+        .publish(&principal, at, status, declared, Box::pin(body))
         .await?;
     if !select {
         return Ok((StatusCode::CREATED, Json(Message::new("201 Created"))).into_response());
@@ -178,6 +182,36 @@ pub async fn publish(
     };
     let record = package_file_record(&package, &file, project_id, registry.blob_location());
     Ok((StatusCode::OK, Json(record)).into_response())
+}
+
+/// The SHA-256 a publish declares for its bytes: `X-Checksum-SHA256` (hex) or the `sha-256`
+/// member of `Content-Digest` (RFC 9530); when both are sent they must agree.
+fn declared_sha256(headers: &HeaderMap) -> Result<Option<Sha256Hex>, InvalidParams> {
+    let mut errors = InvalidParams::default();
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("").trim());
+    let hex = text("x-checksum-sha256").and_then(|v| {
+        let parsed = Sha256Hex::parse(v);
+        if parsed.is_none() {
+            errors.push("X-Checksum-SHA256 is invalid");
+        }
+        parsed
+    });
+    let field = text("content-digest").and_then(Sha256Hex::from_content_digest);
+    let digest = field.and_then(|parsed| {
+        if parsed.is_err() {
+            errors.push("Content-Digest is invalid");
+        }
+        parsed.ok()
+    });
+    if let (Some(a), Some(b)) = (&hex, &digest)
+        && a != b
+    {
+        errors.push("X-Checksum-SHA256 and Content-Digest differ");
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(hex.or(digest))
 }
 
 /// `GET`/`HEAD`: validate first, then authenticate, then serve (with `Range` and `ETag`).

@@ -194,10 +194,9 @@ fn parse_open(body: &[u8]) -> Result<UploadRequest, Error> {
     if size.is_none() {
         errors.push("size is missing or invalid");
     }
-    let sha256 = match value.get("sha256").and_then(serde_json::Value::as_str) {
-        Some(s) if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            Some(s.to_ascii_lowercase())
-        }
+    let declared = value.get("sha256").and_then(serde_json::Value::as_str);
+    let sha256 = match declared.map(crate::domain::Sha256Hex::parse) {
+        Some(Some(digest)) => Some(digest.as_str().to_string()),
         _ if field_error("sha256") => {
             errors.push("sha256 is invalid");
             None

@@ -5,6 +5,7 @@
 
 mod access;
 mod coordinates;
+mod digest;
 mod listing;
 mod names;
 mod records;
@@ -17,6 +18,7 @@ pub use access::{MembershipTarget, Role, Scope, TokenKind, Visibility};
 pub use coordinates::{
     FileName, GroupRef, InvalidParams, PackageName, PackageVersion, ProjectRef, check_file_path,
 };
+pub use digest::Sha256Hex;
 pub use listing::{
     COUNT_LIMIT, FileOrder, FileOrderBy, Listed, MAX_PER_PAGE, PackageOrder, PackageQuery, Page,
     parse_bool,

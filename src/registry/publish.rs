@@ -4,7 +4,19 @@
 
 use super::lost_answers::{Landed, published};
 use super::{Error, Registry};
-use crate::domain::{NewFile, Package, PackageFile};
+use crate::domain::{NewFile, Package, PackageFile, Sha256Hex};
+
+/// What a client declares of the bytes it sends: their length (`Content-Length`) and SHA-256
+/// (`X-Checksum-SHA256` or `Content-Digest`). A publish whose bytes do not match the digest is
+/// refused and leaves nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    pub size: Option<u64>,
+    pub sha256: Option<Sha256Hex>,
+}
+
+/// The refusal of bytes that do not match their declared SHA-256 (as an upload session's).
+pub const DIGEST_MISMATCH: &str = "the uploaded bytes do not match the declared SHA-256";
 use crate::store::{
     Accept, BodyMeter, ByteStream, StoreError, StoredBlob, is_inline_key, new_blob_key,
 };
@@ -35,11 +47,19 @@ impl Registry {
             Err(other) => {
                 // The object may be there even so (the store's answer was lost): nothing
                 // would ever name it.
-                if let Err(e) = self.blobs.delete(&key).await {
-                    tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed upload");
-                }
+                self.discard_blob(&key).await;
                 Err(other.into())
             }
+        }
+    }
+
+    /// Remove the blob of a publish that will not be recorded (an inline key has none).
+    pub(super) async fn discard_blob(&self, key: &str) {
+        if is_inline_key(key) {
+            return;
+        }
+        if let Err(e) = self.blobs.delete(key).await {
+            tracing::error!(blob_key = %key, error = %e, "could not remove the blob of a failed upload");
         }
     }
 

@@ -11,6 +11,7 @@ mod billing_model;
 mod blob_conformance;
 mod browser_ui;
 mod checked_uploads;
+mod checksums;
 mod cli;
 mod cli_push_pull;
 mod download_races;
