@@ -30,6 +30,7 @@ mod publish;
 mod settings;
 mod signed;
 mod uploads;
+mod versions;
 mod web;
 pub use directory::{ProjectRequest, SeenProject};
 pub use error::{Error, Missing, invalid};

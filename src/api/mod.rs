@@ -10,6 +10,7 @@ pub mod error;
 pub(crate) mod extract;
 pub(crate) mod generic;
 mod graphql;
+mod manifest;
 mod members;
 mod packages;
 pub(crate) mod pagination;
@@ -28,6 +29,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use std::sync::Arc;
 use std::time::Instant;
+
+pub use manifest::file_url;
 
 pub type AppState = Arc<Registry>;
 
@@ -54,6 +57,10 @@ pub fn router(registry: Arc<Registry>) -> Router {
                 .head(generic::download)
                 .post(uploads::post)
                 .delete(uploads::abort),
+        )
+        .route(
+            "/api/v4/projects/{id}/packages/generic/{package_name}/{package_version}",
+            get(manifest::manifest),
         )
         .route(
             "/api/v4/projects/{id}/packages",

@@ -7,10 +7,12 @@
 mod parts;
 mod progress;
 mod pull;
+mod pull_all;
 mod push;
 mod sessions;
 
 pub use pull::{Pulled, pull};
+pub use pull_all::{PulledAll, pull_all};
 pub use push::{PushOptions, default_state_dir, hash_file, push};
 
 use crate::wire::{ErrorBody, Message};

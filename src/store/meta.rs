@@ -140,6 +140,14 @@ pub trait PackageStore: Send + Sync + 'static {
         file_name: &FileName,
     ) -> StoreResult<Option<(Package, PackageFile)>>;
 
+    /// The live package (project, name, version), `default` or `hidden`.
+    async fn package_at(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+    ) -> StoreResult<Option<Package>>;
+
     /// Record a download.
     async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()>;
 

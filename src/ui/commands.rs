@@ -4,33 +4,6 @@
 
 use crate::domain::{Package, PackageFile, Project};
 use maud::{Markup, html};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
-/// The API URL of `file` of `package` in `project`, under `api_base`: its directories as
-/// path segments, each segment percent-encoded.
-fn url(api_base: &str, project: &Project, package: &Package, file: &PackageFile) -> String {
-    let shown = file.file_name.display();
-    let segments: Vec<String> = shown
-        .split('/')
-        .map(|s| utf8_percent_encode(s, NON_ALPHANUMERIC_BUT_SAFE).to_string())
-        .collect();
-    format!(
-        "{api_base}/api/v4/projects/{}/packages/generic/{}/{}/{}",
-        project.id,
-        package.name.as_str(),
-        package.version.as_str(),
-        segments.join("/")
-    )
-}
-
-/// What a path segment keeps as is (GitLab's file names allow these).
-const NON_ALPHANUMERIC_BUT_SAFE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'-')
-    .remove(b'~')
-    .remove(b'+')
-    .remove(b'@');
 
 /// Commands are shown for at most this many files of a package.
 const COMMANDS_FOR: usize = 10;
@@ -47,7 +20,7 @@ fn commands(
     package: &Package,
     file: &PackageFile,
 ) -> Vec<(&'static str, String)> {
-    let url = url(api_base, project, package, file);
+    let url = crate::api::file_url(api_base, project.id, package, file);
     let shown = file.file_name.display();
     let out = shown.rsplit('/').next().unwrap_or(&shown).to_string();
     let (name, version, id) = (package.name.as_str(), package.version.as_str(), project.id);

@@ -280,6 +280,28 @@ pub struct UploadSessionBody {
 /// What `depot admin` prints: one JSON line per command, the record it made.
 pub mod people;
 
+/// `GET /projects/:id/packages/generic/:name/:version` (depot's; GitLab has no such route): the
+/// version's newest live file of each name, in name order, each with where to download it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageManifest {
+    pub project_id: i64,
+    pub package_id: i64,
+    pub package_name: String,
+    pub package_version: String,
+    pub status: String,
+    pub files: Vec<ManifestFile>,
+}
+
+/// One file of a [`PackageManifest`]: `path` is its name with its directories (`dir/f.bin`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub created_at: Timestamp,
+    pub download_url: String,
+}
+
 pub mod admin {
     use crate::domain::{Group, GroupSettings, Membership, MembershipTarget, Project, Timestamp};
     use crate::domain::{Token, User};

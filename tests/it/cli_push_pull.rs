@@ -224,6 +224,55 @@ fn pull_matches(server: &Server, version: &str, sha: &str) {
     );
 }
 
+/// `depot pull --all`: every file of a version, directories recreated, each verified (the
+/// large one through storage's redirect on S3); a version that does not exist is refused
+/// (exit 3) with nothing written.
+fn pull_all_fetches_the_version(server: &Server, dir: &Path) {
+    let files = [
+        ("a.bin", None, 10 << 10),
+        ("b.bin", Some("sub/dir"), 20 << 10),
+        ("c.bin", None, 2 << 20),
+    ];
+    let mut expected = Vec::new();
+    for (name, path, size) in files {
+        let (file, sha) = big_file(dir, name, size);
+        let state = tempfile::tempdir().unwrap();
+        let mut args = vec!["push", file.to_str().unwrap()];
+        args.extend(target(server, "3.0"));
+        if let Some(path) = path {
+            args.extend(["--path", path]);
+        }
+        let out = run(&mut depot(&args, state.path()));
+        assert!(out.status.success(), "{}", server.explain(&out));
+        let shown = path.map_or(name.to_string(), |p| format!("{p}/{name}"));
+        expected.push((shown, sha));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let into = work.path().join("out");
+    let mut args = vec!["pull", "--all"];
+    args.extend(target(server, "3.0"));
+    args.extend(["-o", into.to_str().unwrap()]);
+    let out = run(&mut depot(&args, work.path()));
+    assert!(out.status.success(), "{}", server.explain(&out));
+    for (path, sha) in &expected {
+        assert_eq!(&sha256_of(&into.join(path)), sha, "{path}");
+    }
+    assert_eq!(walk(&into).len(), expected.len(), "only the files");
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (printed["package"].as_str(), printed["version"].as_str()),
+        (Some("big"), Some("3.0"))
+    );
+    assert_eq!(printed["files"].as_array().unwrap().len(), expected.len());
+    let missing = work.path().join("missing");
+    let mut args = vec!["pull", "--all"];
+    args.extend(target(server, "9.9"));
+    args.extend(["-o", missing.to_str().unwrap()]);
+    let out = run(&mut depot(&args, work.path()));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(!missing.exists());
+}
+
 /// A push killed after some parts, then finished with `--resume`.
 fn interrupted_push_resumes(server: &Server, file: &Path, sha: &str) {
     let state = tempfile::tempdir().unwrap();
@@ -342,6 +391,7 @@ fn push_and_pull_200_mib_on_the_local_store() {
     // One presigned PUT (the session's part size holds the whole file).
     let single = Server::start(&["--upload-part-size".into(), "256MiB".into()], None);
     small_push_goes_direct(&single, work.path());
+    pull_all_fetches_the_version(&single, work.path());
     push_then_pull(&single, &file, &sha, "1.0", &[]);
     exit_codes(&single, &file);
     // Corrupt the stored bytes behind the registry's back (bit rot: same length).
@@ -408,6 +458,7 @@ async fn push_and_pull_200_mib_on_the_aws_stores() {
     let server = &single;
     tokio::task::block_in_place(|| {
         small_push_goes_direct(server, work.path());
+        pull_all_fetches_the_version(server, work.path());
         push_then_pull(server, &file, &sha, "1.0", &[]);
     });
     // Parts, and an interrupted push resumed (same stores, another part size).

@@ -31,6 +31,7 @@ mod lambda_events;
 mod lambda_watch;
 mod list_races;
 mod list_totals;
+mod manifests;
 mod meta_conformance;
 mod oidc_verify;
 mod purge_costs;

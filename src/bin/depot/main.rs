@@ -95,11 +95,16 @@ struct PushArgs {
 
 #[derive(clap::Args)]
 struct PullArgs {
-    /// The package file's name.
-    file: String,
+    /// The package file's name (not with --all).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    file: Option<String>,
+    /// Every file of the version, from its manifest, into the directory -o names (default:
+    /// here), directories recreated.
+    #[arg(long)]
+    all: bool,
     #[command(flatten)]
     target: TargetArgs,
-    /// Where to write it (default: the file's name, here).
+    /// Where to write it (default: the file's name, here); with --all, the directory.
     #[arg(short = 'o', long)]
     output: Option<std::path::PathBuf>,
 }
@@ -166,17 +171,20 @@ async fn push(args: PushArgs) -> ExitCode {
 
 async fn pull(args: PullArgs) -> ExitCode {
     let auth = depot::client::Auth::resolve(args.target.token.clone());
-    let file_name = args
-        .file
-        .rsplit('/')
-        .next()
-        .unwrap_or(&args.file)
-        .to_string();
+    let Some(file) = args.file.clone() else {
+        let dir = args.output.clone().unwrap_or_else(|| ".".into());
+        let target = args.target.target(String::new());
+        return client_exit(
+            depot::client::pull_all(&target, auth.as_ref(), &dir).await,
+            "pull",
+        );
+    };
+    let file_name = file.rsplit('/').next().unwrap_or(&file).to_string();
     let out = args
         .output
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(&file_name));
-    let target = args.target.target(args.file.clone());
+    let target = args.target.target(file);
     client_exit(
         depot::client::pull(&target, auth.as_ref(), &out).await,
         "pull",

@@ -137,6 +137,15 @@ impl PackageStore for DynamoMetaStore {
         Ok(newest.into_iter().next().map(|f| (package, f)))
     }
 
+    async fn package_at(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+    ) -> StoreResult<Option<Package>> {
+        self.live_package(project_id, name, version).await
+    }
+
     async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()> {
         let slot = Key::package(package.project_id, &package.name, &package.version);
         self.client

@@ -314,6 +314,17 @@ impl PackageStore for SqliteMetaStore {
         .await
     }
 
+    async fn package_at(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        version: &PackageVersion,
+    ) -> StoreResult<Option<Package>> {
+        let (name, version) = (name.as_str().to_string(), version.as_str().to_string());
+        self.read(move |c| live_package(c, project_id, &name, &version).map_err(db_err))
+            .await
+    }
+
     async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()> {
         let package_id = package.id;
         self.call(move |c| {
