@@ -12,6 +12,7 @@ mod records;
 mod time;
 mod trust;
 mod uploads;
+mod versions;
 mod web;
 
 pub use access::{MembershipTarget, Role, Scope, TokenKind, Visibility};
@@ -38,4 +39,5 @@ pub use trust::{
     glob_matches, valid_issuer, valid_public_issuer,
 };
 pub use uploads::{Refusal, SessionClaim, SessionState, StateParts, UploadSession};
+pub use versions::{Rank, latest_order};
 pub use web::WebSession;
