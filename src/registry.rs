@@ -43,6 +43,7 @@ pub use publish::{DIGEST_MISMATCH, Declared};
 pub use settings::{SettingsRefused, SettingsView};
 pub use signed::SignedRefusal;
 pub use uploads::{PartTicket, SessionView, UploadPlan, UploadRequest, part_sizes};
+pub use versions::LATEST;
 pub use web::{DEFAULT_WEB_SESSION_TTL, Overview, ProjectSummary, SignedIn};
 
 /// Where a generic package file lives.
@@ -427,14 +428,23 @@ impl Registry {
             .newest_file(project.id, &at.name, &at.version, &at.file_name)
             .await?
             .ok_or(Error::NotFound(Missing::Package))?;
+        if record_download {
+            self.mark_download(&package).await?;
+        }
+        Ok((package, file))
+    }
+
+    /// Set `package`'s `last_downloaded_at`, unless a download set it less than
+    /// [`DOWNLOAD_MARK_RESOLUTION_MS`] ago.
+    async fn mark_download(&self, package: &Package) -> Result<(), Error> {
         let now = Timestamp::now();
         let recent = package
             .last_downloaded_at
             .is_some_and(|at| now.millis() - at.millis() < DOWNLOAD_MARK_RESOLUTION_MS);
-        if record_download && !recent {
-            self.meta.mark_downloaded(&package, now).await?;
+        if !recent {
+            self.meta.mark_downloaded(package, now).await?;
         }
-        Ok((package, file))
+        Ok(())
     }
 
     /// Where to send a client for `file` instead of answering inline: a presigned URL that

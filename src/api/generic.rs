@@ -11,7 +11,7 @@ use crate::auth::{Action, Denied, Principal};
 use crate::domain::{
     FileName, InvalidParams, PackageName, PackageStatus, PackageVersion, ProjectRef, Sha256Hex,
 };
-use crate::registry::{Declared, Error, FileCoordinates, Missing, Registry};
+use crate::registry::{Declared, Error, FileCoordinates, LATEST, Missing, Registry};
 use crate::wire::Message;
 use axum::Json;
 use axum::body::Body;
@@ -263,10 +263,22 @@ async fn answer(
     at: &FileCoordinates,
     head: bool,
 ) -> Result<Response, Error> {
-    let (_, file) = registry.locate(principal, at, !head).await?;
+    let latest = at.version.as_str() == LATEST;
+    let (package, file) = if latest {
+        registry.locate_latest(principal, at, !head).await?
+    } else {
+        registry.locate(principal, at, !head).await?
+    };
 
     let etag = format!("\"{}\"", file.sha256);
     let mut out = HeaderMap::new();
+    if latest {
+        // Which version `latest` meant, and the URL that names it for good.
+        let base = super::pagination::base_url(registry, &incoming.headers);
+        let url = super::file_url(&base, package.project_id, &package, &file);
+        out.insert(header::CONTENT_LOCATION, header_value(&url));
+        out.insert("x-package-version", header_value(package.version.as_str()));
+    }
     out.insert(header::ETAG, header_value(&etag));
     out.insert("x-checksum-sha256", header_value(&file.sha256));
     if if_none_match(&incoming.headers, &etag) {

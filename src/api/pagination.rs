@@ -2,14 +2,14 @@
 //! `X-Total`/`X-Total-Pages` while counted, and a `Link` header built from the URL clients reach
 //! depot at.
 
-use super::AppState;
 use super::extract::Incoming;
 use crate::domain::{Listed, Page};
+use crate::registry::Registry;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 /// The URL clients reach us at: the configured public URL, else the request's own host.
-pub fn base_url(registry: &AppState, headers: &HeaderMap) -> String {
+pub fn base_url(registry: &Registry, headers: &HeaderMap) -> String {
     if let Some(url) = registry.public_url() {
         return url.to_string();
     }

@@ -42,7 +42,8 @@ fn newer_first(a: &Package, b: &Package) -> Ordering {
 
 /// Higher precedence first, then the newer package.
 fn by_precedence(a: &(semver::Version, Package), b: &(semver::Version, Package)) -> Ordering {
-    b.0.cmp_precedence(&a.0).then_with(|| newer_first(&a.1, &b.1))
+    b.0.cmp_precedence(&a.0)
+        .then_with(|| newer_first(&a.1, &b.1))
 }
 
 /// `candidates` (live packages of one name; hidden ones already left out) in the order
@@ -113,25 +114,50 @@ mod tests {
             // SemVer 2.0's own example, made in an order that is not theirs.
             (
                 &[
-                    "1.0.0-beta.11", "1.0.0-alpha", "1.0.0-rc.1", "1.0.0-alpha.beta",
-                    "1.0.0-beta", "1.0.0-alpha.1", "1.0.0-beta.2",
+                    "1.0.0-beta.11",
+                    "1.0.0-alpha",
+                    "1.0.0-rc.1",
+                    "1.0.0-alpha.beta",
+                    "1.0.0-beta",
+                    "1.0.0-alpha.1",
+                    "1.0.0-beta.2",
                 ],
                 &[
-                    "1.0.0-rc.1", "1.0.0-beta.11", "1.0.0-beta.2", "1.0.0-beta",
-                    "1.0.0-alpha.beta", "1.0.0-alpha.1", "1.0.0-alpha",
+                    "1.0.0-rc.1",
+                    "1.0.0-beta.11",
+                    "1.0.0-beta.2",
+                    "1.0.0-beta",
+                    "1.0.0-alpha.beta",
+                    "1.0.0-alpha.1",
+                    "1.0.0-alpha",
                 ],
             ),
             // Pre-releases only after every release, however high.
-            (&["3.0.0-rc.1", "1.0.0", "2.0.0"], &["2.0.0", "1.0.0", "3.0.0-rc.1"]),
+            (
+                &["3.0.0-rc.1", "1.0.0", "2.0.0"],
+                &["2.0.0", "1.0.0", "3.0.0-rc.1"],
+            ),
             // Build metadata has no precedence: the newer package of equal ones first.
-            (&["1.0.0+b.2", "1.0.0+b.1", "0.9.0"], &["1.0.0+b.1", "1.0.0+b.2", "0.9.0"]),
+            (
+                &["1.0.0+b.2", "1.0.0+b.1", "0.9.0"],
+                &["1.0.0+b.1", "1.0.0+b.2", "0.9.0"],
+            ),
             // A leading `v` is allowed, and ranks with the others.
-            (&["v2.0.0", "1.5.0", "V1.7.0"], &["v2.0.0", "V1.7.0", "1.5.0"]),
+            (
+                &["v2.0.0", "1.5.0", "V1.7.0"],
+                &["v2.0.0", "V1.7.0", "1.5.0"],
+            ),
             // Not SemVer (two parts, leading zeros, words): by creation time.
             (&["1.0", "01.0.0", "nightly"], &["nightly", "01.0.0", "1.0"]),
             // Mixed: the best release against the newest other version, by creation time.
-            (&["2.0.0", "nightly", "1.0.0"], &["nightly", "2.0.0", "1.0.0"]),
-            (&["nightly", "2.0.0", "2.1.0-rc.1"], &["2.0.0", "nightly", "2.1.0-rc.1"]),
+            (
+                &["2.0.0", "nightly", "1.0.0"],
+                &["nightly", "2.0.0", "1.0.0"],
+            ),
+            (
+                &["nightly", "2.0.0", "2.1.0-rc.1"],
+                &["2.0.0", "nightly", "2.1.0-rc.1"],
+            ),
         ];
         for (made_in, expected) in table {
             assert_eq!(order(made_in), expected, "made in the order {made_in:?}");

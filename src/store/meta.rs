@@ -148,6 +148,10 @@ pub trait PackageStore: Send + Sync + 'static {
         version: &PackageVersion,
     ) -> StoreResult<Option<Package>>;
 
+    /// Every live package (`default` or `hidden`) named `name` in the project, one per
+    /// version, in no particular order: what `latest` chooses from.
+    async fn versions_of(&self, project_id: i64, name: &PackageName) -> StoreResult<Vec<Package>>;
+
     /// Record a download.
     async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()>;
 

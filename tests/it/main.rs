@@ -29,6 +29,7 @@ mod identity_conformance;
 mod inline_files;
 mod lambda_events;
 mod lambda_watch;
+mod latest;
 mod list_races;
 mod list_totals;
 mod manifests;

@@ -146,6 +146,19 @@ impl PackageStore for DynamoMetaStore {
         self.live_package(project_id, name, version).await
     }
 
+    /// One Query of the name's range of the project's live packages (`PKG#<name>#…`; names
+    /// hold no `#`): it reads that name's versions and nothing else.
+    async fn versions_of(&self, project_id: i64, name: &PackageName) -> StoreResult<Vec<Package>> {
+        let mut versions = Vec::new();
+        let request = self.query(&Partition::versions_of(project_id, name));
+        self.for_each_item(request, |item| {
+            versions.push(package_from(&item)?);
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(versions)
+    }
+
     async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()> {
         let slot = Key::package(package.project_id, &package.name, &package.version);
         self.client

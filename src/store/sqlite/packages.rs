@@ -325,6 +325,22 @@ impl PackageStore for SqliteMetaStore {
             .await
     }
 
+    async fn versions_of(&self, project_id: i64, name: &PackageName) -> StoreResult<Vec<Package>> {
+        let name = name.as_str().to_string();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {PACKAGE_COLS} FROM packages WHERE project_id = ?1 AND name = ?2 \
+                 AND status != '{DOOMED}'"
+            );
+            let mut statement = c.prepare_cached(&sql).map_err(db_err)?;
+            let rows = statement
+                .query_map(params![project_id, name], package_row)
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+        })
+        .await
+    }
+
     async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()> {
         let package_id = package.id;
         self.call(move |c| {

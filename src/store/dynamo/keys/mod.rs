@@ -320,6 +320,12 @@ impl Partition {
         Partition::new(format!("PROJECT#{project_id}"), Some(PACKAGE_SLOT.into()))
     }
 
+    /// The live packages of one name in a project, in version order.
+    pub fn versions_of(project_id: i64, name: &PackageName) -> Self {
+        let prefix = format!("{PACKAGE_SLOT}{}#", name.as_str());
+        Partition::new(format!("PROJECT#{project_id}"), Some(prefix))
+    }
+
     /// The references to a blob.
     pub fn blob_refs(blob_key: &str) -> Self {
         Partition::new(format!("BLOB#{blob_key}"), None)

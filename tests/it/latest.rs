@@ -1,0 +1,121 @@
+//! `GET|HEAD …/generic/:name/latest/(dirs/):file`, on both stores: the file from the highest
+//! version holding it (SemVer precedence, pre-releases last, hidden packages never), the
+//! version named in `X-Package-Version` and `Content-Location`; after a delete the next
+//! version; a version literally named `latest` wins; GitLab's 404 when none holds the file.
+
+use crate::support::{Backend, World};
+
+async fn latest_serves_the_highest_version_holding_the_file(backend: Backend) {
+    let w = World::new(backend).await;
+    let dev = ("PRIVATE-TOKEN", w.token("developer"));
+    let publish = |rest: String, body: &'static [u8]| {
+        let uri = w.url(w.private_id, &rest);
+        let app = &w.app;
+        async move {
+            let put = app.put(&uri, &[dev], body).await;
+            assert_eq!(put.status.as_u16(), 201, "{rest}: {}", put.text());
+        }
+    };
+    for version in ["1.0.0", "1.10.0", "2.0.0-rc.1", "v1.9.0"] {
+        publish(format!("tool/{version}/bin/f.bin"), b"some bytes").await;
+    }
+    // Higher, but without the file; and higher, but hidden.
+    publish("tool/1.11.0/other.bin".into(), b"other").await;
+    publish("tool/3.0.0/bin/f.bin?status=hidden".into(), b"hidden").await;
+    let latest = w.url(w.private_id, "tool/latest/bin/f.bin");
+    let chosen = |answer: &crate::support::Answer| {
+        assert_eq!(answer.status.as_u16(), 200, "{}", answer.text());
+        let version = answer.header("x-package-version").unwrap().to_string();
+        let location = answer.header("content-location").unwrap();
+        let path = format!(
+            "/projects/{}/packages/generic/tool/{version}/bin/f.bin",
+            w.private_id
+        );
+        assert!(location.ends_with(&path), "{location}");
+        version
+    };
+    assert_eq!(chosen(&w.app.get(&latest, &[dev]).await), "1.10.0");
+    let head = w.app.send("HEAD", &latest, &[dev], Vec::<u8>::new()).await;
+    assert_eq!(chosen(&head), "1.10.0");
+    // The highest deleted: the next one.
+    let listed = w
+        .app
+        .get(
+            &format!("/api/v4/projects/{}/packages?per_page=100", w.private_id),
+            &[dev],
+        )
+        .await;
+    let id = listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["version"] == "1.10.0")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let owner = ("PRIVATE-TOKEN", w.token("owner"));
+    let uri = format!("/api/v4/projects/{}/packages/{id}", w.private_id);
+    assert_eq!(
+        w.app
+            .send("DELETE", &uri, &[owner], Vec::<u8>::new())
+            .await
+            .status
+            .as_u16(),
+        204
+    );
+    assert_eq!(chosen(&w.app.get(&latest, &[dev]).await), "v1.9.0");
+    // The manifest of `latest`: the highest version, file or not.
+    let manifest = format!(
+        "/api/v4/projects/{}/packages/generic/tool/latest",
+        w.private_id
+    );
+    let manifest: depot::wire::PackageManifest = w.app.get(&manifest, &[dev]).await.wire();
+    assert_eq!(manifest.package_version, "1.11.0");
+    // No version holds the file: GitLab's 404.
+    let none = w
+        .app
+        .get(&w.url(w.private_id, "tool/latest/none.bin"), &[dev])
+        .await;
+    assert_eq!(none.status.as_u16(), 404);
+    assert_eq!(none.json(), serde_json::json!({"message": "404 Not found"}));
+    // Only pre-releases: the highest of them.
+    for version in ["0.1.0-rc.2", "0.1.0-rc.10", "0.1.0-beta"] {
+        publish(format!("beta/{version}/f.bin"), b"pre").await;
+    }
+    let pre = w
+        .app
+        .get(&w.url(w.private_id, "beta/latest/f.bin"), &[dev])
+        .await;
+    assert_eq!(pre.header("x-package-version"), Some("0.1.0-rc.10"));
+    // A version literally named `latest` is that version (GitLab's meaning).
+    publish("tool/latest/bin/f.bin".into(), b"literal").await;
+    let literal = w.app.get(&latest, &[dev]).await;
+    assert_eq!(
+        (literal.status.as_u16(), &literal.body[..]),
+        (200, &b"literal"[..])
+    );
+}
+
+async fn latest_is_read_as_a_download_is(backend: Backend) {
+    let w = World::new(backend).await;
+    let dev = ("PRIVATE-TOKEN", w.token("developer"));
+    let uri = w.url(w.private_id, "tool/1.0.0/f.bin");
+    assert_eq!(w.app.put(&uri, &[dev], b"bytes").await.status.as_u16(), 201);
+    let latest = w.url(w.private_id, "tool/latest/f.bin");
+    let stranger = ("PRIVATE-TOKEN", w.token("stranger"));
+    assert_eq!(
+        w.app.get(&latest, &[stranger]).await.status.as_u16(),
+        w.app.get(&uri, &[stranger]).await.status.as_u16()
+    );
+    let got = w.app.get(&latest, &[dev]).await;
+    assert_eq!(
+        got.header("x-checksum-sha256"),
+        w.app.get(&uri, &[dev]).await.header("x-checksum-sha256")
+    );
+}
+
+on_every_backend!(
+    latest_serves_the_highest_version_holding_the_file,
+    latest_is_read_as_a_download_is,
+);
