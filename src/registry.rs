@@ -411,7 +411,8 @@ impl Registry {
         self.commit_publish(new_file).await
     }
 
-    /// Find the newest live file at `at` that `principal` may read. `record_download` sets the
+    /// Find the newest live file at `at` that `principal` may read (of the version `latest`
+    /// means, for that version: [`Self::latest_file`]). `record_download` sets the
     /// package's `last_downloaded_at`, unless a download set it less than
     /// [`DOWNLOAD_MARK_RESOLUTION_MS`] ago.
     pub async fn locate(
@@ -423,11 +424,14 @@ impl Registry {
         let project = self
             .authorized_project(principal, &at.project, Action::Read)
             .await?;
-        let (package, file) = self
-            .meta
-            .newest_file(project.id, &at.name, &at.version, &at.file_name)
-            .await?
-            .ok_or(Error::NotFound(Missing::Package))?;
+        let found = if at.version.as_str() == LATEST {
+            self.latest_file(&project, at).await?
+        } else {
+            self.meta
+                .newest_file(project.id, &at.name, &at.version, &at.file_name)
+                .await?
+        };
+        let (package, file) = found.ok_or(Error::NotFound(Missing::Package))?;
         if record_download {
             self.mark_download(&package).await?;
         }

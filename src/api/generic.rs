@@ -264,11 +264,7 @@ async fn answer(
     head: bool,
 ) -> Result<Response, Error> {
     let latest = at.version.as_str() == LATEST;
-    let (package, file) = if latest {
-        registry.locate_latest(principal, at, !head).await?
-    } else {
-        registry.locate(principal, at, !head).await?
-    };
+    let (package, file) = registry.locate(principal, at, !head).await?;
 
     let etag = format!("\"{}\"", file.sha256);
     let mut out = HeaderMap::new();

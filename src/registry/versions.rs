@@ -40,37 +40,30 @@ impl Registry {
 
     /// The newest live file at `at`, whose version is `latest`: the literal version if there is
     /// one (GitLab's meaning), else the file of the highest version holding it
-    /// ([`latest_order`]; hidden packages never). As [`Self::locate`] otherwise.
-    pub async fn locate_latest(
+    /// ([`latest_order`]; hidden packages never).
+    pub(super) async fn latest_file(
         &self,
-        principal: &Principal,
+        project: &Project,
         at: &FileCoordinates,
-        record_download: bool,
-    ) -> Result<(Package, PackageFile), Error> {
-        let project = self
-            .authorized_project(principal, &at.project, Action::Read)
-            .await?;
+    ) -> Result<Option<(Package, PackageFile)>, Error> {
         let literal = self
             .meta
             .package_at(project.id, &at.name, &at.version)
             .await?;
         let candidates = match literal {
             Some(package) => vec![package],
-            None => self.latest_candidates(&project, &at.name).await?,
+            None => self.latest_candidates(project, &at.name).await?,
         };
         for candidate in candidates {
             let found = self
                 .meta
                 .newest_file(project.id, &at.name, &candidate.version, &at.file_name)
                 .await?;
-            if let Some((package, file)) = found {
-                if record_download {
-                    self.mark_download(&package).await?;
-                }
-                return Ok((package, file));
+            if found.is_some() {
+                return Ok(found);
             }
         }
-        Err(Error::NotFound(Missing::Package))
+        Ok(None)
     }
 
     /// The versions of `name` that `latest` may mean, in the order it tries them.
