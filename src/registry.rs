@@ -6,7 +6,7 @@
 use crate::auth::{self, Action, Credential, Denied, Principal};
 use crate::domain::{
     FileName, GroupSettings, NewFile, Package, PackageFile, PackageName, PackageStatus,
-    PackageVersion, Project, ProjectRef, Timestamp,
+    PackageVersion, Project, ProjectRef, Protected, Timestamp,
 };
 use crate::store::{
     BlobBody, BlobLocation, BlobStore, ByteStream, MetaStore, Multipart, Presign, StoreError,
@@ -26,6 +26,7 @@ mod lost_answers;
 mod members;
 mod packages;
 mod people;
+mod protection;
 mod publish;
 mod settings;
 mod signed;
@@ -39,6 +40,7 @@ pub use inline::DEFAULT_INLINE_FILE_MAX;
 pub use members::{Place, PlaceRef, role_of_level};
 pub use packages::{PackageList, Purged};
 pub use people::{TokenRef, TokenRequest};
+pub use protection::{RuleChanges, known_package_type};
 pub use publish::{DIGEST_MISMATCH, Declared};
 pub use settings::{SettingsRefused, SettingsView};
 pub use signed::SignedRefusal;
@@ -356,6 +358,8 @@ impl Registry {
     ) -> Result<(Package, PackageFile), Error> {
         let project = self
             .authorized_project(principal, &at.project, Action::Write)
+            .await?;
+        self.check_protection(principal, &project, &at.name, Protected::Push)
             .await?;
         let declared_size = declared.size;
         let max = self.limits.max_file_size;

@@ -2,7 +2,7 @@
 //! here and never sent to the client.
 
 use crate::auth::Denied;
-use crate::domain::Refusal;
+use crate::domain::{Protected, Refusal};
 use crate::registry::{Error, Missing, SignedRefusal};
 use crate::store::StoreError;
 use crate::wire::{ErrorAnswer, ErrorBody, FieldErrors, Message};
@@ -154,7 +154,13 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
             message(StatusCode::NOT_FOUND, "404 Not Found")
         }
         Error::NotFound(Missing::Group) => message(StatusCode::NOT_FOUND, "404 Group Not Found"),
-        Error::NotFound(Missing::User | Missing::Member | Missing::Token | Missing::TrustRule)
+        Error::NotFound(
+            Missing::User
+            | Missing::Member
+            | Missing::Token
+            | Missing::TrustRule
+            | Missing::ProtectionRule,
+        )
         | Error::Conflict(_)
         | Error::BadRequest(_)
         | Error::Validation { .. }
@@ -162,6 +168,17 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
         Error::PreconditionFailed => {
             message(StatusCode::PRECONDITION_FAILED, "412 Precondition Failed")
         }
+        Error::Unprocessable(text) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorAnswer::Fields(FieldErrors::new("error", text)),
+        ),
+        Error::Protected(Protected::Push) => {
+            message(StatusCode::FORBIDDEN, "403 Forbidden - Package protected.")
+        }
+        Error::Protected(Protected::Delete) => message(
+            StatusCode::FORBIDDEN,
+            "403 Forbidden - Package is deletion protected.",
+        ),
         Error::TooLarge => bad_request("File is too large"),
         Error::Duplicate => bad_request("Duplicate package is not allowed"),
         Error::UploadsUnsupported => bad_request("this store cannot take uploads by URL"),

@@ -17,6 +17,7 @@ pub(crate) mod pagination;
 mod params;
 mod project_path;
 mod projects;
+mod protection;
 mod uploads;
 mod users;
 
@@ -26,7 +27,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -61,6 +62,14 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route(
             "/api/v4/projects/{id}/packages/generic/{package_name}/{package_version}",
             get(manifest::manifest),
+        )
+        .route(
+            "/api/v4/projects/{id}/packages/protection/rules",
+            get(protection::list).post(protection::create),
+        )
+        .route(
+            "/api/v4/projects/{id}/packages/protection/rules/{rule_id}",
+            patch(protection::update).delete(protection::delete),
         )
         .route(
             "/api/v4/projects/{id}/packages",

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 
 /// Who asks, and the project they may do `action` on: every project route starts here.
-async fn open_project(
+pub(super) async fn open_project(
     registry: &AppState,
     incoming: &Incoming,
     project: &ProjectRef,
@@ -207,14 +207,17 @@ pub async fn delete_package(
     Path((id, package_id)): Path<(String, String)>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let (_, access) = open_project(&registry, &incoming, &project_ref(&id), Action::Delete).await?;
+    let (principal, access) =
+        open_project(&registry, &incoming, &project_ref(&id), Action::Delete).await?;
     let package_id = integer_param("package_id", &package_id)?;
     let since = incoming
         .headers
         .get(header::IF_UNMODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_http_date);
-    registry.delete_package(&access, package_id, since).await?;
+    registry
+        .delete_package(&principal, &access, package_id, since)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -224,11 +227,12 @@ pub async fn delete_file(
     Path((id, package_id, file_id)): Path<(String, String, String)>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let (_, access) = open_project(&registry, &incoming, &project_ref(&id), Action::Delete).await?;
+    let (principal, access) =
+        open_project(&registry, &incoming, &project_ref(&id), Action::Delete).await?;
     let package_id = integer_param("package_id", &package_id)?;
     let file_id = integer_param("package_file_id", &file_id)?;
     registry
-        .delete_package_file(&access, package_id, file_id)
+        .delete_package_file(&principal, &access, package_id, file_id)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,5 +1,6 @@
 //! Who is who, remembered for a few seconds per process: projects by id and path, a user's
-//! memberships, a group's package settings and an issuer's trust rules. Every request needs
+//! memberships, a group's package settings, a project's package protection rules and an
+//! issuer's trust rules. Every request needs
 //! them, and they change seldom; read from the store each time they were most of a small
 //! request's reads. Tokens are not kept: each request reads its token, so a revoked token
 //! answers 401 everywhere from the next request on.
@@ -12,7 +13,9 @@
 
 use super::oidc::OidcVerifier;
 use super::upstream::Upstream;
-use crate::domain::{GroupSettings, Membership, Project, Timestamp, Token, TrustRule};
+use crate::domain::{
+    GroupSettings, Membership, Project, ProtectionRule, Timestamp, Token, TrustRule,
+};
 use crate::store::{MetaStore, StoreResult};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -76,6 +79,7 @@ pub struct IdentityCache {
     projects_by_path: Kept<String, Option<Project>>,
     memberships: Kept<i64, Arc<Vec<Membership>>>,
     settings: Kept<i64, Option<GroupSettings>>,
+    protection_rules: Kept<i64, Arc<Vec<ProtectionRule>>>,
 }
 
 impl IdentityCache {
@@ -88,6 +92,7 @@ impl IdentityCache {
             projects_by_path: Kept::new(),
             memberships: Kept::new(),
             settings: Kept::new(),
+            protection_rules: Kept::new(),
         }
     }
 
@@ -103,6 +108,7 @@ impl IdentityCache {
         self.projects_by_path.clear();
         self.memberships.clear();
         self.settings.clear();
+        self.protection_rules.clear();
     }
 
     /// `kept`'s answer for `key`, or `read`'s (kept if `keep` says so and nothing was cleared
@@ -215,6 +221,14 @@ impl Identities {
         let c = &self.cache;
         let read = async { Ok(Arc::new(self.meta.memberships_of(user_id).await?)) };
         c.through(&c.memberships, user_id, |_| true, read).await
+    }
+
+    /// A project's package protection rules (none is an answer too: kept).
+    pub async fn protection_rules(&self, project_id: i64) -> StoreResult<Arc<Vec<ProtectionRule>>> {
+        let c = &self.cache;
+        let read = async { Ok(Arc::new(self.meta.protection_rules(project_id).await?)) };
+        c.through(&c.protection_rules, project_id, |_| true, read)
+            .await
     }
 
     /// A group's package settings (none set is an answer too: kept).

@@ -129,6 +129,16 @@ impl Federated {
             .any(|g| g.target.covers_group(group_path))
     }
 
+    /// The highest role the grants covering `project` give, whatever their scopes (what a
+    /// package protection rule compares).
+    pub fn role_on(&self, project: &Project) -> Option<Role> {
+        self.grants
+            .iter()
+            .filter(|g| g.target.covers(project.id, project.namespace_path()))
+            .map(|g| g.role)
+            .max()
+    }
+
     /// May it do `action` on `project`? As a member with the highest role among the grants
     /// covering the project whose scopes allow the action; public projects are readable.
     pub fn decide(&self, action: Action, project: &Project) -> Result<(), Denied> {

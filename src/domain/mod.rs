@@ -8,6 +8,7 @@ mod coordinates;
 mod digest;
 mod listing;
 mod names;
+mod protection;
 mod records;
 mod time;
 mod trust;
@@ -27,6 +28,9 @@ pub use listing::{
 pub use names::{
     EXCEPTION_REGEX_MAX_CHARS, ExceptionRegex, RESERVED_TOP_LEVEL, RegexRefused, reserved_path,
     valid_path, valid_segment,
+};
+pub use protection::{
+    Level, PACKAGE_TYPES, PATTERN_MAX_CHARS, ProtectLevel, Protected, ProtectionRule,
 };
 pub use records::{
     Group, GroupSettings, LAST_USED_RESOLUTION_MS, Membership, NewFile, NewGroup, NewToken,

@@ -28,6 +28,8 @@ pub enum Missing {
     Token,
     /// A trust rule by id.
     TrustRule,
+    /// A package protection rule by id (in its project).
+    ProtectionRule,
     /// Anything else GitLab's bare `not_found!` answers for (`404 Not Found`).
     Resource,
 }
@@ -70,6 +72,12 @@ pub enum Error {
         field: &'static str,
         message: String,
     },
+    /// GitLab's 422 of a refused rule: `{"message": {"error": ["<text>"]}}`.
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
+    /// A package protection rule holds the push or delete back (403).
+    #[error("package protected from {0:?}")]
+    Protected(crate::domain::Protected),
     /// GitLab's `not_allowed!`.
     #[error("method not allowed")]
     NotAllowed,

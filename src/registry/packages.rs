@@ -5,7 +5,7 @@ use super::{Error, Missing, ProjectAccess, Registry};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
     FileOrder, Group, GroupRef, Listed, Membership, Package, PackageFile, PackageQuery,
-    PackageStatus, Project, ProjectRef, Timestamp, Visibility,
+    PackageStatus, Project, ProjectRef, Protected, Timestamp, Visibility,
 };
 use crate::store::{StoreError, is_inline_key};
 use futures::{StreamExt, TryStreamExt};
@@ -232,11 +232,14 @@ impl Registry {
     /// `if_unmodified_since`, a package changed after that instant is kept (412).
     pub async fn delete_package(
         &self,
+        principal: &Principal,
         access: &ProjectAccess,
         package_id: i64,
         if_unmodified_since: Option<Timestamp>,
     ) -> Result<(), Error> {
         let package = self.package(access, package_id).await?;
+        self.check_protection(principal, &access.project, &package.name, Protected::Delete)
+            .await?;
         if let Some(since) = if_unmodified_since
             && package.updated_at > since
         {
@@ -254,11 +257,14 @@ impl Registry {
     /// `DELETE /projects/:id/packages/:package_id/package_files/:file_id`.
     pub async fn delete_package_file(
         &self,
+        principal: &Principal,
         access: &ProjectAccess,
         package_id: i64,
         file_id: i64,
     ) -> Result<(), Error> {
         let package = self.package(access, package_id).await?;
+        self.check_protection(principal, &access.project, &package.name, Protected::Delete)
+            .await?;
         let file = self
             .meta
             .files_of(package.id)

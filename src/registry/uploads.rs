@@ -7,7 +7,8 @@
 use super::{Error, FileCoordinates, Missing, Registry, duplicates_allowed};
 use crate::auth::{Action, Denied, Principal};
 use crate::domain::{
-    Package, PackageFile, PackageStatus, SessionState, Timestamp, TokenGrant, UploadSession,
+    Package, PackageFile, PackageStatus, Protected, SessionState, Timestamp, TokenGrant,
+    UploadSession,
 };
 use crate::store::{
     BlobLocation, Presigned, ReceivedPart, StoreError, checked_key, session_blob_key, staging_key,
@@ -93,6 +94,8 @@ impl Registry {
         }
         let project = self
             .authorized_project(principal, &at.project, Action::Write)
+            .await?;
+        self.check_protection(principal, &project, &at.name, Protected::Push)
             .await?;
         let max = self.limits.max_file_size;
         if max > 0 && request.size >= max {

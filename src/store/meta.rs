@@ -7,8 +7,8 @@ use super::error::StoreResult;
 use crate::domain::{
     FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile, NewGroup,
     NewToken, NewTrustRule, NewUser, Package, PackageFile, PackageName, PackageQuery,
-    PackageVersion, Project, Role, SessionState, Timestamp, Token, TokenOwner, TrustRule,
-    UploadSession, User, Visibility, WebSession,
+    PackageVersion, Project, ProtectionRule, Role, SessionState, Timestamp, Token, TokenOwner,
+    TrustRule, UploadSession, User, Visibility, WebSession,
 };
 use async_trait::async_trait;
 use std::collections::HashSet;
@@ -90,6 +90,21 @@ pub trait TrustStore: Send + Sync + 'static {
     async fn trust_rules_for_issuer(&self, issuer: &str) -> StoreResult<Vec<TrustRule>>;
     /// Remove a rule; `NotFound` for an unknown id.
     async fn remove_trust_rule(&self, id: i64) -> StoreResult<TrustRule>;
+}
+
+/// Package protection rules of projects.
+#[async_trait]
+pub trait ProtectionStore: Send + Sync + 'static {
+    /// A project's rules, by id.
+    async fn protection_rules(&self, project_id: i64) -> StoreResult<Vec<ProtectionRule>>;
+    /// Save a new rule under a new id (`rule.id` is not used); `AlreadyExists` when the
+    /// project has a rule of the same type and pattern.
+    async fn create_protection_rule(&self, rule: ProtectionRule) -> StoreResult<ProtectionRule>;
+    /// Replace the rule of that id in its project: `NotFound` if there is none,
+    /// `AlreadyExists` if another rule has the type and pattern.
+    async fn update_protection_rule(&self, rule: &ProtectionRule) -> StoreResult<()>;
+    /// Remove a project's rule; `NotFound` if there is none.
+    async fn delete_protection_rule(&self, project_id: i64, id: i64) -> StoreResult<()>;
 }
 
 /// Package settings of groups.
@@ -310,6 +325,7 @@ pub trait WebSessionStore: Send + Sync + 'static {
 pub trait MetaStore:
     IdentityStore
     + TrustStore
+    + ProtectionStore
     + SettingsStore
     + PackageStore
     + PurgeStore
@@ -321,6 +337,7 @@ pub trait MetaStore:
 impl<T> MetaStore for T where
     T: IdentityStore
         + TrustStore
+        + ProtectionStore
         + SettingsStore
         + PackageStore
         + PurgeStore

@@ -29,6 +29,6 @@ pub use keys::{
     staging_key,
 };
 pub use meta::{
-    IdentityStore, MetaStore, PackageStore, PurgeStore, SettingsStore, TrustStore,
+    IdentityStore, MetaStore, PackageStore, ProtectionStore, PurgeStore, SettingsStore, TrustStore,
     UploadSessionStore, WebSessionStore,
 };

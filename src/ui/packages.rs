@@ -255,12 +255,14 @@ pub async fn delete(
     match file {
         Some(file_id) => {
             registry
-                .delete_package_file(&access, package_id, file_id)
+                .delete_package_file(principal, &access, package_id, file_id)
                 .await?;
             Ok(format!("{project}/-/packages/{package_id}"))
         }
         None => {
-            registry.delete_package(&access, package_id, None).await?;
+            registry
+                .delete_package(principal, &access, package_id, None)
+                .await?;
             Ok(format!("{project}/-/packages"))
         }
     }

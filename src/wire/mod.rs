@@ -280,6 +280,18 @@ pub struct UploadSessionBody {
 /// What `depot admin` prints: one JSON line per command, the record it made.
 pub mod people;
 
+/// A package protection rule as GitLab's API shows it (`API::Entities::Projects::Packages::
+/// Protection::Rule`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectionRuleEntity {
+    pub id: i64,
+    pub project_id: i64,
+    pub package_name_pattern: String,
+    pub package_type: String,
+    pub minimum_access_level_for_delete: Option<String>,
+    pub minimum_access_level_for_push: Option<String>,
+}
+
 /// `GET /projects/:id/packages/generic/:name/:version` (depot's; GitLab has no such route): the
 /// version's newest live file of each name, in name order, each with where to download it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

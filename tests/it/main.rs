@@ -35,6 +35,7 @@ mod list_totals;
 mod manifests;
 mod meta_conformance;
 mod oidc_verify;
+mod protection_rules;
 mod purge_costs;
 mod purge_queue;
 mod request_costs;

@@ -345,9 +345,16 @@ async fn requests_per_publish_and_download() {
     );
 
     // Every request reads its token. The first also writes down the token's use and reads
-    // the project, memberships and the group's settings; later ones find those in the
-    // identity cache.
-    let who = ["GetItem", "UpdateItem", "GetItem", "Query", "GetItem"];
+    // the project, memberships, the project's package protection rules (a Query, since
+    // 2026-11-30) and the group's settings; later ones find those in the identity cache.
+    let who = [
+        "GetItem",
+        "UpdateItem",
+        "GetItem",
+        "Query",
+        "Query",
+        "GetItem",
+    ];
     let mut expected_first: Vec<&str> = who.to_vec();
     // The process's id slot (claimed once, then ids cost nothing), package lookup, then the
     // package's id alias, the file with its bytes and the package (no transaction:
@@ -612,11 +619,13 @@ async fn requests_per_oidc_publish() {
     assert_eq!(second.status(), 201);
     let second = recorder.take();
     eprintln!("OIDC publish, first: {first:?}; then: {second:?}");
-    // The issuer's rules, the project, the group's settings; then the publish as by a token.
+    // The issuer's rules, the project, its package protection rules, the group's settings;
+    // then the publish as by a token.
     assert_eq!(
         first,
         [
-            "Query", "GetItem", "GetItem", "PutItem", "GetItem", "PutItem", "PutItem", "PutItem"
+            "Query", "GetItem", "Query", "GetItem", "PutItem", "GetItem", "PutItem", "PutItem",
+            "PutItem"
         ]
     );
     // Kept: nothing about who is asking (a personal token's publish reads its token here).

@@ -22,6 +22,7 @@ mod keys;
 mod limits;
 mod lists;
 mod packages;
+mod protection;
 mod publish;
 mod purge;
 mod schema;

@@ -8,6 +8,7 @@ mod group;
 mod identity;
 mod migrations;
 mod packages;
+mod protection;
 mod purge;
 mod rows;
 mod settings;

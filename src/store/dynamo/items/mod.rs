@@ -6,9 +6,11 @@
 mod identity;
 mod packages;
 mod people;
+mod protection;
 mod sessions;
 
 pub use identity::*;
 pub use packages::*;
 pub use people::*;
+pub use protection::*;
 pub use sessions::*;

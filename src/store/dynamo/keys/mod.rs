@@ -79,6 +79,7 @@ pub enum Counter {
     Package,
     File,
     TrustRule,
+    ProtectionRule,
 }
 
 impl Counter {
@@ -91,6 +92,7 @@ impl Counter {
             Counter::Package => "package",
             Counter::File => "package_file",
             Counter::TrustRule => "trust_rule",
+            Counter::ProtectionRule => "protection_rule",
         }
     }
 }
@@ -101,6 +103,7 @@ fn padded(id: i64) -> String {
 }
 
 const COUNTER: &str = "COUNTER";
+const PROTECTION_RULE: &str = "PROTECTRULE#";
 const PURGE: &str = "PURGE";
 const MEMBER: &str = "MEMBER#";
 const FILE: &str = "FILE#";
@@ -195,6 +198,23 @@ impl Key {
         Key::new(
             format!("PROJECT#{project_id}"),
             format!("{PACKAGE_SLOT}{}#{}", name.as_str(), version.as_str()),
+        )
+    }
+
+    /// A project's package protection rule.
+    pub fn protection_rule(project_id: i64, id: i64) -> Self {
+        Key::new(
+            format!("PROJECT#{project_id}"),
+            format!("{PROTECTION_RULE}{}", padded(id)),
+        )
+    }
+
+    /// The claim of a package type and name pattern by one rule of the project: rules are
+    /// unique by both.
+    pub fn protection_pattern(project_id: i64, package_type: &str, pattern: &str) -> Self {
+        Key::new(
+            format!("PROJECT#{project_id}"),
+            format!("PROTECTED#{package_type}#{pattern}"),
         )
     }
 
@@ -324,6 +344,14 @@ impl Partition {
     pub fn versions_of(project_id: i64, name: &PackageName) -> Self {
         let prefix = format!("{PACKAGE_SLOT}{}#", name.as_str());
         Partition::new(format!("PROJECT#{project_id}"), Some(prefix))
+    }
+
+    /// A project's package protection rules, by id.
+    pub fn protection_rules(project_id: i64) -> Self {
+        Partition::new(
+            format!("PROJECT#{project_id}"),
+            Some(PROTECTION_RULE.into()),
+        )
     }
 
     /// The references to a blob.

@@ -54,6 +54,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "signed-in sessions of the web UI",
         apply: v9_web_sessions,
     },
+    Migration {
+        name: "package protection rules",
+        apply: v10_protection_rules,
+    },
 ];
 
 /// The version this code writes and reads.
@@ -300,6 +304,22 @@ fn v9_web_sessions(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             expires_at INTEGER NOT NULL
         );
         CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_at);",
+    )
+}
+
+/// Package protection rules: one pattern per project and package type; levels as GitLab's
+/// numbers (40, 50, 60), NULL for none.
+fn v10_protection_rules(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE package_protection_rules (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            package_name_pattern TEXT NOT NULL,
+            package_type TEXT NOT NULL,
+            push_level INTEGER,
+            delete_level INTEGER,
+            UNIQUE (project_id, package_type, package_name_pattern)
+        );",
     )
 }
 

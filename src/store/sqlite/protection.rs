@@ -1,0 +1,109 @@
+//! `ProtectionStore` on SQLite: a project's package protection rules, one row each, the
+//! pattern unique per project and package type.
+
+use super::{Cached, SqliteMetaStore, exists_as};
+use crate::domain::{ProtectLevel, ProtectionRule};
+use crate::store::{ProtectionStore, Record, StoreError, StoreResult};
+use async_trait::async_trait;
+use rusqlite::{Row, params};
+
+const COLS: &str = "id, project_id, package_name_pattern, package_type, push_level, delete_level";
+
+fn rule_row(r: &Row) -> rusqlite::Result<ProtectionRule> {
+    Ok(ProtectionRule {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        package_name_pattern: r.get(2)?,
+        package_type: r.get(3)?,
+        minimum_access_level_for_push: r
+            .get::<_, Option<i64>>(4)?
+            .and_then(ProtectLevel::from_access_level),
+        minimum_access_level_for_delete: r
+            .get::<_, Option<i64>>(5)?
+            .and_then(ProtectLevel::from_access_level),
+    })
+}
+
+#[async_trait]
+impl ProtectionStore for SqliteMetaStore {
+    async fn protection_rules(&self, project_id: i64) -> StoreResult<Vec<ProtectionRule>> {
+        let sql = format!(
+            "SELECT {COLS} FROM package_protection_rules WHERE project_id = ?1 ORDER BY id"
+        );
+        self.read_all(sql, [project_id], rule_row).await
+    }
+
+    async fn create_protection_rule(&self, rule: ProtectionRule) -> StoreResult<ProtectionRule> {
+        self.call(move |c| {
+            c.execute_cached(
+                "INSERT INTO package_protection_rules (project_id, package_name_pattern, \
+                 package_type, push_level, delete_level) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    rule.project_id,
+                    rule.package_name_pattern,
+                    rule.package_type,
+                    rule.minimum_access_level_for_push
+                        .map(ProtectLevel::access_level),
+                    rule.minimum_access_level_for_delete
+                        .map(ProtectLevel::access_level),
+                ],
+            )
+            .map_err(exists_as(
+                Record::ProtectionRule,
+                &rule.package_name_pattern,
+            ))?;
+            Ok(ProtectionRule {
+                id: c.last_insert_rowid(),
+                ..rule
+            })
+        })
+        .await
+    }
+
+    async fn update_protection_rule(&self, rule: &ProtectionRule) -> StoreResult<()> {
+        let rule = rule.clone();
+        self.call(move |c| {
+            let changed = c
+                .execute_cached(
+                    "UPDATE package_protection_rules SET package_name_pattern = ?3, \
+                     package_type = ?4, push_level = ?5, delete_level = ?6 \
+                     WHERE id = ?1 AND project_id = ?2",
+                    params![
+                        rule.id,
+                        rule.project_id,
+                        rule.package_name_pattern,
+                        rule.package_type,
+                        rule.minimum_access_level_for_push
+                            .map(ProtectLevel::access_level),
+                        rule.minimum_access_level_for_delete
+                            .map(ProtectLevel::access_level),
+                    ],
+                )
+                .map_err(exists_as(
+                    Record::ProtectionRule,
+                    &rule.package_name_pattern,
+                ))?;
+            match changed {
+                0 => Err(StoreError::not_found(Record::ProtectionRule, rule.id)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn delete_protection_rule(&self, project_id: i64, id: i64) -> StoreResult<()> {
+        self.call(move |c| {
+            let removed = c
+                .execute_cached(
+                    "DELETE FROM package_protection_rules WHERE id = ?1 AND project_id = ?2",
+                    params![id, project_id],
+                )
+                .map_err(super::db_err)?;
+            match removed {
+                0 => Err(StoreError::not_found(Record::ProtectionRule, id)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+}
