@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 mod browse;
 mod commit;
+mod counting;
 mod directory;
 mod error;
 mod grants;
@@ -33,6 +34,7 @@ mod signed;
 mod uploads;
 mod versions;
 mod web;
+pub use counting::FLUSH_EVERY;
 pub use directory::{ProjectRequest, SeenProject};
 pub use error::{Error, Missing, invalid};
 pub use grants::{DeployTokenRequest, TrustRuleRequest};
@@ -165,6 +167,8 @@ pub struct Registry {
     limits: Limits,
     public_url: Option<String>,
     downloads: Downloads,
+    /// Downloads counted and not yet written.
+    tally: counting::Tally,
     uploads: Uploads,
     /// How long a web UI sign-in lasts.
     web_session_ttl: std::time::Duration,
@@ -180,6 +184,7 @@ impl Registry {
             limits,
             public_url: None,
             downloads: Downloads::default(),
+            tally: counting::Tally::default(),
             uploads: Uploads::default(),
             web_session_ttl: web::DEFAULT_WEB_SESSION_TTL,
         }
@@ -437,22 +442,9 @@ impl Registry {
         };
         let (package, file) = found.ok_or(Error::NotFound(Missing::Package))?;
         if record_download {
-            self.mark_download(&package).await?;
+            self.count_download(&package, &file).await;
         }
         Ok((package, file))
-    }
-
-    /// Set `package`'s `last_downloaded_at`, unless a download set it less than
-    /// [`DOWNLOAD_MARK_RESOLUTION_MS`] ago.
-    async fn mark_download(&self, package: &Package) -> Result<(), Error> {
-        let now = Timestamp::now();
-        let recent = package
-            .last_downloaded_at
-            .is_some_and(|at| now.millis() - at.millis() < DOWNLOAD_MARK_RESOLUTION_MS);
-        if !recent {
-            self.meta.mark_downloaded(package, now).await?;
-        }
-        Ok(())
     }
 
     /// Where to send a client for `file` instead of answering inline: a presigned URL that

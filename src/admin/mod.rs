@@ -13,6 +13,7 @@ use crate::store::{MetaStore, StoreError};
 use std::sync::Arc;
 
 mod bootstrap;
+mod downloads;
 mod trust;
 
 pub use trust::TrustSpec;

@@ -84,6 +84,7 @@ pub fn package_entity(package: &Package, at: &PackageContext<'_>) -> PackageEnti
         _links: links,
         created_at: package.created_at,
         last_downloaded_at: package.last_downloaded_at,
+        download_count: package.download_count,
         project_id: at.in_group_list.then_some(package.project_id),
         project_path: at.in_group_list.then(|| at.project_path.to_string()),
         tags: Vec::new(),
@@ -112,5 +113,6 @@ pub fn file_entity(file: &PackageFile) -> PackageFileEntity {
         file_md5: None,
         file_sha1: None,
         file_sha256: file.sha256.clone(),
+        download_count: file.download_count,
     }
 }

@@ -33,8 +33,8 @@ pub use protection::{
     Level, PACKAGE_TYPES, PATTERN_MAX_CHARS, ProtectLevel, Protected, ProtectionRule,
 };
 pub use records::{
-    Group, GroupSettings, LAST_USED_RESOLUTION_MS, Membership, NewFile, NewGroup, NewToken,
-    NewUser, Package, PackageFile, PackageStatus, Project, Token, TokenGrant, TokenOwner,
+    Downloads, Group, GroupSettings, LAST_USED_RESOLUTION_MS, Membership, NewFile, NewGroup,
+    NewToken, NewUser, Package, PackageFile, PackageStatus, Project, Token, TokenGrant, TokenOwner,
     TokenParts, User,
 };
 pub use time::Timestamp;

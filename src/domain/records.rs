@@ -320,6 +320,16 @@ pub struct Package {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub last_downloaded_at: Option<Timestamp>,
+    /// Downloads counted so far (depot's; flushed from each process at most once a minute).
+    pub download_count: u64,
+}
+
+/// Downloads of one package counted by a process and not yet written: the package's, and
+/// each file's (id, name, count).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Downloads {
+    pub package: u64,
+    pub files: Vec<(i64, FileName, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,6 +347,8 @@ pub struct PackageFile {
     /// inline key), when the read that found it returned them: the download lookup does, lists
     /// do not.
     pub content: Option<Bytes>,
+    /// Downloads of this file counted so far (as the package's).
+    pub download_count: u64,
 }
 
 /// Everything the store needs to commit one published file.
@@ -374,6 +386,7 @@ impl NewFile {
             created_at: self.now,
             updated_at: self.now,
             last_downloaded_at: None,
+            download_count: 0,
         }
     }
 
@@ -404,6 +417,7 @@ impl NewFile {
             created_at: self.now,
             updated_at: self.now,
             content: self.content.clone(),
+            download_count: 0,
         }
     }
 }

@@ -95,6 +95,7 @@ mod tests {
                 created_at: Timestamp::from_millis(1_000 * (i as i64 + 1)),
                 updated_at: Timestamp::from_millis(1_000 * (i as i64 + 1)),
                 last_downloaded_at: None,
+                download_count: 0,
             })
             .collect()
     }

@@ -5,8 +5,8 @@
 
 use super::error::StoreResult;
 use crate::domain::{
-    FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile, NewGroup,
-    NewToken, NewTrustRule, NewUser, Package, PackageFile, PackageName, PackageQuery,
+    Downloads, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile,
+    NewGroup, NewToken, NewTrustRule, NewUser, Package, PackageFile, PackageName, PackageQuery,
     PackageVersion, Project, ProtectionRule, Role, SessionState, Timestamp, Token, TokenOwner,
     TrustRule, UploadSession, User, Visibility, WebSession,
 };
@@ -167,8 +167,14 @@ pub trait PackageStore: Send + Sync + 'static {
     /// version, in no particular order: what `latest` chooses from.
     async fn versions_of(&self, project_id: i64, name: &PackageName) -> StoreResult<Vec<Package>>;
 
-    /// Record a download.
-    async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()>;
+    /// Record downloads: the package's `last_downloaded_at` set to `at`, and `counted` added
+    /// to its count and its files' (a package or file gone meanwhile is skipped).
+    async fn record_downloads(
+        &self,
+        package: &Package,
+        at: Timestamp,
+        counted: &Downloads,
+    ) -> StoreResult<()>;
 
     /// A package by id, whatever its status (callers decide what is visible).
     async fn package_by_id(&self, id: i64) -> StoreResult<Option<Package>>;
@@ -183,7 +189,8 @@ pub trait PackageStore: Send + Sync + 'static {
         query: &PackageQuery,
     ) -> StoreResult<Listed<Package>>;
 
-    /// The live files of a package, in no particular order.
+    /// The live files of a package, in no particular order, each with its downloads counted
+    /// (a file found otherwise, as by [`Self::newest_file`], need not carry its count).
     async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>>;
 
     /// How many live files each of `package_ids` holds and their bytes in all (a list page's

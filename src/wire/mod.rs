@@ -148,6 +148,8 @@ pub struct PackageEntity {
     pub _links: PackageLinks,
     pub created_at: Timestamp,
     pub last_downloaded_at: Option<Timestamp>,
+    /// depot's: downloads counted (GitLab keeps none).
+    pub download_count: u64,
     /// Group lists only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<i64>,
@@ -170,6 +172,8 @@ pub struct PackageFileEntity {
     pub file_md5: Option<String>,
     pub file_sha1: Option<String>,
     pub file_sha256: String,
+    /// depot's: downloads of this file counted.
+    pub download_count: u64,
 }
 
 /// A pipeline that built a package (GitLab's `API::Entities::Package::Pipeline`). depot runs

@@ -155,6 +155,8 @@ async fn package_entities_match_gitlab(backend: Backend) {
         },
         "created_at": created,
         "last_downloaded_at": null,
+        // depot's, beside GitLab's fields.
+        "download_count": 0,
         "tags": [],
     });
     assert_eq!(first, entity);
@@ -469,6 +471,7 @@ async fn package_files(backend: Backend) {
             "file_md5": null,
             "file_sha1": null,
             "file_sha256": crate::support::sha256_hex(b"data"),
+            "download_count": 0,
         })
     );
     assert_eq!(a.header("x-total"), Some("3"));

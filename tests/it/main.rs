@@ -14,6 +14,7 @@ mod checked_uploads;
 mod checksums;
 mod cli;
 mod cli_push_pull;
+mod download_counts;
 mod download_races;
 mod durability;
 mod dynamo_ids;

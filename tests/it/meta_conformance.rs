@@ -294,17 +294,34 @@ async fn duplicates(s: Subject) {
 async fn downloads_are_recorded(s: Subject) {
     let m = s.meta.as_ref();
     let (a, _) = projects(m).await;
-    let (package, _) = put(m, a, "pkg", "1.0", "f", false).await;
-    assert_eq!(package.last_downloaded_at, None);
-    m.mark_downloaded(&package, t(50)).await.unwrap();
+    let (package, f) = put(m, a, "pkg", "1.0", "f", false).await;
+    let (_, g) = put(m, a, "pkg", "1.0", "g", false).await;
     assert_eq!(
-        newest(m, a, "pkg", "1.0", "f")
-            .await
-            .unwrap()
-            .0
-            .last_downloaded_at,
-        Some(t(50))
+        (package.last_downloaded_at, package.download_count),
+        (None, 0)
     );
+    let counted = depot::domain::Downloads {
+        package: 5,
+        files: vec![
+            (f.id, f.file_name.clone(), 3),
+            (g.id, g.file_name.clone(), 2),
+        ],
+    };
+    m.record_downloads(&package, t(50), &counted).await.unwrap();
+    m.record_downloads(&package, t(60), &counted).await.unwrap();
+    let (found, _) = newest(m, a, "pkg", "1.0", "f").await.unwrap();
+    assert_eq!(found.last_downloaded_at, Some(t(60)));
+    assert_eq!(found.download_count, 10);
+    let mut files = m.files_of(package.id).await.unwrap();
+    files.sort_by_key(|f| f.id);
+    let counts: Vec<u64> = files.iter().map(|f| f.download_count).collect();
+    assert_eq!(counts, [6, 4]);
+    // A file or package gone meanwhile is skipped, not an error.
+    m.delete_file(&package, &g, t(70)).await.unwrap();
+    m.forget_file(&g).await.unwrap();
+    m.record_downloads(&package, t(80), &counted).await.unwrap();
+    m.delete_package(&found, t(90)).await.unwrap();
+    m.record_downloads(&package, t(95), &counted).await.unwrap();
 }
 
 async fn concurrent_first_publishes_make_one_package(s: Subject) {

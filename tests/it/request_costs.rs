@@ -365,8 +365,13 @@ async fn requests_per_publish_and_download() {
     // it is still the live one (the update replaced a read: the web UI's list page reads the
     // totals with the packages)
     assert_eq!(second, ["GetItem", "GetItem", "PutItem", "UpdateItem"]);
-    // The token, package, newest file (with its bytes), last_downloaded_at
-    assert_eq!(download, ["GetItem", "GetItem", "Query", "UpdateItem"]);
+    // The token, package, newest file (with its bytes), last_downloaded_at with the package's
+    // download count, and the file's count in its small item (since 2026-11-30; once a minute
+    // per package and file, whatever the downloads in between).
+    assert_eq!(
+        download,
+        ["GetItem", "GetItem", "Query", "UpdateItem", "UpdateItem"]
+    );
     // Within a minute of the last recorded download, last_downloaded_at is not written again.
     assert_eq!(download_again, ["GetItem", "GetItem", "Query"]);
     // A larger file: the S3 PUT and GET besides.

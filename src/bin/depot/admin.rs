@@ -72,6 +72,9 @@ enum AdminCommand {
         #[command(subcommand)]
         action: TrustAction,
     },
+    /// `downloads <project>`: the project's packages (newest 100) with the downloads counted
+    /// of each and of each file, one JSON line
+    Downloads { project: String },
 }
 
 #[derive(Subcommand)]
@@ -296,6 +299,28 @@ async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<String, Admin
             &admin.create_user_as(&username, is_admin).await?,
         )),
         AdminCommand::Trust { action } => run_trust(admin, action).await?,
+        AdminCommand::Downloads { project } => {
+            let counted: Vec<serde_json::Value> = admin
+                .downloads(&project)
+                .await?
+                .iter()
+                .map(|(package, files)| {
+                    serde_json::json!({
+                        "id": package.id,
+                        "name": package.name.as_str(),
+                        "version": package.version.as_str(),
+                        "download_count": package.download_count,
+                        "last_downloaded_at": package.last_downloaded_at,
+                        "files": files.iter().map(|f| serde_json::json!({
+                            "id": f.id,
+                            "file_name": f.file_name.display(),
+                            "download_count": f.download_count,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            crate::json_line(counted)
+        }
         AdminCommand::Bootstrap {
             username,
             expires_at,

@@ -64,15 +64,34 @@ pub async fn serve(config: Config) -> ExitCode {
             std::time::Duration::from_secs(config.purge_interval),
         ));
     }
+    tokio::spawn(count_loop(registry.clone()));
     let timeouts = Timeouts {
         header: Duration::from_secs(config.header_timeout),
         body_idle: Duration::from_secs(config.body_idle_timeout),
     };
-    if let Err(e) = serve_http(listener, router(registry), timeouts, shutdown_signal()).await {
+    let served = serve_http(
+        listener,
+        router(registry.clone()),
+        timeouts,
+        shutdown_signal(),
+    )
+    .await;
+    // Downloads counted and not yet written go with the process unless written now.
+    registry.flush_downloads(true).await;
+    if let Err(e) = served {
         eprintln!("depot serve: {e}");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Write download counts that waited a minute for a download to carry them.
+async fn count_loop(registry: Arc<depot::Registry>) {
+    let mut ticks = tokio::time::interval(depot::registry::FLUSH_EVERY);
+    loop {
+        ticks.tick().await;
+        registry.flush_downloads(false).await;
+    }
 }
 
 /// Remove the bytes and records of deleted packages every `every`, the same purge the AWS

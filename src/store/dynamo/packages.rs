@@ -2,9 +2,9 @@
 //! lists in `lists`.
 
 use super::items::{
-    ALIAS_SLOT, DOOMED, FILE_COUNT, FILE_STATUS, file_from, file_is_doomed, file_totals_of,
-    package_alias_slot, package_from, package_item, package_key, purge_file_item,
-    purge_package_item,
+    ALIAS_SLOT, DOOMED, DOWNLOAD_COUNT, FILE_COUNT, FILE_STATUS, PackageItem, file_downloads_from,
+    file_from, file_is_doomed, file_totals_of, item_kind, package_alias_slot, package_from,
+    package_item, package_key, purge_file_item, purge_package_item,
 };
 use super::keys::{Key, Partition};
 use super::limits::{self, FILE_PAGE_ITEMS, INLINE_FILE_MAX, TRANSACTION_ATTEMPTS};
@@ -13,8 +13,8 @@ use super::schema::{n, s};
 use super::transaction::Condition;
 use super::{DynamoMetaStore, conditional_failed};
 use crate::domain::{
-    FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageQuery, PackageStatus,
-    PackageVersion, Project, Timestamp,
+    Downloads, FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageQuery,
+    PackageStatus, PackageVersion, Project, Timestamp,
 };
 use crate::store::aws::sdk_failure;
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
@@ -44,6 +44,35 @@ enum FileDelete {
 }
 
 impl DynamoMetaStore {
+    /// One counting update of the item at `key` (`:n` the count, `:t` a time if given) under
+    /// `condition` on its `id`; an item gone meanwhile has nothing to count.
+    async fn add_downloads(
+        &self,
+        key: Key,
+        update: String,
+        time: Option<aws_sdk_dynamodb::types::AttributeValue>,
+        condition: Option<&str>,
+        (id, count): (i64, u64),
+    ) -> StoreResult<()> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .update_expression(update)
+            .set_condition_expression(condition.map(String::from))
+            .expression_attribute_values(":n", n(count as i64))
+            .expression_attribute_values(":id", n(id));
+        if let Some(time) = time {
+            request = request.expression_attribute_values(":t", time);
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if conditional_failed(&e) => Ok(()),
+            Err(e) => Err(sdk_failure(e)),
+        }
+    }
+
     pub(super) async fn live_package(
         &self,
         project_id: i64,
@@ -159,27 +188,31 @@ impl PackageStore for DynamoMetaStore {
         Ok(versions)
     }
 
-    async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()> {
+    /// The package item's update, then each file's, at once: one write per package and per
+    /// file downloaded, for every download a process counted since its last flush.
+    async fn record_downloads(
+        &self,
+        package: &Package,
+        at: Timestamp,
+        counted: &Downloads,
+    ) -> StoreResult<()> {
         let slot = Key::package(package.project_id, &package.name, &package.version);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(slot.item()))
-            .update_expression("SET last_downloaded_at = :t")
-            .condition_expression("attribute_exists(PK) AND id = :id")
-            .expression_attribute_values(":t", n(at.millis()))
-            .expression_attribute_values(":id", n(package.id))
-            .send()
-            .await
-            .map(|_| ())
-            // The package went away meanwhile: nothing to record.
-            .or_else(|e| {
-                if conditional_failed(&e) {
-                    Ok(())
-                } else {
-                    Err(sdk_failure(e))
-                }
-            })
+        let package_write = self.add_downloads(
+            slot,
+            format!("SET last_downloaded_at = :t ADD {DOWNLOAD_COUNT} :n"),
+            Some(n(at.millis())),
+            Some("attribute_exists(PK) AND id = :id"),
+            (package.id, counted.package),
+        );
+        let file_writes = counted.files.iter().map(|(id, _, count)| {
+            let key = Key::file_downloads(package.id, *id);
+            let update = format!("SET id = :id ADD {DOWNLOAD_COUNT} :n");
+            self.add_downloads(key, update, None, None, (*id, *count))
+        });
+        let (package_done, files_done) =
+            futures::join!(package_write, futures::future::join_all(file_writes));
+        package_done?;
+        files_done.into_iter().collect()
     }
 
     async fn package_by_id(&self, id: i64) -> StoreResult<Option<Package>> {
@@ -228,8 +261,28 @@ impl PackageStore for DynamoMetaStore {
         })
     }
 
+    /// One Query of the package's partition: its live files, with the downloads counted of
+    /// each (kept beside them).
     async fn files_of(&self, package_id: i64) -> StoreResult<Vec<PackageFile>> {
-        self.files_newest_first(package_id, None, false, None).await
+        let mut files = Vec::new();
+        let mut counts = std::collections::HashMap::new();
+        let request = self.query(&Partition::package_contents(package_id));
+        self.for_each_item(request, |item| {
+            match item_kind(&item)? {
+                PackageItem::File if !file_is_doomed(&item)? => files.push(file_from(&item)?),
+                PackageItem::Downloads => {
+                    let (file_id, count) = file_downloads_from(&item)?;
+                    counts.insert(file_id, count);
+                }
+                _ => {}
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        for file in &mut files {
+            file.download_count = counts.get(&file.id).copied().unwrap_or(0);
+        }
+        Ok(files)
     }
 
     async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()> {

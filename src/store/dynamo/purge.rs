@@ -113,6 +113,7 @@ impl PurgeStore for DynamoMetaStore {
     async fn forget_file(&self, file: &PackageFile) -> StoreResult<()> {
         self.delete_all(vec![
             Key::file(file.package_id, &file.file_name, file.id),
+            Key::file_downloads(file.package_id, file.id),
             Key::blob_ref(&file.blob_key, file.id),
             Key::purge_file(file.id),
         ])

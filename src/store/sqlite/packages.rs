@@ -6,8 +6,8 @@ use super::rows::{
 };
 use super::{Cached, SqliteMetaStore, db_err};
 use crate::domain::{
-    COUNT_LIMIT, FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageOrder,
-    PackageQuery, PackageStatus, PackageVersion, Project, Timestamp,
+    COUNT_LIMIT, Downloads, FileName, Listed, NewFile, Package, PackageFile, PackageName,
+    PackageOrder, PackageQuery, PackageStatus, PackageVersion, Project, Timestamp,
 };
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -341,15 +341,31 @@ impl PackageStore for SqliteMetaStore {
         .await
     }
 
-    async fn mark_downloaded(&self, package: &Package, at: Timestamp) -> StoreResult<()> {
+    /// One transaction: the package's row, then each file's.
+    async fn record_downloads(
+        &self,
+        package: &Package,
+        at: Timestamp,
+        counted: &Downloads,
+    ) -> StoreResult<()> {
         let package_id = package.id;
+        let counted = counted.clone();
         self.call(move |c| {
-            c.execute_cached(
-                "UPDATE packages SET last_downloaded_at = ?2 WHERE id = ?1",
-                params![package_id, at.millis()],
+            let tx = c.transaction().map_err(db_err)?;
+            tx.execute_cached(
+                "UPDATE packages SET last_downloaded_at = ?2, \
+                 download_count = download_count + ?3 WHERE id = ?1",
+                params![package_id, at.millis(), counted.package as i64],
             )
             .map_err(db_err)?;
-            Ok(())
+            for (file_id, _, count) in &counted.files {
+                tx.execute_cached(
+                    "UPDATE package_files SET download_count = download_count + ?2 WHERE id = ?1",
+                    params![file_id, *count as i64],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)
         })
         .await
     }

@@ -58,6 +58,12 @@ fn size(r: &Row, table: &str, i: usize) -> rusqlite::Result<u64> {
     u64::try_from(n).map_err(|_| corrupt(r, table, format!("negative size {n}")))
 }
 
+/// Column `i` of `r` as a count.
+fn count(r: &Row, table: &str, i: usize) -> rusqlite::Result<u64> {
+    let n: i64 = r.get(i)?;
+    u64::try_from(n).map_err(|_| corrupt(r, table, format!("negative count {n}")))
+}
+
 fn time(r: &Row, i: usize) -> rusqlite::Result<Timestamp> {
     Ok(Timestamp::from_millis(r.get(i)?))
 }
@@ -203,8 +209,8 @@ pub(super) fn trust_row(r: &Row) -> rusqlite::Result<TrustRule> {
     })
 }
 
-pub(super) const PACKAGE_COLS: &str =
-    "id, project_id, name, version, status, created_at, updated_at, last_downloaded_at";
+pub(super) const PACKAGE_COLS: &str = "id, project_id, name, version, status, created_at, updated_at, last_downloaded_at, \
+     download_count";
 pub(super) fn package_row(r: &Row) -> rusqlite::Result<Package> {
     Ok(Package {
         id: r.get(0)?,
@@ -215,11 +221,12 @@ pub(super) fn package_row(r: &Row) -> rusqlite::Result<Package> {
         created_at: time(r, 5)?,
         updated_at: time(r, 6)?,
         last_downloaded_at: optional_time(r, 7)?,
+        download_count: count(r, "packages", 8)?,
     })
 }
 
 pub(super) const FILE_COLS: &str =
-    "id, package_id, file_name, size, sha256, blob_key, created_at, updated_at";
+    "id, package_id, file_name, size, sha256, blob_key, created_at, updated_at, download_count";
 pub(super) fn file_row(r: &Row) -> rusqlite::Result<PackageFile> {
     file_row_at(r, 0)
 }
@@ -261,6 +268,7 @@ fn file_row_at(r: &Row, at: usize) -> rusqlite::Result<PackageFile> {
         created_at: time(r, at + 6)?,
         updated_at: time(r, at + 7)?,
         content: None,
+        download_count: count(r, "package_files", at + 8)?,
     })
 }
 

@@ -250,6 +250,7 @@ fn file(n: u32, package_id: i64, name: &str, at: i64, blob: u32) -> PackageFile 
         created_at: t(at),
         updated_at: t(if n == 3 { 104 } else { at }),
         content: None,
+        download_count: 0,
     }
 }
 
@@ -267,6 +268,7 @@ fn package(id: i64, project_id: i64, coordinates: (&str, &str), times: [i64; 2])
         created_at: t(times[0]),
         updated_at: t(times[1]),
         last_downloaded_at: (id == 1).then(|| t(105)),
+        download_count: 0,
     }
 }
 

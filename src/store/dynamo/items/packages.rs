@@ -52,6 +52,7 @@ pub fn package_item(p: &Package) -> Item {
         )
         .s(BY_VERSION, keys::by_version(&p.version, p.id))
         .s(NAME_LC, p.name.as_str().to_lowercase())
+        .opt_n(DOWNLOAD_COUNT, counted(p.download_count))
         .build()
 }
 
@@ -66,7 +67,15 @@ pub fn package_from(item: &Item) -> StoreResult<Package> {
         created_at: Timestamp::from_millis(f.n("created_at")?),
         updated_at: Timestamp::from_millis(f.n("updated_at")?),
         last_downloaded_at: f.opt_n("last_downloaded_at").map(Timestamp::from_millis),
+        download_count: f.opt_n(DOWNLOAD_COUNT).unwrap_or(0).max(0) as u64,
     })
+}
+
+/// Downloads counted of a package or file (absent until the first is counted).
+pub const DOWNLOAD_COUNT: &str = "download_count";
+
+fn counted(count: u64) -> Option<i64> {
+    (count > 0).then_some(count as i64)
 }
 
 /// A live package item's count of live files and their bytes, kept by each publish and file
@@ -144,7 +153,36 @@ pub fn file_from(item: &Item) -> StoreResult<PackageFile> {
         created_at: Timestamp::from_millis(f.n("created_at")?),
         updated_at: Timestamp::from_millis(f.n("updated_at")?),
         content: f.opt_b(CONTENT),
+        // Counted in an item of its own beside it (`file_downloads_from`).
+        download_count: 0,
     })
+}
+
+/// What an item of a package's partition is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageItem {
+    File,
+    /// A file's downloads counted ([`Key::file_downloads`]).
+    Downloads,
+    /// A file-name guard of the duplicate rule.
+    Other,
+}
+
+pub fn item_kind(item: &Item) -> StoreResult<PackageItem> {
+    let key = Key::of(item)?;
+    Ok(if key.sk.starts_with("FILE#") {
+        PackageItem::File
+    } else if key.sk.starts_with("DOWNLOADS#") {
+        PackageItem::Downloads
+    } else {
+        PackageItem::Other
+    })
+}
+
+/// A file's id and its downloads counted, from its count item.
+pub fn file_downloads_from(item: &Item) -> StoreResult<(i64, u64)> {
+    let f = Fields::of(item)?;
+    Ok((f.n("id")?, f.n(DOWNLOAD_COUNT)?.max(0) as u64))
 }
 
 /// Is this file item pending destruction?
@@ -227,6 +265,7 @@ mod tests {
             created_at: Timestamp::from_millis(1_700_000_000_000),
             updated_at: Timestamp::from_millis(1_700_000_000_500),
             last_downloaded_at: downloaded,
+            download_count: 17,
         }
     }
 
@@ -241,6 +280,7 @@ mod tests {
             created_at: Timestamp::from_millis(1_700_000_000_000),
             updated_at: Timestamp::from_millis(1_700_000_000_000),
             content: None,
+            download_count: 0,
         }
     }
 

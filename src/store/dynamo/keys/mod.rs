@@ -107,6 +107,7 @@ const PROTECTION_RULE: &str = "PROTECTRULE#";
 const PURGE: &str = "PURGE";
 const MEMBER: &str = "MEMBER#";
 const FILE: &str = "FILE#";
+const FILE_DOWNLOADS: &str = "DOWNLOADS#";
 const PURGE_PACKAGE: &str = "PKG#";
 /// The sort-key prefixes of live and deleted package items in a project's partition.
 const PACKAGE_SLOT: &str = "PKG#";
@@ -243,6 +244,15 @@ impl Key {
     }
 
     /// Exists while a live file of the package has that name (the duplicate rule's guard).
+    /// The downloads counted of a file, beside its item in its package's partition (a small
+    /// item: counting rewrites it, not the file's, which may hold the file's bytes).
+    pub fn file_downloads(package_id: i64, file_id: i64) -> Self {
+        Key::new(
+            format!("PKG#{package_id}"),
+            format!("{FILE_DOWNLOADS}{}", padded(file_id)),
+        )
+    }
+
     pub fn file_name_guard(package_id: i64, file_name: &FileName) -> Self {
         Key::new(
             format!("PKG#{package_id}"),

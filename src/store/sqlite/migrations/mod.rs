@@ -58,6 +58,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "package protection rules",
         apply: v10_protection_rules,
     },
+    Migration {
+        name: "download counts of packages and files",
+        apply: v11_download_counts,
+    },
 ];
 
 /// The version this code writes and reads.
@@ -320,6 +324,14 @@ fn v10_protection_rules(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             delete_level INTEGER,
             UNIQUE (project_id, package_type, package_name_pattern)
         );",
+    )
+}
+
+/// Downloads counted per package and per file.
+fn v11_download_counts(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE packages ADD COLUMN download_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE package_files ADD COLUMN download_count INTEGER NOT NULL DEFAULT 0;",
     )
 }
 
