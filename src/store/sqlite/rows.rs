@@ -336,6 +336,6 @@ mod tests {
         for cols in [PACKAGE_COLS, FILE_COLS, SESSION_COLS] {
             assert_eq!(column_count(cols), cols.split(", ").count(), "{cols}");
         }
-        assert_eq!(column_count(PACKAGE_COLS), 8);
+        assert_eq!(column_count(PACKAGE_COLS), 9);
     }
 }
