@@ -17,6 +17,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 mod browse;
+mod cleanup;
 mod commit;
 mod counting;
 mod directory;
@@ -34,6 +35,7 @@ mod signed;
 mod uploads;
 mod versions;
 mod web;
+pub use cleanup::{CleanedUp, CleanupChanges, carry_out, plan_cleanup};
 pub use counting::FLUSH_EVERY;
 pub use directory::{ProjectRequest, SeenProject};
 pub use error::{Error, Missing, invalid};

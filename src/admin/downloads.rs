@@ -1,8 +1,10 @@
-//! `depot admin downloads <project>`: a project's packages with the downloads counted of each
-//! and of each file (what the Packages API's `download_count` fields show), for an operator.
+//! A project's packages for an operator: `depot admin downloads <project>` (the downloads
+//! counted of each package and file, as the Packages API's `download_count` fields show them)
+//! and `depot admin cleanup <project> [--dry-run]` (its cleanup policy, now).
 
 use super::{Admin, AdminError, Result};
-use crate::domain::{Package, PackageFile, PackageQuery};
+use crate::domain::{CleanupPlan, CleanupPolicy, Package, PackageFile, PackageQuery, Timestamp};
+use crate::registry::{CleanedUp, carry_out, plan_cleanup};
 
 /// Packages listed at most (newest first).
 const LISTED: &str = "100";
@@ -32,5 +34,35 @@ impl Admin {
             out.push((package, files));
         }
         Ok(out)
+    }
+}
+
+impl Admin {
+    /// `depot admin cleanup <project> [--dry-run]`: what the project's cleanup policy takes
+    /// now, and (unless a dry run) take it, as a scheduled run would.
+    pub async fn cleanup(
+        &self,
+        path: &str,
+        dry_run: bool,
+    ) -> Result<(CleanupPlan, Option<CleanedUp>)> {
+        let project = self
+            .find_project(path)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("project {path:?}")))?;
+        let policy = self
+            .meta
+            .cleanup_policy(project.id)
+            .await
+            .map_err(AdminError::Store)?
+            .unwrap_or_else(|| CleanupPolicy::off(project.id, Timestamp::now()));
+        let failed = |e: crate::registry::Error| AdminError::Invalid(e.to_string());
+        let plan = plan_cleanup(self.meta.as_ref(), &project, &policy)
+            .await
+            .map_err(failed)?;
+        if dry_run {
+            return Ok((plan, None));
+        }
+        let done = carry_out(self.meta.as_ref(), &plan).await.map_err(failed)?;
+        Ok((plan, Some(done)))
     }
 }

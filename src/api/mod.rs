@@ -5,6 +5,7 @@
 
 mod blobs;
 mod bytes;
+mod cleanup;
 mod entities;
 pub mod error;
 pub(crate) mod extract;
@@ -31,6 +32,7 @@ use axum::routing::{delete, get, patch, post, put};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use cleanup::preview as cleanup_preview;
 pub use manifest::file_url;
 
 pub type AppState = Arc<Registry>;
@@ -62,6 +64,14 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route(
             "/api/v4/projects/{id}/packages/generic/{package_name}/{package_version}",
             get(manifest::manifest),
+        )
+        .route(
+            "/api/v4/projects/{id}/packages/cleanup_policy",
+            get(cleanup::show).put(cleanup::update),
+        )
+        .route(
+            "/api/v4/projects/{id}/packages/cleanup_policy/preview",
+            get(cleanup::show_preview),
         )
         .route(
             "/api/v4/projects/{id}/packages/protection/rules",

@@ -34,7 +34,7 @@ fn entity(rule: &ProtectionRule) -> ProtectionRuleEntity {
 }
 
 /// Who asks, and the project: a signed-in caller first (401), then one who may see it.
-async fn open(
+pub(super) async fn open(
     registry: &AppState,
     incoming: &Incoming,
     id: &str,

@@ -1,4 +1,5 @@
-//! The scheduled purge on AWS: removes the bytes and records of deleted packages and files,
+//! The scheduled purge on AWS: runs the cleanup policies that are due, then removes the bytes
+//! and records of deleted packages and files,
 //! with the same `Registry::purge` that `depot serve` runs in the background. Any event (the
 //! template's schedule) starts a run; it stops when nothing is left or its time runs short.
 
@@ -21,6 +22,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             let deadline = event.context.deadline();
             let started = Instant::now();
+            // Cleanup policies first: what they delete is purged in the same run.
+            let cleaned = registry.run_due_cleanups().await?;
             let (mut packages, mut files, mut blobs) = (0, 0, 0);
             loop {
                 let purged = registry.purge(PURGE_BATCH).await?;
@@ -35,15 +38,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 }
             }
             tracing::info!(
+                cleaned_packages = cleaned.packages,
+                cleaned_files = cleaned.files,
                 packages,
                 files,
                 blobs,
                 ms = started.elapsed().as_millis() as u64,
                 "purge run"
             );
-            Ok::<_, lambda_runtime::Error>(
-                json!({"packages": packages, "files": files, "blobs": blobs}),
-            )
+            Ok::<_, lambda_runtime::Error>(json!({
+                "cleaned_up": {"packages": cleaned.packages, "files": cleaned.files},
+                "packages": packages, "files": files, "blobs": blobs
+            }))
         }
     }))
     .await

@@ -4,6 +4,7 @@
 //! and carried as typed values everywhere inside.
 
 mod access;
+mod cleanup;
 mod coordinates;
 mod digest;
 mod listing;
@@ -17,6 +18,10 @@ mod versions;
 mod web;
 
 pub use access::{MembershipTarget, Role, Scope, TokenKind, Visibility};
+pub use cleanup::{
+    CLEANUP_EVERY_SECONDS, CleanupPlan, CleanupPolicy, CleanupReason, KEEP_N_DUPLICATED_VALUES,
+    cleanup_plan,
+};
 pub use coordinates::{
     FileName, GroupRef, InvalidParams, PackageName, PackageVersion, ProjectRef, check_file_path,
 };

@@ -78,8 +78,12 @@ fn refused(e: StoreError) -> Error {
 }
 
 impl Registry {
-    /// Only a user of the project's Maintainers (or above) manages its rules.
-    fn manages_rules(principal: &Principal, access: &ProjectAccess) -> Result<(), Error> {
+    /// Only a user of the project's Maintainers (or above) manages its rules (and its
+    /// cleanup policy: GitLab's `admin_package`).
+    pub(super) fn manages_rules(
+        principal: &Principal,
+        access: &ProjectAccess,
+    ) -> Result<(), Error> {
         let user = matches!(principal, Principal::User { .. });
         if user && access.may(principal, Action::Delete) {
             Ok(())

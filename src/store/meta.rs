@@ -5,10 +5,10 @@
 
 use super::error::StoreResult;
 use crate::domain::{
-    Downloads, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget, NewFile,
-    NewGroup, NewToken, NewTrustRule, NewUser, Package, PackageFile, PackageName, PackageQuery,
-    PackageVersion, Project, ProtectionRule, Role, SessionState, Timestamp, Token, TokenOwner,
-    TrustRule, UploadSession, User, Visibility, WebSession,
+    CleanupPolicy, Downloads, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget,
+    NewFile, NewGroup, NewToken, NewTrustRule, NewUser, Package, PackageFile, PackageName,
+    PackageQuery, PackageVersion, Project, ProtectionRule, Role, SessionState, Timestamp, Token,
+    TokenOwner, TrustRule, UploadSession, User, Visibility, WebSession,
 };
 use async_trait::async_trait;
 use std::collections::HashSet;
@@ -105,6 +105,17 @@ pub trait ProtectionStore: Send + Sync + 'static {
     async fn update_protection_rule(&self, rule: &ProtectionRule) -> StoreResult<()>;
     /// Remove a project's rule; `NotFound` if there is none.
     async fn delete_protection_rule(&self, project_id: i64, id: i64) -> StoreResult<()>;
+}
+
+/// Cleanup policies of projects.
+#[async_trait]
+pub trait CleanupStore: Send + Sync + 'static {
+    /// A project's policy as set; `None` when never set.
+    async fn cleanup_policy(&self, project_id: i64) -> StoreResult<Option<CleanupPolicy>>;
+    /// Set a project's policy (replacing any).
+    async fn set_cleanup_policy(&self, policy: &CleanupPolicy) -> StoreResult<()>;
+    /// Every policy set, of every project: what the scheduled runs go through.
+    async fn cleanup_policies(&self) -> StoreResult<Vec<CleanupPolicy>>;
 }
 
 /// Package settings of groups.
@@ -333,6 +344,7 @@ pub trait MetaStore:
     IdentityStore
     + TrustStore
     + ProtectionStore
+    + CleanupStore
     + SettingsStore
     + PackageStore
     + PurgeStore
@@ -345,6 +357,7 @@ impl<T> MetaStore for T where
     T: IdentityStore
         + TrustStore
         + ProtectionStore
+        + CleanupStore
         + SettingsStore
         + PackageStore
         + PurgeStore

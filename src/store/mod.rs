@@ -29,6 +29,6 @@ pub use keys::{
     staging_key,
 };
 pub use meta::{
-    IdentityStore, MetaStore, PackageStore, ProtectionStore, PurgeStore, SettingsStore, TrustStore,
-    UploadSessionStore, WebSessionStore,
+    CleanupStore, IdentityStore, MetaStore, PackageStore, ProtectionStore, PurgeStore,
+    SettingsStore, TrustStore, UploadSessionStore, WebSessionStore,
 };

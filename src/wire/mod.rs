@@ -284,6 +284,42 @@ pub struct UploadSessionBody {
 /// What `depot admin` prints: one JSON line per command, the record it made.
 pub mod people;
 
+/// A project's cleanup policy (`GET|PUT /projects/:id/packages/cleanup_policy`, depot's; GitLab
+/// keeps `keep_n_duplicated_package_files` and `next_run_at` in GraphQL only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupPolicyEntity {
+    pub project_id: i64,
+    pub keep_n_duplicated_package_files: String,
+    pub keep_n_latest_versions: Option<u32>,
+    pub delete_versions_older_than_days: Option<u32>,
+    pub delete_versions_not_downloaded_for_days: Option<u32>,
+    pub package_name_regex: Option<String>,
+    pub next_run_at: Timestamp,
+}
+
+/// What a cleanup run would take now (`GET …/cleanup_policy/preview`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupPreview {
+    pub packages: Vec<CleanupPackage>,
+    pub package_files: Vec<CleanupFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupPackage {
+    pub id: i64,
+    pub name: String,
+    pub version: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupFile {
+    pub id: i64,
+    pub package_id: i64,
+    pub file_name: String,
+    pub reason: String,
+}
+
 /// A package protection rule as GitLab's API shows it (`API::Entities::Projects::Packages::
 /// Protection::Rule`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ mod blob_conformance;
 mod browser_ui;
 mod checked_uploads;
 mod checksums;
+mod cleanup_policies;
 mod cli;
 mod cli_push_pull;
 mod download_counts;

@@ -75,6 +75,13 @@ enum AdminCommand {
     /// `downloads <project>`: the project's packages (newest 100) with the downloads counted
     /// of each and of each file, one JSON line
     Downloads { project: String },
+    /// `cleanup <project> [--dry-run]`: what the project's cleanup policy takes now (and take
+    /// it, unless a dry run), one JSON line
+    Cleanup {
+        project: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -299,6 +306,15 @@ async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<String, Admin
             &admin.create_user_as(&username, is_admin).await?,
         )),
         AdminCommand::Trust { action } => run_trust(admin, action).await?,
+        AdminCommand::Cleanup { project, dry_run } => {
+            let (plan, done) = admin.cleanup(&project, dry_run).await?;
+            let preview = depot::api::cleanup_preview(&plan);
+            crate::json_line(serde_json::json!({
+                "dry_run": dry_run,
+                "plan": preview,
+                "deleted": done.map(|d| serde_json::json!({"packages": d.packages, "package_files": d.files})),
+            }))
+        }
         AdminCommand::Downloads { project } => {
             let counted: Vec<serde_json::Value> = admin
                 .downloads(&project)

@@ -94,13 +94,26 @@ async fn count_loop(registry: Arc<depot::Registry>) {
     }
 }
 
-/// Remove the bytes and records of deleted packages every `every`, the same purge the AWS
-/// shape runs on a schedule; and the staged bytes of abandoned upload sessions (what the
-/// bucket's lifecycle rule does on AWS).
+/// Run the cleanup policies that are due, then remove the bytes and records of deleted
+/// packages every `every`, the same purge the AWS shape runs on a schedule; and the staged
+/// bytes of abandoned upload sessions (what the bucket's lifecycle rule does on AWS).
 async fn purge_loop(registry: Arc<depot::Registry>, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;
+        match registry.run_due_cleanups().await {
+            Ok(done) if done.packages + done.files > 0 => {
+                tracing::info!(
+                    packages = done.packages,
+                    files = done.files,
+                    "cleanup policies ran"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cleanup policies failed; retrying at the next interval")
+            }
+        }
         match registry.expire_uploads().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired staged uploads"),

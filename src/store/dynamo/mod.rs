@@ -15,6 +15,7 @@
 //! can neither create two packages nor both win a refused duplicate.
 
 mod backfill;
+mod cleanup;
 mod identity;
 mod ids;
 mod items;

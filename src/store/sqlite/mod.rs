@@ -4,6 +4,7 @@
 //! async threads, and turning SQLite's errors into `StoreError`s. One file per kind of record
 //! holds the trait implementations; `rows` decodes rows; `migrations` owns the schema.
 
+mod cleanup;
 mod group;
 mod identity;
 mod migrations;

@@ -104,6 +104,7 @@ fn padded(id: i64) -> String {
 
 const COUNTER: &str = "COUNTER";
 const PROTECTION_RULE: &str = "PROTECTRULE#";
+const CLEANUP_POLICIES: &str = "CLEANUP";
 const PURGE: &str = "PURGE";
 const MEMBER: &str = "MEMBER#";
 const FILE: &str = "FILE#";
@@ -200,6 +201,12 @@ impl Key {
             format!("PROJECT#{project_id}"),
             format!("{PACKAGE_SLOT}{}#{}", name.as_str(), version.as_str()),
         )
+    }
+
+    /// A project's cleanup policy, in the one partition of every policy (the scheduled runs
+    /// list them with one Query).
+    pub fn cleanup_policy(project_id: i64) -> Self {
+        Key::new(CLEANUP_POLICIES, padded(project_id))
     }
 
     /// A project's package protection rule.
@@ -354,6 +361,11 @@ impl Partition {
     pub fn versions_of(project_id: i64, name: &PackageName) -> Self {
         let prefix = format!("{PACKAGE_SLOT}{}#", name.as_str());
         Partition::new(format!("PROJECT#{project_id}"), Some(prefix))
+    }
+
+    /// Every project's cleanup policy.
+    pub fn cleanup_policies() -> Self {
+        Partition::new(CLEANUP_POLICIES, None)
     }
 
     /// A project's package protection rules, by id.

@@ -62,6 +62,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "download counts of packages and files",
         apply: v11_download_counts,
     },
+    Migration {
+        name: "cleanup policies of projects",
+        apply: v12_cleanup_policies,
+    },
 ];
 
 /// The version this code writes and reads.
@@ -332,6 +336,21 @@ fn v11_download_counts(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(
         "ALTER TABLE packages ADD COLUMN download_count INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE package_files ADD COLUMN download_count INTEGER NOT NULL DEFAULT 0;",
+    )
+}
+
+/// A project's cleanup policy: NULL where a rule is off.
+fn v12_cleanup_policies(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE cleanup_policies (
+            project_id INTEGER PRIMARY KEY REFERENCES projects(id),
+            keep_n_duplicated_package_files INTEGER,
+            keep_n_latest_versions INTEGER,
+            delete_versions_older_than_days INTEGER,
+            delete_versions_not_downloaded_for_days INTEGER,
+            package_name_regex TEXT,
+            next_run_at INTEGER NOT NULL
+        );",
     )
 }
 

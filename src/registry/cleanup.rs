@@ -1,0 +1,203 @@
+//! Cleanup policies: a project's Maintainers set one, preview what it would take, and the
+//! purge schedule (the background task of `depot serve`, the scheduled function on AWS) runs
+//! each policy when it is due, every 12 hours. A run deletes as a person would: packages and
+//! files become pending destruction, and the purge removes their bytes.
+
+use super::{Error, ProjectAccess, Registry};
+use crate::auth::Principal;
+use crate::domain::{
+    CLEANUP_EVERY_SECONDS, CleanupPlan, CleanupPolicy, Package, PackageQuery, Project, Timestamp,
+    cleanup_plan,
+};
+use crate::store::{MetaStore, StoreError};
+
+/// What a request changes of a policy: `Some(None)` turns a rule off.
+#[derive(Debug, Clone, Default)]
+pub struct CleanupChanges {
+    pub keep_n_duplicated_package_files: Option<Option<u32>>,
+    pub keep_n_latest_versions: Option<Option<u32>>,
+    pub delete_versions_older_than_days: Option<Option<u32>>,
+    pub delete_versions_not_downloaded_for_days: Option<Option<u32>>,
+    pub package_name_regex: Option<Option<String>>,
+}
+
+/// What the scheduled runs took away.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanedUp {
+    pub packages: usize,
+    pub files: usize,
+}
+
+/// Live packages a plan looks at, at most, per project and run.
+const PACKAGES_LOOKED_AT: u64 = 10_000;
+
+impl Registry {
+    /// `GET /projects/:id/packages/cleanup_policy`: the policy, or one that takes nothing.
+    pub async fn cleanup_policy(
+        &self,
+        principal: &Principal,
+        access: &ProjectAccess,
+    ) -> Result<CleanupPolicy, Error> {
+        Self::manages_rules(principal, access)?;
+        let project_id = access.project.id;
+        let set = self.meta.cleanup_policy(project_id).await?;
+        Ok(set.unwrap_or_else(|| CleanupPolicy::off(project_id, Timestamp::now())))
+    }
+
+    /// `PUT /projects/:id/packages/cleanup_policy`: the fields given; it runs at the next
+    /// pass of the purge, then every 12 hours.
+    pub async fn set_cleanup_policy(
+        &self,
+        principal: &Principal,
+        access: &ProjectAccess,
+        changes: CleanupChanges,
+    ) -> Result<CleanupPolicy, Error> {
+        let old = self.cleanup_policy(principal, access).await?;
+        if let Some(Some(re)) = &changes.package_name_regex {
+            regex::Regex::new(re).map_err(|_| Error::Validation {
+                field: "package_name_regex",
+                message: "is an invalid regexp".into(),
+            })?;
+        }
+        let policy = CleanupPolicy {
+            keep_n_duplicated_package_files: changes
+                .keep_n_duplicated_package_files
+                .unwrap_or(old.keep_n_duplicated_package_files),
+            keep_n_latest_versions: changes
+                .keep_n_latest_versions
+                .unwrap_or(old.keep_n_latest_versions),
+            delete_versions_older_than_days: changes
+                .delete_versions_older_than_days
+                .unwrap_or(old.delete_versions_older_than_days),
+            delete_versions_not_downloaded_for_days: changes
+                .delete_versions_not_downloaded_for_days
+                .unwrap_or(old.delete_versions_not_downloaded_for_days),
+            package_name_regex: changes.package_name_regex.unwrap_or(old.package_name_regex),
+            next_run_at: Timestamp::now(),
+            ..old
+        };
+        self.meta.set_cleanup_policy(&policy).await?;
+        Ok(policy)
+    }
+
+    /// `GET /projects/:id/packages/cleanup_policy/preview`: what a run would take now.
+    pub async fn preview_cleanup(
+        &self,
+        principal: &Principal,
+        access: &ProjectAccess,
+    ) -> Result<CleanupPlan, Error> {
+        let policy = self.cleanup_policy(principal, access).await?;
+        plan_cleanup(self.meta.as_ref(), &access.project, &policy).await
+    }
+
+    /// Run every policy that is due (the purge schedule calls it); each runs again in 12
+    /// hours.
+    pub async fn run_due_cleanups(&self) -> Result<CleanedUp, Error> {
+        let now = Timestamp::now();
+        let mut total = CleanedUp::default();
+        for policy in self.meta.cleanup_policies().await? {
+            if policy.next_run_at > now || !policy.is_active() {
+                continue;
+            }
+            let Some(project) = self.meta.project_by_id(policy.project_id).await? else {
+                continue;
+            };
+            let plan = plan_cleanup(self.meta.as_ref(), &project, &policy).await?;
+            let done = carry_out(self.meta.as_ref(), &plan).await?;
+            total.packages += done.packages;
+            total.files += done.files;
+            // Read again: a change made during the run keeps, and runs at the next pass.
+            if let Some(mut current) = self.meta.cleanup_policy(project.id).await?
+                && current.next_run_at <= now
+            {
+                current.next_run_at = now.plus_seconds(CLEANUP_EVERY_SECONDS);
+                self.meta.set_cleanup_policy(&current).await?;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// What `policy` takes from `project` now (the same for a preview, a run and `depot admin
+/// cleanup`).
+pub async fn plan_cleanup(
+    meta: &dyn MetaStore,
+    project: &Project,
+    policy: &CleanupPolicy,
+) -> Result<CleanupPlan, Error> {
+    if !policy.is_active() {
+        return Ok(CleanupPlan::default());
+    }
+    let mut packages = Vec::new();
+    for package in live_packages(meta, project).await? {
+        let files = match policy.keep_n_duplicated_package_files {
+            Some(_) => meta.files_of(package.id).await?,
+            None => Vec::new(),
+        };
+        packages.push((package, files));
+    }
+    let rules = meta.protection_rules(project.id).await?;
+    let regex = match &policy.package_name_regex {
+        Some(re) => {
+            Some(regex::Regex::new(re).map_err(|e| StoreError::corrupt("package_name_regex", e))?)
+        }
+        None => None,
+    };
+    Ok(cleanup_plan(
+        policy,
+        &packages,
+        |name| rules.iter().any(|r| r.covers(name)),
+        |name| regex.as_ref().is_none_or(|re| re.is_match(name.as_str())),
+        Timestamp::now(),
+    ))
+}
+
+/// A project's live packages, listed and hidden (at most [`PACKAGES_LOOKED_AT`]).
+async fn live_packages(meta: &dyn MetaStore, project: &Project) -> Result<Vec<Package>, Error> {
+    let mut all = Vec::new();
+    for status in ["default", "hidden"] {
+        for page in 1.. {
+            let page_text = page.to_string();
+            let pairs = [
+                ("per_page", "100"),
+                ("page", page_text.as_str()),
+                ("status", status),
+            ];
+            let query = PackageQuery::parse(pairs, false)?;
+            let listed = meta
+                .list_packages(std::slice::from_ref(project), &query)
+                .await?;
+            all.extend(listed.items);
+            if !listed.has_next || all.len() as u64 >= PACKAGES_LOOKED_AT {
+                break;
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// Take what `plan` names, as deletes do (a package or file gone meanwhile is skipped).
+pub async fn carry_out(meta: &dyn MetaStore, plan: &CleanupPlan) -> Result<CleanedUp, Error> {
+    let now = Timestamp::now();
+    let mut done = CleanedUp::default();
+    for (package, _) in &plan.packages {
+        if gone_or_done(meta.delete_package(package, now).await)? {
+            done.packages += 1;
+        }
+    }
+    for (package, file, _) in &plan.files {
+        if gone_or_done(meta.delete_file(package, file, now).await)? {
+            done.files += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// `true` if the delete took effect; a record already gone is no error.
+fn gone_or_done(result: Result<(), StoreError>) -> Result<bool, Error> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(StoreError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
