@@ -205,3 +205,52 @@ async fn the_ui_through_the_function() {
         "public, max-age=31536000, immutable"
     );
 }
+
+/// Issue "lifecycle" through the function's event path: `latest` and a manifest, and a
+/// protection rule made over it that then holds a developer's publish back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn latest_manifests_and_protection_through_the_function() {
+    let w = World::new(Backend::Aws).await;
+    let dev = ("PRIVATE-TOKEN", w.token("developer"));
+    for version in ["1.0.0", "2.0.0", "10.0.0-rc.1"] {
+        let uri = w.url(w.private_id, &format!("tool/{version}/bin/tool"));
+        assert_eq!(
+            w.app
+                .put(&uri, &[dev], version.as_bytes())
+                .await
+                .status
+                .as_u16(),
+            201
+        );
+    }
+    let with = |token: &str| Tokens {
+        pat: token.to_string(),
+        basic: String::new(),
+        job: String::new(),
+        id_token: String::new(),
+    };
+    let developer = with(w.token("developer"));
+    let latest = invoke(&w, "http-get-latest.json", &developer).await;
+    assert_eq!(latest.status(), 200);
+    assert_eq!(latest.headers()["x-package-version"], "2.0.0");
+    let manifest = json(
+        invoke(&w, "http-get-manifest.json", &developer)
+            .await
+            .body(),
+    );
+    assert_eq!(manifest["package_version"], "2.0.0");
+    assert_eq!(manifest["files"][0]["path"], "bin/tool");
+    let made = invoke(
+        &w,
+        "http-post-protection-rule.json",
+        &with(w.token("maintainer")),
+    )
+    .await;
+    assert_eq!(made.status(), 201, "{:?}", made.body());
+    let refused = invoke(&w, "http-put-binary.json", &developer).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        json(refused.body()),
+        serde_json::json!({"message": "403 Forbidden - Package protected."})
+    );
+}
