@@ -1,12 +1,13 @@
 //! `POST /api/graphql` (and `GET`): the part of GitLab's GraphQL schema that concerns generic
-//! package settings (a namespace's package settings), on async-graphql. Resolvers call
+//! package settings (a namespace's package settings, a project's packages cleanup policy), on
+//! async-graphql. Resolvers call
 //! `Registry`; permission and validation live there.
 
 use super::AppState;
 use super::extract::Incoming;
 use crate::auth::{Action, Principal};
-use crate::domain::{EXCEPTION_REGEX_MAX_CHARS, GroupSettings};
-use crate::registry::{Error as UseCaseError, SettingsRefused};
+use crate::domain::{CleanupPolicy, EXCEPTION_REGEX_MAX_CHARS, GroupSettings, ProjectRef};
+use crate::registry::{CleanupChanges, Error as UseCaseError, SettingsRefused};
 use async_graphql::{
     Context, EmptySubscription, Error, ID, InputObject, InputValueError, InputValueResult, Object,
     Scalar, ScalarType, Schema, SimpleObject, Value,
@@ -91,6 +92,85 @@ impl GroupObject {
     }
 }
 
+/// GitLab's `PackagesCleanupKeepDuplicatedPackageFilesEnum`.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "PackagesCleanupKeepDuplicatedPackageFilesEnum")]
+pub enum KeepDuplicated {
+    AllPackageFiles,
+    OnePackageFile,
+    TenPackageFiles,
+    TwentyPackageFiles,
+    ThirtyPackageFiles,
+    FortyPackageFiles,
+    FiftyPackageFiles,
+}
+
+impl KeepDuplicated {
+    const ALL: [(KeepDuplicated, Option<u32>); 7] = [
+        (KeepDuplicated::AllPackageFiles, None),
+        (KeepDuplicated::OnePackageFile, Some(1)),
+        (KeepDuplicated::TenPackageFiles, Some(10)),
+        (KeepDuplicated::TwentyPackageFiles, Some(20)),
+        (KeepDuplicated::ThirtyPackageFiles, Some(30)),
+        (KeepDuplicated::FortyPackageFiles, Some(40)),
+        (KeepDuplicated::FiftyPackageFiles, Some(50)),
+    ];
+
+    fn count(self) -> Option<u32> {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .and_then(|(_, n)| *n)
+    }
+
+    fn of(count: Option<u32>) -> Self {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == count)
+            .map_or(KeepDuplicated::AllPackageFiles, |(k, _)| *k)
+    }
+}
+
+/// `PackagesCleanupPolicy`: GitLab's part of a project's cleanup policy.
+#[derive(SimpleObject)]
+#[graphql(name = "PackagesCleanupPolicy")]
+pub struct PackagesCleanupPolicy {
+    keep_n_duplicated_package_files: KeepDuplicated,
+    next_run_at: Option<String>,
+}
+
+impl From<CleanupPolicy> for PackagesCleanupPolicy {
+    fn from(p: CleanupPolicy) -> Self {
+        PackagesCleanupPolicy {
+            keep_n_duplicated_package_files: KeepDuplicated::of(p.keep_n_duplicated_package_files),
+            next_run_at: Some(p.next_run_at.to_iso8601()),
+        }
+    }
+}
+
+/// `Project`, as far as its cleanup policy needs it.
+pub struct ProjectObject {
+    id: i64,
+    full_path: String,
+    policy: Option<CleanupPolicy>,
+}
+
+#[Object(name = "Project")]
+impl ProjectObject {
+    async fn id(&self) -> ID {
+        ID(format!("gid://gitlab/Project/{}", self.id))
+    }
+
+    async fn full_path(&self) -> ID {
+        ID(self.full_path.clone())
+    }
+
+    /// Null unless the caller may administer the project's packages (a Maintainer).
+    async fn packages_cleanup_policy(&self) -> Option<PackagesCleanupPolicy> {
+        self.policy.clone().map(PackagesCleanupPolicy::from)
+    }
+}
+
 /// What a request's resolvers need: the registry and who is asking.
 struct Caller {
     registry: AppState,
@@ -124,6 +204,55 @@ impl QueryRoot {
             settings: v.settings,
         }))
     }
+
+    /// A project by its full path; null when it does not exist or is not visible.
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+        full_path: ID,
+    ) -> async_graphql::Result<Option<ProjectObject>> {
+        let caller = ctx.data::<Caller>()?;
+        let reference = ProjectRef::Path(full_path.0.clone());
+        let access = match caller
+            .registry
+            .api_project(&caller.principal, &reference, Action::Read)
+            .await
+        {
+            Ok(access) => access,
+            Err(UseCaseError::Denied(_) | UseCaseError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(use_case_error(e)),
+        };
+        let policy = match caller
+            .registry
+            .cleanup_policy(&caller.principal, &access)
+            .await
+        {
+            Ok(policy) => Some(policy),
+            Err(UseCaseError::Denied(_)) => None,
+            Err(e) => return Err(use_case_error(e)),
+        };
+        Ok(Some(ProjectObject {
+            id: access.project.id,
+            full_path: access.project.path_with_namespace,
+            policy,
+        }))
+    }
+}
+
+#[derive(InputObject)]
+#[graphql(name = "UpdatePackagesCleanupPolicyInput")]
+pub struct UpdatePackagesCleanupPolicyInput {
+    project_path: ID,
+    keep_n_duplicated_package_files: Option<KeepDuplicated>,
+    client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "UpdatePackagesCleanupPolicyPayload")]
+pub struct UpdatePackagesCleanupPolicyPayload {
+    client_mutation_id: Option<String>,
+    errors: Vec<String>,
+    packages_cleanup_policy: Option<PackagesCleanupPolicy>,
 }
 
 #[derive(InputObject)]
@@ -180,6 +309,45 @@ impl MutationRoot {
             client_mutation_id: input.client_mutation_id,
             errors,
             package_settings,
+        })
+    }
+
+    /// Change a project's `keepNDuplicatedPackageFiles`; Maintainers only.
+    async fn update_packages_cleanup_policy(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdatePackagesCleanupPolicyInput,
+    ) -> async_graphql::Result<UpdatePackagesCleanupPolicyPayload> {
+        let caller = ctx.data::<Caller>()?;
+        let reference = ProjectRef::Path(input.project_path.0.clone());
+        let registry = &caller.registry;
+        let denied = || Error::new(NOT_PERMITTED);
+        let access = match registry
+            .api_project(&caller.principal, &reference, Action::Read)
+            .await
+        {
+            Ok(access) => access,
+            Err(UseCaseError::Denied(_) | UseCaseError::NotFound(_)) => return Err(denied()),
+            Err(e) => return Err(use_case_error(e)),
+        };
+        let changes = CleanupChanges {
+            keep_n_duplicated_package_files: input
+                .keep_n_duplicated_package_files
+                .map(KeepDuplicated::count),
+            ..CleanupChanges::default()
+        };
+        let policy = match registry
+            .set_cleanup_policy(&caller.principal, &access, changes)
+            .await
+        {
+            Ok(policy) => policy,
+            Err(UseCaseError::Denied(_)) => return Err(denied()),
+            Err(e) => return Err(use_case_error(e)),
+        };
+        Ok(UpdatePackagesCleanupPolicyPayload {
+            client_mutation_id: input.client_mutation_id,
+            errors: Vec::new(),
+            packages_cleanup_policy: Some(policy.into()),
         })
     }
 }

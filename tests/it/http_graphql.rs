@@ -178,4 +178,50 @@ async fn errors_and_permissions(backend: Backend) {
     assert!(answer["errors"][0]["message"].is_string(), "{answer}");
 }
 
-on_every_backend!(owners_set_the_duplicate_rule, errors_and_permissions);
+/// GitLab's `updatePackagesCleanupPolicy` and `project { packagesCleanupPolicy }`: what a
+/// GitLab user sets keeps that many duplicates when the policy runs; Maintainers only.
+async fn maintainers_set_the_cleanup_policy(backend: Backend) {
+    let w = World::new(backend).await;
+    let mutation = r#"mutation { updatePackagesCleanupPolicy(input: {projectPath: "grp/app",
+        keepNDuplicatedPackageFiles: TEN_PACKAGE_FILES}) { packagesCleanupPolicy {
+        keepNDuplicatedPackageFiles nextRunAt } errors } }"#;
+    let answer = graphql(&w, Some("maintainer"), mutation, json!({})).await;
+    let payload = &answer["data"]["updatePackagesCleanupPolicy"];
+    assert_eq!(payload["errors"], json!([]), "{answer}");
+    let policy = &payload["packagesCleanupPolicy"];
+    assert_eq!(policy["keepNDuplicatedPackageFiles"], "TEN_PACKAGE_FILES");
+    assert!(policy["nextRunAt"].as_str().unwrap().ends_with('Z'));
+    let query = r#"query { project(fullPath: "grp/app") { packagesCleanupPolicy {
+        keepNDuplicatedPackageFiles } } }"#;
+    let read = graphql(&w, Some("maintainer"), query, json!({})).await;
+    assert_eq!(
+        read["data"]["project"]["packagesCleanupPolicy"]["keepNDuplicatedPackageFiles"],
+        "TEN_PACKAGE_FILES"
+    );
+    // The REST view of the same policy.
+    let rest = format!("/api/v4/projects/{}/packages/cleanup_policy", w.private_id);
+    let shown = w
+        .app
+        .get(&rest, &[("PRIVATE-TOKEN", w.token("maintainer"))])
+        .await;
+    assert_eq!(shown.json()["keep_n_duplicated_package_files"], "10");
+    // A Developer reads null and may not change it.
+    let read = graphql(&w, Some("developer"), query, json!({})).await;
+    assert_eq!(
+        read["data"]["project"]["packagesCleanupPolicy"],
+        Value::Null
+    );
+    let refused = graphql(&w, Some("developer"), mutation, json!({})).await;
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("you don't have permission")
+    );
+}
+
+on_every_backend!(
+    owners_set_the_duplicate_rule,
+    errors_and_permissions,
+    maintainers_set_the_cleanup_policy,
+);
