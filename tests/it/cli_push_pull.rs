@@ -264,6 +264,14 @@ fn pull_all_fetches_the_version(server: &Server, dir: &Path) {
         (Some("big"), Some("3.0"))
     );
     assert_eq!(printed["files"].as_array().unwrap().len(), expected.len());
+    // `--version latest`: the highest version holding the file (3.0 here).
+    let latest = work.path().join("latest.bin");
+    let mut args = vec!["pull", "a.bin"];
+    args.extend(target(server, "latest"));
+    args.extend(["-o", latest.to_str().unwrap()]);
+    let out = run(&mut depot(&args, work.path()));
+    assert!(out.status.success(), "{}", server.explain(&out));
+    assert_eq!(sha256_of(&latest), expected[0].1);
     let missing = work.path().join("missing");
     let mut args = vec!["pull", "--all"];
     args.extend(target(server, "9.9"));

@@ -637,3 +637,59 @@ async fn requests_per_oidc_publish() {
     assert_eq!(second, ["GetItem", "PutItem", "UpdateItem"]);
     assert_eq!((idp.discovery_fetches(), idp.jwks_fetches()), (1, 1));
 }
+
+/// What issue "lifecycle"'s reads cost on DynamoDB: a `latest` download (the literal version
+/// looked up, the name's versions in one Query of their key range, then the chosen version's
+/// package and newest file), a manifest (the package, then its partition: files and their
+/// counts), and a checksum-checked publish (no request more than a plain one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_per_latest_manifest_and_checked_publish() {
+    let s3 = S3Emulator::start().await;
+    let recorder = Recorder::default();
+    let (registry, _, _, pid, token) = counted_project(&s3, &recorder).await;
+    let app = router(registry);
+    let url = |version: &str, file: &str| {
+        format!("/api/v4/projects/{pid}/packages/generic/tool/{version}/{file}")
+    };
+    for version in ["1.0.0", "2.0.0", "3.0.0-rc.1"] {
+        assert_eq!(
+            send(&app, "PUT", &url(version, "f.bin"), &token, b"x").await,
+            201
+        );
+    }
+    // Downloads recorded (and their counts written) a moment ago: none is due again.
+    assert_eq!(
+        send(&app, "GET", &url("2.0.0", "f.bin"), &token, b"").await,
+        200
+    );
+    recorder.take();
+    assert_eq!(
+        send(&app, "GET", &url("latest", "f.bin"), &token, b"").await,
+        200
+    );
+    let latest = recorder.take();
+    let manifest = format!("/api/v4/projects/{pid}/packages/generic/tool/2.0.0");
+    assert_eq!(send(&app, "GET", &manifest, &token, b"").await, 200);
+    let listed = recorder.take();
+    let request = axum::http::Request::builder()
+        .method("PUT")
+        .uri(url("2.0.0", "g.bin"))
+        .header("PRIVATE-TOKEN", &token)
+        .header("X-Checksum-SHA256", sha256_hex(b"g"))
+        .body(axum::body::Body::from("g"))
+        .unwrap();
+    assert_eq!(app.clone().oneshot(request).await.unwrap().status(), 201);
+    let checked = recorder.take();
+    eprintln!("latest: {latest:?}; manifest: {listed:?}; checked publish: {checked:?}");
+    // The token; `latest` as a version (none); the name's versions; the chosen package and
+    // its newest file.
+    assert_eq!(latest, ["GetItem", "GetItem", "Query", "GetItem", "Query"]);
+    // The token; the package; its partition (files and counts).
+    assert_eq!(listed, ["GetItem", "GetItem", "Query"]);
+    // As any publish to an existing package.
+    assert_eq!(checked, ["GetItem", "GetItem", "PutItem", "UpdateItem"]);
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(data))
+}
