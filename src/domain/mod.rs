@@ -48,5 +48,5 @@ pub use trust::{
     glob_matches, valid_issuer, valid_public_issuer,
 };
 pub use uploads::{Refusal, SessionClaim, SessionState, StateParts, UploadSession};
-pub use versions::{Rank, latest_order};
+pub use versions::{Rank, RankClass, VersionRef, latest_order};
 pub use web::WebSession;

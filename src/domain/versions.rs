@@ -6,7 +6,7 @@
 //! other versions newest first are merged by the creation time of whichever comes next in
 //! each, then the pre-releases in precedence order. Ties go to the newer package.
 
-use super::{Package, PackageVersion};
+use super::{Package, PackageVersion, Timestamp};
 use std::cmp::Ordering;
 
 /// How `latest` ranks one version.
@@ -35,20 +35,104 @@ impl Rank {
     }
 }
 
+impl Rank {
+    /// The key that sorts versions of one class as `latest` ranks them (higher first, when
+    /// read in descending order): the class, then the SemVer precedence in a form that sorts
+    /// as text (build metadata left out), or for other versions nothing; then the creation
+    /// time and id (the newer of equal versions first).
+    pub fn sort_key(&self, created_at: Timestamp, id: i64) -> String {
+        let (class, precedence) = match self {
+            Rank::Release(v) => (RankClass::Release, precedence_key(v)),
+            Rank::PreRelease(v) => (RankClass::PreRelease, precedence_key(v)),
+            Rank::Other => (RankClass::Other, String::new()),
+        };
+        format!(
+            "{}{precedence}#{:013}#{id:020}",
+            class.prefix(),
+            created_at.millis().max(0)
+        )
+    }
+
+    pub fn class(&self) -> RankClass {
+        match self {
+            Rank::Release(_) => RankClass::Release,
+            Rank::PreRelease(_) => RankClass::PreRelease,
+            Rank::Other => RankClass::Other,
+        }
+    }
+}
+
+/// The three kinds of version `latest` ranks apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RankClass {
+    Release,
+    PreRelease,
+    Other,
+}
+
+impl RankClass {
+    /// What a [`Rank::sort_key`] of this class starts with.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            RankClass::Release => "R#",
+            RankClass::PreRelease => "P#",
+            RankClass::Other => "O#",
+        }
+    }
+}
+
+/// SemVer precedence as text that sorts the same: the numbers zero-padded; each pre-release
+/// identifier as `0<length><digits>` (numeric, below any alphanumeric) or `1<text>`, ended by
+/// `!`, the list ended by ` ` (below both: fewer identifiers rank lower).
+fn precedence_key(v: &semver::Version) -> String {
+    let mut key = format!("{:020}.{:020}.{:020}", v.major, v.minor, v.patch);
+    if v.pre.is_empty() {
+        return key;
+    }
+    key.push('-');
+    for part in v.pre.as_str().split('.') {
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            key.push_str(&format!("0{:03}{part}!", part.len()));
+        } else {
+            key.push_str(&format!("1{part}!"));
+        }
+    }
+    key.push(' ');
+    key
+}
+
+/// A version of a package as `latest` sees it: which package, and when it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRef {
+    pub id: i64,
+    pub version: PackageVersion,
+    pub created_at: Timestamp,
+}
+
+impl VersionRef {
+    pub fn of(package: &Package) -> Self {
+        Self {
+            id: package.id,
+            version: package.version.clone(),
+            created_at: package.created_at,
+        }
+    }
+}
+
 /// The newer package first: later creation, then the higher id.
-fn newer_first(a: &Package, b: &Package) -> Ordering {
+fn newer_first(a: &VersionRef, b: &VersionRef) -> Ordering {
     b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id))
 }
 
 /// Higher precedence first, then the newer package.
-fn by_precedence(a: &(semver::Version, Package), b: &(semver::Version, Package)) -> Ordering {
+fn by_precedence(a: &(semver::Version, VersionRef), b: &(semver::Version, VersionRef)) -> Ordering {
     b.0.cmp_precedence(&a.0)
         .then_with(|| newer_first(&a.1, &b.1))
 }
 
-/// `candidates` (live packages of one name; hidden ones already left out) in the order
-/// `latest` tries them: the first that holds the file asked for is served.
-pub fn latest_order(candidates: Vec<Package>) -> Vec<Package> {
+/// `candidates` (versions of one name) in the order `latest` tries them: the first that holds
+/// the file asked for is served.
+pub fn latest_order(candidates: Vec<VersionRef>) -> Vec<VersionRef> {
     let (mut releases, mut pre, mut other) = (Vec::new(), Vec::new(), Vec::new());
     for package in candidates {
         match Rank::of(&package.version) {
@@ -101,7 +185,7 @@ mod tests {
     }
 
     fn order(versions: &[&str]) -> Vec<String> {
-        latest_order(made(versions))
+        latest_order(made(versions).iter().map(VersionRef::of).collect())
             .into_iter()
             .map(|p| p.version.as_str().to_string())
             .collect()
@@ -162,6 +246,47 @@ mod tests {
         ];
         for (made_in, expected) in table {
             assert_eq!(order(made_in), expected, "made in the order {made_in:?}");
+        }
+    }
+
+    /// Within a class, the sort keys read in descending order give `latest`'s order.
+    #[test]
+    fn sort_keys_sort_as_latest_ranks() {
+        let versions = made(&[
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.2.0",
+            "1.10.0",
+            "v1.9.9",
+            "1.0.0+b.1",
+            "0.0.1-1",
+            "0.0.1-a",
+            "0.0.1-a.0",
+            "0.0.1-a-",
+            "0.0.1-a-.x",
+            "0.0.1-10",
+            "0.0.1-9",
+            "10.0.0",
+            "nightly",
+            "2024-01-01",
+        ]);
+        for class in [RankClass::Release, RankClass::PreRelease, RankClass::Other] {
+            let members: Vec<VersionRef> = versions
+                .iter()
+                .filter(|p| Rank::of(&p.version).class() == class)
+                .map(VersionRef::of)
+                .collect();
+            let key = |v: &VersionRef| Rank::of(&v.version).sort_key(v.created_at, v.id);
+            let mut by_key = members.clone();
+            by_key.sort_by_key(|v| std::cmp::Reverse(key(v)));
+            assert!(by_key.iter().all(|v| key(v).starts_with(class.prefix())));
+            assert_eq!(by_key, latest_order(members), "{class:?}");
         }
     }
 

@@ -8,7 +8,7 @@ use crate::domain::{
     CleanupPolicy, Downloads, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget,
     NewFile, NewGroup, NewToken, NewTrustRule, NewUser, Package, PackageFile, PackageName,
     PackageQuery, PackageVersion, Project, ProtectionRule, Role, SessionState, Timestamp, Token,
-    TokenOwner, TrustRule, UploadSession, User, Visibility, WebSession,
+    TokenOwner, TrustRule, UploadSession, User, VersionRef, Visibility, WebSession,
 };
 use async_trait::async_trait;
 use std::collections::HashSet;
@@ -174,9 +174,17 @@ pub trait PackageStore: Send + Sync + 'static {
         version: &PackageVersion,
     ) -> StoreResult<Option<Package>>;
 
-    /// Every live package (`default` or `hidden`) named `name` in the project, one per
-    /// version, in no particular order: what `latest` chooses from.
-    async fn versions_of(&self, project_id: i64, name: &PackageName) -> StoreResult<Vec<Package>>;
+    /// The versions of `name` in the project that `latest` chooses from, in no particular
+    /// order: its live packages, maybe with some a moment deleted or hidden (the caller checks
+    /// the one it picks). With `best`, at least the `best` highest of each kind of version
+    /// ([`crate::domain::RankClass`]; pre-releases may be left out while there are others),
+    /// or all of a kind that has fewer; without, all.
+    async fn versions_of(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        best: Option<usize>,
+    ) -> StoreResult<Vec<VersionRef>>;
 
     /// Record downloads: the package's `last_downloaded_at` set to `at`, and `counted` added
     /// to its count and its files' (a package or file gone meanwhile is skipped).

@@ -103,9 +103,9 @@ fn init_makes_a_local_store_too() {
     assert!(ok, "{err}");
 }
 
-/// A table an older build filled (groups, projects, members and tokens without their mirror
-/// items): `init` writes the mirrors, so the lists of the people APIs see every record; again,
-/// it finds them all there.
+/// A table an older build filled (groups, projects, members, tokens and packages without their
+/// mirror items): `init` writes the mirrors, so the lists of the people APIs and `latest` see
+/// every record; again, it finds them all there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_backfills_the_mirrors_an_older_build_did_not_write() {
     use depot::domain::{MembershipTarget, TokenOwner};
@@ -119,12 +119,21 @@ async fn init_backfills_the_mirrors_an_older_build_did_not_write() {
     ));
     let admin_api = depot::admin::Admin::new(meta.clone());
     let (pid, _) = crate::support::provision_developer(&admin_api, "g", "p", "u").await;
-    // What an older build stored: no DIR#, MEMBERS# or TOKENS# items.
+    use depot::store::PackageStore;
+    for version in ["1.0.0", "2.0.0"] {
+        let file = crate::meta_conformance::new_file(pid, "tool", version, "f.bin", false);
+        meta.publish(file).await.unwrap();
+    }
+    // What an older build stored: no DIR#, MEMBERS# or TOKENS# items, no rank entries.
     let scan = client.scan().table_name(&table).send().await.unwrap();
     let mut removed = 0;
     for item in scan.items() {
         let pk = item["PK"].as_s().unwrap();
-        if pk.starts_with("DIR#") || pk.starts_with("MEMBERS#") || pk.starts_with("TOKENS#") {
+        let sk = item["SK"].as_s().unwrap();
+        let mirror = ["DIR#", "MEMBERS#", "TOKENS#"]
+            .iter()
+            .any(|p| pk.starts_with(p));
+        if mirror || sk.starts_with("RANK#") {
             let key = [("PK", &item["PK"]), ("SK", &item["SK"])]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
@@ -139,13 +148,23 @@ async fn init_backfills_the_mirrors_an_older_build_did_not_write() {
             removed += 1;
         }
     }
-    assert_eq!(removed, 5, "group, project, user, member and token mirrors");
+    assert_eq!(
+        removed, 7,
+        "group, project, user, member and token mirrors, two rank entries"
+    );
     assert!(meta.projects().await.unwrap().is_empty());
+    let tool = depot::domain::PackageName::parse("tool").unwrap();
+    assert!(meta.versions_of(pid, &tool, None).await.unwrap().is_empty());
     let flags = aws_flags(&s3, &table, &bucket);
     let (ok, made, err) = admin(&flags, &["init"]);
     assert!(ok, "{err}");
-    assert_eq!(made["mirrors_written"], 5);
+    assert_eq!(made["mirrors_written"], 7);
     assert_eq!(meta.projects().await.unwrap()[0].id, pid);
+    // `latest` sees the older build's versions again.
+    assert_eq!(
+        meta.versions_of(pid, &tool, Some(8)).await.unwrap().len(),
+        2
+    );
     assert_eq!(meta.groups().await.unwrap()[0].path, "g");
     let members = meta
         .members_of(&MembershipTarget::Group("g".into()))
@@ -162,6 +181,6 @@ async fn init_backfills_the_mirrors_an_older_build_did_not_write() {
     );
     let (ok, again, err) = admin(&flags, &["init"]);
     assert!(ok, "{err}");
-    assert_eq!(again["mirrors_written"], 5, "written again, harmlessly");
+    assert_eq!(again["mirrors_written"], 7, "written again, harmlessly");
     assert_eq!(meta.users().await.unwrap().len(), 1);
 }

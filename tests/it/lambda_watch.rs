@@ -177,7 +177,10 @@ async fn the_lambda_binary_serves_under_cargo_lambda_watch() {
     let purged = invoke(&purge, "{}");
     assert_eq!(
         purged,
-        serde_json::json!({"packages": 1, "files": 1, "blobs": 1})
+        serde_json::json!({
+            "cleaned_up": {"packages": 0, "files": 0},
+            "packages": 1, "files": 1, "blobs": 1
+        })
     );
     assert!(
         s3.keys(&bucket).await.is_empty(),

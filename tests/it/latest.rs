@@ -115,7 +115,36 @@ async fn latest_is_read_as_a_download_is(backend: Backend) {
     );
 }
 
+/// A file only an old version holds: past the few versions the store is asked for first,
+/// `latest` asks for all.
+async fn latest_looks_past_the_first_few_versions(backend: Backend) {
+    let w = World::new(backend).await;
+    let dev = ("PRIVATE-TOKEN", w.token("developer"));
+    let put = |rest: String| {
+        let uri = w.url(w.private_id, &rest);
+        let w = &w;
+        async move { assert_eq!(w.app.put(&uri, &[dev], b"x").await.status.as_u16(), 201) }
+    };
+    put("tool/1.0.0/rare.bin".into()).await;
+    for minor in 0..12 {
+        put(format!("tool/1.{minor}.0/common.bin")).await;
+    }
+    put("tool/nightly/common.bin".into()).await;
+    let rare = w
+        .app
+        .get(&w.url(w.private_id, "tool/latest/rare.bin"), &[dev])
+        .await;
+    assert_eq!(rare.header("x-package-version"), Some("1.0.0"));
+    // The newest of all (the other version, made last) for the common file.
+    let common = w
+        .app
+        .get(&w.url(w.private_id, "tool/latest/common.bin"), &[dev])
+        .await;
+    assert_eq!(common.header("x-package-version"), Some("nightly"));
+}
+
 on_every_backend!(
+    latest_looks_past_the_first_few_versions,
     latest_serves_the_highest_version_holding_the_file,
     latest_is_read_as_a_download_is,
 );

@@ -1,13 +1,17 @@
 //! Mirror items for records written before mirrors existed: a table deployed by an older build
-//! holds groups, projects, memberships and tokens without their directory entries, member
-//! mirrors and owner entries, so lists over HTTP would miss them. One Scan (an operator's
+//! holds groups, projects, memberships, tokens and packages without their directory entries,
+//! member mirrors, owner entries and rank entries (`latest`), so lists over HTTP and `latest`
+//! would miss them. One Scan (an operator's
 //! one-off, by `depot admin init` on a table that exists) writes what is missing; writing a
 //! mirror again is harmless, so it can run any number of times, and alongside traffic: a
 //! member's mirror is written only while the membership it mirrors still stands as read (a
 //! membership changed or removed meanwhile wrote or removed its own mirror).
 
 use super::DynamoMetaStore;
-use super::items::{directory_item, member_item, membership_from, owned_token_item, token_from};
+use super::items::{
+    directory_item, member_item, membership_from, owned_token_item, package_from, rank_item,
+    token_from,
+};
 use super::keys::{Directory, Key};
 use super::schema::{Item, s};
 use super::transaction::Condition;
@@ -38,6 +42,11 @@ fn mirrors_of(item: &Item) -> StoreResult<Vec<Item>> {
             vec![owned_token_item(&owned, &token.sha256)]
         }
         sk if sk.starts_with("MEMBER#") => vec![member_item(&membership_from(item)?)],
+        // A live package's rank entry for `latest` (written with each package since
+        // 2026-11-30).
+        sk if sk.starts_with("PKG#") && key.pk.starts_with("PROJECT#") => {
+            vec![rank_item(&package_from(item)?)]
+        }
         _ => Vec::new(),
     })
 }
@@ -89,7 +98,8 @@ impl DynamoMetaStore {
                 .filter_expression(
                     "(SK = :meta AND (begins_with(PK, :group) OR begins_with(PK, :project) \
                      OR begins_with(PK, :user))) OR (SK = :token AND begins_with(PK, :token_pk)) \
-                     OR begins_with(SK, :member)",
+                     OR begins_with(SK, :member) \
+                     OR (begins_with(PK, :project) AND begins_with(SK, :package))",
                 )
                 .expression_attribute_values(":meta", s("META"))
                 .expression_attribute_values(":group", s("GROUP#"))
@@ -98,6 +108,7 @@ impl DynamoMetaStore {
                 .expression_attribute_values(":token", s("TOKEN"))
                 .expression_attribute_values(":token_pk", s("TOKEN#"))
                 .expression_attribute_values(":member", s("MEMBER#"))
+                .expression_attribute_values(":package", s("PKG#"))
                 .set_exclusive_start_key(start)
                 .send()
                 .await

@@ -4,7 +4,7 @@
 use super::items::{
     ALIAS_SLOT, DOOMED, DOWNLOAD_COUNT, FILE_COUNT, FILE_STATUS, PackageItem, file_downloads_from,
     file_from, file_is_doomed, file_totals_of, item_kind, package_alias_slot, package_from,
-    package_item, package_key, purge_file_item, purge_package_item,
+    package_item, package_key, purge_file_item, purge_package_item, rank_from,
 };
 use super::keys::{Key, Partition};
 use super::limits::{self, FILE_PAGE_ITEMS, INLINE_FILE_MAX, TRANSACTION_ATTEMPTS};
@@ -14,7 +14,7 @@ use super::transaction::Condition;
 use super::{DynamoMetaStore, conditional_failed};
 use crate::domain::{
     Downloads, FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageQuery,
-    PackageStatus, PackageVersion, Project, Timestamp,
+    PackageStatus, PackageVersion, Project, RankClass, Timestamp, VersionRef,
 };
 use crate::store::aws::sdk_failure;
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
@@ -44,6 +44,33 @@ enum FileDelete {
 }
 
 impl DynamoMetaStore {
+    /// A name's rank entries of `class` (all, if none), highest first, at most `limit`.
+    async fn ranked(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        class: Option<RankClass>,
+        limit: Option<usize>,
+    ) -> StoreResult<Vec<VersionRef>> {
+        let request = self
+            .query(&Partition::version_ranks(project_id, name, class))
+            .consistent_read(false)
+            .scan_index_forward(false)
+            .set_limit(limit.map(|l| l.clamp(1, 1000) as i32));
+        let mut found = Vec::new();
+        self.for_each_item(request, |item| {
+            found.push(rank_from(&item)?);
+            let full = limit.is_some_and(|l| found.len() >= l);
+            Ok(if full {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })
+        .await?;
+        Ok(found)
+    }
+
     /// One counting update of the item at `key` (`:n` the count, `:t` a time if given) under
     /// `condition` on its `id`; an item gone meanwhile has nothing to count.
     async fn add_downloads(
@@ -175,17 +202,29 @@ impl PackageStore for DynamoMetaStore {
         self.live_package(project_id, name, version).await
     }
 
-    /// One Query of the name's range of the project's live packages (`PKG#<name>#…`; names
-    /// hold no `#`): it reads that name's versions and nothing else.
-    async fn versions_of(&self, project_id: i64, name: &PackageName) -> StoreResult<Vec<Package>> {
-        let mut versions = Vec::new();
-        let request = self.query(&Partition::versions_of(project_id, name));
-        self.for_each_item(request, |item| {
-            versions.push(package_from(&item)?);
-            Ok(ControlFlow::Continue(()))
-        })
-        .await?;
-        Ok(versions)
+    /// The name's rank entries (written with each new package), eventually consistent: with
+    /// `best`, the best of the releases and of the other versions (two Queries), and of the
+    /// pre-releases only when there is neither; without, all of them.
+    async fn versions_of(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        best: Option<usize>,
+    ) -> StoreResult<Vec<VersionRef>> {
+        let Some(best) = best else {
+            return self.ranked(project_id, name, None, None).await;
+        };
+        let (mut releases, others) = futures::try_join!(
+            self.ranked(project_id, name, Some(RankClass::Release), Some(best)),
+            self.ranked(project_id, name, Some(RankClass::Other), Some(best)),
+        )?;
+        if releases.is_empty() && others.is_empty() {
+            return self
+                .ranked(project_id, name, Some(RankClass::PreRelease), Some(best))
+                .await;
+        }
+        releases.extend(others);
+        Ok(releases)
     }
 
     /// The package item's update, then each file's, at once: one write per package and per

@@ -2,10 +2,10 @@
 //! units per item-KB, a plain write one):
 //!
 //! - **Direct** (the common case: duplicates allowed, no upload session to settle): a file of an
-//!   existing package is one `PutItem`; a new package is three (its id alias, the file, then
-//!   the package itself, conditional on its name/version slot being free), in the order that
-//!   leaves nothing visible if it stops halfway: a file or alias without its package is seen by
-//!   no read.
+//!   existing package is one `PutItem` and the package's count; a new package is four `PutItem`s
+//!   (its id alias, its rank entry for `latest`, the file, then the package itself, conditional
+//!   on its name/version slot being free), in the order that leaves nothing visible if it stops
+//!   halfway: a file, alias or rank entry without its package is seen by no read.
 //! - **In one transaction** where a rule needs one: the duplicate rule (the file-name guard
 //!   decides which of two racing publishes wins) and an upload session's commit (settled with
 //!   the publish, or not at all).
@@ -17,7 +17,7 @@
 
 use super::items::{
     FILE_BYTES, FILE_COUNT, NEWEST_FILE_ID, counted_package_item, file_item, name_guard_item,
-    package_alias_item,
+    package_alias_item, rank_item,
 };
 use super::keys::{self, Counter, Key};
 use super::limits::{self, TRANSACTION_ATTEMPTS};
@@ -40,6 +40,8 @@ enum Publish {
     NameGuard,
     /// The package's id alias (a new package only).
     Alias,
+    /// The package's entry in its name's rank (a new package only).
+    Rank,
     /// The upload session the publish commits: its condition fails when the claim is gone.
     Session,
 }
@@ -143,6 +145,8 @@ impl DynamoMetaStore {
         let file = f.file_record(file_id, package.id);
         let alias = package_alias_item(&package);
         self.put(alias, Some(ITEM_IS_NEW)).await?;
+        // Its entry in its name's rank (`latest`): one without a package is passed over.
+        self.put(rank_item(&package), None).await?;
         self.put(file_item(&file), None).await?;
         let item = counted_package_item(&package, &file);
         let put = self.put(item, Some(ITEM_IS_NEW)).await?;
@@ -264,6 +268,7 @@ impl DynamoMetaStore {
             let item = counted_package_item(package, file);
             tx.put(Publish::Package, item, Some(Condition::item_is_new()))?;
             tx.put(Publish::Alias, package_alias_item(package), None)?;
+            tx.put(Publish::Rank, rank_item(package), None)?;
         } else {
             let slot = Key::package(f.project_id, &f.name, &f.version);
             let count = counted.then_some((1, file.size as i64));

@@ -3,7 +3,9 @@
 //! reads and forgets [`PURGE_IN_FLIGHT`] records at once.
 
 use super::DynamoMetaStore;
-use super::items::{blob_ref_of, file_from, purge_entry_of, purged_file_key, purged_package_id};
+use super::items::{
+    blob_ref_of, file_from, purge_entry_of, purged_file_key, purged_package_id, rank_key,
+};
 use super::keys::{Key, Partition};
 use super::limits::{BATCH_GET_KEYS, PURGE_PAGE_ITEMS, TRANSACTION_ITEMS};
 use super::schema::Item;
@@ -134,6 +136,7 @@ impl PurgeStore for DynamoMetaStore {
                 keys.push(file);
             }
         }
+        keys.push(rank_key(package));
         keys.push(Key::deleted_package(package.project_id, package.id));
         keys.push(Key::package_id(package.id));
         keys.push(Key::purge_package(package.id));

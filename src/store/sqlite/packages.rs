@@ -7,7 +7,7 @@ use super::rows::{
 use super::{Cached, SqliteMetaStore, db_err};
 use crate::domain::{
     COUNT_LIMIT, Downloads, FileName, Listed, NewFile, Package, PackageFile, PackageName,
-    PackageOrder, PackageQuery, PackageStatus, PackageVersion, Project, Timestamp,
+    PackageOrder, PackageQuery, PackageStatus, PackageVersion, Project, Timestamp, VersionRef,
 };
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -325,7 +325,13 @@ impl PackageStore for SqliteMetaStore {
             .await
     }
 
-    async fn versions_of(&self, project_id: i64, name: &PackageName) -> StoreResult<Vec<Package>> {
+    /// All of them: one indexed query.
+    async fn versions_of(
+        &self,
+        project_id: i64,
+        name: &PackageName,
+        _best: Option<usize>,
+    ) -> StoreResult<Vec<VersionRef>> {
         let name = name.as_str().to_string();
         self.read(move |c| {
             let sql = format!(
@@ -334,7 +340,9 @@ impl PackageStore for SqliteMetaStore {
             );
             let mut statement = c.prepare_cached(&sql).map_err(db_err)?;
             let rows = statement
-                .query_map(params![project_id, name], package_row)
+                .query_map(params![project_id, name], |r| {
+                    package_row(r).map(|p| VersionRef::of(&p))
+                })
                 .map_err(db_err)?;
             rows.collect::<rusqlite::Result<_>>().map_err(db_err)
         })

@@ -3,7 +3,8 @@
 //! purge queue's entries.
 
 use crate::domain::{
-    FileName, Package, PackageFile, PackageName, PackageStatus, PackageVersion, Timestamp,
+    FileName, Package, PackageFile, PackageName, PackageStatus, PackageVersion, Rank, Timestamp,
+    VersionRef,
 };
 use crate::store::StoreResult;
 use crate::store::dynamo::keys::{self, BY_CREATED, BY_NAME, BY_VERSION, Key, LIST_PK};
@@ -99,6 +100,31 @@ pub fn file_totals_of(item: &Item) -> Option<(u64, u64)> {
     let count = f.opt_n(FILE_COUNT)?;
     let bytes = f.opt_n(FILE_BYTES)?;
     Some((count.max(0) as u64, bytes.max(0) as u64))
+}
+
+/// A package's entry in its name's rank, written with the package: what `latest` reads.
+pub fn rank_item(p: &Package) -> Item {
+    let sort_key = Rank::of(&p.version).sort_key(p.created_at, p.id);
+    ItemWriter::new(&Key::version_rank(p.project_id, &p.name, &sort_key))
+        .n("id", p.id)
+        .s("version", p.version.as_str())
+        .n("created_at", p.created_at.millis())
+        .build()
+}
+
+/// The key of a package's rank entry.
+pub fn rank_key(p: &Package) -> Key {
+    let sort_key = Rank::of(&p.version).sort_key(p.created_at, p.id);
+    Key::version_rank(p.project_id, &p.name, &sort_key)
+}
+
+pub fn rank_from(item: &Item) -> StoreResult<VersionRef> {
+    let f = Fields::of(item)?;
+    Ok(VersionRef {
+        id: f.n("id")?,
+        version: f.checked("version", PackageVersion::parse)?,
+        created_at: Timestamp::from_millis(f.n("created_at")?),
+    })
 }
 
 /// The package id alias's attribute naming the sort key of the package item.

@@ -40,7 +40,7 @@
 
 use super::schema::{Item, s};
 use crate::domain::{
-    FileName, MembershipTarget, PackageName, PackageStatus, PackageVersion, Timestamp,
+    FileName, MembershipTarget, PackageName, PackageStatus, PackageVersion, RankClass, Timestamp,
 };
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -105,6 +105,7 @@ fn padded(id: i64) -> String {
 const COUNTER: &str = "COUNTER";
 const PROTECTION_RULE: &str = "PROTECTRULE#";
 const CLEANUP_POLICIES: &str = "CLEANUP";
+const VERSION_RANK: &str = "RANK#";
 const PURGE: &str = "PURGE";
 const MEMBER: &str = "MEMBER#";
 const FILE: &str = "FILE#";
@@ -207,6 +208,15 @@ impl Key {
     /// list them with one Query).
     pub fn cleanup_policy(project_id: i64) -> Self {
         Key::new(CLEANUP_POLICIES, padded(project_id))
+    }
+
+    /// A version's entry in its name's rank (`latest`): sorted as `latest` ranks versions of
+    /// one kind (names hold no `#`).
+    pub fn version_rank(project_id: i64, name: &PackageName, sort_key: &str) -> Self {
+        Key::new(
+            format!("PROJECT#{project_id}"),
+            format!("{VERSION_RANK}{}#{sort_key}", name.as_str()),
+        )
     }
 
     /// A project's package protection rule.
@@ -357,9 +367,13 @@ impl Partition {
         Partition::new(format!("PROJECT#{project_id}"), Some(PACKAGE_SLOT.into()))
     }
 
-    /// The live packages of one name in a project, in version order.
-    pub fn versions_of(project_id: i64, name: &PackageName) -> Self {
-        let prefix = format!("{PACKAGE_SLOT}{}#", name.as_str());
+    /// The rank entries of one name's versions ([`Key::version_rank`]): of one kind, or all.
+    pub fn version_ranks(project_id: i64, name: &PackageName, class: Option<RankClass>) -> Self {
+        let prefix = format!(
+            "{VERSION_RANK}{}#{}",
+            name.as_str(),
+            class.map_or("", RankClass::prefix)
+        );
         Partition::new(format!("PROJECT#{project_id}"), Some(prefix))
     }
 
