@@ -3,10 +3,10 @@
 //! URL, for `depot pull --all` and scripts that fetch a whole package.
 
 use super::AppState;
-use super::extract::Incoming;
+use super::extract::{Incoming, project_ref};
 use super::pagination::base_url;
 use crate::auth::Action;
-use crate::domain::{InvalidParams, Package, PackageFile, PackageName, PackageVersion, ProjectRef};
+use crate::domain::{InvalidParams, Package, PackageFile, PackageName, PackageVersion};
 use crate::registry::Error;
 use crate::wire::{ManifestFile, PackageManifest};
 use axum::Json;
@@ -28,7 +28,7 @@ pub async fn manifest(
     let principal = registry
         .authenticate(incoming.credential.as_ref(), Action::Read)
         .await?;
-    let reference = ProjectRef::parse(&project).unwrap_or(ProjectRef::Path(project));
+    let reference = project_ref(&project);
     let (project, package, files) = registry
         .manifest(&principal, &reference, &name, &version)
         .await?;

@@ -75,7 +75,7 @@ impl Tally {
             .1 += 1;
     }
 
-    /// Take the counts of `package_id`, or of every package held since before `older_than`.
+    /// Take the counts of the packages `which` picks.
     fn take(&self, which: impl Fn(i64, &Pending) -> bool) -> Vec<Pending> {
         let mut pending = self.lock();
         let ids: Vec<i64> = pending

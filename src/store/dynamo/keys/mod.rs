@@ -40,12 +40,13 @@
 
 use super::schema::{Item, s};
 use crate::domain::{
-    FileName, MembershipTarget, PackageName, PackageStatus, PackageVersion, RankClass, Timestamp,
+    FileName, MembershipTarget, PackageName, PackageStatus, PackageVersion, Timestamp,
 };
 use crate::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::fmt;
 
+mod lifecycle;
 mod people;
 
 pub use people::Directory;
@@ -103,9 +104,6 @@ fn padded(id: i64) -> String {
 }
 
 const COUNTER: &str = "COUNTER";
-const PROTECTION_RULE: &str = "PROTECTRULE#";
-const CLEANUP_POLICIES: &str = "CLEANUP";
-const VERSION_RANK: &str = "RANK#";
 const PURGE: &str = "PURGE";
 const MEMBER: &str = "MEMBER#";
 const FILE: &str = "FILE#";
@@ -201,38 +199,6 @@ impl Key {
         Key::new(
             format!("PROJECT#{project_id}"),
             format!("{PACKAGE_SLOT}{}#{}", name.as_str(), version.as_str()),
-        )
-    }
-
-    /// A project's cleanup policy, in the one partition of every policy (the scheduled runs
-    /// list them with one Query).
-    pub fn cleanup_policy(project_id: i64) -> Self {
-        Key::new(CLEANUP_POLICIES, padded(project_id))
-    }
-
-    /// A version's entry in its name's rank (`latest`): sorted as `latest` ranks versions of
-    /// one kind (names hold no `#`).
-    pub fn version_rank(project_id: i64, name: &PackageName, sort_key: &str) -> Self {
-        Key::new(
-            format!("PROJECT#{project_id}"),
-            format!("{VERSION_RANK}{}#{sort_key}", name.as_str()),
-        )
-    }
-
-    /// A project's package protection rule.
-    pub fn protection_rule(project_id: i64, id: i64) -> Self {
-        Key::new(
-            format!("PROJECT#{project_id}"),
-            format!("{PROTECTION_RULE}{}", padded(id)),
-        )
-    }
-
-    /// The claim of a package type and name pattern by one rule of the project: rules are
-    /// unique by both.
-    pub fn protection_pattern(project_id: i64, package_type: &str, pattern: &str) -> Self {
-        Key::new(
-            format!("PROJECT#{project_id}"),
-            format!("PROTECTED#{package_type}#{pattern}"),
         )
     }
 
@@ -365,29 +331,6 @@ impl Partition {
     /// A project's live packages, in name and version order.
     pub fn live_packages(project_id: i64) -> Self {
         Partition::new(format!("PROJECT#{project_id}"), Some(PACKAGE_SLOT.into()))
-    }
-
-    /// The rank entries of one name's versions ([`Key::version_rank`]): of one kind, or all.
-    pub fn version_ranks(project_id: i64, name: &PackageName, class: Option<RankClass>) -> Self {
-        let prefix = format!(
-            "{VERSION_RANK}{}#{}",
-            name.as_str(),
-            class.map_or("", RankClass::prefix)
-        );
-        Partition::new(format!("PROJECT#{project_id}"), Some(prefix))
-    }
-
-    /// Every project's cleanup policy.
-    pub fn cleanup_policies() -> Self {
-        Partition::new(CLEANUP_POLICIES, None)
-    }
-
-    /// A project's package protection rules, by id.
-    pub fn protection_rules(project_id: i64) -> Self {
-        Partition::new(
-            format!("PROJECT#{project_id}"),
-            Some(PROTECTION_RULE.into()),
-        )
     }
 
     /// The references to a blob.
