@@ -52,6 +52,7 @@ pub fn refusal(reason: Refusal, declared: u64) -> (StatusCode, String) {
         Refusal::InsufficientScope => Denied::InsufficientScope.into(),
         Refusal::Forbidden => Denied::Forbidden.into(),
         Refusal::ProjectNotFound => Denied::ProjectNotFound.into(),
+        Refusal::Protected => Error::Protected(Protected::Push),
     };
     let (status, answer) = gitlab_answer(&as_error);
     let text = match answer {

@@ -127,10 +127,12 @@ pub enum Refusal {
     Forbidden,
     /// The project is gone (or no longer visible to the opener).
     ProjectNotFound,
+    /// A package protection rule made since the session opened holds the opener back.
+    Protected,
 }
 
 impl Refusal {
-    const CODES: [(Refusal, &'static str); 11] = [
+    const CODES: [(Refusal, &'static str); 12] = [
         (Refusal::Expired, "expired"),
         (Refusal::SizeMismatch, "size_mismatch"),
         (Refusal::DigestMismatch, "digest_mismatch"),
@@ -142,6 +144,7 @@ impl Refusal {
         (Refusal::InsufficientScope, "insufficient_scope"),
         (Refusal::Forbidden, "forbidden"),
         (Refusal::ProjectNotFound, "project_not_found"),
+        (Refusal::Protected, "protected"),
     ];
 
     /// The stable name a store keeps.

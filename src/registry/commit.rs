@@ -10,8 +10,8 @@ use super::uploads::{COMMIT_LEASE_SECONDS, SessionView, Staged};
 use super::{Error, FileCoordinates, Registry, duplicates_allowed};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
-    NewFile, Package, PackageFile, Project, ProjectRef, Refusal, SessionClaim, SessionState,
-    Timestamp, UploadSession,
+    NewFile, Package, PackageFile, Project, ProjectRef, Protected, Refusal, SessionClaim,
+    SessionState, Timestamp, UploadSession,
 };
 use crate::store::{BodyMeter, ReceivedPart, StoreError, StoredBlob, checked_key, committed_key};
 use futures::StreamExt;
@@ -288,11 +288,17 @@ impl Registry {
             Err(denied) => return Ok(Err(refusal(denied.into())?)),
         };
         let project = ProjectRef::Id(session.project_id);
-        match self
+        let may = match self
             .authorized_project(&principal, &project, Action::Write)
             .await
         {
-            Ok(p) => Ok(Ok(p)),
+            Ok(p) => p,
+            Err(e) => return Ok(Err(refusal(e)?)),
+        };
+        // A protection rule made since the session opened holds it back too.
+        let protected = self.check_protection(&principal, &may, &session.name, Protected::Push);
+        match protected.await {
+            Ok(()) => Ok(Ok(may)),
             Err(e) => Ok(Err(refusal(e)?)),
         }
     }
@@ -440,6 +446,7 @@ fn refusal(e: Error) -> Result<Refusal, Error> {
         Error::Denied(Denied::InsufficientScope) => Refusal::InsufficientScope,
         Error::Denied(Denied::Forbidden) => Refusal::Forbidden,
         Error::Denied(Denied::ProjectNotFound) => Refusal::ProjectNotFound,
+        Error::Protected(_) => Refusal::Protected,
         other => return Err(other),
     })
 }

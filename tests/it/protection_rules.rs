@@ -401,6 +401,35 @@ async fn sessions_are_pushes_too(backend: Backend) {
     );
     assert_eq!(open("developer", "small-one").await.status.as_u16(), 201);
     assert_eq!(open("maintainer", "big-one").await.status.as_u16(), 201);
+    // A rule made while a session is open holds its commit back: nothing is published.
+    let dev = w.token("developer");
+    let file = "late-one/1.0/f.bin";
+    let data = vec![7u8; 100];
+    let opened = crate::http_uploads::open(&w, dev, file, json!({"size": data.len()})).await;
+    assert_eq!(opened.status.as_u16(), 201, "{}", opened.text());
+    let body = opened.json();
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        crate::http_uploads::send_bytes(&w, &body["upload"], &data).await,
+        200
+    );
+    let rule = json!({"package_name_pattern": "late-*", "package_type": "generic",
+        "minimum_access_level_for_push": "maintainer"});
+    let made = send_json(&w, "POST", &rules(&w), w.token("maintainer"), rule).await;
+    assert_eq!(made.status.as_u16(), 201);
+    let done = crate::http_uploads::session(&w, "POST", dev, file, &id, "/complete").await;
+    // The session's view, refused, with the request's own message.
+    let view = done.json();
+    assert_eq!(done.status.as_u16(), 403);
+    assert_eq!(view["state"], "refused");
+    assert_eq!(view["message"], "403 Forbidden - Package protected.");
+    assert_eq!(
+        crate::http_uploads::download(&w, dev, file)
+            .await
+            .status
+            .as_u16(),
+        404
+    );
 }
 
 on_every_backend!(
