@@ -143,7 +143,48 @@ async fn latest_looks_past_the_first_few_versions(backend: Backend) {
     assert_eq!(common.header("x-package-version"), Some("nightly"));
 }
 
+/// The SemVer ordering table (`domain::versions`' own) through the API on each store: each
+/// case's versions published in the order given, `latest` answers its first.
+async fn the_ordering_table_through_the_api(backend: Backend) {
+    let w = World::new(backend).await;
+    let dev = ("PRIVATE-TOKEN", w.token("developer"));
+    let table: [(&[&str], &str); 8] = [
+        (&["1.2.0", "1.10.0", "1.9.9"], "1.10.0"),
+        (
+            &["1.0.0-beta.11", "1.0.0-alpha", "1.0.0-rc.1", "1.0.0-beta"],
+            "1.0.0-rc.1",
+        ),
+        (&["3.0.0-rc.1", "1.0.0", "2.0.0"], "2.0.0"),
+        (&["1.0.0+b.2", "1.0.0+b.1", "0.9.0"], "1.0.0+b.1"),
+        (&["v2.0.0", "1.5.0", "V1.7.0"], "v2.0.0"),
+        (&["1.0", "01.0.0", "nightly"], "nightly"),
+        (&["2.0.0", "nightly", "1.0.0"], "nightly"),
+        (&["nightly", "2.0.0", "2.1.0-rc.1"], "2.0.0"),
+    ];
+    for (case, (versions, expected)) in table.into_iter().enumerate() {
+        for version in versions {
+            let uri = w.url(w.private_id, &format!("case{case}/{version}/f.bin"));
+            assert_eq!(w.app.put(&uri, &[dev], b"x").await.status.as_u16(), 201);
+            // Distinct creation times, as the table assumes.
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        let latest = w
+            .app
+            .get(
+                &w.url(w.private_id, &format!("case{case}/latest/f.bin")),
+                &[dev],
+            )
+            .await;
+        assert_eq!(
+            latest.header("x-package-version"),
+            Some(expected),
+            "case {case}: {versions:?}"
+        );
+    }
+}
+
 on_every_backend!(
+    the_ordering_table_through_the_api,
     latest_looks_past_the_first_few_versions,
     latest_serves_the_highest_version_holding_the_file,
     latest_is_read_as_a_download_is,
