@@ -129,12 +129,14 @@ impl Federated {
             .any(|g| g.target.covers_group(group_path))
     }
 
-    /// The highest role the grants covering `project` give, whatever their scopes (what a
-    /// package protection rule compares).
-    pub fn role_on(&self, project: &Project) -> Option<Role> {
+    /// The highest role the grants covering `project` give for `action` (only grants whose
+    /// scopes allow it, as [`Self::decide`] counts them): what a package protection rule
+    /// compares.
+    pub fn role_on(&self, project: &Project, action: Action) -> Option<Role> {
         self.grants
             .iter()
             .filter(|g| g.target.covers(project.id, project.namespace_path()))
+            .filter(|g| scopes_allow(&g.scopes, action))
             .map(|g| g.role)
             .max()
     }

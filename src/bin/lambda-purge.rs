@@ -22,8 +22,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             let deadline = event.context.deadline();
             let started = Instant::now();
-            // Cleanup policies first: what they delete is purged in the same run.
-            let cleaned = registry.run_due_cleanups().await?;
+            // Cleanup policies first: what they delete is purged in the same run. Their failure
+            // (logged) does not keep the purge from running.
+            let cleaned = registry.run_due_cleanups().await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cleanup policies failed");
+                Default::default()
+            });
             let (mut packages, mut files, mut blobs) = (0, 0, 0);
             loop {
                 let purged = registry.purge(PURGE_BATCH).await?;

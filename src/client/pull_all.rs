@@ -38,9 +38,11 @@ pub async fn pull_all(
             .split('/')
             .map(|s| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string())
             .collect();
+        // The version the manifest names (`latest` resolved once, for every file).
         let one = Target {
             path: None,
             file_name: encoded.join("/"),
+            version: manifest.package_version.clone(),
             ..target.clone()
         };
         planned.push((one, out, file.sha256.clone()));

@@ -28,6 +28,9 @@ impl Rank {
             .or_else(|| text.strip_prefix('V'))
             .unwrap_or(text);
         match semver::Version::parse(text) {
+            // A precedence too long to sort by in a DynamoDB key (hundreds of pre-release
+            // identifiers): ranked by time, as other versions are, on every store alike.
+            Ok(v) if precedence_key(&v).len() > PRECEDENCE_KEY_MAX => Rank::Other,
             Ok(v) if v.pre.is_empty() => Rank::Release(v),
             Ok(v) => Rank::PreRelease(v),
             Err(_) => Rank::Other,
@@ -80,6 +83,10 @@ impl RankClass {
         }
     }
 }
+
+/// The longest precedence key a version may have and still be ranked by precedence: with a
+/// name of 255 characters and the rest of the key it stays under DynamoDB's 1,024 bytes.
+const PRECEDENCE_KEY_MAX: usize = 600;
 
 /// SemVer precedence as text that sorts the same: the numbers zero-padded; each pre-release
 /// identifier as `0<length><digits>` (numeric, below any alphanumeric) or `1<text>`, ended by
@@ -295,7 +302,10 @@ mod tests {
         let rank = |v: &str| Rank::of(&PackageVersion::parse(v).unwrap());
         assert!(matches!(rank("v1.2.3"), Rank::Release(_)));
         assert!(matches!(rank("1.2.3-rc.1+build"), Rank::PreRelease(_)));
-        for other in ["1.2", "1.2.3.4", "01.2.3", "1.2.3-01", "latest", "vv1.0.0"] {
+        let long = format!("0.0.0-{}", vec!["1"; 120].join("."));
+        for other in [
+            "1.2", "1.2.3.4", "01.2.3", "1.2.3-01", "latest", "vv1.0.0", &long,
+        ] {
             assert_eq!(rank(other), Rank::Other, "{other}");
         }
     }

@@ -91,7 +91,8 @@ impl Registry {
     }
 
     /// Run every policy that is due (the purge schedule calls it); each runs again in 12
-    /// hours.
+    /// hours. A project whose run fails is logged and passed over until then, so it never
+    /// holds the others back.
     pub async fn run_due_cleanups(&self) -> Result<CleanedUp, Error> {
         let now = Timestamp::now();
         let mut total = CleanedUp::default();
@@ -99,15 +100,18 @@ impl Registry {
             if policy.next_run_at > now || !policy.is_active() {
                 continue;
             }
-            let Some(project) = self.meta.project_by_id(policy.project_id).await? else {
-                continue;
-            };
-            let plan = plan_cleanup(self.meta.as_ref(), &project, &policy).await?;
-            let done = carry_out(self.meta.as_ref(), &plan).await?;
-            total.packages += done.packages;
-            total.files += done.files;
+            match self.run_cleanup(&policy).await {
+                Ok(done) => {
+                    total.packages += done.packages;
+                    total.files += done.files;
+                }
+                Err(e) => {
+                    let project_id = policy.project_id;
+                    tracing::error!(project_id, error = %e, "cleanup policy failed; next in 12 hours");
+                }
+            }
             // Read again: a change made during the run keeps, and runs at the next pass.
-            if let Some(mut current) = self.meta.cleanup_policy(project.id).await?
+            if let Some(mut current) = self.meta.cleanup_policy(policy.project_id).await?
                 && current.next_run_at <= now
             {
                 current.next_run_at = now.plus_seconds(CLEANUP_EVERY_SECONDS);
@@ -115,6 +119,14 @@ impl Registry {
             }
         }
         Ok(total)
+    }
+
+    async fn run_cleanup(&self, policy: &CleanupPolicy) -> Result<CleanedUp, Error> {
+        let Some(project) = self.meta.project_by_id(policy.project_id).await? else {
+            return Ok(CleanedUp::default());
+        };
+        let plan = plan_cleanup(self.meta.as_ref(), &project, policy).await?;
+        carry_out(self.meta.as_ref(), &plan).await
     }
 }
 

@@ -191,7 +191,7 @@ impl Registry {
         if covering.is_empty() {
             return Ok(());
         }
-        let level = self.protection_level(principal, project).await?;
+        let level = self.protection_level(principal, project, action).await?;
         if covering.iter().any(|r| r.protects(action, level)) {
             return Err(Error::Protected(action));
         }
@@ -204,6 +204,7 @@ impl Registry {
         &self,
         principal: &Principal,
         project: &Project,
+        action: Protected,
     ) -> Result<Level, Error> {
         Ok(match principal {
             Principal::User { user_id, .. } => {
@@ -215,11 +216,19 @@ impl Registry {
                     effective_role(&memberships, project).map_or(Level::None, Level::Role)
                 }
             }
-            Principal::Federated(federated) => {
-                federated.role_on(project).map_or(Level::None, Level::Role)
-            }
+            Principal::Federated(federated) => federated
+                .role_on(project, action_of(action))
+                .map_or(Level::None, Level::Role),
             Principal::Anonymous | Principal::Deploy { .. } => Level::None,
         })
+    }
+}
+
+/// The permission a protected action needs.
+fn action_of(action: Protected) -> Action {
+    match action {
+        Protected::Push => Action::Write,
+        Protected::Delete => Action::Delete,
     }
 }
 

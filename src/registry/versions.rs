@@ -101,8 +101,8 @@ impl Registry {
 }
 
 impl Registry {
-    /// `version` of `name` if it is a listed package (with its newest live `file`, if asked
-    /// for and there).
+    /// `version` of `name` if it is a listed package with its newest live `file` (if asked
+    /// for), or with any live file (if not).
     async fn version_with(
         &self,
         project_id: i64,
@@ -118,12 +118,16 @@ impl Registry {
                 .await?
                 .filter(|(p, _)| listed(p))
                 .map(|(p, f)| (p, Some(f))),
-            None => self
+            // A whole version (a manifest): one with a live file at least.
+            None => match self
                 .meta
                 .package_at(project_id, name, &version.version)
                 .await?
                 .filter(listed)
-                .map(|p| (p, None)),
+            {
+                Some(p) if !self.meta.files_of(p.id).await?.is_empty() => Some((p, None)),
+                _ => None,
+            },
         })
     }
 }

@@ -227,8 +227,9 @@ impl PackageStore for DynamoMetaStore {
         Ok(releases)
     }
 
-    /// The package item's update, then each file's, at once: one write per package and per
-    /// file downloaded, for every download a process counted since its last flush.
+    /// The package item's update, then each file's count item's, at once: one write per
+    /// package and per file downloaded, for every download a process counted since its last
+    /// flush.
     async fn record_downloads(
         &self,
         package: &Package,
@@ -248,10 +249,20 @@ impl PackageStore for DynamoMetaStore {
             let update = format!("SET id = :id ADD {DOWNLOAD_COUNT} :n");
             self.add_downloads(key, update, None, None, (*id, *count))
         });
-        let (package_done, files_done) =
-            futures::join!(package_write, futures::future::join_all(file_writes));
-        package_done?;
-        files_done.into_iter().collect()
+        // The package first: if it fails nothing was written and the counts are kept for a
+        // later try. A file's count that fails after it is dropped (logged), never counted
+        // twice.
+        package_write.await?;
+        for (done, (id, _, count)) in futures::future::join_all(file_writes)
+            .await
+            .into_iter()
+            .zip(&counted.files)
+        {
+            if let Err(e) = done {
+                tracing::warn!(file_id = id, count, error = %e, "a file's download count was not written");
+            }
+        }
+        Ok(())
     }
 
     async fn package_by_id(&self, id: i64) -> StoreResult<Option<Package>> {

@@ -5,6 +5,8 @@
 use super::DynamoMetaStore;
 use super::items::{protection_pattern_item, protection_rule_from, protection_rule_item};
 use super::keys::{Counter, Key, Partition};
+use super::limits::TRANSACTION_ATTEMPTS;
+use super::schema::{n, s};
 use super::transaction::Condition;
 use crate::domain::ProtectionRule;
 use crate::store::{ProtectionStore, Record, StoreError, StoreResult};
@@ -69,41 +71,63 @@ impl ProtectionStore for DynamoMetaStore {
     }
 
     async fn update_protection_rule(&self, rule: &ProtectionRule) -> StoreResult<()> {
-        let old = self.protection_rule(rule.project_id, rule.id).await?;
-        let unchanged = Condition::new("attribute_exists(PK)");
-        let mut tx = self.transaction();
-        tx.put(Write::Rule, protection_rule_item(rule), Some(unchanged))?;
-        if pattern_key(&old) != pattern_key(rule) {
-            tx.delete(Write::OldPattern, &pattern_key(&old), None)?;
-            let new = Some(Condition::item_is_new());
-            tx.put(Write::Pattern, protection_pattern_item(rule), new)?;
-        }
-        match self.run(tx).await? {
-            Ok(()) => Ok(()),
-            Err(c) if c.failed(Write::Pattern) => Err(taken(rule)),
-            Err(c) if c.failed(Write::Rule) => {
-                Err(StoreError::not_found(Record::ProtectionRule, rule.id))
+        // Against the rule as read: a change made meanwhile sends us round again, so no
+        // pattern claim is ever left without its rule.
+        for _ in 0..TRANSACTION_ATTEMPTS {
+            let old = self.protection_rule(rule.project_id, rule.id).await?;
+            let mut tx = self.transaction();
+            tx.put(Write::Rule, protection_rule_item(rule), Some(as_read(&old)))?;
+            if pattern_key(&old) != pattern_key(rule) {
+                tx.delete(
+                    Write::OldPattern,
+                    &pattern_key(&old),
+                    Some(claimed_by(&old)),
+                )?;
+                let new = Some(Condition::item_is_new());
+                tx.put(Write::Pattern, protection_pattern_item(rule), new)?;
             }
-            Err(c) => Err(c.into_error()),
+            match self.run(tx).await? {
+                Ok(()) => return Ok(()),
+                Err(c) if c.failed(Write::Pattern) => return Err(taken(rule)),
+                Err(c) if c.failed(Write::Rule) || c.failed(Write::OldPattern) => continue,
+                Err(c) => return Err(c.into_error()),
+            }
         }
+        Err(contended())
     }
 
     async fn delete_protection_rule(&self, project_id: i64, id: i64) -> StoreResult<()> {
-        let rule = self.protection_rule(project_id, id).await?;
-        let mut tx = self.transaction();
-        let exists = Condition::new("attribute_exists(PK)");
-        tx.delete(
-            Write::Rule,
-            &Key::protection_rule(project_id, id),
-            Some(exists),
-        )?;
-        tx.delete(Write::Pattern, &pattern_key(&rule), None)?;
-        match self.run(tx).await? {
-            Ok(()) => Ok(()),
-            Err(c) if c.failed(Write::Rule) => {
-                Err(StoreError::not_found(Record::ProtectionRule, id))
+        for _ in 0..TRANSACTION_ATTEMPTS {
+            let rule = self.protection_rule(project_id, id).await?;
+            let mut tx = self.transaction();
+            let key = Key::protection_rule(project_id, id);
+            tx.delete(Write::Rule, &key, Some(as_read(&rule)))?;
+            tx.delete(Write::Pattern, &pattern_key(&rule), Some(claimed_by(&rule)))?;
+            match self.run(tx).await? {
+                Ok(()) => return Ok(()),
+                Err(c) if c.failed(Write::Rule) || c.failed(Write::Pattern) => continue,
+                Err(c) => return Err(c.into_error()),
             }
-            Err(c) => Err(c.into_error()),
         }
+        Err(contended())
+    }
+}
+
+/// The rule still has the type and pattern it was read with.
+fn as_read(rule: &ProtectionRule) -> Condition {
+    Condition::new("package_name_pattern = :p AND package_type = :t")
+        .value(":p", s(&rule.package_name_pattern))
+        .value(":t", s(&rule.package_type))
+}
+
+/// A pattern claim is `rule`'s.
+fn claimed_by(rule: &ProtectionRule) -> Condition {
+    Condition::new("rule_id = :r").value(":r", n(rule.id))
+}
+
+fn contended() -> StoreError {
+    StoreError::Contention {
+        what: "a protection rule kept changing under the write".into(),
+        attempts: TRANSACTION_ATTEMPTS,
     }
 }

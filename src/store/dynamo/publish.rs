@@ -17,7 +17,7 @@
 
 use super::items::{
     FILE_BYTES, FILE_COUNT, NEWEST_FILE_ID, counted_package_item, file_item, name_guard_item,
-    package_alias_item, rank_item,
+    package_alias_item, rank_item, rank_key,
 };
 use super::keys::{self, Counter, Key};
 use super::limits::{self, TRANSACTION_ATTEMPTS};
@@ -162,6 +162,7 @@ impl DynamoMetaStore {
         // Another publish created the package first: take ours back and join it.
         self.delete(&Key::file(package.id, &file.file_name, file.id))
             .await?;
+        self.delete(&rank_key(&package)).await?;
         self.delete(&Key::package_id(package.id)).await?;
         Ok(Try::Again)
     }

@@ -34,11 +34,13 @@ impl Key {
     }
 
     /// The claim of a package type and name pattern by one rule of the project: rules are
-    /// unique by both.
+    /// unique by both. The pattern by its SHA-256, so the key stays short whatever it holds.
     pub fn protection_pattern(project_id: i64, package_type: &str, pattern: &str) -> Self {
+        use sha2::Digest;
+        let digest = hex::encode(sha2::Sha256::digest(pattern.as_bytes()));
         Key::new(
             format!("PROJECT#{project_id}"),
-            format!("PROTECTED#{package_type}#{pattern}"),
+            format!("PROTECTED#{package_type}#{digest}"),
         )
     }
 }
