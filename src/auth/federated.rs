@@ -253,6 +253,29 @@ mod tests {
         }
     }
 
+    /// A protection rule weighs only the grants that allow the action: a Maintainer grant
+    /// that may only read does not lift a Developer grant's write.
+    #[test]
+    fn the_role_for_an_action_counts_only_grants_allowing_it() {
+        let grant = |role, scopes: &[Scope]| Grant {
+            target: MembershipTarget::Project(10),
+            role,
+            scopes: scopes.to_vec(),
+            rule: None,
+        };
+        let f = federated(vec![
+            grant(Role::Maintainer, &[Scope::ReadApi]),
+            grant(Role::Developer, &[Scope::Api]),
+        ]);
+        let own = project(10, "x/app", Visibility::Private);
+        assert_eq!(f.role_on(&own, Action::Write), Some(Role::Developer));
+        assert_eq!(f.role_on(&own, Action::Read), Some(Role::Maintainer));
+        assert_eq!(
+            f.role_on(&project(12, "h/app", Visibility::Private), Action::Read),
+            None
+        );
+    }
+
     #[test]
     fn grants_decide_like_memberships() {
         use Action::*;
