@@ -1,6 +1,7 @@
 //! Telemetry: how depot logs. Human-readable lines on stderr for `depot`, JSON on stdout for
 //! the Lambda functions (CloudWatch); both filtered by `RUST_LOG` (default `info`). Request logs
-//! never carry a query string or a token (`api::log_request`).
+//! never carry a query string or a token (`api::log_request`); every line logged while a
+//! request is served carries its `request_id`, which its answer carries as `X-Request-Id`.
 
 /// JSON logs on stdout (CloudWatch), filtered by `RUST_LOG` (default `info`).
 pub fn init_json_logging() {
@@ -10,7 +11,9 @@ pub fn init_json_logging() {
         .json()
         .with_env_filter(filter)
         .without_time()
-        .with_current_span(false)
+        // The `request` span: every line of a request carries its `request_id`.
+        .with_current_span(true)
+        .with_span_list(false)
         .try_init();
 }
 

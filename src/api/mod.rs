@@ -233,19 +233,56 @@ pub fn declares_body(headers: &axum::http::HeaderMap) -> bool {
     declared.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING)
 }
 
-/// One line per request: method, path (never the query: it may carry a token), status, time.
+/// One line per request: method, path (never the query: it may carry a token), status, time;
+/// every line logged while it is served carries its id (a `request` span), and so does the
+/// answer (`X-Request-Id`).
 async fn log_request(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let id = request_id(&request);
     let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     response
+}
+
+/// The id of a request: API Gateway's (from the Lambda event's request context), else the
+/// client's `X-Request-Id` if it is a short plain token, else a new one.
+fn request_id(request: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    let gateway = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    let plain = |id: &&str| {
+        !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.=+/".contains(&b))
+    };
+    let given = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(plain)
+        .map(str::to_string);
+    gateway
+        .or(given)
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()))
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ mod protection_rules;
 mod purge_costs;
 mod purge_queue;
 mod request_costs;
+mod request_ids;
 mod safety;
 mod template;
 mod told_parts;
