@@ -170,6 +170,9 @@ pub struct Config {
     /// Seconds between purges of deleted packages' bytes (0 = never).
     #[arg(long, env = "DEPOT_PURGE_INTERVAL", default_value = "60")]
     pub purge_interval: u64,
+    /// Show the process's counters at `/metrics` (Prometheus's text format).
+    #[arg(long, env = "DEPOT_METRICS")]
+    pub metrics: bool,
     /// Seconds a client may take to send a request's headers before its connection is closed.
     #[arg(long, env = "DEPOT_HEADER_TIMEOUT", default_value = "30", value_parser = positive_seconds)]
     pub header_timeout: u64,

@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod domain;
 pub mod finalizer;
+pub mod metrics;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
@@ -123,6 +124,8 @@ pub struct Serving {
     pub commit_inline_max: Option<u64>,
     /// Who else may vouch for callers (an upstream GitLab).
     pub identity: config::IdentityConfig,
+    /// Show the process's counters at `/metrics` (`depot serve --metrics`).
+    pub metrics_endpoint: bool,
 }
 
 /// The registry on the store pair `store`, serving as `serving` says: the one place a registry
@@ -156,6 +159,7 @@ pub async fn registry(store: &StoreConfig, serving: &Serving) -> Result<Registry
         .with_identity_ttl(transfers.identity_cache)
         .with_upstream(upstream)
         .with_web_session_ttl(serving.identity.web_session_lifetime)
+        .with_metrics_endpoint(serving.metrics_endpoint)
         .with_uploads(Uploads {
             commit_inline_max: serving.commit_inline_max,
             ..transfers.uploads()
@@ -171,6 +175,7 @@ pub async fn function_registry(config: &config::FunctionConfig) -> Result<Regist
         public_url: config.public_url.clone(),
         commit_inline_max: Some(config.commit_inline_max),
         identity: config.identity.clone(),
+        metrics_endpoint: false,
     };
     registry(&store, &serving).await
 }

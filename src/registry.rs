@@ -171,6 +171,9 @@ pub struct Registry {
     downloads: Downloads,
     /// Downloads counted and not yet written.
     tally: counting::Tally,
+    /// What this process counts of its work, and whether `/metrics` shows it.
+    metrics: Arc<crate::metrics::Metrics>,
+    metrics_endpoint: bool,
     uploads: Uploads,
     /// How long a web UI sign-in lasts.
     web_session_ttl: std::time::Duration,
@@ -187,9 +190,27 @@ impl Registry {
             public_url: None,
             downloads: Downloads::default(),
             tally: counting::Tally::default(),
+            metrics: Arc::default(),
+            metrics_endpoint: false,
             uploads: Uploads::default(),
             web_session_ttl: web::DEFAULT_WEB_SESSION_TTL,
         }
+    }
+
+    /// Show this process's counters at `/metrics` (`depot serve --metrics`).
+    pub fn with_metrics_endpoint(mut self, on: bool) -> Self {
+        self.metrics_endpoint = on;
+        self
+    }
+
+    /// This process's counters; `None` unless `/metrics` shows them.
+    pub fn metrics_shown(&self) -> Option<&crate::metrics::Metrics> {
+        self.metrics_endpoint.then_some(self.metrics.as_ref())
+    }
+
+    /// This process's counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// Keep identity reads (tokens, projects, memberships, group settings) for `ttl`: a change
@@ -419,7 +440,9 @@ impl Registry {
             now: Timestamp::now(),
             commits: None,
         };
-        self.commit_publish(new_file).await
+        let published = self.commit_publish(new_file).await?;
+        self.metrics.published(published.1.size, false);
+        Ok(published)
     }
 
     /// Find the newest live file at `at` that `principal` may read (of the version `latest`

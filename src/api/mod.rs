@@ -81,6 +81,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
             "/api/v4/projects/{id}/packages/protection/rules/{rule_id}",
             patch(protection::update).delete(protection::delete),
         )
+        .route("/metrics", get(show_metrics))
         .route(
             "/api/v4/projects/{id}/packages",
             get(packages::list_project),
@@ -142,7 +143,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .fallback(crate::ui::fallback)
         .method_not_allowed_fallback(error::route_not_found)
         .layer(DefaultBodyLimit::disable())
-        .with_state(registry);
+        .with_state(registry.clone());
     // The project or group id is put back into one segment before routing: API Gateway hands
     // `%2F` over decoded.
     Router::new()
@@ -150,7 +151,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .layer(middleware::from_fn(crate::ui::secure_headers))
         .layer(middleware::from_fn(refuse_malformed))
         .layer(middleware::from_fn(close_after_refused_body))
-        .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(registry, log_request))
 }
 
 /// Members, deploy tokens and trust rules under `/api/v4/<kind>/{id}` (`GROUP`: groups).
@@ -200,6 +201,18 @@ async fn refuse_malformed(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// `GET /metrics`: the process's counters in Prometheus's text format, when `--metrics` is on;
+/// else no route.
+async fn show_metrics(axum::extract::State(registry): axum::extract::State<AppState>) -> Response {
+    match registry.metrics_shown() {
+        Some(metrics) => {
+            let text = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
+            (StatusCode::OK, text, metrics.render()).into_response()
+        }
+        None => error::no_route(),
+    }
+}
+
 /// Does the path or the query of `uri` percent-decode to invalid UTF-8?
 fn malformed(uri: &Uri) -> bool {
     let invalid = |s: &str| {
@@ -236,19 +249,25 @@ pub fn declares_body(headers: &axum::http::HeaderMap) -> bool {
 /// One line per request: method, path (never the query: it may carry a token), status, time;
 /// every line logged while it is served carries its id (a `request` span), and so does the
 /// answer (`X-Request-Id`).
-async fn log_request(request: Request, next: Next) -> Response {
+async fn log_request(
+    axum::extract::State(registry): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     use tracing::Instrument;
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let id = request_id(&request);
     let started = Instant::now();
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.run(request).instrument(span.clone()).await;
+    let took = started.elapsed();
+    registry.metrics().request(response.status().as_u16(), took);
     span.in_scope(|| {
         tracing::info!(
             %method,
             %path,
             status = response.status().as_u16(),
-            ms = started.elapsed().as_secs_f64() * 1000.0,
+            ms = took.as_secs_f64() * 1000.0,
             "request"
         )
     });

@@ -375,7 +375,10 @@ impl Registry {
             }),
         };
         match self.meta.publish(file).await {
-            Ok(published) => Ok(Outcome::Published(Box::new(published))),
+            Ok(published) => {
+                self.metrics.published(published.1.size, true);
+                Ok(Outcome::Published(Box::new(published)))
+            }
             Err(StoreError::AlreadyExists { .. }) => {
                 let key = committed_key(&session.id, &session.staged_key);
                 self.discard(session, &key).await?;

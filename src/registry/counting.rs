@@ -103,6 +103,7 @@ impl Registry {
     /// Count a download of `file`; write this package's counts if its `last_downloaded_at`
     /// is a minute old (as GitLab's download writes it), and any that waited a minute.
     pub(super) async fn count_download(&self, package: &Package, file: &PackageFile) {
+        self.metrics.downloaded(file.size);
         self.tally.count(package, file);
         let now = Timestamp::now();
         let due = package

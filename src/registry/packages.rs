@@ -343,6 +343,8 @@ impl Registry {
         purged.packages = packages.len();
         self.meta.forget(&packages, &forget).await?;
         if purged != Purged::default() {
+            self.metrics
+                .purged(purged.packages, purged.files, purged.blobs);
             tracing::info!(
                 packages = purged.packages,
                 files = purged.files,

@@ -36,6 +36,7 @@ mod list_races;
 mod list_totals;
 mod manifests;
 mod meta_conformance;
+mod metrics;
 mod oidc_verify;
 mod protection_rules;
 mod purge_costs;

@@ -24,6 +24,7 @@ pub async fn serve(config: Config) -> ExitCode {
         public_url: config.public_url.clone(),
         commit_inline_max: None,
         identity: config.identity.clone(),
+        metrics_endpoint: config.metrics,
     };
     let registry = match registry(&store, &serving).await {
         Ok(r) => Arc::new(r),
