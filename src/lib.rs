@@ -177,5 +177,5 @@ pub async fn function_registry(config: &config::FunctionConfig) -> Result<Regist
         identity: config.identity.clone(),
         metrics_endpoint: false,
     };
-    registry(&store, &serving).await
+    Ok(registry(&store, &serving).await?.with_emf(true))
 }

@@ -159,3 +159,95 @@ mod tests {
         }
     }
 }
+
+/// One request as a CloudWatch Embedded Metric Format line (the Lambda functions print one per
+/// request on stdout; CloudWatch turns them into metrics in the `depot` namespace, by
+/// `Operation`): a request, its time, and whether it was refused (4xx) or failed (5xx).
+pub fn emf_line(operation: &str, status: u16, took: Duration, at_millis: i64) -> String {
+    let refused = u8::from((400..500).contains(&status));
+    let failed = u8::from(status >= 500);
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": at_millis,
+            "CloudWatchMetrics": [{
+                "Namespace": "depot",
+                "Dimensions": [["Operation"]],
+                "Metrics": [
+                    {"Name": "Requests", "Unit": "Count"},
+                    {"Name": "Refused", "Unit": "Count"},
+                    {"Name": "Failed", "Unit": "Count"},
+                    {"Name": "Latency", "Unit": "Milliseconds"},
+                ],
+            }],
+        },
+        "Operation": operation,
+        "Status": status,
+        "Requests": 1,
+        "Refused": refused,
+        "Failed": failed,
+        "Latency": took.as_secs_f64() * 1000.0,
+    })
+    .to_string()
+}
+
+/// What a request was, for its metrics: a few words, never a path's names.
+pub fn operation_of(method: &str, path: &str) -> &'static str {
+    let generic = path.contains("/packages/generic/");
+    match (method, generic) {
+        ("PUT", true) => "publish",
+        ("GET" | "HEAD", true) if path.ends_with("/uploads") || path.contains("/uploads/") => {
+            "upload_session"
+        }
+        ("POST" | "DELETE", true) => "upload_session",
+        ("GET" | "HEAD", true) => "download",
+        _ if path.starts_with("/api/v4/") && path.contains("/packages") => "packages_api",
+        _ if path.starts_with("/api/") => "api",
+        _ => "web",
+    }
+}
+
+#[cfg(test)]
+mod emf_tests {
+    use super::*;
+
+    /// The line is what CloudWatch's EMF specification asks: a `_aws` object with a
+    /// timestamp and metric directives whose every dimension and metric name is a
+    /// top-level member.
+    #[test]
+    fn lines_parse_as_embedded_metric_format() {
+        let line = emf_line(
+            "download",
+            404,
+            Duration::from_millis(12),
+            1_800_000_000_000,
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let aws = &v["_aws"];
+        assert!(aws["Timestamp"].is_i64());
+        let directive = &aws["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "depot");
+        for dimension in directive["Dimensions"][0].as_array().unwrap() {
+            assert!(v[dimension.as_str().unwrap()].is_string());
+        }
+        for metric in directive["Metrics"].as_array().unwrap() {
+            assert!(v[metric["Name"].as_str().unwrap()].is_number(), "{metric}");
+        }
+        assert_eq!(
+            (v["Refused"].as_u64(), v["Failed"].as_u64()),
+            (Some(1), Some(0))
+        );
+        assert_eq!(
+            operation_of("PUT", "/api/v4/projects/1/packages/generic/p/1/f"),
+            "publish"
+        );
+        assert_eq!(
+            operation_of("GET", "/api/v4/projects/1/packages/generic/p/1/f"),
+            "download"
+        );
+        assert_eq!(
+            operation_of("GET", "/api/v4/projects/1/packages"),
+            "packages_api"
+        );
+        assert_eq!(operation_of("GET", "/demo/app/-/packages"), "web");
+    }
+}

@@ -174,6 +174,8 @@ pub struct Registry {
     /// What this process counts of its work, and whether `/metrics` shows it.
     metrics: Arc<crate::metrics::Metrics>,
     metrics_endpoint: bool,
+    /// Print an Embedded Metric Format line per request (the Lambda functions).
+    emf: bool,
     uploads: Uploads,
     /// How long a web UI sign-in lasts.
     web_session_ttl: std::time::Duration,
@@ -192,6 +194,7 @@ impl Registry {
             tally: counting::Tally::default(),
             metrics: Arc::default(),
             metrics_endpoint: false,
+            emf: false,
             uploads: Uploads::default(),
             web_session_ttl: web::DEFAULT_WEB_SESSION_TTL,
         }
@@ -201,6 +204,17 @@ impl Registry {
     pub fn with_metrics_endpoint(mut self, on: bool) -> Self {
         self.metrics_endpoint = on;
         self
+    }
+
+    /// Print a CloudWatch Embedded Metric Format line per request on stdout (the Lambda
+    /// functions, whose stdout is CloudWatch Logs).
+    pub fn with_emf(mut self, on: bool) -> Self {
+        self.emf = on;
+        self
+    }
+
+    pub fn emf(&self) -> bool {
+        self.emf
     }
 
     /// This process's counters; `None` unless `/metrics` shows them.

@@ -261,7 +261,13 @@ async fn log_request(
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.run(request).instrument(span.clone()).await;
     let took = started.elapsed();
-    registry.metrics().request(response.status().as_u16(), took);
+    let status = response.status().as_u16();
+    registry.metrics().request(status, took);
+    if registry.emf() {
+        let operation = crate::metrics::operation_of(method.as_str(), &path);
+        let now = crate::domain::Timestamp::now().millis();
+        println!("{}", crate::metrics::emf_line(operation, status, took, now));
+    }
     span.in_scope(|| {
         tracing::info!(
             %method,
