@@ -112,6 +112,15 @@ fn template_has_what_the_product_promises() {
         "ApiUrl:",
         "BucketName:",
         "TableName:",
+        // Operations: access logs in JSON, default route throttling, alarms, a dashboard.
+        "AccessLogSettings:",
+        "ThrottlingRateLimit: !Ref ThrottleRateLimit",
+        "ThrottlingBurstLimit: !Ref ThrottleBurstLimit",
+        "MetricName: 5xx",
+        "MetricName: Errors",
+        "MetricName: Throttles",
+        "MetricName: ThrottledRequests",
+        "Type: AWS::CloudWatch::Dashboard",
     ] {
         assert!(t.contains(needle), "template.yaml lacks {needle:?}");
     }
