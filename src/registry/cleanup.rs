@@ -110,13 +110,12 @@ impl Registry {
                     tracing::error!(project_id, error = %e, "cleanup policy failed; next in 12 hours");
                 }
             }
-            // Read again: a change made during the run keeps, and runs at the next pass.
-            if let Some(mut current) = self.meta.cleanup_policy(policy.project_id).await?
-                && current.next_run_at <= now
-            {
-                current.next_run_at = now.plus_seconds(CLEANUP_EVERY_SECONDS);
-                self.meta.set_cleanup_policy(&current).await?;
-            }
+            // Only if still due: a change saved during the run keeps its own next run (the
+            // next pass).
+            let next = now.plus_seconds(CLEANUP_EVERY_SECONDS);
+            self.meta
+                .schedule_cleanup(policy.project_id, now, next)
+                .await?;
         }
         Ok(total)
     }

@@ -116,6 +116,14 @@ pub trait CleanupStore: Send + Sync + 'static {
     async fn set_cleanup_policy(&self, policy: &CleanupPolicy) -> StoreResult<()>;
     /// Every policy set, of every project: what the scheduled runs go through.
     async fn cleanup_policies(&self) -> StoreResult<Vec<CleanupPolicy>>;
+    /// Move a policy's next run to `next`, only if it was due by `ran_at` (a change saved
+    /// since then set its own, and keeps it); whether it moved.
+    async fn schedule_cleanup(
+        &self,
+        project_id: i64,
+        ran_at: Timestamp,
+        next: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 /// Package settings of groups.

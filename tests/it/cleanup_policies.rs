@@ -233,7 +233,8 @@ async fn the_preview_is_what_the_run_deletes(backend: Backend) {
 
 on_every_backend!(
     maintainers_set_a_policy,
-    the_preview_is_what_the_run_deletes
+    the_preview_is_what_the_run_deletes,
+    a_change_saved_during_a_run_is_kept,
 );
 
 /// `depot admin cleanup`: the dry run lists, the run deletes the same.
@@ -264,4 +265,47 @@ async fn the_admin_command_previews_and_runs() {
     let ran = crate::cli::admin(dir, &["cleanup", "grp/app"]);
     assert_eq!(ran["plan"], dry["plan"]);
     assert_eq!(ran["deleted"], json!({"packages": 2, "package_files": 0}));
+}
+
+/// A run moves its policy's next run on only if no change was saved since it began (a saved
+/// change runs at the next pass, with its own fields).
+async fn a_change_saved_during_a_run_is_kept(backend: Backend) {
+    use depot::domain::{CleanupPolicy, Timestamp};
+    let w = World::new(backend).await;
+    let meta = w.app.meta();
+    let t = |ms: i64| Timestamp::from_millis(1_800_000_000_000 + ms);
+    let mut policy = CleanupPolicy::off(w.private_id, t(0));
+    policy.keep_n_latest_versions = Some(3);
+    meta.set_cleanup_policy(&policy).await.unwrap();
+    // A run that began at t(10): due, moved on.
+    assert!(
+        meta.schedule_cleanup(w.private_id, t(10), t(1000))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        meta.cleanup_policy(w.private_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_at,
+        t(1000)
+    );
+    // A change saved at t(20), during a run that began at t(15): the run leaves it be.
+    let changed = CleanupPolicy {
+        keep_n_latest_versions: Some(1),
+        next_run_at: t(20),
+        ..policy
+    };
+    meta.set_cleanup_policy(&changed).await.unwrap();
+    assert!(
+        !meta
+            .schedule_cleanup(w.private_id, t(15), t(2000))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        meta.cleanup_policy(w.private_id).await.unwrap().unwrap(),
+        changed
+    );
 }

@@ -1,9 +1,9 @@
 //! `CleanupStore` on DynamoDB: each project's policy an item of one partition, so the
 //! scheduled runs find every policy with one Query (there are as many as projects with one).
 
-use super::DynamoMetaStore;
 use super::keys::{Key, Partition};
-use super::schema::{Fields, Item, ItemWriter};
+use super::schema::{Fields, Item, ItemWriter, n};
+use super::{DynamoMetaStore, conditional_failed};
 use crate::domain::{CleanupPolicy, Timestamp};
 use crate::store::aws::sdk_failure;
 use crate::store::{CleanupStore, StoreResult};
@@ -61,6 +61,30 @@ impl CleanupStore for DynamoMetaStore {
             .await
             .map_err(sdk_failure)?;
         Ok(())
+    }
+
+    async fn schedule_cleanup(
+        &self,
+        project_id: i64,
+        ran_at: Timestamp,
+        next: Timestamp,
+    ) -> StoreResult<bool> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::cleanup_policy(project_id).item()))
+            .update_expression("SET next_run_at = :next")
+            .condition_expression("next_run_at <= :ran")
+            .expression_attribute_values(":next", n(next.millis()))
+            .expression_attribute_values(":ran", n(ran_at.millis()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_failure(e)),
+        }
     }
 
     async fn cleanup_policies(&self) -> StoreResult<Vec<CleanupPolicy>> {

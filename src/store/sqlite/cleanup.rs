@@ -56,6 +56,25 @@ impl CleanupStore for SqliteMetaStore {
         .await
     }
 
+    async fn schedule_cleanup(
+        &self,
+        project_id: i64,
+        ran_at: Timestamp,
+        next: Timestamp,
+    ) -> StoreResult<bool> {
+        self.call(move |c| {
+            let moved = c
+                .execute_cached(
+                    "UPDATE cleanup_policies SET next_run_at = ?3 \
+                     WHERE project_id = ?1 AND next_run_at <= ?2",
+                    params![project_id, ran_at.millis(), next.millis()],
+                )
+                .map_err(db_err)?;
+            Ok(moved > 0)
+        })
+        .await
+    }
+
     async fn cleanup_policies(&self) -> StoreResult<Vec<CleanupPolicy>> {
         let sql = format!("SELECT {COLS} FROM cleanup_policies ORDER BY project_id");
         self.read_all(sql, [], policy_row).await
