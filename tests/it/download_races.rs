@@ -4,42 +4,11 @@
 //! the newest now (the soak then found a 404 while one was live). A live file whose bytes are
 //! gone still is an error.
 
+use crate::support::captured::Captured;
 use crate::support::{Backend, TestApp};
 use depot::auth::Principal;
 use depot::domain::{FileName, PackageName, PackageVersion, ProjectRef, Role, Scope};
 use depot::registry::{Error, FileCoordinates, Missing};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-/// Log output written on this thread while the guard lives.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 fn at(project: i64, file: &str) -> FileCoordinates {
     FileCoordinates {

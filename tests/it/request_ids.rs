@@ -1,34 +1,14 @@
 //! Request ids: every answer carries `X-Request-Id` (API Gateway's when the request came
 //! through it, a client's plain one, else a new one), and the request's log lines carry it.
 
+use crate::support::captured::Captured;
 use crate::support::{Backend, TestApp};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 // One thread: the captured log sees every event of the request.
 #[tokio::test(flavor = "current_thread")]
 async fn answers_and_log_lines_carry_the_request_id() {
     let app = TestApp::start(Backend::Local).await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start();
     // A first event on this thread, so the capture is in place before the requests' (the
     // log's start; without it the first lines went uncaptured).
     tracing::info!("capture started");
@@ -47,7 +27,7 @@ async fn answers_and_log_lines_carry_the_request_id() {
     assert_eq!(given.header("x-request-id"), Some("ci-job-42.7"));
     let odd = app.get(uri, &[("X-Request-Id", "has space")]).await;
     assert_ne!(odd.header("x-request-id"), Some("has space"));
-    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let log = captured.text();
     let line = log
         .lines()
         .find(|l| l.contains("request_id=ci-job-42.7"))

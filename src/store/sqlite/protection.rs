@@ -24,6 +24,27 @@ fn rule_row(r: &Row) -> rusqlite::Result<ProtectionRule> {
     })
 }
 
+/// Run `sql` (an insert or an update) with the rule's columns as `?1` project, `?2` pattern,
+/// `?3` type, `?4`/`?5` levels and `?6` id; a pattern the project has already is taken.
+fn save(c: &rusqlite::Connection, sql: &str, rule: &ProtectionRule) -> StoreResult<usize> {
+    let level = |l: Option<ProtectLevel>| l.map(ProtectLevel::access_level);
+    c.execute_cached(
+        sql,
+        params![
+            rule.project_id,
+            rule.package_name_pattern,
+            rule.package_type,
+            level(rule.minimum_access_level_for_push),
+            level(rule.minimum_access_level_for_delete),
+            rule.id,
+        ],
+    )
+    .map_err(exists_as(
+        Record::ProtectionRule,
+        &rule.package_name_pattern,
+    ))
+}
+
 #[async_trait]
 impl ProtectionStore for SqliteMetaStore {
     async fn protection_rules(&self, project_id: i64) -> StoreResult<Vec<ProtectionRule>> {
@@ -35,23 +56,13 @@ impl ProtectionStore for SqliteMetaStore {
 
     async fn create_protection_rule(&self, rule: ProtectionRule) -> StoreResult<ProtectionRule> {
         self.call(move |c| {
-            c.execute_cached(
+            save(
+                c,
                 "INSERT INTO package_protection_rules (project_id, package_name_pattern, \
-                 package_type, push_level, delete_level) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    rule.project_id,
-                    rule.package_name_pattern,
-                    rule.package_type,
-                    rule.minimum_access_level_for_push
-                        .map(ProtectLevel::access_level),
-                    rule.minimum_access_level_for_delete
-                        .map(ProtectLevel::access_level),
-                ],
-            )
-            .map_err(exists_as(
-                Record::ProtectionRule,
-                &rule.package_name_pattern,
-            ))?;
+                 package_type, push_level, delete_level, id) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, 0))",
+                // A new id: the one the rule may carry is not used.
+                &ProtectionRule { id: 0, ..rule.clone() },
+            )?;
             Ok(ProtectionRule {
                 id: c.last_insert_rowid(),
                 ..rule
@@ -63,26 +74,13 @@ impl ProtectionStore for SqliteMetaStore {
     async fn update_protection_rule(&self, rule: &ProtectionRule) -> StoreResult<()> {
         let rule = rule.clone();
         self.call(move |c| {
-            let changed = c
-                .execute_cached(
-                    "UPDATE package_protection_rules SET package_name_pattern = ?3, \
-                     package_type = ?4, push_level = ?5, delete_level = ?6 \
-                     WHERE id = ?1 AND project_id = ?2",
-                    params![
-                        rule.id,
-                        rule.project_id,
-                        rule.package_name_pattern,
-                        rule.package_type,
-                        rule.minimum_access_level_for_push
-                            .map(ProtectLevel::access_level),
-                        rule.minimum_access_level_for_delete
-                            .map(ProtectLevel::access_level),
-                    ],
-                )
-                .map_err(exists_as(
-                    Record::ProtectionRule,
-                    &rule.package_name_pattern,
-                ))?;
+            let changed = save(
+                c,
+                "UPDATE package_protection_rules SET package_name_pattern = ?2, \
+                 package_type = ?3, push_level = ?4, delete_level = ?5 \
+                 WHERE id = ?6 AND project_id = ?1",
+                &rule,
+            )?;
             match changed {
                 0 => Err(StoreError::not_found(Record::ProtectionRule, rule.id)),
                 _ => Ok(()),

@@ -6,6 +6,7 @@
 
 #[macro_use]
 pub mod backends;
+pub mod captured;
 pub mod dynamo;
 pub mod faults;
 pub mod oidc_issuer;
