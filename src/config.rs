@@ -163,6 +163,8 @@ pub struct Config {
     pub transfers: TransferConfig,
     #[command(flatten)]
     pub identity: IdentityConfig,
+    #[command(flatten)]
+    pub events: EventsConfig,
     /// Base URL clients use to reach this registry (printed in examples). Defaults to
     /// `http://<listen>`.
     #[arg(long, env = "DEPOT_PUBLIC_URL")]
@@ -303,6 +305,34 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// Events: how long the audit log keeps them, where they go on AWS, and how webhooks retry.
+#[derive(Debug, Clone, Args)]
+pub struct EventsConfig {
+    /// Days the audit log keeps an event (DynamoDB's TTL; `depot serve`'s purge).
+    #[arg(long, env = "DEPOT_AUDIT_RETENTION_DAYS", default_value = "400", value_parser = clap::value_parser!(u32).range(2..))]
+    pub audit_retention_days: u32,
+    /// The EventBridge bus the events function puts events on.
+    #[arg(long, env = "DEPOT_EVENT_BUS", default_value = "default")]
+    pub event_bus: String,
+    /// EventBridge's endpoint, for an emulator; unset: AWS's.
+    #[arg(long, env = "DEPOT_EVENTBRIDGE_ENDPOINT")]
+    pub eventbridge_endpoint: Option<String>,
+    /// The wait before a failed webhook delivery's first retry (`10s`; it doubles after each
+    /// failure, up to an hour, for at least a day).
+    #[arg(long, env = "DEPOT_HOOK_RETRY_FIRST", default_value = "10s", value_parser = parse_duration)]
+    pub hook_retry_first: Duration,
+    /// Seconds between webhook passes (what is due is sent).
+    #[arg(long, env = "DEPOT_HOOK_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub hook_interval: Duration,
+}
+
+impl EventsConfig {
+    /// The audit log's retention in seconds.
+    pub fn keep_seconds(&self) -> i64 {
+        i64::from(self.audit_retention_days) * 86_400
+    }
+}
+
 /// Who else may vouch for a caller: an upstream GitLab whose CI job tokens depot accepts
 /// (`depot serve` and the Lambda functions alike). OIDC trust rules live in the store.
 #[derive(Debug, Clone, Default, Args)]
@@ -359,6 +389,8 @@ pub struct FunctionConfig {
     pub transfers: TransferConfig,
     #[command(flatten)]
     pub identity: IdentityConfig,
+    #[command(flatten)]
+    pub events: EventsConfig,
     /// Base URL for links in answers (a custom domain); unset, links use the request's host.
     #[arg(long, env = "DEPOT_PUBLIC_URL")]
     pub public_url: Option<String>,

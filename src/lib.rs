@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod finalizer;
 pub mod metrics;
@@ -41,7 +42,8 @@ pub fn local_meta(data_dir: &Path) -> Result<Arc<dyn MetaStore>, StoreError> {
 
 /// A registry on the embedded stores of `data_dir`: SQLite metadata and blobs on disk.
 pub fn local_registry(data_dir: &Path, limits: Limits) -> Result<Registry, StoreError> {
-    let meta = local_meta(data_dir)?;
+    store::private::create_dir_all(data_dir).map_err(StoreError::backend)?;
+    let meta = Arc::new(SqliteMetaStore::open(&config::database_path(data_dir))?);
     let signer = store::signing::UrlSigner::load_or_create(&data_dir.join("signing.key"))
         .map_err(StoreError::backend)?;
     let blobs: Arc<dyn BlobStore> = Arc::new(
@@ -49,11 +51,12 @@ pub fn local_registry(data_dir: &Path, limits: Limits) -> Result<Registry, Store
             .map_err(StoreError::backend)?
             .with_signer(signer),
     );
-    Ok(Registry::new(meta, blobs, limits))
+    let hooks: Arc<dyn store::HookStore> = meta.clone();
+    Ok(Registry::new(meta, blobs, limits).with_hooks(Some(hooks)))
 }
 
 /// The AWS configuration of the environment, loaded once (credentials, region, endpoints).
-async fn sdk_config() -> aws_config::SdkConfig {
+pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await

@@ -21,6 +21,7 @@ mod counting;
 mod directory;
 mod downloads;
 mod error;
+mod events;
 mod grants;
 mod inline;
 mod lost_answers;
@@ -38,6 +39,10 @@ pub use cleanup::{CleanedUp, CleanupChanges, carry_out, plan_cleanup};
 pub use counting::FLUSH_EVERY;
 pub use directory::{ProjectRequest, SeenProject};
 pub use error::{Error, Missing, invalid};
+pub use events::{
+    AUDIT_MAX_PER_PAGE, HookRequest, actor_of, event, project_event, publish_draft, system_event,
+    token_detail,
+};
 pub use grants::{DeployTokenRequest, TrustRuleRequest};
 pub use inline::DEFAULT_INLINE_FILE_MAX;
 pub use members::{Place, PlaceRef, role_of_level};
@@ -162,6 +167,8 @@ impl Default for Uploads {
 
 pub struct Registry {
     meta: Arc<dyn MetaStore>,
+    /// Webhooks, where this process delivers them (`depot serve` on SQLite).
+    hooks: Option<Arc<dyn crate::store::HookStore>>,
     /// Who is who, through the process's identity cache.
     identities: auth::Identities,
     blobs: Arc<dyn BlobStore>,
@@ -186,6 +193,7 @@ impl Registry {
         Self {
             identities: auth::Identities::new(meta.clone(), cache),
             meta,
+            hooks: None,
             blobs,
             limits,
             public_url: None,
@@ -197,6 +205,17 @@ impl Registry {
             uploads: Uploads::default(),
             web_session_ttl: web::DEFAULT_WEB_SESSION_TTL,
         }
+    }
+
+    /// Deliver events to webhooks kept in `hooks` (`depot serve` on SQLite).
+    pub fn with_hooks(mut self, hooks: Option<Arc<dyn crate::store::HookStore>>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// The webhooks' store, where there is one.
+    pub fn hook_store_of(&self) -> Option<&Arc<dyn crate::store::HookStore>> {
+        self.hooks.as_ref()
     }
 
     /// Show this process's counters at `/metrics` (`depot serve --metrics`).
@@ -439,6 +458,7 @@ impl Registry {
             self.discard_blob(&key).await;
             return Err(Error::BadRequest(DIGEST_MISMATCH.into()));
         }
+        let now = Timestamp::now();
         let new_file = NewFile {
             project_id: project.id,
             name: at.name,
@@ -450,7 +470,8 @@ impl Registry {
             blob_key: key,
             content,
             refuse_duplicate,
-            now: Timestamp::now(),
+            event: events::publish_draft(principal, &project, now),
+            now,
             commits: None,
         };
         let published = self.commit_publish(new_file).await?;

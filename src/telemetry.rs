@@ -28,3 +28,26 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// What is known of the request being served, for the records it writes (events name the
+/// client's address and the request id). Set once per request by `api::log_request`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub id: String,
+    pub address: Option<String>,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestInfo;
+}
+
+/// Run `work` as the request `info`.
+pub async fn serving<F: std::future::Future>(info: RequestInfo, work: F) -> F::Output {
+    REQUEST.scope(info, work).await
+}
+
+/// The request being served, if any (none in `depot admin`, background tasks and tests that
+/// call the registry directly).
+pub fn current_request() -> Option<RequestInfo> {
+    REQUEST.try_with(Clone::clone).ok()
+}

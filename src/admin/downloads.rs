@@ -62,7 +62,9 @@ impl Admin {
         if dry_run {
             return Ok((plan, None));
         }
-        let done = carry_out(self.meta.as_ref(), &plan).await.map_err(failed)?;
+        let done = carry_out(self.meta.as_ref(), &project, &plan)
+            .await
+            .map_err(failed)?;
         Ok((plan, Some(done)))
     }
 }

@@ -5,15 +5,16 @@
 
 use crate::auth::{IdentityCache, hash_secret, new_secret};
 use crate::domain::{
-    EXCEPTION_REGEX_MAX_CHARS, Group, GroupSettings, Membership, MembershipTarget, NewGroup,
-    NewToken, NewUser, Project, RegexRefused, Role, Scope, Timestamp, Token, TokenGrant, TokenKind,
-    User, Visibility, valid_path, valid_segment,
+    EXCEPTION_REGEX_MAX_CHARS, EventType, Group, GroupSettings, Membership, MembershipTarget,
+    NewGroup, NewToken, NewUser, Project, RegexRefused, Role, Scope, Timestamp, Token, TokenGrant,
+    TokenKind, User, Visibility, valid_path, valid_segment,
 };
 use crate::store::{MetaStore, StoreError};
 use std::sync::Arc;
 
 mod bootstrap;
 mod downloads;
+mod events;
 mod trust;
 
 pub use trust::TrustSpec;
@@ -270,7 +271,18 @@ impl Admin {
     pub async fn add_member(&self, username: &str, path: &str, role: Role) -> Result<Membership> {
         let user = self.user(username).await?;
         let target = self.target(path).await?;
-        let membership = self.meta.set_membership(user.id, &target, role).await;
+        let event = self
+            .event_at(EventType::MemberUpdated, path)
+            .await?
+            .with_detail(serde_json::json!({
+                "user_id": user.id,
+                "username": user.username,
+                "access_level": role.access_level(),
+            }));
+        let membership = self
+            .meta
+            .set_membership(user.id, &target, role, &event)
+            .await;
         self.changed();
         membership.map_err(AdminError::Store)
     }
@@ -352,16 +364,20 @@ impl Admin {
             grant,
             expires_at,
         };
+        let event = events::admin_event(EventType::TokenCreated)
+            .with_detail(crate::registry::token_detail(&new));
         let token = self
             .meta
-            .create_token(new, Timestamp::now())
+            .create_token(new, Timestamp::now(), &event)
             .await
             .map_err(AdminError::Store)?;
         Ok(CreatedToken { token, secret })
     }
 
     pub async fn revoke_token(&self, id: i64) -> Result<Token> {
-        let token = self.meta.revoke_token(id).await;
+        let event = events::admin_event(EventType::TokenRevoked)
+            .with_detail(serde_json::json!({ "token_id": id }));
+        let token = self.meta.revoke_token(id, &event).await;
         self.changed();
         token.map_err(store_err(format!("token {id}")))
     }
@@ -389,7 +405,16 @@ impl Admin {
             }
             Err(RegexRefused::Invalid(message)) => return Err(AdminError::Invalid(message)),
         };
-        let settings = self.meta.set_group_settings(group.id, &settings).await;
+        let event = events::admin_event(EventType::SettingsChanged)
+            .in_group(group.id, &group.path)
+            .with_detail(serde_json::json!({
+                "generic_duplicates_allowed": settings.generic_duplicates_allowed,
+                "generic_duplicate_exception_regex": settings.generic_duplicate_exception_regex,
+            }));
+        let settings = self
+            .meta
+            .set_group_settings(group.id, &settings, &event)
+            .await;
         self.changed();
         let settings = settings.map_err(AdminError::Store)?;
         Ok(SettingsRecord { group, settings })

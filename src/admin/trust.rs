@@ -2,7 +2,9 @@
 //! way to let a CI pipeline publish with its OIDC ID token, without any stored secret.
 
 use super::{Admin, AdminError, Result, store_err};
-use crate::domain::{ClaimCondition, NewTrustRule, Role, Scope, Timestamp, TrustRule, check_rule};
+use crate::domain::{
+    ClaimCondition, EventType, NewTrustRule, Role, Scope, Timestamp, TrustRule, check_rule,
+};
 
 /// What `trust add` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,10 @@ impl Admin {
         )
         .map_err(AdminError::Invalid)?;
         let target = self.target(&spec.path).await?;
+        let event = self
+            .event_at(EventType::TrustRuleCreated, &spec.path)
+            .await?
+            .with_detail(serde_json::json!({ "issuer": spec.issuer }));
         let rule = NewTrustRule {
             target,
             issuer: spec.issuer,
@@ -36,7 +42,7 @@ impl Admin {
             scopes: spec.scopes,
             created_at: Timestamp::now(),
         };
-        let made = self.meta.create_trust_rule(rule).await;
+        let made = self.meta.create_trust_rule(rule, &event).await;
         self.changed();
         made.map_err(AdminError::Store)
     }
@@ -50,7 +56,9 @@ impl Admin {
     }
 
     pub async fn remove_trust_rule(&self, id: i64) -> Result<TrustRule> {
-        let removed = self.meta.remove_trust_rule(id).await;
+        let event = super::events::admin_event(EventType::TrustRuleDeleted)
+            .with_detail(serde_json::json!({ "rule_id": id }));
+        let removed = self.meta.remove_trust_rule(id, &event).await;
         self.changed();
         removed.map_err(store_err(format!("trust rule {id}")))
     }

@@ -155,6 +155,11 @@ pub fn gitlab_answer(e: &Error) -> (StatusCode, ErrorAnswer) {
             message(StatusCode::NOT_FOUND, "404 Not Found")
         }
         Error::NotFound(Missing::Group) => message(StatusCode::NOT_FOUND, "404 Group Not Found"),
+        Error::NotFound(Missing::Hook) => message(StatusCode::NOT_FOUND, "404 Hook Not Found"),
+        Error::NotFound(Missing::Hooks) => message(
+            StatusCode::NOT_FOUND,
+            "404 Not Found - this registry delivers events to EventBridge: attach a rule there",
+        ),
         Error::NotFound(
             Missing::User
             | Missing::Member

@@ -257,9 +257,14 @@ async fn log_request(
     use tracing::Instrument;
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let id = request_id(&request);
+    let info = crate::telemetry::RequestInfo {
+        id: id.clone(),
+        address: client_address(&request),
+    };
     let started = Instant::now();
     let span = tracing::info_span!("request", request_id = %id);
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let served = next.run(request).instrument(span.clone());
+    let mut response = crate::telemetry::serving(info, served).await;
     let took = started.elapsed();
     let status = response.status().as_u16();
     registry.metrics().request(status, took);
@@ -281,6 +286,19 @@ async fn log_request(
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// The client's address: API Gateway's `sourceIp`, else the connection's peer.
+fn client_address(request: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+        _ => request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|peer| peer.0.ip().to_string()),
+    }
 }
 
 /// The id of a request: API Gateway's (from the Lambda event's request context), else the

@@ -7,6 +7,8 @@ mod access;
 mod cleanup;
 mod coordinates;
 mod digest;
+mod events;
+mod hooks;
 mod listing;
 mod names;
 mod protection;
@@ -26,6 +28,11 @@ pub use coordinates::{
     FileName, GroupRef, InvalidParams, PackageName, PackageVersion, ProjectRef, check_file_path,
 };
 pub use digest::Sha256Hex;
+pub use events::{
+    Actor, Event, EventDraft, EventFile, EventPackage, EventPlace, EventQuery, EventType,
+    new_event_id,
+};
+pub use hooks::{Attempt, Delivery, DeliveryState, Hook, HookLog};
 pub use listing::{
     COUNT_LIMIT, FileOrder, FileOrderBy, Listed, MAX_PER_PAGE, PackageOrder, PackageQuery, Page,
     parse_bool,

@@ -372,6 +372,8 @@ pub struct NewFile {
     /// file in the same step, so that a session is committed exactly when its file is
     /// published. Refused (`Contention`) when the claim is no longer held.
     pub commits: Option<super::SessionClaim>,
+    /// Who publishes, when and where: the store makes the event of it.
+    pub event: super::EventDraft,
 }
 
 impl NewFile {

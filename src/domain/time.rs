@@ -25,6 +25,11 @@ impl Timestamp {
         Self(self.0.saturating_add(seconds.saturating_mul(1000)))
     }
 
+    /// `self + millis`.
+    pub fn plus_millis(self, millis: i64) -> Self {
+        Self(self.0.saturating_add(millis))
+    }
+
     /// Midnight UTC at the start of a `YYYY-MM-DD` date.
     pub fn parse_date(date: &str) -> Option<Self> {
         let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;

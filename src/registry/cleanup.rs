@@ -3,11 +3,12 @@
 //! each policy when it is due, every 12 hours. A run deletes as a person would: packages and
 //! files become pending destruction, and the purge removes their bytes.
 
+use super::events::{project_event, system_event};
 use super::{Error, ProjectAccess, Registry};
 use crate::auth::Principal;
 use crate::domain::{
-    CLEANUP_EVERY_SECONDS, CleanupPlan, CleanupPolicy, Package, PackageQuery, Project, Timestamp,
-    cleanup_plan,
+    CLEANUP_EVERY_SECONDS, CleanupPlan, CleanupPolicy, CleanupReason, EventType, Package,
+    PackageQuery, Project, Timestamp, cleanup_plan,
 };
 use crate::store::{MetaStore, StoreError};
 
@@ -76,7 +77,9 @@ impl Registry {
             next_run_at: Timestamp::now(),
             ..old
         };
-        self.meta.set_cleanup_policy(&policy).await?;
+        let event = project_event(EventType::CleanupPolicyChanged, principal, &access.project)
+            .with_detail(policy_detail(&policy));
+        self.meta.set_cleanup_policy(&policy, &event).await?;
         Ok(policy)
     }
 
@@ -125,7 +128,7 @@ impl Registry {
             return Ok(CleanedUp::default());
         };
         let plan = plan_cleanup(self.meta.as_ref(), &project, policy).await?;
-        carry_out(self.meta.as_ref(), &plan).await
+        carry_out(self.meta.as_ref(), &project, &plan).await
     }
 }
 
@@ -187,17 +190,30 @@ async fn live_packages(meta: &dyn MetaStore, project: &Project) -> Result<Vec<Pa
     Ok(all)
 }
 
-/// Take what `plan` names, as deletes do (a package or file gone meanwhile is skipped).
-pub async fn carry_out(meta: &dyn MetaStore, plan: &CleanupPlan) -> Result<CleanedUp, Error> {
+/// Take what `plan` names in `project`, as deletes do (a package or file gone meanwhile is
+/// skipped); depot itself is the events' actor, the policy's rule their reason.
+pub async fn carry_out(
+    meta: &dyn MetaStore,
+    project: &Project,
+    plan: &CleanupPlan,
+) -> Result<CleanedUp, Error> {
     let now = Timestamp::now();
     let mut done = CleanedUp::default();
-    for (package, _) in &plan.packages {
-        if gone_or_done(meta.delete_package(package, now).await)? {
+    let event = |kind, package: &Package, reason: CleanupReason| {
+        system_event(kind)
+            .in_project(project)
+            .of_package(package)
+            .with_detail(serde_json::json!({ "cleanup_policy": reason.as_str() }))
+    };
+    for (package, reason) in &plan.packages {
+        let event = event(EventType::PackageDeleted, package, *reason);
+        if gone_or_done(meta.delete_package(package, now, &event).await)? {
             done.packages += 1;
         }
     }
-    for (package, file, _) in &plan.files {
-        if gone_or_done(meta.delete_file(package, file, now).await)? {
+    for (package, file, reason) in &plan.files {
+        let event = event(EventType::FileDeleted, package, *reason).of_file(file);
+        if gone_or_done(meta.delete_file(package, file, now, &event).await)? {
             done.files += 1;
         }
     }
@@ -211,4 +227,15 @@ fn gone_or_done(result: Result<(), StoreError>) -> Result<bool, Error> {
         Err(StoreError::NotFound { .. }) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A policy as an event's `detail` tells it.
+fn policy_detail(policy: &CleanupPolicy) -> serde_json::Value {
+    serde_json::json!({
+        "keep_n_duplicated_package_files": policy.keep_n_duplicated_package_files,
+        "keep_n_latest_versions": policy.keep_n_latest_versions,
+        "delete_versions_older_than_days": policy.delete_versions_older_than_days,
+        "delete_versions_not_downloaded_for_days": policy.delete_versions_not_downloaded_for_days,
+        "package_name_regex": policy.package_name_regex,
+    })
 }

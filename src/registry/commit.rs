@@ -5,13 +5,14 @@
 //! bytes, publish them, settle the session. A session commits at most once; refusals are final
 //! states, store failures are errors (the lease then lapses and a later call retries).
 
+use super::events::publish_draft;
 use super::lost_answers::Landed;
 use super::uploads::{COMMIT_LEASE_SECONDS, SessionView, Staged};
 use super::{Error, FileCoordinates, Registry, duplicates_allowed};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
-    NewFile, Package, PackageFile, Project, ProjectRef, Protected, Refusal, SessionClaim,
-    SessionState, Timestamp, UploadSession,
+    EventDraft, NewFile, Package, PackageFile, Project, ProjectRef, Protected, Refusal,
+    SessionClaim, SessionState, Timestamp, UploadSession,
 };
 use crate::store::{BodyMeter, ReceivedPart, StoreError, StoredBlob, checked_key, committed_key};
 use futures::StreamExt;
@@ -226,8 +227,8 @@ impl Registry {
             true => Err(Refusal::Expired),
             false => self.opener_may_write(session, now).await?,
         };
-        let project = match project {
-            Ok(project) => project,
+        let (project, opener) = match project {
+            Ok(allowed) => allowed,
             Err(reason) => {
                 self.drop_staged(session).await?;
                 // What a committer that crashed may have copied.
@@ -257,17 +258,18 @@ impl Registry {
             self.discard(session, &key).await?;
             return refused(reason);
         }
-        self.publish_staged(session, &project, key, stored, now)
+        let draft = publish_draft(&opener, &project, now);
+        self.publish_staged(session, &project, (key, stored), draft)
             .await
     }
 
     /// The project the session's opener may still write to (the token may have been revoked,
-    /// or the opener's role lowered, since the session opened), or why not.
+    /// or the opener's role lowered, since the session opened), with the opener; or why not.
     async fn opener_may_write(
         &self,
         session: &UploadSession,
         now: Timestamp,
-    ) -> Result<Result<Project, Refusal>, Error> {
+    ) -> Result<Result<(Project, Principal), Refusal>, Error> {
         let opener = match session.token_id {
             Some(id) => self.meta.token_by_id(id).await?,
             None => None,
@@ -298,7 +300,7 @@ impl Registry {
         // A protection rule made since the session opened holds it back too.
         let protected = self.check_protection(&principal, &may, &session.name, Protected::Push);
         match protected.await {
-            Ok(()) => Ok(Ok(may)),
+            Ok(()) => Ok(Ok((may, principal))),
             Err(e) => Ok(Err(refusal(e)?)),
         }
     }
@@ -348,10 +350,10 @@ impl Registry {
         &self,
         session: &UploadSession,
         project: &Project,
-        key: String,
-        stored: StoredBlob,
-        now: Timestamp,
+        (key, stored): (String, StoredBlob),
+        draft: EventDraft,
     ) -> Result<Outcome, Error> {
+        let now = draft.time;
         let settings = self.settings_of(project.namespace_id).await?;
         let refuse_duplicate = !duplicates_allowed(&settings, &session.name, &session.version);
         let SessionState::Committing { until } = session.state else {
@@ -373,6 +375,7 @@ impl Registry {
                 session_id: session.id.clone(),
                 until,
             }),
+            event: draft,
         };
         match self.meta.publish(file).await {
             Ok(published) => {

@@ -30,6 +30,10 @@ pub enum Missing {
     TrustRule,
     /// A package protection rule by id (in its project).
     ProtectionRule,
+    /// A webhook by id (in its project).
+    Hook,
+    /// Webhooks at all: this store delivers events otherwise (EventBridge on AWS).
+    Hooks,
     /// Anything else GitLab's bare `not_found!` answers for (`404 Not Found`).
     Resource,
 }

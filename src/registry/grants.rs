@@ -1,13 +1,14 @@
 //! What a project or group grants to machines, managed over HTTP by its maintainers (a
 //! project) or owners (a group): deploy tokens, and the trust rules of trusted publishing.
 
+use super::events::{place_event, token_detail};
 use super::members::Place;
 use super::people::scopes_for;
 use super::{Error, Missing, Registry};
 use crate::auth::{Denied, Principal, hash_secret, new_secret};
 use crate::domain::{
-    ClaimCondition, NewToken, NewTrustRule, Role, Scope, Timestamp, Token, TokenGrant, TokenKind,
-    TokenOwner, TrustRule, check_rule, valid_public_issuer,
+    ClaimCondition, EventType, NewToken, NewTrustRule, Role, Scope, Timestamp, Token, TokenGrant,
+    TokenKind, TokenOwner, TrustRule, check_rule, valid_public_issuer,
 };
 
 /// A deploy token to make.
@@ -87,7 +88,12 @@ impl Registry {
             },
             expires_at: request.expires_at,
         };
-        let made = self.meta.create_token(new, Timestamp::now()).await?;
+        let event =
+            place_event(EventType::TokenCreated, principal, place).with_detail(token_detail(&new));
+        let made = self
+            .meta
+            .create_token(new, Timestamp::now(), &event)
+            .await?;
         Ok((made, secret))
     }
 
@@ -100,7 +106,9 @@ impl Registry {
     ) -> Result<(), Error> {
         self.manager(principal, place).await?;
         let token = self.deploy_token(principal, place, id).await?;
-        self.meta.revoke_token(token.id).await?;
+        let event = place_event(EventType::TokenRevoked, principal, place)
+            .with_detail(serde_json::json!({ "token_id": token.id, "token_name": token.name }));
+        self.meta.revoke_token(token.id, &event).await?;
         Ok(())
     }
 
@@ -140,7 +148,10 @@ impl Registry {
             scopes: request.scopes,
             created_at: Timestamp::now(),
         };
-        let made = self.meta.create_trust_rule(rule).await?;
+        let event = place_event(EventType::TrustRuleCreated, principal, place).with_detail(
+            serde_json::json!({ "issuer": rule.issuer, "access_level": rule.role.access_level() }),
+        );
+        let made = self.meta.create_trust_rule(rule, &event).await?;
         self.identities.cache().clear();
         Ok(made)
     }
@@ -156,7 +167,9 @@ impl Registry {
         if !rules.iter().any(|r| r.id == id) {
             return Err(Error::NotFound(Missing::TrustRule));
         }
-        self.meta.remove_trust_rule(id).await?;
+        let event = place_event(EventType::TrustRuleDeleted, principal, place)
+            .with_detail(serde_json::json!({ "rule_id": id }));
+        self.meta.remove_trust_rule(id, &event).await?;
         self.identities.cache().clear();
         Ok(())
     }

@@ -3,9 +3,12 @@
 //! GitLab's rules (maintainers manage a project's members and owners a group's; only an owner
 //! makes a project owner; a group keeps its last owner).
 
+use super::events::place_event;
 use super::{Error, Missing, Registry};
 use crate::auth::{Action, Denied, Principal};
-use crate::domain::{Group, GroupRef, MembershipTarget, Project, ProjectRef, Role, User};
+use crate::domain::{
+    Event, EventType, Group, GroupRef, MembershipTarget, Project, ProjectRef, Role, User,
+};
 use std::collections::BTreeMap;
 
 /// A project or a group, as the people APIs act on them.
@@ -157,8 +160,10 @@ impl Registry {
         self.may_grant(&caller, place, level).await?;
         self.manager(principal, place).await?;
         let role = role_of_level(level)?;
+        let event = member_event(EventType::MemberUpdated, principal, place, &user)
+            .with_detail_field("access_level", role.access_level());
         self.meta
-            .set_membership(user.id, &place.target(), role)
+            .set_membership(user.id, &place.target(), role, &event)
             .await?;
         self.identities.cache().clear();
         Ok((user, role))
@@ -195,8 +200,10 @@ impl Registry {
         if role < Role::Owner {
             self.keep_last_owner(place, user_id, current).await?;
         }
+        let event = member_event(EventType::MemberUpdated, principal, place, &user)
+            .with_detail_field("access_level", role.access_level());
         self.meta
-            .set_membership(user.id, &place.target(), role)
+            .set_membership(user.id, &place.target(), role, &event)
             .await?;
         self.identities.cache().clear();
         Ok((user, role))
@@ -209,7 +216,7 @@ impl Registry {
         place: &Place,
         user_id: i64,
     ) -> Result<(), Error> {
-        let (_, current) = self.member(place, user_id, false).await?;
+        let (user, current) = self.member(place, user_id, false).await?;
         let caller = self.signed_in(principal).await?;
         if caller.id != user_id {
             self.manager(principal, place).await?;
@@ -220,8 +227,9 @@ impl Registry {
             }
         }
         self.keep_last_owner(place, user_id, current).await?;
+        let event = member_event(EventType::MemberRemoved, principal, place, &user);
         self.meta
-            .remove_membership(user_id, &place.target())
+            .remove_membership(user_id, &place.target(), &event)
             .await?;
         self.identities.cache().clear();
         Ok(())
@@ -250,6 +258,14 @@ impl Registry {
             Ok(())
         }
     }
+}
+
+/// An event about `user`'s membership of `place`.
+fn member_event(kind: EventType, principal: &Principal, place: &Place, user: &User) -> Event {
+    place_event(kind, principal, place).with_detail(serde_json::json!({
+        "user_id": user.id,
+        "username": user.username,
+    }))
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! Use cases of GitLab's Packages API: list a project's or a group's packages, show one
 //! package and its files. Visibility rules live here; handlers only format.
 
+use super::events::project_event;
 use super::{Error, Missing, ProjectAccess, Registry};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
-    FileOrder, Group, GroupRef, Listed, Membership, Package, PackageFile, PackageQuery,
+    EventType, FileOrder, Group, GroupRef, Listed, Membership, Package, PackageFile, PackageQuery,
     PackageStatus, Project, ProjectRef, Protected, Timestamp, Visibility,
 };
 use crate::store::{StoreError, is_inline_key};
@@ -245,7 +246,13 @@ impl Registry {
         {
             return Err(Error::PreconditionFailed);
         }
-        match self.meta.delete_package(&package, Timestamp::now()).await {
+        let event = project_event(EventType::PackageDeleted, principal, &access.project)
+            .of_package(&package);
+        match self
+            .meta
+            .delete_package(&package, Timestamp::now(), &event)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound { .. }) => Err(Error::NotFound(Missing::Package)),
             // The answer may have been lost after the delete took effect.
@@ -272,9 +279,12 @@ impl Registry {
             .into_iter()
             .find(|f| f.id == file_id)
             .ok_or(Error::NotFound(Missing::PackageFile))?;
+        let event = project_event(EventType::FileDeleted, principal, &access.project)
+            .of_package(&package)
+            .of_file(&file);
         match self
             .meta
-            .delete_file(&package, &file, Timestamp::now())
+            .delete_file(&package, &file, Timestamp::now(), &event)
             .await
         {
             Ok(()) => Ok(()),

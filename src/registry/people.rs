@@ -3,11 +3,12 @@
 //! signed-in user holds on projects and groups (administrators: owner everywhere) are decided
 //! here for every people API.
 
+use super::events::{event, token_detail};
 use super::{Error, Missing, Registry};
 use crate::auth::{self, Denied, Principal, hash_secret, new_secret};
 use crate::domain::{
-    Group, NewToken, NewUser, Project, Role, Scope, Timestamp, Token, TokenGrant, TokenKind,
-    TokenOwner, User, valid_segment,
+    EventType, Group, NewToken, NewUser, Project, Role, Scope, Timestamp, Token, TokenGrant,
+    TokenKind, TokenOwner, User, valid_segment,
 };
 use crate::store::StoreError;
 
@@ -252,7 +253,10 @@ impl Registry {
         };
         // One step: the old revoked and the new saved, or neither (a second rotation of the
         // same token finds it revoked).
-        match self.meta.replace_token(old.id, new, now).await {
+        let event = event(EventType::TokenRotated, principal)
+            .with_detail(token_detail(&new))
+            .with_detail_field("token_id", old.id);
+        match self.meta.replace_token(old.id, new, now, &event).await {
             Err(StoreError::NotFound { .. }) => Err(already()),
             made => Ok((made?, secret)),
         }
@@ -267,7 +271,10 @@ impl Registry {
     ) -> Result<(), Error> {
         match (self.personal_token(principal, which).await, which) {
             (Ok((_, token)), _) => {
-                self.meta.revoke_token(token.id).await?;
+                let event = event(EventType::TokenRevoked, principal).with_detail(
+                    serde_json::json!({ "token_id": token.id, "token_name": token.name }),
+                );
+                self.meta.revoke_token(token.id, &event).await?;
                 Ok(())
             }
             (Err(Error::Denied(Denied::Unauthorized)), TokenRef::Id(id)) => {
@@ -288,7 +295,7 @@ impl Registry {
         request: TokenRequest,
     ) -> Result<(Token, String), Error> {
         let user = self.signed_in(principal).await?;
-        self.make_personal_token(&user, request).await
+        self.make_personal_token(principal, &user, request).await
     }
 
     /// `POST /users/:id/personal_access_tokens`: an administrator makes a user's token.
@@ -304,13 +311,14 @@ impl Registry {
             .user_by_id(user_id)
             .await?
             .ok_or(Error::NotFound(Missing::User))?;
-        self.make_personal_token(&user, request).await
+        self.make_personal_token(principal, &user, request).await
     }
 
     /// A personal token of `user` as `request` asks (scopes checked, expiry within a year):
     /// its record and its secret, shown this once.
     async fn make_personal_token(
         &self,
+        principal: &Principal,
         user: &User,
         request: TokenRequest,
     ) -> Result<(Token, String), Error> {
@@ -325,7 +333,13 @@ impl Registry {
             },
             expires_at: Some(personal_expiry(request.expires_at, CREATED_DAYS)?),
         };
-        let made = self.meta.create_token(new, Timestamp::now()).await?;
+        let event = event(EventType::TokenCreated, principal)
+            .with_detail(token_detail(&new))
+            .with_detail_field("user_id", user.id);
+        let made = self
+            .meta
+            .create_token(new, Timestamp::now(), &event)
+            .await?;
         Ok((made, secret))
     }
 }

@@ -4,11 +4,12 @@
 //! lifetime, and asks who the caller is (their role, an administrator?) only when a rule
 //! names the package.
 
+use super::events::project_event;
 use super::{Error, Missing, ProjectAccess, Registry};
 use crate::auth::{Action, Principal, effective_role};
 use crate::domain::{
-    Level, PACKAGE_TYPES, PATTERN_MAX_CHARS, PackageName, Project, ProtectLevel, Protected,
-    ProtectionRule,
+    EventType, Level, PACKAGE_TYPES, PATTERN_MAX_CHARS, PackageName, Project, ProtectLevel,
+    Protected, ProtectionRule,
 };
 use crate::store::StoreError;
 
@@ -120,9 +121,10 @@ impl Registry {
             minimum_access_level_for_delete: None,
         });
         validate(&rule)?;
+        let event = rule_event(EventType::ProtectionRuleCreated, principal, access, &rule);
         let saved = self
             .meta
-            .create_protection_rule(rule)
+            .create_protection_rule(rule, &event)
             .await
             .map_err(refused)?;
         self.identities.cache().clear();
@@ -141,8 +143,9 @@ impl Registry {
         let rule = self.protection_rule(access, rule_id).await?;
         let rule = changes.applied_to(rule);
         validate(&rule)?;
+        let event = rule_event(EventType::ProtectionRuleUpdated, principal, access, &rule);
         self.meta
-            .update_protection_rule(&rule)
+            .update_protection_rule(&rule, &event)
             .await
             .map_err(refused)?;
         self.identities.cache().clear();
@@ -158,7 +161,12 @@ impl Registry {
     ) -> Result<(), Error> {
         Self::manages_rules(principal, access)?;
         let project_id = access.project.id;
-        let deleted = self.meta.delete_protection_rule(project_id, rule_id).await;
+        let event = project_event(EventType::ProtectionRuleDeleted, principal, &access.project)
+            .with_detail(serde_json::json!({ "rule_id": rule_id }));
+        let deleted = self
+            .meta
+            .delete_protection_rule(project_id, rule_id, &event);
+        let deleted = deleted.await;
         deleted.map_err(refused)?;
         self.identities.cache().clear();
         Ok(())
@@ -235,4 +243,21 @@ fn action_of(action: Protected) -> Action {
 /// Is `package_type` one GitLab's rules may name?
 pub fn known_package_type(package_type: &str) -> bool {
     PACKAGE_TYPES.contains(&package_type)
+}
+
+/// An event about `rule` of the project.
+fn rule_event(
+    kind: EventType,
+    principal: &Principal,
+    access: &ProjectAccess,
+    rule: &ProtectionRule,
+) -> crate::domain::Event {
+    let level = |l: Option<crate::domain::ProtectLevel>| l.map(|l| l.access_level());
+    project_event(kind, principal, &access.project).with_detail(serde_json::json!({
+        "rule_id": rule.id,
+        "package_name_pattern": rule.package_name_pattern,
+        "package_type": rule.package_type,
+        "minimum_access_level_for_push": level(rule.minimum_access_level_for_push),
+        "minimum_access_level_for_delete": level(rule.minimum_access_level_for_delete),
+    }))
 }

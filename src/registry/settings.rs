@@ -1,9 +1,10 @@
 //! Use cases of a group's package settings (GitLab's namespace package settings):
 //! who may read and change them, and the change itself with GitLab's validation.
 
+use super::events::event;
 use super::{Error, Missing, Registry};
 use crate::auth::{Action, Principal};
-use crate::domain::{Group, GroupRef, GroupSettings, RegexRefused, Role};
+use crate::domain::{EventType, Group, GroupRef, GroupSettings, RegexRefused, Role};
 
 /// A group as a settings request sees it.
 pub struct SettingsView {
@@ -96,7 +97,16 @@ impl Registry {
                 return Ok(Err(SettingsRefused::InvalidRegex(message)));
             }
         };
-        let settings = self.meta.set_group_settings(group.id, &settings).await;
+        let event = event(EventType::SettingsChanged, principal)
+            .in_group(group.id, &group.path)
+            .with_detail(serde_json::json!({
+                "generic_duplicates_allowed": settings.generic_duplicates_allowed,
+                "generic_duplicate_exception_regex": settings.generic_duplicate_exception_regex,
+            }));
+        let settings = self
+            .meta
+            .set_group_settings(group.id, &settings, &event)
+            .await;
         self.identities.cache().clear();
         Ok(Ok(settings?))
     }

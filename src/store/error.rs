@@ -20,6 +20,7 @@ pub enum Record {
     Package,
     File,
     UploadSession,
+    Hook,
     Blob,
     /// A part of a multipart upload.
     Upload,
@@ -33,6 +34,7 @@ impl fmt::Display for Record {
             Record::User => "user",
             Record::Membership => "membership",
             Record::Token => "token",
+            Record::Hook => "hook",
             Record::TrustRule => "trust rule",
             Record::ProtectionRule => "package protection rule",
             Record::CleanupPolicy => "cleanup policy",

@@ -1,14 +1,17 @@
 //! The metadata seam, cut by kind of record: identity (groups, projects, users, memberships,
-//! tokens), trust rules, settings, packages (packages, files, lists, deletes), the purge of deleted ones,
-//! and upload sessions. Stores load and save records; the registry decides (defaults, status
-//! rules, who may). `MetaStore` is every part at once, what a backend implements in full.
+//! tokens), trust rules, settings, packages (packages, files, lists, deletes), the purge of
+//! deleted ones, upload sessions, and events (`events`). Every write a user makes saves its
+//! [`Event`] in the same atomic step. Stores load and save records; the registry decides
+//! (defaults, status rules, who may). `MetaStore` is every part at once, what a backend
+//! implements in full.
 
 use super::error::StoreResult;
 use crate::domain::{
-    CleanupPolicy, Downloads, FileName, Group, GroupSettings, Listed, Membership, MembershipTarget,
-    NewFile, NewGroup, NewToken, NewTrustRule, NewUser, Package, PackageFile, PackageName,
-    PackageQuery, PackageVersion, Project, ProtectionRule, Role, SessionState, Timestamp, Token,
-    TokenOwner, TrustRule, UploadSession, User, VersionRef, Visibility, WebSession,
+    CleanupPolicy, Downloads, Event, FileName, Group, GroupSettings, Listed, Membership,
+    MembershipTarget, NewFile, NewGroup, NewToken, NewTrustRule, NewUser, Package, PackageFile,
+    PackageName, PackageQuery, PackageVersion, Project, ProtectionRule, Role, SessionState,
+    Timestamp, Token, TokenOwner, TrustRule, UploadSession, User, VersionRef, Visibility,
+    WebSession,
 };
 use async_trait::async_trait;
 use std::collections::HashSet;
@@ -55,22 +58,40 @@ pub trait IdentityStore: Send + Sync + 'static {
         user_id: i64,
         target: &MembershipTarget,
         role: Role,
+        event: &Event,
     ) -> StoreResult<Membership>;
     async fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>>;
     /// The direct members of a project or group (not those inherited from groups above), by
     /// user id.
     async fn members_of(&self, target: &MembershipTarget) -> StoreResult<Vec<Membership>>;
     /// Remove a membership; `NotFound` if there is none.
-    async fn remove_membership(&self, user_id: i64, target: &MembershipTarget) -> StoreResult<()>;
+    async fn remove_membership(
+        &self,
+        user_id: i64,
+        target: &MembershipTarget,
+        event: &Event,
+    ) -> StoreResult<()>;
 
-    async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token>;
+    /// Save a new token, and `event` (its `detail` given the token's id).
+    async fn create_token(
+        &self,
+        token: NewToken,
+        now: Timestamp,
+        event: &Event,
+    ) -> StoreResult<Token>;
     async fn token_by_sha256(&self, sha256: &[u8; 32]) -> StoreResult<Option<Token>>;
     async fn token_by_id(&self, id: i64) -> StoreResult<Option<Token>>;
     /// `NotFound` for an unknown id.
-    async fn revoke_token(&self, id: i64) -> StoreResult<Token>;
+    async fn revoke_token(&self, id: i64, event: &Event) -> StoreResult<Token>;
     /// Revoke token `old` and save `new` in its place, both or neither: `NotFound` when `old`
     /// is unknown or revoked already (two rotations of one token make one successor).
-    async fn replace_token(&self, old: i64, new: NewToken, now: Timestamp) -> StoreResult<Token>;
+    async fn replace_token(
+        &self,
+        old: i64,
+        new: NewToken,
+        now: Timestamp,
+        event: &Event,
+    ) -> StoreResult<Token>;
     /// Every token `owner` holds (a user's personal and job tokens, a project's or group's
     /// deploy tokens), revoked ones too, by id.
     async fn tokens_of(&self, owner: &TokenOwner) -> StoreResult<Vec<Token>>;
@@ -82,14 +103,15 @@ pub trait IdentityStore: Send + Sync + 'static {
 /// Trust rules of trusted publishing (OIDC).
 #[async_trait]
 pub trait TrustStore: Send + Sync + 'static {
-    async fn create_trust_rule(&self, rule: NewTrustRule) -> StoreResult<TrustRule>;
+    /// Save a new rule, and `event` (its `detail` given the rule's id).
+    async fn create_trust_rule(&self, rule: NewTrustRule, event: &Event) -> StoreResult<TrustRule>;
     /// The rules of a project or group, by id.
     async fn trust_rules_of(&self, target: &MembershipTarget) -> StoreResult<Vec<TrustRule>>;
     /// Every rule naming `issuer`, whatever its target, by id: what a token of that issuer
     /// is checked against.
     async fn trust_rules_for_issuer(&self, issuer: &str) -> StoreResult<Vec<TrustRule>>;
     /// Remove a rule; `NotFound` for an unknown id.
-    async fn remove_trust_rule(&self, id: i64) -> StoreResult<TrustRule>;
+    async fn remove_trust_rule(&self, id: i64, event: &Event) -> StoreResult<TrustRule>;
 }
 
 /// Package protection rules of projects.
@@ -99,12 +121,22 @@ pub trait ProtectionStore: Send + Sync + 'static {
     async fn protection_rules(&self, project_id: i64) -> StoreResult<Vec<ProtectionRule>>;
     /// Save a new rule under a new id (`rule.id` is not used); `AlreadyExists` when the
     /// project has a rule of the same type and pattern.
-    async fn create_protection_rule(&self, rule: ProtectionRule) -> StoreResult<ProtectionRule>;
+    async fn create_protection_rule(
+        &self,
+        rule: ProtectionRule,
+        event: &Event,
+    ) -> StoreResult<ProtectionRule>;
     /// Replace the rule of that id in its project: `NotFound` if there is none,
     /// `AlreadyExists` if another rule has the type and pattern.
-    async fn update_protection_rule(&self, rule: &ProtectionRule) -> StoreResult<()>;
+    async fn update_protection_rule(&self, rule: &ProtectionRule, event: &Event)
+    -> StoreResult<()>;
     /// Remove a project's rule; `NotFound` if there is none.
-    async fn delete_protection_rule(&self, project_id: i64, id: i64) -> StoreResult<()>;
+    async fn delete_protection_rule(
+        &self,
+        project_id: i64,
+        id: i64,
+        event: &Event,
+    ) -> StoreResult<()>;
 }
 
 /// Cleanup policies of projects.
@@ -113,7 +145,7 @@ pub trait CleanupStore: Send + Sync + 'static {
     /// A project's policy as set; `None` when never set.
     async fn cleanup_policy(&self, project_id: i64) -> StoreResult<Option<CleanupPolicy>>;
     /// Set a project's policy (replacing any).
-    async fn set_cleanup_policy(&self, policy: &CleanupPolicy) -> StoreResult<()>;
+    async fn set_cleanup_policy(&self, policy: &CleanupPolicy, event: &Event) -> StoreResult<()>;
     /// Every policy set, of every project: what the scheduled runs go through.
     async fn cleanup_policies(&self) -> StoreResult<Vec<CleanupPolicy>>;
     /// Move a policy's next run to `next`, only if it was due by `ran_at` (a change saved
@@ -136,6 +168,7 @@ pub trait SettingsStore: Send + Sync + 'static {
         &self,
         group_id: i64,
         settings: &GroupSettings,
+        event: &Event,
     ) -> StoreResult<GroupSettings>;
 }
 
@@ -157,7 +190,8 @@ pub trait PackageStore: Send + Sync + 'static {
         0
     }
 
-    /// Atomically find-or-create the package and add the file. With `refuse_duplicate` and a
+    /// Atomically find-or-create the package and add the file, with the event
+    /// ([`crate::domain::Event::published`]) of [`NewFile::event`]. With `refuse_duplicate` and a
     /// live file of the same name already there: `AlreadyExists`, and nothing changes. The
     /// file's blob key is its own (no other record names it): the registry makes a new one for
     /// every upload, and the DynamoDB store counts on it (it writes no blob reference).
@@ -246,7 +280,12 @@ pub trait PackageStore: Send + Sync + 'static {
 
     /// Mark a live package pending destruction: it leaves lists and downloads at once, and
     /// its name and version are free for a new package. `NotFound` if it is not live.
-    async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()>;
+    async fn delete_package(
+        &self,
+        package: &Package,
+        now: Timestamp,
+        event: &Event,
+    ) -> StoreResult<()>;
 
     /// Mark one live file pending destruction (gone from downloads and file lists at once; its
     /// name no longer counts as a duplicate unless another live file has it). `NotFound` if it
@@ -256,6 +295,7 @@ pub trait PackageStore: Send + Sync + 'static {
         package: &Package,
         file: &PackageFile,
         now: Timestamp,
+        event: &Event,
     ) -> StoreResult<()>;
 }
 
@@ -366,6 +406,7 @@ pub trait MetaStore:
     + PurgeStore
     + UploadSessionStore
     + WebSessionStore
+    + super::EventStore
 {
 }
 
@@ -379,5 +420,6 @@ impl<T> MetaStore for T where
         + PurgeStore
         + UploadSessionStore
         + WebSessionStore
+        + super::EventStore
 {
 }

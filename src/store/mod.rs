@@ -8,6 +8,7 @@ pub mod blob;
 mod cached_read;
 pub mod dynamo;
 pub mod error;
+pub mod events;
 pub mod fs;
 pub mod keys;
 pub mod meta;
@@ -23,6 +24,7 @@ pub use blob::{
     Presigned, ReceivedPart, StoredBlob,
 };
 pub use error::{Record, StoreError, StoreResult};
+pub use events::{EventStore, HookStore};
 pub use keys::{
     CHECKED_PREFIX, INLINE_PREFIX, STAGING_PREFIX, checked_key, committed_key, is_inline_key,
     new_blob_key, new_inline_key, session_blob_key, session_of_staging_key, session_of_upload_key,

@@ -276,7 +276,9 @@ async fn a_change_saved_during_a_run_is_kept(backend: Backend) {
     let t = |ms: i64| Timestamp::from_millis(1_800_000_000_000 + ms);
     let mut policy = CleanupPolicy::off(w.private_id, t(0));
     policy.keep_n_latest_versions = Some(3);
-    meta.set_cleanup_policy(&policy).await.unwrap();
+    meta.set_cleanup_policy(&policy, &crate::support::ev())
+        .await
+        .unwrap();
     // A run that began at t(10): due, moved on.
     assert!(
         meta.schedule_cleanup(w.private_id, t(10), t(1000))
@@ -297,7 +299,9 @@ async fn a_change_saved_during_a_run_is_kept(backend: Backend) {
         next_run_at: t(20),
         ..policy
     };
-    meta.set_cleanup_policy(&changed).await.unwrap();
+    meta.set_cleanup_policy(&changed, &crate::support::ev())
+        .await
+        .unwrap();
     assert!(
         !meta
             .schedule_cleanup(w.private_id, t(15), t(2000))

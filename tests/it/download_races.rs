@@ -46,7 +46,12 @@ async fn a_download_overtaken_by_the_purge_is_a_quiet_404() {
         .await
         .unwrap();
     app.meta()
-        .delete_file(&package, &gone, depot::domain::Timestamp::now())
+        .delete_file(
+            &package,
+            &gone,
+            depot::domain::Timestamp::now(),
+            &crate::support::ev(),
+        )
         .await
         .unwrap();
     assert_eq!(registry.purge(100).await.unwrap().blobs, 1);

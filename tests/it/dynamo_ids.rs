@@ -14,6 +14,7 @@ const PER_PROCESS: usize = 100;
 
 fn new_file(project_id: i64, process: usize, i: usize) -> NewFile {
     NewFile {
+        event: crate::support::draft(),
         project_id,
         name: PackageName::parse(&format!("p{}", i % 7)).unwrap(),
         version: PackageVersion::parse("1.0").unwrap(),

@@ -28,12 +28,19 @@ async fn users_and_memberships(s: Subject) {
     assert_eq!(m.user_by_name("bob").await.unwrap(), None);
     assert!(m.memberships_of(u.id).await.unwrap().is_empty());
     let group = MembershipTarget::Group("acme".into());
-    m.set_membership(u.id, &group, Role::Guest).await.unwrap();
-    m.set_membership(u.id, &MembershipTarget::Project(7), Role::Developer)
+    m.set_membership(u.id, &group, Role::Guest, &crate::support::ev())
         .await
         .unwrap();
+    m.set_membership(
+        u.id,
+        &MembershipTarget::Project(7),
+        Role::Developer,
+        &crate::support::ev(),
+    )
+    .await
+    .unwrap();
     // Setting again changes the role; it does not add a second membership.
-    m.set_membership(u.id, &group, Role::Maintainer)
+    m.set_membership(u.id, &group, Role::Maintainer, &crate::support::ev())
         .await
         .unwrap();
     let mut got: Vec<_> = m
@@ -69,6 +76,7 @@ async fn tokens(s: Subject) {
                 expires_at: Some(t(100)),
             },
             t(1),
+            &crate::support::ev(),
         )
         .await
         .unwrap();
@@ -88,6 +96,7 @@ async fn tokens(s: Subject) {
                 expires_at: None,
             },
             t(2),
+            &crate::support::ev(),
         )
         .await
         .unwrap();
@@ -102,10 +111,16 @@ async fn tokens(s: Subject) {
         grant: job_grant.clone(),
         expires_at: Some(t(50)),
     };
-    let job = m.create_token(job, t(3)).await.unwrap();
+    let job = m
+        .create_token(job, t(3), &crate::support::ev())
+        .await
+        .unwrap();
     let read_back = m.token_by_sha256(&[10u8; 32]).await.unwrap().unwrap();
     assert_eq!((read_back.grant, read_back.id), (job_grant, job.id));
-    let revoked = m.revoke_token(token.id).await.unwrap();
+    let revoked = m
+        .revoke_token(token.id, &crate::support::ev())
+        .await
+        .unwrap();
     assert!(revoked.revoked);
     assert!(m.token_by_sha256(&sha).await.unwrap().unwrap().revoked);
     assert!(
@@ -116,7 +131,7 @@ async fn tokens(s: Subject) {
             .revoked
     );
     assert!(matches!(
-        m.revoke_token(424242).await,
+        m.revoke_token(424242, &crate::support::ev()).await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -146,11 +161,13 @@ async fn members_both_ways(s: Subject) {
     );
     let group = MembershipTarget::Group("acme".into());
     let project = MembershipTarget::Project(7);
-    m.set_membership(b.id, &group, Role::Developer)
+    m.set_membership(b.id, &group, Role::Developer, &crate::support::ev())
         .await
         .unwrap();
-    m.set_membership(a.id, &group, Role::Owner).await.unwrap();
-    m.set_membership(a.id, &project, Role::Reporter)
+    m.set_membership(a.id, &group, Role::Owner, &crate::support::ev())
+        .await
+        .unwrap();
+    m.set_membership(a.id, &project, Role::Reporter, &crate::support::ev())
         .await
         .unwrap();
     let roles = |ms: Vec<depot::domain::Membership>| {
@@ -163,21 +180,24 @@ async fn members_both_ways(s: Subject) {
         vec![(a.id, Role::Owner), (b.id, Role::Developer)]
     );
     // A change of role shows both ways.
-    m.set_membership(b.id, &group, Role::Maintainer)
+    m.set_membership(b.id, &group, Role::Maintainer, &crate::support::ev())
         .await
         .unwrap();
     assert_eq!(
         roles(m.members_of(&group).await.unwrap()),
         vec![(a.id, Role::Owner), (b.id, Role::Maintainer)]
     );
-    m.remove_membership(a.id, &group).await.unwrap();
+    m.remove_membership(a.id, &group, &crate::support::ev())
+        .await
+        .unwrap();
     assert_eq!(
         roles(m.members_of(&group).await.unwrap()),
         vec![(b.id, Role::Maintainer)]
     );
     assert_eq!(m.memberships_of(a.id).await.unwrap().len(), 1);
     assert!(matches!(
-        m.remove_membership(a.id, &group).await,
+        m.remove_membership(a.id, &group, &crate::support::ev())
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(
@@ -216,7 +236,11 @@ async fn tokens_by_owner_and_last_use(s: Subject) {
             grant,
             expires_at: None,
         };
-        made.push(m.create_token(new, t(i as i64)).await.unwrap());
+        made.push(
+            m.create_token(new, t(i as i64), &crate::support::ev())
+                .await
+                .unwrap(),
+        );
     }
     let ids = |ts: Vec<depot::domain::Token>| ts.into_iter().map(|t| t.id).collect::<Vec<_>>();
     let mine = m.tokens_of(&TokenOwner::User(alice.id)).await.unwrap();
@@ -233,7 +257,9 @@ async fn tokens_by_owner_and_last_use(s: Subject) {
             .is_empty()
     );
     // Revoked tokens are still listed, as revoked; a use is written down.
-    m.revoke_token(made[2].id).await.unwrap();
+    m.revoke_token(made[2].id, &crate::support::ev())
+        .await
+        .unwrap();
     m.record_token_use(&made[0], t(500)).await.unwrap();
     let mine = m.tokens_of(&TokenOwner::User(alice.id)).await.unwrap();
     assert!(mine[1].revoked);
@@ -249,7 +275,7 @@ async fn tokens_by_owner_and_last_use(s: Subject) {
         expires_at: Some(t(9_000)),
     };
     let next = m
-        .replace_token(made[0].id, successor(50), t(600))
+        .replace_token(made[0].id, successor(50), t(600), &crate::support::ev())
         .await
         .unwrap();
     assert!(m.token_by_id(made[0].id).await.unwrap().unwrap().revoked);
@@ -258,7 +284,8 @@ async fn tokens_by_owner_and_last_use(s: Subject) {
         Some(next.clone())
     );
     assert!(matches!(
-        m.replace_token(made[0].id, successor(51), t(601)).await,
+        m.replace_token(made[0].id, successor(51), t(601), &crate::support::ev())
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(m.token_by_sha256(&[51; 32]).await.unwrap(), None);
@@ -317,14 +344,17 @@ async fn trust_rules(s: Subject) {
     let project = MembershipTarget::Project(7);
     let group = MembershipTarget::Group("acme".into());
     let r1 = m
-        .create_trust_rule(rule(project.clone(), gl))
+        .create_trust_rule(rule(project.clone(), gl), &crate::support::ev())
         .await
         .unwrap();
     let r2 = m
-        .create_trust_rule(rule(project.clone(), gh))
+        .create_trust_rule(rule(project.clone(), gh), &crate::support::ev())
         .await
         .unwrap();
-    let r3 = m.create_trust_rule(rule(group.clone(), gl)).await.unwrap();
+    let r3 = m
+        .create_trust_rule(rule(group.clone(), gl), &crate::support::ev())
+        .await
+        .unwrap();
     assert!(r1.id < r2.id && r2.id < r3.id);
     assert_eq!(r1.conditions[0].pattern, "refs/tags/v*");
     assert_eq!(
@@ -336,11 +366,16 @@ async fn trust_rules(s: Subject) {
         m.trust_rules_for_issuer(gl).await.unwrap(),
         vec![r1.clone(), r3.clone()]
     );
-    assert_eq!(m.remove_trust_rule(r1.id).await.unwrap(), r1);
+    assert_eq!(
+        m.remove_trust_rule(r1.id, &crate::support::ev())
+            .await
+            .unwrap(),
+        r1
+    );
     assert_eq!(m.trust_rules_for_issuer(gl).await.unwrap(), vec![r3]);
     assert_eq!(m.trust_rules_of(&project).await.unwrap(), vec![r2]);
     assert!(matches!(
-        m.remove_trust_rule(r1.id).await,
+        m.remove_trust_rule(r1.id, &crate::support::ev()).await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(

@@ -168,6 +168,7 @@ async fn stores_return_the_bytes_of_the_newest_file(backend: Backend) {
     let meta = w.app.meta();
     assert!(meta.inline_file_max() >= DEFAULT_INLINE_FILE_MAX);
     let publish = |bytes: &'static [u8]| NewFile {
+        event: crate::support::draft(),
         project_id: w.private_id,
         name: PackageName::parse("pkg").unwrap(),
         version: PackageVersion::parse("1.0").unwrap(),
@@ -197,7 +198,7 @@ async fn stores_return_the_bytes_of_the_newest_file(backend: Backend) {
     assert_eq!(older.content.as_deref(), Some(&b"older bytes"[..]));
     let (package, newer) = meta.publish(publish(b"newer")).await.unwrap();
     assert_eq!(newest().await.content.as_deref(), Some(&b"newer"[..]));
-    meta.delete_file(&package, &newer, Timestamp::now())
+    meta.delete_file(&package, &newer, Timestamp::now(), &crate::support::ev())
         .await
         .unwrap();
     let found = newest().await;

@@ -65,7 +65,7 @@ async fn a_package_forgotten_while_its_page_is_read_does_not_empty_the_page() {
         let uri = format!("/api/v4/projects/{project}/packages/generic/{name}/1.0/a.bin");
         assert_eq!(app.put(&uri, &auth, b"bytes").await.status.as_u16(), 201);
         let (package, _) = app.newest(project, name, "1.0", "a.bin").await.unwrap();
-        meta.delete_package(&package, Timestamp::now())
+        meta.delete_package(&package, Timestamp::now(), &crate::support::ev())
             .await
             .unwrap();
         packages.push(package);

@@ -68,14 +68,18 @@ async fn totals_follow_publishes_and_deletes(s: Subject) {
     assert!(!listed.contains_key("r"));
     assert_eq!(listed_totals(m, &a, "status=hidden").await["r"], (2, 3));
     // A deleted file leaves the totals, once.
-    m.delete_file(&p, &b, t(5)).await.unwrap();
+    m.delete_file(&p, &b, t(5), &crate::support::ev())
+        .await
+        .unwrap();
     assert!(matches!(
-        m.delete_file(&p, &b, t(6)).await,
+        m.delete_file(&p, &b, t(6), &crate::support::ev()).await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(listed_totals(m, &a, "order_by=name").await["p"], (3, 110));
     // A deleted package's list shows what it held.
-    m.delete_package(&p, t(7)).await.unwrap();
+    m.delete_package(&p, t(7), &crate::support::ev())
+        .await
+        .unwrap();
     let doomed = listed_totals(m, &a, "status=pending_destruction").await;
     assert!(doomed.contains_key("p"));
     // The name is free again: a new package starts from its own first file.
@@ -129,7 +133,9 @@ async fn a_package_without_totals_is_counted_from_its_files() {
     assert_eq!(listed_totals(m, &a, "").await["old"], (2, 7));
     publish(m, &a, ("old", "c.bin", 5), false, None).await;
     publish(m, &a, ("old", "d.bin", 6), true, None).await;
-    m.delete_file(&old, &b, t(5)).await.unwrap();
+    m.delete_file(&old, &b, t(5), &crate::support::ev())
+        .await
+        .unwrap();
     assert_eq!(listed_totals(m, &a, "").await["old"], (3, 14));
     assert!(
         counted_items(&client, &table).await.is_empty(),

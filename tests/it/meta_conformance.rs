@@ -67,6 +67,7 @@ pub(crate) fn new_file(
     refuse: bool,
 ) -> NewFile {
     NewFile {
+        event: crate::support::draft(),
         project_id,
         name: PackageName::parse(name).unwrap(),
         version: PackageVersion::parse(version).unwrap(),
@@ -190,14 +191,20 @@ async fn settings(s: Subject) {
         generic_duplicates_allowed: false,
         generic_duplicate_exception_regex: "foo-.*".into(),
     };
-    assert_eq!(m.set_group_settings(g.id, &wanted).await.unwrap(), wanted);
+    assert_eq!(
+        m.set_group_settings(g.id, &wanted, &crate::support::ev())
+            .await
+            .unwrap(),
+        wanted
+    );
     assert_eq!(m.group_settings(g.id).await.unwrap(), Some(wanted.clone()));
     assert!(matches!(
         m.group_settings(999).await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        m.set_group_settings(999, &wanted).await,
+        m.set_group_settings(999, &wanted, &crate::support::ev())
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -317,10 +324,14 @@ async fn downloads_are_recorded(s: Subject) {
     let counts: Vec<u64> = files.iter().map(|f| f.download_count).collect();
     assert_eq!(counts, [6, 4]);
     // A file or package gone meanwhile is skipped, not an error.
-    m.delete_file(&package, &g, t(70)).await.unwrap();
+    m.delete_file(&package, &g, t(70), &crate::support::ev())
+        .await
+        .unwrap();
     m.forget_file(&g).await.unwrap();
     m.record_downloads(&package, t(80), &counted).await.unwrap();
-    m.delete_package(&found, t(90)).await.unwrap();
+    m.delete_package(&found, t(90), &crate::support::ev())
+        .await
+        .unwrap();
     m.record_downloads(&package, t(95), &counted).await.unwrap();
 }
 
@@ -376,16 +387,22 @@ async fn duplicates_deleted_newest_first(s: Subject) {
     for forget in [false, true] {
         let (_, older) = put(m, a, "p", "1.0", "f.bin", false).await;
         let (p, newer) = put(m, a, "p", "1.0", "f.bin", false).await;
-        m.delete_file(&p, &newer, t(5)).await.unwrap();
+        m.delete_file(&p, &newer, t(5), &crate::support::ev())
+            .await
+            .unwrap();
         if forget {
             m.forget_file(&newer).await.unwrap();
         }
-        m.delete_file(&p, &older, t(6)).await.unwrap();
+        m.delete_file(&p, &older, t(6), &crate::support::ev())
+            .await
+            .unwrap();
         assert!(!m.live_file_exists(a, &pn, &v, &name).await.unwrap());
         assert_eq!(m.newest_file(a, &pn, &v, &name).await.unwrap(), None);
         // The name is free: a publish refusing duplicates takes it.
         let (p, again) = put(m, a, "p", "1.0", "f.bin", true).await;
-        m.delete_file(&p, &again, t(7)).await.unwrap();
+        m.delete_file(&p, &again, t(7), &crate::support::ev())
+            .await
+            .unwrap();
     }
 }
 
@@ -397,11 +414,15 @@ async fn ids_are_never_given_twice(s: Subject) {
     let (a, _) = projects(m).await;
     let (p, f) = put(m, a, "p", "1.0", "f.bin", false).await;
     let (_, g) = put(m, a, "p", "1.0", "g.bin", false).await;
-    m.delete_file(&p, &g, t(5)).await.unwrap();
+    m.delete_file(&p, &g, t(5), &crate::support::ev())
+        .await
+        .unwrap();
     m.forget_file(&g).await.unwrap();
     let (_, g2) = put(m, a, "p", "1.0", "g.bin", false).await;
     assert!(g2.id > g.id, "file id {} given again", g2.id);
-    m.delete_package(&p, t(6)).await.unwrap();
+    m.delete_package(&p, t(6), &crate::support::ev())
+        .await
+        .unwrap();
     let doomed = m.package_by_id(p.id).await.unwrap().unwrap();
     m.forget_package(&doomed).await.unwrap();
     let (q, h) = put(m, a, "q", "1.0", "h.bin", false).await;
@@ -627,7 +648,9 @@ async fn packages_by_id_and_their_files(s: Subject) {
     let totals = m.file_totals(&[p.id, p.id + 1000, q.id]).await.unwrap();
     assert_eq!(totals[0], (3, bytes));
     assert_eq!((totals[1], totals[2].0), ((0, 0), 1));
-    m.delete_file(&p, &f2, t(99)).await.unwrap();
+    m.delete_file(&p, &f2, t(99), &crate::support::ev())
+        .await
+        .unwrap();
     assert_eq!(
         m.file_totals(&[p.id]).await.unwrap()[0],
         (2, bytes - f2.size)
@@ -649,9 +672,11 @@ async fn deletes_and_purge_records(s: Subject) {
     let b = FileName::parse(None, "b.bin").unwrap();
 
     // One file: gone from downloads and file lists, its name free again.
-    m.delete_file(&p, &fb, t(5)).await.unwrap();
+    m.delete_file(&p, &fb, t(5), &crate::support::ev())
+        .await
+        .unwrap();
     assert!(matches!(
-        m.delete_file(&p, &fb, t(6)).await,
+        m.delete_file(&p, &fb, t(6), &crate::support::ev()).await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(m.files_of(p.id).await.unwrap(), vec![fa.clone()]);
@@ -664,7 +689,9 @@ async fn deletes_and_purge_records(s: Subject) {
     );
     // With two live files of one name, deleting the newer keeps the name taken.
     let (_, fb3) = put(m, a, "p", "1.0", "b.bin", false).await;
-    m.delete_file(&p, &fb3, t(7)).await.unwrap();
+    m.delete_file(&p, &fb3, t(7), &crate::support::ev())
+        .await
+        .unwrap();
     assert!(m.live_file_exists(a, &pn, &v, &b).await.unwrap());
     assert_eq!(
         newest(m, a, "p", "1.0", "b.bin").await.unwrap().1.id,
@@ -672,9 +699,11 @@ async fn deletes_and_purge_records(s: Subject) {
     );
 
     // A package: gone from lists and downloads at once, listed as pending destruction.
-    m.delete_package(&p, t(8)).await.unwrap();
+    m.delete_package(&p, t(8), &crate::support::ev())
+        .await
+        .unwrap();
     assert!(matches!(
-        m.delete_package(&p, t(9)).await,
+        m.delete_package(&p, t(9), &crate::support::ev()).await,
         Err(StoreError::NotFound { .. })
     ));
     let doomed = m.package_by_id(p.id).await.unwrap().unwrap();
@@ -913,6 +942,7 @@ async fn a_session_is_committed_with_its_file(s: Subject) {
     };
     // A claim that is not the one holding the session (it lapsed and was taken over).
     let stale = NewFile {
+        event: crate::support::draft(),
         commits: Some(claim(t(99))),
         ..new_file(a, "big", "1.0", "big.iso", false)
     };
@@ -931,6 +961,7 @@ async fn a_session_is_committed_with_its_file(s: Subject) {
         .unwrap();
     assert!(!stale_left, "a publish under a lost claim left a file");
     let held = NewFile {
+        event: crate::support::draft(),
         commits: Some(claim(t(100))),
         ..new_file(a, "big", "1.0", "big.iso", false)
     };

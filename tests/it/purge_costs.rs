@@ -65,6 +65,7 @@ impl World {
                 .unwrap();
         }
         let new = NewFile {
+            event: crate::support::draft(),
             project_id: self.project,
             name: PackageName::parse(package).unwrap(),
             version: PackageVersion::parse("1.0").unwrap(),
@@ -109,7 +110,7 @@ async fn a_purge_pass_costs_the_same_few_calls_whatever_its_size() {
         let package = package.unwrap();
         world
             .meta
-            .delete_package(&package, Timestamp::now())
+            .delete_package(&package, Timestamp::now(), &crate::support::ev())
             .await
             .unwrap();
     }
@@ -118,7 +119,7 @@ async fn a_purge_pass_costs_the_same_few_calls_whatever_its_size() {
         let (package, file) = world.publish("loose", &format!("f{f}"), &key).await;
         world
             .meta
-            .delete_file(&package, &file, Timestamp::now())
+            .delete_file(&package, &file, Timestamp::now(), &crate::support::ev())
             .await
             .unwrap();
         blob_keys.push(key);
@@ -159,7 +160,12 @@ async fn a_blob_goes_with_the_last_record_that_names_it() {
     let (doomed_package, doomed) = world.publish("doomed", "a", &shared_with_live).await;
     world
         .meta
-        .delete_file(&doomed_package, &doomed, Timestamp::now())
+        .delete_file(
+            &doomed_package,
+            &doomed,
+            Timestamp::now(),
+            &crate::support::ev(),
+        )
         .await
         .unwrap();
     let (package, _) = world.publish("gone", "a", &shared_by_doomed).await;
@@ -167,12 +173,17 @@ async fn a_blob_goes_with_the_last_record_that_names_it() {
     let (doomed_package, loose) = world.publish("doomed", "b", &shared_by_doomed).await;
     world
         .meta
-        .delete_file(&doomed_package, &loose, Timestamp::now())
+        .delete_file(
+            &doomed_package,
+            &loose,
+            Timestamp::now(),
+            &crate::support::ev(),
+        )
         .await
         .unwrap();
     world
         .meta
-        .delete_package(&package, Timestamp::now())
+        .delete_package(&package, Timestamp::now(), &crate::support::ev())
         .await
         .unwrap();
 

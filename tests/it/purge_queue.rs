@@ -34,10 +34,10 @@ async fn queued_files_behind_forgotten_ones_are_purged(backend: Backend) {
     // File a deleted on its own, then its whole package: a's entry is spent once the package
     // is forgotten.
     let (package, a) = app.newest(project, "first", "1.0", "a.bin").await.unwrap();
-    meta.delete_file(&package, &a, Timestamp::now())
+    meta.delete_file(&package, &a, Timestamp::now(), &crate::support::ev())
         .await
         .unwrap();
-    meta.delete_package(&package, Timestamp::now())
+    meta.delete_package(&package, Timestamp::now(), &crate::support::ev())
         .await
         .unwrap();
     while app.registry.purge(100).await.unwrap() != Default::default() {}
@@ -46,7 +46,7 @@ async fn queued_files_behind_forgotten_ones_are_purged(backend: Backend) {
     put("second", "c.bin").await;
     put("second", "d.bin").await;
     let (second, c) = app.newest(project, "second", "1.0", "c.bin").await.unwrap();
-    meta.delete_file(&second, &c, Timestamp::now())
+    meta.delete_file(&second, &c, Timestamp::now(), &crate::support::ev())
         .await
         .unwrap();
     for _ in 0..3 {
@@ -85,7 +85,10 @@ async fn purging_alongside_publishes_and_deletes_leaves_no_blob(backend: Backend
                     && let Some(package) = live_package(app, project, (i / 3 + w) % 4).await
                 {
                     // A racing worker may have deleted it first.
-                    let _ = app.meta().delete_package(&package, Timestamp::now()).await;
+                    let _ = app
+                        .meta()
+                        .delete_package(&package, Timestamp::now(), &crate::support::ev())
+                        .await;
                 }
             }
         }
@@ -104,7 +107,7 @@ async fn purging_alongside_publishes_and_deletes_leaves_no_blob(backend: Backend
     for slot in 0..4 {
         if let Some(package) = live_package(&app, project, slot).await {
             app.meta()
-                .delete_package(&package, Timestamp::now())
+                .delete_package(&package, Timestamp::now(), &crate::support::ev())
                 .await
                 .unwrap();
         }

@@ -130,6 +130,7 @@ async fn publish_packages(
 ) {
     for i in 0..count {
         let file = NewFile {
+            event: crate::support::draft(),
             project_id: pid,
             name: PackageName::parse(&format!("{prefix}-{i:03}")).unwrap(),
             version: PackageVersion::parse("1.0").unwrap(),

@@ -42,7 +42,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 // Out of file descriptors and the like: wait a little, then go on accepting.
@@ -60,7 +60,12 @@ pub async fn serve(
         let app = app.clone();
         let idle = timeouts.body_idle;
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            app.clone().oneshot(with_idle_body_timeout(request, idle))
+            let mut request = with_idle_body_timeout(request, idle);
+            // The client's address, for the events its writes record.
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            app.clone().oneshot(request)
         });
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(tcp), service)

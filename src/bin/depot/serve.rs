@@ -3,6 +3,7 @@
 
 use crate::http::{Timeouts, serve as serve_http};
 use depot::config::{Config, StoreConfig};
+use depot::delivery::webhooks::{RetryPolicy, Webhooks};
 use depot::registry::PURGE_BATCH;
 use depot::telemetry::init_logging;
 use depot::{Serving, registry, router};
@@ -63,9 +64,18 @@ pub async fn serve(config: Config) -> ExitCode {
         tokio::spawn(purge_loop(
             registry.clone(),
             std::time::Duration::from_secs(config.purge_interval),
+            config.events.audit_retention_days,
         ));
     }
     tokio::spawn(count_loop(registry.clone()));
+    if let Some(hooks) = registry.hook_store_of() {
+        let retry = RetryPolicy {
+            first: config.events.hook_retry_first,
+            ..RetryPolicy::default()
+        };
+        let webhooks = Webhooks::new(hooks.clone(), retry);
+        tokio::spawn(webhooks.run(config.events.hook_interval));
+    }
     let timeouts = Timeouts {
         header: Duration::from_secs(config.header_timeout),
         body_idle: Duration::from_secs(config.body_idle_timeout),
@@ -98,7 +108,7 @@ async fn count_loop(registry: Arc<depot::Registry>) {
 /// Run the cleanup policies that are due, then remove the bytes and records of deleted
 /// packages every `every`, the same purge the AWS shape runs on a schedule; and the staged
 /// bytes of abandoned upload sessions (what the bucket's lifecycle rule does on AWS).
-async fn purge_loop(registry: Arc<depot::Registry>, every: std::time::Duration) {
+async fn purge_loop(registry: Arc<depot::Registry>, every: Duration, keep_days: u32) {
     let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;
@@ -114,6 +124,13 @@ async fn purge_loop(registry: Arc<depot::Registry>, every: std::time::Duration) 
             Err(e) => {
                 tracing::error!(error = %e, "cleanup policies failed; retrying at the next interval")
             }
+        }
+        let retention_start =
+            depot::domain::Timestamp::now().plus_seconds(-86_400 * i64::from(keep_days));
+        match registry.meta().forget_events(retention_start).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(forgotten = n, "events older than the audit retention"),
+            Err(e) => tracing::error!(error = %e, "forgetting old events failed"),
         }
         match registry.expire_uploads().await {
             Ok(0) => {}

@@ -1,10 +1,11 @@
 //! `CleanupStore` on DynamoDB: each project's policy an item of one partition, so the
 //! scheduled runs find every policy with one Query (there are as many as projects with one).
 
+use super::items::with_event;
 use super::keys::{Key, Partition};
 use super::schema::{Fields, Item, ItemWriter, n};
 use super::{DynamoMetaStore, conditional_failed};
-use crate::domain::{CleanupPolicy, Timestamp};
+use crate::domain::{CleanupPolicy, Event, Timestamp};
 use crate::store::aws::sdk_failure;
 use crate::store::{CleanupStore, StoreResult};
 use async_trait::async_trait;
@@ -52,11 +53,11 @@ impl CleanupStore for DynamoMetaStore {
         item.map(|i| policy_from(&i)).transpose()
     }
 
-    async fn set_cleanup_policy(&self, policy: &CleanupPolicy) -> StoreResult<()> {
+    async fn set_cleanup_policy(&self, policy: &CleanupPolicy, event: &Event) -> StoreResult<()> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(policy_item(policy)))
+            .set_item(Some(with_event(policy_item(policy), event)))
             .send()
             .await
             .map_err(sdk_failure)?;

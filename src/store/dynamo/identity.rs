@@ -2,10 +2,10 @@
 //! by path or name), memberships under their user, tokens by hash with an id alias.
 
 use super::items::{
-    alias_id, alias_item, directory_item, group_from, group_item, member_from, member_item,
-    membership_from, membership_item, owned_token_item, owned_token_sha256, project_from,
-    project_item, token_alias_item, token_alias_sha256, token_from, token_item, user_from,
-    user_item,
+    EVENT, alias_id, alias_item, directory_item, event_item, group_from, group_item, member_from,
+    member_item, membership_from, membership_item, owned_token_item, owned_token_sha256,
+    project_from, project_item, token_alias_item, token_alias_sha256, token_from, token_item,
+    user_from, user_item, with_event,
 };
 use super::keys::{self, Counter, Directory, Key, Partition};
 use super::limits::BATCH_GET_KEYS;
@@ -13,8 +13,8 @@ use super::schema::{Item, s};
 use super::transaction::Condition;
 use super::{BY_NAMESPACE_INDEX, DynamoMetaStore, conditional_failed};
 use crate::domain::{
-    Group, Membership, MembershipTarget, NewGroup, NewToken, NewUser, Project, Role, Timestamp,
-    Token, TokenOwner, User, Visibility,
+    Event, Group, Membership, MembershipTarget, NewGroup, NewToken, NewUser, Project, Role,
+    Timestamp, Token, TokenOwner, User, Visibility,
 };
 use crate::store::aws::sdk_failure;
 use crate::store::{IdentityStore, Record, StoreError, StoreResult};
@@ -275,6 +275,7 @@ impl IdentityStore for DynamoMetaStore {
         user_id: i64,
         target: &MembershipTarget,
         role: Role,
+        event: &Event,
     ) -> StoreResult<Membership> {
         let membership = Membership {
             user_id,
@@ -282,7 +283,7 @@ impl IdentityStore for DynamoMetaStore {
             role,
         };
         let mut tx = self.transaction();
-        tx.put((), membership_item(&membership), None)?;
+        tx.put((), with_event(membership_item(&membership), event), None)?;
         tx.put((), member_item(&membership), None)?;
         self.run(tx).await?.map_err(|c| c.into_error())?;
         Ok(membership)
@@ -297,14 +298,21 @@ impl IdentityStore for DynamoMetaStore {
             .collect()
     }
 
-    async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token> {
+    async fn create_token(
+        &self,
+        token: NewToken,
+        now: Timestamp,
+        event: &Event,
+    ) -> StoreResult<Token> {
         let id = self.next_id(Counter::Token).await?;
         let token = token.into_token(id, now);
         let alias = token_alias_item(id, &token.sha256);
         let owned = Key::owned_token(&token.grant.owner(), id);
         let mirrors = vec![owned_token_item(&owned, &token.sha256)];
         let name = Key::token_id(id).pk;
-        self.put_with_alias(token_item(&token), alias, mirrors, Record::Token, &name)
+        let event = event.clone().with_detail_field("token_id", id);
+        let item = with_event(token_item(&token), &event);
+        self.put_with_alias(item, alias, mirrors, Record::Token, &name)
             .await?;
         Ok(token)
     }
@@ -329,7 +337,7 @@ impl IdentityStore for DynamoMetaStore {
             .transpose()
     }
 
-    async fn revoke_token(&self, id: i64) -> StoreResult<Token> {
+    async fn revoke_token(&self, id: i64, event: &Event) -> StoreResult<Token> {
         let sha256 = self
             .token_sha256(id)
             .await?
@@ -340,9 +348,10 @@ impl IdentityStore for DynamoMetaStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key.item()))
-            .update_expression("SET revoked = :t")
+            .update_expression(format!("SET revoked = :t, {EVENT} = :ev"))
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":ev", s(event.to_json()))
             .return_values(ReturnValue::AllNew)
             .send()
             .await
@@ -365,8 +374,14 @@ impl IdentityStore for DynamoMetaStore {
         items.iter().map(|i| member_from(target, i)).collect()
     }
 
-    async fn remove_membership(&self, user_id: i64, target: &MembershipTarget) -> StoreResult<()> {
+    async fn remove_membership(
+        &self,
+        user_id: i64,
+        target: &MembershipTarget,
+        event: &Event,
+    ) -> StoreResult<()> {
         let mut tx = self.transaction();
+        tx.put(false, event_item(event), None)?;
         let exists = Condition::new("attribute_exists(PK)");
         tx.delete(true, &Key::membership(user_id, target), Some(exists))?;
         tx.delete(false, &Key::member(target, user_id), None)?;
@@ -383,7 +398,13 @@ impl IdentityStore for DynamoMetaStore {
         })
     }
 
-    async fn replace_token(&self, old: i64, new: NewToken, now: Timestamp) -> StoreResult<Token> {
+    async fn replace_token(
+        &self,
+        old: i64,
+        new: NewToken,
+        now: Timestamp,
+        event: &Event,
+    ) -> StoreResult<Token> {
         let sha256 = self
             .token_sha256(old)
             .await?
@@ -397,7 +418,9 @@ impl IdentityStore for DynamoMetaStore {
                 .condition_expression("attribute_exists(PK) AND revoked <> :t")
                 .expression_attribute_values(":t", AttributeValue::Bool(true))
         })?;
-        tx.put(false, token_item(&token), Some(Condition::item_is_new()))?;
+        let event = event.clone().with_detail_field("new_token_id", id);
+        let item = with_event(token_item(&token), &event);
+        tx.put(false, item, Some(Condition::item_is_new()))?;
         tx.put(
             false,
             token_alias_item(id, &token.sha256),

@@ -16,6 +16,7 @@
 
 mod backfill;
 mod cleanup;
+mod events;
 mod identity;
 mod ids;
 mod items;
@@ -33,7 +34,7 @@ mod trust;
 mod uploads;
 mod web;
 
-pub use items::TTL_ATTRIBUTE;
+pub use items::{TTL_ATTRIBUTE, changed_event};
 
 use super::aws::{dynamodb_timeouts, retry_config, sdk_failure};
 use super::{StoreError, StoreResult};
@@ -43,7 +44,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    KeysAndAttributes, Projection, ProjectionType, ReturnValue, ScalarAttributeType, TableStatus,
+    KeysAndAttributes, Projection, ProjectionType, ReturnValue, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TableStatus,
 };
 use keys::{BY_CREATED, BY_NAME, BY_VERSION, Counter, Key, LIST_PK, NS_PK, NS_SK, Partition};
 use limits::{BATCH_GET_ATTEMPTS, BATCH_GET_BACKOFF, BATCH_GET_KEYS};
@@ -126,7 +128,15 @@ impl DynamoMetaStore {
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key(keys::PK, KeyType::Hash)?)
-            .key_schema(key(keys::SK, KeyType::Range)?);
+            .key_schema(key(keys::SK, KeyType::Range)?)
+            // The stream the events function reads (`events`): each change's old and new item.
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()
+                    .map_err(StoreError::backend)?,
+            );
         let mut attributes = vec![keys::PK, keys::SK];
         for (name, pk, sk, included) in INDEXES {
             let projection = match included {

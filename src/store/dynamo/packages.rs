@@ -2,9 +2,10 @@
 //! lists in `lists`.
 
 use super::items::{
-    ALIAS_SLOT, DOOMED, DOWNLOAD_COUNT, FILE_COUNT, FILE_STATUS, PackageItem, file_downloads_from,
-    file_from, file_is_doomed, file_totals_of, item_kind, package_alias_slot, package_from,
-    package_item, package_key, purge_file_item, purge_package_item, rank_from,
+    ALIAS_SLOT, DOOMED, DOWNLOAD_COUNT, EVENT, FILE_COUNT, FILE_STATUS, PackageItem,
+    file_downloads_from, file_from, file_is_doomed, file_totals_of, item_kind, package_alias_slot,
+    package_from, package_item, package_key, purge_file_item, purge_package_item, rank_from,
+    with_event,
 };
 use super::keys::{Key, Partition};
 use super::limits::{self, FILE_PAGE_ITEMS, INLINE_FILE_MAX, TRANSACTION_ATTEMPTS};
@@ -13,7 +14,7 @@ use super::schema::{n, s};
 use super::transaction::Condition;
 use super::{DynamoMetaStore, conditional_failed};
 use crate::domain::{
-    Downloads, FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageQuery,
+    Downloads, Event, FileName, Listed, NewFile, Package, PackageFile, PackageName, PackageQuery,
     PackageStatus, PackageVersion, Project, RankClass, Timestamp, VersionRef,
 };
 use crate::store::aws::sdk_failure;
@@ -335,7 +336,12 @@ impl PackageStore for DynamoMetaStore {
         Ok(files)
     }
 
-    async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()> {
+    async fn delete_package(
+        &self,
+        package: &Package,
+        now: Timestamp,
+        event: &Event,
+    ) -> StoreResult<()> {
         // Move the package out of its name/version slot (so a new one may take it), keep it as
         // a deleted item (listed with status=pending_destruction) and queue it for the purge,
         // in one transaction.
@@ -348,7 +354,8 @@ impl PackageStore for DynamoMetaStore {
         let only_this = Condition::new("id = :id").value(":id", n(package.id));
         let mut tx = self.transaction();
         tx.delete(PackageDelete::Live, &live, Some(only_this))?;
-        tx.put(PackageDelete::Doomed, package_item(&doomed), None)?;
+        let item = with_event(package_item(&doomed), event);
+        tx.put(PackageDelete::Doomed, item, None)?;
         tx.update(PackageDelete::Alias, &Key::package_id(package.id), |u| {
             u.update_expression(format!("SET {ALIAS_SLOT} = :sk"))
                 .expression_attribute_values(":sk", s(package_key(&doomed).sk))
@@ -368,6 +375,7 @@ impl PackageStore for DynamoMetaStore {
         package: &Package,
         file: &PackageFile,
         now: Timestamp,
+        event: &Event,
     ) -> StoreResult<()> {
         let file_key = Key::file(file.package_id, &file.file_name, file.id);
         let guard_key = Key::file_name_guard(file.package_id, &file.file_name);
@@ -387,13 +395,14 @@ impl PackageStore for DynamoMetaStore {
             }
             let mut tx = self.transaction();
             tx.update(FileDelete::Mark, &file_key, |u| {
-                u.update_expression("SET #st = :pd, updated_at = :u")
+                u.update_expression(format!("SET #st = :pd, updated_at = :u, {EVENT} = :ev"))
                     .condition_expression(
                         "attribute_exists(PK) AND (attribute_not_exists(#st) OR #st <> :pd)",
                     )
                     .expression_attribute_names("#st", FILE_STATUS)
                     .expression_attribute_values(":pd", s(DOOMED))
                     .expression_attribute_values(":u", n(now.millis()))
+                    .expression_attribute_values(":ev", s(event.to_json()))
             })?;
             tx.put(FileDelete::Queued, purge_file_item(file), None)?;
             // The last live file of its name frees the name (duplicate rule), unless a publish

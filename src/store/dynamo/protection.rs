@@ -3,12 +3,14 @@
 //! two rules never share them.
 
 use super::DynamoMetaStore;
-use super::items::{protection_pattern_item, protection_rule_from, protection_rule_item};
+use super::items::{
+    event_item, protection_pattern_item, protection_rule_from, protection_rule_item,
+};
 use super::keys::{Counter, Key, Partition};
 use super::limits::TRANSACTION_ATTEMPTS;
 use super::schema::{n, s};
 use super::transaction::Condition;
-use crate::domain::ProtectionRule;
+use crate::domain::{Event, ProtectionRule};
 use crate::store::{ProtectionStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
 
@@ -19,6 +21,8 @@ enum Write {
     /// The claim of its type and pattern: its condition fails when another rule holds it.
     Pattern,
     OldPattern,
+    /// The item that carries the change's event.
+    Event,
 }
 
 fn pattern_key(rule: &ProtectionRule) -> Key {
@@ -54,12 +58,18 @@ impl ProtectionStore for DynamoMetaStore {
             .collect()
     }
 
-    async fn create_protection_rule(&self, rule: ProtectionRule) -> StoreResult<ProtectionRule> {
+    async fn create_protection_rule(
+        &self,
+        rule: ProtectionRule,
+        event: &Event,
+    ) -> StoreResult<ProtectionRule> {
         let rule = ProtectionRule {
             id: self.next_id(Counter::ProtectionRule).await?,
             ..rule
         };
         let mut tx = self.transaction();
+        let event = event.clone().with_detail_field("rule_id", rule.id);
+        tx.put(Write::Event, event_item(&event), None)?;
         let new = || Some(Condition::item_is_new());
         tx.put(Write::Rule, protection_rule_item(&rule), new())?;
         tx.put(Write::Pattern, protection_pattern_item(&rule), new())?;
@@ -70,12 +80,17 @@ impl ProtectionStore for DynamoMetaStore {
         }
     }
 
-    async fn update_protection_rule(&self, rule: &ProtectionRule) -> StoreResult<()> {
+    async fn update_protection_rule(
+        &self,
+        rule: &ProtectionRule,
+        event: &Event,
+    ) -> StoreResult<()> {
         // Against the rule as read: a change made meanwhile sends us round again, so no
         // pattern claim is ever left without its rule.
         for _ in 0..TRANSACTION_ATTEMPTS {
             let old = self.protection_rule(rule.project_id, rule.id).await?;
             let mut tx = self.transaction();
+            tx.put(Write::Event, event_item(event), None)?;
             tx.put(Write::Rule, protection_rule_item(rule), Some(as_read(&old)))?;
             if pattern_key(&old) != pattern_key(rule) {
                 tx.delete(
@@ -96,10 +111,16 @@ impl ProtectionStore for DynamoMetaStore {
         Err(contended())
     }
 
-    async fn delete_protection_rule(&self, project_id: i64, id: i64) -> StoreResult<()> {
+    async fn delete_protection_rule(
+        &self,
+        project_id: i64,
+        id: i64,
+        event: &Event,
+    ) -> StoreResult<()> {
         for _ in 0..TRANSACTION_ATTEMPTS {
             let rule = self.protection_rule(project_id, id).await?;
             let mut tx = self.transaction();
+            tx.put(Write::Event, event_item(event), None)?;
             let key = Key::protection_rule(project_id, id);
             tx.delete(Write::Rule, &key, Some(as_read(&rule)))?;
             tx.delete(Write::Pattern, &pattern_key(&rule), Some(claimed_by(&rule)))?;

@@ -17,7 +17,7 @@
 
 use super::items::{
     FILE_BYTES, FILE_COUNT, NEWEST_FILE_ID, counted_package_item, file_item, name_guard_item,
-    package_alias_item, rank_item, rank_key,
+    package_alias_item, rank_item, rank_key, with_event,
 };
 use super::keys::{self, Counter, Key};
 use super::limits::{self, TRANSACTION_ATTEMPTS};
@@ -25,7 +25,7 @@ use super::schema::{Item, n, s};
 use super::transaction::{Condition, ITEM_IS_NEW, Transaction};
 use super::uploads::state_update;
 use super::{DynamoMetaStore, conditional_failed};
-use crate::domain::{NewFile, Package, PackageFile, SessionState};
+use crate::domain::{Event, NewFile, Package, PackageFile, SessionState};
 use crate::store::aws::sdk_failure;
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
 
@@ -96,7 +96,10 @@ impl DynamoMetaStore {
             return Ok(Try::Again);
         }
         let file = f.file_record(file_id, package.id);
-        self.put(file_item(&file), None).await?;
+        // The file's write is the publish (a file of a live package is found at once): it
+        // carries the event.
+        let event = Event::published(&f.event, false, &package, &file);
+        self.put(with_event(file_item(&file), &event), None).await?;
         let still_live = if counted {
             self.count_file(&package, touch, &file).await?
         } else {
@@ -148,7 +151,9 @@ impl DynamoMetaStore {
         // Its entry in its name's rank (`latest`): one without a package is passed over.
         self.put(rank_item(&package), None).await?;
         self.put(file_item(&file), None).await?;
-        let item = counted_package_item(&package, &file);
+        // The package's write is the publish: it carries the event.
+        let event = Event::published(&f.event, true, &package, &file);
+        let item = with_event(counted_package_item(&package, &file), &event);
         let put = self.put(item, Some(ITEM_IS_NEW)).await?;
         // Refused: another publish created the package first, or an attempt of ours landed
         // and its answer was lost (then the slot holds our id).
@@ -265,8 +270,9 @@ impl DynamoMetaStore {
         guard: Option<Condition>,
     ) -> StoreResult<Transaction<Publish>> {
         let mut tx = self.transaction();
+        let event = Event::published(&f.event, created, package, file);
         if created {
-            let item = counted_package_item(package, file);
+            let item = with_event(counted_package_item(package, file), &event);
             tx.put(Publish::Package, item, Some(Condition::item_is_new()))?;
             tx.put(Publish::Alias, package_alias_item(package), None)?;
             tx.put(Publish::Rank, rank_item(package), None)?;
@@ -281,7 +287,16 @@ impl DynamoMetaStore {
                     .set_expression_attribute_values(Some(values))
             })?;
         }
-        tx.put(Publish::File, file_item(file), None)?;
+        let item = file_item(file);
+        tx.put(
+            Publish::File,
+            if created {
+                item
+            } else {
+                with_event(item, &event)
+            },
+            None,
+        )?;
         if let Some(guard) = guard {
             tx.put(Publish::NameGuard, name_guard_item(file), Some(guard))?;
         }

@@ -1,10 +1,11 @@
 //! `SettingsStore` on DynamoDB: a group's package settings are attributes of its item, absent
 //! until first set.
 
-use super::items::{settings_attributes, settings_from};
+use super::items::{EVENT, settings_attributes, settings_from};
 use super::keys::Key;
+use super::schema::s;
 use super::{DynamoMetaStore, conditional_failed};
-use crate::domain::GroupSettings;
+use crate::domain::{Event, GroupSettings};
 use crate::store::aws::sdk_failure;
 use crate::store::{Record, SettingsStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -24,6 +25,7 @@ impl SettingsStore for DynamoMetaStore {
         &self,
         group_id: i64,
         settings: &GroupSettings,
+        event: &Event,
     ) -> StoreResult<GroupSettings> {
         let key = Key::group(group_id);
         let mut request = self
@@ -32,7 +34,8 @@ impl SettingsStore for DynamoMetaStore {
             .table_name(&self.table)
             .set_key(Some(key.item()))
             .condition_expression("attribute_exists(PK)");
-        let mut set = Vec::new();
+        let mut set = vec![format!("{EVENT} = :ev")];
+        request = request.expression_attribute_values(":ev", s(event.to_json()));
         for (i, (name, value)) in settings_attributes(settings).into_iter().enumerate() {
             set.push(format!("{name} = :v{i}"));
             request = request.expression_attribute_values(format!(":v{i}"), value);

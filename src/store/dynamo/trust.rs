@@ -2,10 +2,10 @@
 //! target (listing), its issuer (authenticating a token of that issuer is one Query) and its id.
 
 use super::DynamoMetaStore;
-use super::items::{trust_rule_from, trust_rule_item};
+use super::items::{event_item, trust_rule_from, trust_rule_item};
 use super::keys::{Counter, Key, Partition};
 use super::transaction::Condition;
-use crate::domain::{MembershipTarget, NewTrustRule, TrustRule};
+use crate::domain::{Event, MembershipTarget, NewTrustRule, TrustRule};
 use crate::store::{Record, StoreError, StoreResult, TrustStore};
 use async_trait::async_trait;
 
@@ -31,9 +31,11 @@ fn keys_of(rule: &TrustRule) -> [Key; 3] {
 
 #[async_trait]
 impl TrustStore for DynamoMetaStore {
-    async fn create_trust_rule(&self, rule: NewTrustRule) -> StoreResult<TrustRule> {
+    async fn create_trust_rule(&self, rule: NewTrustRule, event: &Event) -> StoreResult<TrustRule> {
         let rule = rule.into_rule(self.next_id(Counter::TrustRule).await?);
         let mut tx = self.transaction();
+        let event = event.clone().with_detail_field("rule_id", rule.id);
+        tx.put((), event_item(&event), None)?;
         for key in keys_of(&rule) {
             tx.put(
                 (),
@@ -53,13 +55,14 @@ impl TrustStore for DynamoMetaStore {
         self.rules_in(&Partition::issuer_rules(issuer)).await
     }
 
-    async fn remove_trust_rule(&self, id: i64) -> StoreResult<TrustRule> {
+    async fn remove_trust_rule(&self, id: i64, event: &Event) -> StoreResult<TrustRule> {
         let item = self
             .get(&Key::trust_rule_id(id))
             .await?
             .ok_or_else(|| StoreError::not_found(Record::TrustRule, id))?;
         let rule = trust_rule_from(&item)?;
         let mut tx = self.transaction();
+        tx.put((), event_item(event), None)?;
         for key in keys_of(&rule) {
             tx.delete((), &key, None)?;
         }

@@ -1,7 +1,8 @@
 //! `CleanupStore` on SQLite: one row per project that has a policy.
 
+use super::events::with_event;
 use super::{Cached, SqliteMetaStore, db_err};
-use crate::domain::{CleanupPolicy, Timestamp};
+use crate::domain::{CleanupPolicy, Event, Timestamp};
 use crate::store::{CleanupStore, StoreResult};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
@@ -35,9 +36,9 @@ impl CleanupStore for SqliteMetaStore {
         .await
     }
 
-    async fn set_cleanup_policy(&self, policy: &CleanupPolicy) -> StoreResult<()> {
-        let p = policy.clone();
-        self.call(move |c| {
+    async fn set_cleanup_policy(&self, policy: &CleanupPolicy, event: &Event) -> StoreResult<()> {
+        let (p, event) = (policy.clone(), event.clone());
+        self.call(move |c| with_event(c, &event, |c| {
             c.execute_cached(
                 &format!("INSERT OR REPLACE INTO cleanup_policies ({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                 params![
@@ -52,7 +53,7 @@ impl CleanupStore for SqliteMetaStore {
             )
             .map_err(db_err)?;
             Ok(())
-        })
+        }))
         .await
     }
 

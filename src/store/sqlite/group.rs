@@ -195,6 +195,7 @@ mod tests {
             refuse_duplicate,
             now: Timestamp::now(),
             commits: None,
+            event: crate::domain::EventDraft::system(Timestamp::now()),
         }
     }
 

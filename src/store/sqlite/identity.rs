@@ -1,12 +1,13 @@
 //! `IdentityStore` on SQLite: groups, projects, users, memberships and tokens.
 
+use super::events::record;
 use super::rows::{
     GROUP_COLS, MEMBERSHIP_COLS, PROJECT_COLS, TOKEN_COLS, USER_COLS, corrupt_key, group_row,
     membership_row, project_row, target_columns, token_row, user_row,
 };
 use super::{Cached, SqliteMetaStore, db_err, exists_as};
 use crate::domain::{
-    Group, Membership, MembershipTarget, NewGroup, NewToken, NewUser, Project, Role, Scope,
+    Event, Group, Membership, MembershipTarget, NewGroup, NewToken, NewUser, Project, Role, Scope,
     Timestamp, Token, TokenOwner, User, Visibility,
 };
 use crate::store::{IdentityStore, Record, StoreError, StoreResult};
@@ -185,17 +186,21 @@ impl IdentityStore for SqliteMetaStore {
         user_id: i64,
         target: &MembershipTarget,
         role: Role,
+        event: &Event,
     ) -> StoreResult<Membership> {
-        let target = target.clone();
+        let (target, event) = (target.clone(), event.clone());
         self.call(move |c| {
             let (kind, value) = target.to_parts();
-            c.execute_cached(
+            let tx = c.transaction().map_err(db_err)?;
+            tx.execute_cached(
                 "INSERT INTO memberships (user_id, target_kind, target, access_level) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, target_kind, target) \
                  DO UPDATE SET access_level = excluded.access_level",
                 params![user_id, kind, value, role.access_level()],
             )
             .map_err(db_err)?;
+            record(&tx, &event)?;
+            tx.commit().map_err(db_err)?;
             Ok(Membership {
                 user_id,
                 target,
@@ -243,10 +248,17 @@ impl IdentityStore for SqliteMetaStore {
         .await
     }
 
-    async fn remove_membership(&self, user_id: i64, target: &MembershipTarget) -> StoreResult<()> {
+    async fn remove_membership(
+        &self,
+        user_id: i64,
+        target: &MembershipTarget,
+        event: &Event,
+    ) -> StoreResult<()> {
         let (kind, value) = target.to_parts();
+        let event = event.clone();
         self.call(move |c| {
-            let n = c
+            let tx = c.transaction().map_err(db_err)?;
+            let n = tx
                 .execute_cached(
                     "DELETE FROM memberships WHERE user_id = ?1 AND target_kind = ?2 \
                      AND target = ?3",
@@ -259,14 +271,24 @@ impl IdentityStore for SqliteMetaStore {
                     format!("user {user_id} in {kind} {value}"),
                 ));
             }
-            Ok(())
+            record(&tx, &event)?;
+            tx.commit().map_err(db_err)
         })
         .await
     }
 
-    async fn create_token(&self, token: NewToken, now: Timestamp) -> StoreResult<Token> {
+    async fn create_token(
+        &self,
+        token: NewToken,
+        now: Timestamp,
+        event: &Event,
+    ) -> StoreResult<Token> {
+        let event = event.clone();
         self.call(move |c| {
-            let id = insert_token(c, &token, now)?;
+            let tx = c.transaction().map_err(db_err)?;
+            let id = insert_token(&tx, &token, now)?;
+            record(&tx, &event.with_detail_field("token_id", id))?;
+            tx.commit().map_err(db_err)?;
             Ok(token.into_token(id, now))
         })
         .await
@@ -282,25 +304,38 @@ impl IdentityStore for SqliteMetaStore {
         self.read_one(sql, id, token_row).await
     }
 
-    async fn revoke_token(&self, id: i64) -> StoreResult<Token> {
+    async fn revoke_token(&self, id: i64, event: &Event) -> StoreResult<Token> {
+        let event = event.clone();
         self.call(move |c| {
-            let n = c
+            let tx = c.transaction().map_err(db_err)?;
+            let n = tx
                 .execute_cached("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])
                 .map_err(db_err)?;
             if n == 0 {
                 return Err(StoreError::not_found(Record::Token, id));
             }
-            c.query_row_cached(
-                &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"),
-                [id],
-                token_row,
-            )
-            .map_err(db_err)
+            record(&tx, &event)?;
+            let token = tx
+                .query_row_cached(
+                    &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"),
+                    [id],
+                    token_row,
+                )
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(token)
         })
         .await
     }
 
-    async fn replace_token(&self, old: i64, new: NewToken, now: Timestamp) -> StoreResult<Token> {
+    async fn replace_token(
+        &self,
+        old: i64,
+        new: NewToken,
+        now: Timestamp,
+        event: &Event,
+    ) -> StoreResult<Token> {
+        let event = event.clone();
         self.call(move |c| {
             let tx = c.transaction().map_err(db_err)?;
             let revoked = tx
@@ -313,6 +348,7 @@ impl IdentityStore for SqliteMetaStore {
                 return Err(StoreError::not_found(Record::Token, old));
             }
             let id = insert_token(&tx, &new, now)?;
+            record(&tx, &event.with_detail_field("new_token_id", id))?;
             tx.commit().map_err(db_err)?;
             Ok(new.into_token(id, now))
         })

@@ -5,7 +5,9 @@
 //! holds the trait implementations; `rows` decodes rows; `migrations` owns the schema.
 
 mod cleanup;
+mod events;
 mod group;
+mod hooks;
 mod identity;
 mod migrations;
 mod packages;

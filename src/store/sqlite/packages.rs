@@ -1,12 +1,13 @@
 //! `PackageStore` on SQLite: publishing (find-or-create the package and add the file in one
 //! immediate transaction), finding, listing and deleting packages and files.
 
+use super::events::{record, with_event};
 use super::rows::{
     DOOMED, FILE_COLS, PACKAGE_COLS, file_row, package_and_file_row, package_row, qualified,
 };
 use super::{Cached, SqliteMetaStore, db_err};
 use crate::domain::{
-    COUNT_LIMIT, Downloads, FileName, Listed, NewFile, Package, PackageFile, PackageName,
+    COUNT_LIMIT, Downloads, Event, FileName, Listed, NewFile, Package, PackageFile, PackageName,
     PackageOrder, PackageQuery, PackageStatus, PackageVersion, Project, Timestamp, VersionRef,
 };
 use crate::store::{PackageStore, Record, StoreError, StoreResult};
@@ -59,7 +60,7 @@ fn newest_live_file(
 /// the caller rolls them back.
 /// The live package `f` publishes into, as the publish leaves it (its status changed if `f`
 /// asks for another), or a new one: written, its id the row's.
-fn package_for(tx: &Connection, f: &NewFile) -> StoreResult<Package> {
+fn package_for(tx: &Connection, f: &NewFile) -> StoreResult<(Package, bool)> {
     let live =
         live_package(tx, f.project_id, f.name.as_str(), f.version.as_str()).map_err(db_err)?;
     Ok(match live {
@@ -86,7 +87,7 @@ fn package_for(tx: &Connection, f: &NewFile) -> StoreResult<Package> {
                 )
                 .map_err(db_err)?;
             }
-            package
+            (package, false)
         }
         None => {
             // The id is the row's, given by the insert.
@@ -104,16 +105,14 @@ fn package_for(tx: &Connection, f: &NewFile) -> StoreResult<Package> {
                 ],
             )
             .map_err(db_err)?;
-            Package {
-                id: tx.last_insert_rowid(),
-                ..package
-            }
+            let id = tx.last_insert_rowid();
+            (Package { id, ..package }, true)
         }
     })
 }
 
 pub(super) fn publish_rows(tx: &Connection, f: NewFile) -> StoreResult<(Package, PackageFile)> {
-    let package = package_for(tx, &f)?;
+    let (package, created) = package_for(tx, &f)?;
     tx.execute_cached(
         "INSERT INTO package_files (package_id, file_name, size, sha256, blob_key, \
          created_at, updated_at, content) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
@@ -142,6 +141,7 @@ pub(super) fn publish_rows(tx: &Connection, f: NewFile) -> StoreResult<(Package,
             return Err(StoreError::claim_lost(&claim.session_id));
         }
     }
+    record(tx, &Event::published(&f.event, created, &package, &file))?;
     Ok((package, file))
 }
 
@@ -233,21 +233,25 @@ impl SqliteMetaStore {
         (table, what): (&'static str, Record),
         id: i64,
         now: Timestamp,
+        event: &Event,
     ) -> StoreResult<()> {
+        let event = event.clone();
         self.call(move |c| {
-            let changed = c
-                .execute_cached(
-                    &format!(
-                        "UPDATE {table} SET status = ?3, updated_at = ?2 \
+            with_event(c, &event, |c| {
+                let changed = c
+                    .execute_cached(
+                        &format!(
+                            "UPDATE {table} SET status = ?3, updated_at = ?2 \
                          WHERE id = ?1 AND status != '{DOOMED}'"
-                    ),
-                    params![id, now.millis(), PackageStatus::PendingDestruction.as_str()],
-                )
-                .map_err(db_err)?;
-            if changed == 0 {
-                return Err(StoreError::not_found(what, id));
-            }
-            Ok(())
+                        ),
+                        params![id, now.millis(), PackageStatus::PendingDestruction.as_str()],
+                    )
+                    .map_err(db_err)?;
+                if changed == 0 {
+                    return Err(StoreError::not_found(what, id));
+                }
+                Ok(())
+            })
         })
         .await
     }
@@ -443,8 +447,13 @@ impl PackageStore for SqliteMetaStore {
             .collect())
     }
 
-    async fn delete_package(&self, package: &Package, now: Timestamp) -> StoreResult<()> {
-        self.mark_doomed(("packages", Record::Package), package.id, now)
+    async fn delete_package(
+        &self,
+        package: &Package,
+        now: Timestamp,
+        event: &Event,
+    ) -> StoreResult<()> {
+        self.mark_doomed(("packages", Record::Package), package.id, now, event)
             .await
     }
 
@@ -453,8 +462,9 @@ impl PackageStore for SqliteMetaStore {
         _package: &Package,
         file: &PackageFile,
         now: Timestamp,
+        event: &Event,
     ) -> StoreResult<()> {
-        self.mark_doomed(("package_files", Record::File), file.id, now)
+        self.mark_doomed(("package_files", Record::File), file.id, now, event)
             .await
     }
 }

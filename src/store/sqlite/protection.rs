@@ -1,8 +1,9 @@
 //! `ProtectionStore` on SQLite: a project's package protection rules, one row each, the
 //! pattern unique per project and package type.
 
-use super::{Cached, SqliteMetaStore, exists_as};
-use crate::domain::{ProtectLevel, ProtectionRule};
+use super::events::{record, with_event};
+use super::{Cached, SqliteMetaStore, db_err, exists_as};
+use crate::domain::{Event, ProtectLevel, ProtectionRule};
 use crate::store::{ProtectionStore, Record, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::{Row, params};
@@ -54,53 +55,73 @@ impl ProtectionStore for SqliteMetaStore {
         self.read_all(sql, [project_id], rule_row).await
     }
 
-    async fn create_protection_rule(&self, rule: ProtectionRule) -> StoreResult<ProtectionRule> {
+    async fn create_protection_rule(
+        &self,
+        rule: ProtectionRule,
+        event: &Event,
+    ) -> StoreResult<ProtectionRule> {
+        let event = event.clone();
         self.call(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
             save(
-                c,
+                &tx,
                 "INSERT INTO package_protection_rules (project_id, package_name_pattern, \
                  package_type, push_level, delete_level, id) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, 0))",
                 // A new id: the one the rule may carry is not used.
                 &ProtectionRule { id: 0, ..rule.clone() },
             )?;
-            Ok(ProtectionRule {
-                id: c.last_insert_rowid(),
-                ..rule
+            let id = tx.last_insert_rowid();
+            record(&tx, &event.with_detail_field("rule_id", id))?;
+            tx.commit().map_err(db_err)?;
+            Ok(ProtectionRule { id, ..rule })
+        })
+        .await
+    }
+
+    async fn update_protection_rule(
+        &self,
+        rule: &ProtectionRule,
+        event: &Event,
+    ) -> StoreResult<()> {
+        let (rule, event) = (rule.clone(), event.clone());
+        self.call(move |c| {
+            with_event(c, &event, |c| {
+                let changed = save(
+                    c,
+                    "UPDATE package_protection_rules SET package_name_pattern = ?2, \
+                 package_type = ?3, push_level = ?4, delete_level = ?5 \
+                 WHERE id = ?6 AND project_id = ?1",
+                    &rule,
+                )?;
+                match changed {
+                    0 => Err(StoreError::not_found(Record::ProtectionRule, rule.id)),
+                    _ => Ok(()),
+                }
             })
         })
         .await
     }
 
-    async fn update_protection_rule(&self, rule: &ProtectionRule) -> StoreResult<()> {
-        let rule = rule.clone();
+    async fn delete_protection_rule(
+        &self,
+        project_id: i64,
+        id: i64,
+        event: &Event,
+    ) -> StoreResult<()> {
+        let event = event.clone();
         self.call(move |c| {
-            let changed = save(
-                c,
-                "UPDATE package_protection_rules SET package_name_pattern = ?2, \
-                 package_type = ?3, push_level = ?4, delete_level = ?5 \
-                 WHERE id = ?6 AND project_id = ?1",
-                &rule,
-            )?;
-            match changed {
-                0 => Err(StoreError::not_found(Record::ProtectionRule, rule.id)),
-                _ => Ok(()),
-            }
-        })
-        .await
-    }
-
-    async fn delete_protection_rule(&self, project_id: i64, id: i64) -> StoreResult<()> {
-        self.call(move |c| {
-            let removed = c
-                .execute_cached(
-                    "DELETE FROM package_protection_rules WHERE id = ?1 AND project_id = ?2",
-                    params![id, project_id],
-                )
-                .map_err(super::db_err)?;
-            match removed {
-                0 => Err(StoreError::not_found(Record::ProtectionRule, id)),
-                _ => Ok(()),
-            }
+            with_event(c, &event, |c| {
+                let removed = c
+                    .execute_cached(
+                        "DELETE FROM package_protection_rules WHERE id = ?1 AND project_id = ?2",
+                        params![id, project_id],
+                    )
+                    .map_err(db_err)?;
+                match removed {
+                    0 => Err(StoreError::not_found(Record::ProtectionRule, id)),
+                    _ => Ok(()),
+                }
+            })
         })
         .await
     }

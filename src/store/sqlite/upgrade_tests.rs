@@ -416,6 +416,7 @@ async fn still_writable(m: &SqliteMetaStore) {
         refuse_duplicate: true,
         now: t(1000),
         commits: None,
+        event: crate::domain::EventDraft::system(t(1000)),
     };
     assert!(matches!(
         m.publish(again).await,
@@ -425,7 +426,12 @@ async fn still_writable(m: &SqliteMetaStore) {
         generic_duplicates_allowed: false,
         generic_duplicate_exception_regex: String::new(),
     };
-    m.set_group_settings(1, &strict).await.unwrap();
+    let event = crate::domain::Event::new(
+        crate::domain::EventType::SettingsChanged,
+        crate::domain::Actor::system(),
+        t(1000),
+    );
+    m.set_group_settings(1, &strict, &event).await.unwrap();
     assert_eq!(m.group_settings(1).await.unwrap(), Some(strict));
     let new = m
         .create_group(crate::domain::NewGroup {

@@ -584,3 +584,17 @@ fn file_sizes(dir: &std::path::Path) -> Vec<u64> {
     }
     sizes
 }
+
+/// An event for a test's direct store write (depot itself its actor).
+pub fn ev() -> depot::domain::Event {
+    depot::domain::Event::new(
+        depot::domain::EventType::SettingsChanged,
+        depot::domain::Actor::system(),
+        Timestamp::now(),
+    )
+}
+
+/// A publish's event draft for a test's direct store write.
+pub fn draft() -> depot::domain::EventDraft {
+    depot::domain::EventDraft::system(Timestamp::now())
+}

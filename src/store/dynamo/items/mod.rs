@@ -3,12 +3,14 @@
 //! the exact inverse (the round-trip tests hold them to it). Decoding fails only with
 //! `Corrupt`, naming the item by `PK/SK`.
 
+mod events;
 mod identity;
 mod packages;
 mod people;
 mod protection;
 mod sessions;
 
+pub use events::*;
 pub use identity::*;
 pub use packages::*;
 pub use people::*;

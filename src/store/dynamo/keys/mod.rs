@@ -27,6 +27,8 @@
 //! | purge queue | `PURGE` | `PKG#<package id>` / `FILE#<file id>` (pending destruction) |
 //! | upload session | `UPLOAD#<session id>` | `SESSION` |
 //! | web session | `WEBSESSION#<sha256 of its id>` | `SESSION` (TTL: gone soon after it expires) |
+//! | event carrier (a delete's event) | `EVENT#<event id>` | `EVENT` (TTL: a day) |
+//! | audit entry | `AUDIT#<project id>` / `AUDIT#ALL` | `<zero-padded ms>#<event id>` (TTL: retention) |
 //!
 //! Package items also carry the list index keys: `LIST_PK` = `LIST#<project id>#<status>` and
 //! one sort key per order, `BY_CREATED` = `<created_at ms, 13 digits>#<id, 20 digits>`,
@@ -46,9 +48,11 @@ use crate::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::fmt;
 
+mod events;
 mod lifecycle;
 mod people;
 
+pub use events::{audit_sk_from, audit_sk_to};
 pub use people::Directory;
 
 /// The table's partition and sort key attributes.

@@ -66,6 +66,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "cleanup policies of projects",
         apply: v12_cleanup_policies,
     },
+    Migration {
+        name: "events (the outbox and audit log) and webhooks",
+        apply: v13_events_and_hooks,
+    },
 ];
 
 /// The version this code writes and reads.
@@ -350,6 +354,54 @@ fn v12_cleanup_policies(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             delete_versions_not_downloaded_for_days INTEGER,
             package_name_regex TEXT,
             next_run_at INTEGER NOT NULL
+        );",
+    )
+}
+
+/// Events written with the changes they describe (in order: `seq`), the webhooks that deliver
+/// them, and each hook's deliveries (one per event it takes, kept until the event is).
+fn v13_events_and_hooks(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            at INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            project_id INTEGER,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX events_by_project ON events (project_id, seq);
+        CREATE INDEX events_by_time ON events (at);
+        CREATE TABLE hooks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            target_kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            url TEXT NOT NULL,
+            secret TEXT,
+            name TEXT,
+            description TEXT,
+            event_types TEXT NOT NULL,
+            enable_ssl_verification INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE hook_deliveries (
+            hook_id INTEGER NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+            event_seq INTEGER NOT NULL,
+            delivery_id TEXT NOT NULL,
+            order_key TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at INTEGER NOT NULL,
+            last_status INTEGER,
+            last_error TEXT,
+            last_at INTEGER,
+            PRIMARY KEY (hook_id, event_seq)
+        );
+        CREATE INDEX hook_deliveries_due ON hook_deliveries (state, next_at);
+        CREATE INDEX hook_deliveries_order ON hook_deliveries (hook_id, order_key, event_seq);
+        CREATE TABLE hook_cursor (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            seq INTEGER NOT NULL
         );",
     )
 }
