@@ -40,6 +40,14 @@ pub fn local_meta(data_dir: &Path) -> Result<Arc<dyn MetaStore>, StoreError> {
     ))?))
 }
 
+/// The webhooks of a data directory's embedded store (`depot admin hooks`).
+pub fn local_hooks(data_dir: &Path) -> Result<Arc<dyn store::HookStore>, StoreError> {
+    store::private::create_dir_all(data_dir).map_err(StoreError::backend)?;
+    Ok(Arc::new(SqliteMetaStore::open(&config::database_path(
+        data_dir,
+    ))?))
+}
+
 /// A registry on the embedded stores of `data_dir`: SQLite metadata and blobs on disk.
 pub fn local_registry(data_dir: &Path, limits: Limits) -> Result<Registry, StoreError> {
     store::private::create_dir_all(data_dir).map_err(StoreError::backend)?;

@@ -8,6 +8,7 @@ mod bytes;
 mod cleanup;
 mod entities;
 pub mod error;
+mod events;
 pub(crate) mod extract;
 pub(crate) mod generic;
 mod graphql;
@@ -82,6 +83,19 @@ pub fn router(registry: Arc<Registry>) -> Router {
             patch(protection::update).delete(protection::delete),
         )
         .route("/metrics", get(show_metrics))
+        .route("/api/v4/audit_events", get(events::instance_audit))
+        .route(
+            "/api/v4/projects/{id}/audit_events",
+            get(events::project_audit),
+        )
+        .route(
+            "/api/v4/projects/{id}/hooks",
+            get(events::list_hooks).post(events::create_hook),
+        )
+        .route(
+            "/api/v4/projects/{id}/hooks/{hook_id}",
+            get(events::show_hook).delete(events::delete_hook),
+        )
         .route(
             "/api/v4/projects/{id}/packages",
             get(packages::list_project),

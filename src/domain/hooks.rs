@@ -20,6 +20,17 @@ pub struct Hook {
 }
 
 impl Hook {
+    /// A hook's URL as given, if it is one depot can POST to (http or https, with a host);
+    /// the reason it is not otherwise (GitLab's wording).
+    pub fn checked_url(url: &str) -> Result<String, String> {
+        let parsed = reqwest::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        parsed
+            .map(|u| u.to_string())
+            .ok_or_else(|| "is blocked: Only allowed schemes are http, https".to_string())
+    }
+
     /// Does this hook take `event`? A project's hook takes its project's events; a group's,
     /// those of every project and group below it.
     pub fn takes(&self, event: &Event) -> bool {

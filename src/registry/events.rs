@@ -67,6 +67,13 @@ pub fn publish_draft(principal: &Principal, project: &Project, now: Timestamp) -
     draft
 }
 
+/// An event as the audit log shows it: with its author's username, where a user made it.
+#[derive(Debug, Clone)]
+pub struct Audited {
+    pub event: Event,
+    pub author: Option<String>,
+}
+
 /// The most entries one page of the audit log holds.
 pub const AUDIT_MAX_PER_PAGE: usize = 100;
 
@@ -89,13 +96,13 @@ impl Registry {
         principal: &Principal,
         access: &ProjectAccess,
         query: EventQuery,
-    ) -> Result<(Vec<Event>, bool), Error> {
+    ) -> Result<(Vec<Audited>, bool), Error> {
         Self::manages_rules(principal, access)?;
         let query = EventQuery {
             project_id: Some(access.project.id),
             ..query
         };
-        Ok(self.meta.events(&query).await?)
+        self.audited(&query).await
     }
 
     /// `GET /audit_events`: every event (admins).
@@ -103,9 +110,33 @@ impl Registry {
         &self,
         principal: &Principal,
         query: EventQuery,
-    ) -> Result<(Vec<Event>, bool), Error> {
+    ) -> Result<(Vec<Audited>, bool), Error> {
         self.administrator(principal).await?;
-        Ok(self.meta.events(&query).await?)
+        self.audited(&query).await
+    }
+
+    /// A page of events, each with its author's username where a user made it.
+    async fn audited(&self, query: &EventQuery) -> Result<(Vec<Audited>, bool), Error> {
+        let (events, more) = self.meta.events(query).await?;
+        let mut names = std::collections::HashMap::new();
+        let mut page = Vec::with_capacity(events.len());
+        for event in events {
+            let user = match event.actor.kind.as_str() {
+                "user" | "job" => event.actor.id,
+                _ => None,
+            };
+            let author = match user {
+                Some(id) if !names.contains_key(&id) => {
+                    let name = self.meta.user_by_id(id).await?.map(|u| u.username);
+                    names.insert(id, name.clone());
+                    name
+                }
+                Some(id) => names[&id].clone(),
+                None => None,
+            };
+            page.push(Audited { event, author });
+        }
+        Ok((page, more))
     }
 
     fn hook_store(&self) -> Result<&dyn crate::store::HookStore, Error> {
@@ -147,19 +178,14 @@ impl Registry {
         target: MembershipTarget,
         request: HookRequest,
     ) -> Result<Hook, Error> {
-        let url = reqwest::Url::parse(&request.url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-        let Some(url) = url else {
-            return Err(Error::Validation {
-                field: "url",
-                message: "is blocked: Only allowed schemes are http, https".into(),
-            });
-        };
+        let url = Hook::checked_url(&request.url).map_err(|message| Error::Validation {
+            field: "url",
+            message,
+        })?;
         let hook = Hook {
             id: 0,
             target,
-            url: url.to_string(),
+            url,
             secret: request.token.filter(|t| !t.is_empty()),
             name: request.name,
             description: request.description,

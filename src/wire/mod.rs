@@ -282,6 +282,7 @@ pub struct UploadSessionBody {
 }
 
 /// What `depot admin` prints: one JSON line per command, the record it made.
+pub mod events;
 pub mod people;
 
 /// A project's cleanup policy (`GET|PUT /projects/:id/packages/cleanup_policy`, depot's; GitLab

@@ -82,6 +82,14 @@ enum AdminCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// `hooks add <path> <url> [--token SECRET] [--events TYPE,...]`, `hooks list <path>`,
+    /// `hooks remove <id>`: webhooks of a project or group, delivered by `depot serve`
+    Hooks {
+        #[command(subcommand)]
+        action: crate::admin_events::HookAction,
+    },
+    /// `audit [<project>] [--after T] [--before T] [--page N]`: the audit log, newest first
+    Audit(crate::admin_events::AuditArgs),
 }
 
 #[derive(Subcommand)]
@@ -285,8 +293,16 @@ fn token_spec(kind: TokenCreate) -> Result<TokenSpec, AdminError> {
 }
 
 /// Run one provisioning command; the record it made, as the JSON line to print.
-async fn run_admin(admin: &Admin, command: AdminCommand) -> Result<String, AdminError> {
+async fn run_admin(
+    admin: &Admin,
+    store: &depot::config::StoreConfig,
+    command: AdminCommand,
+) -> Result<String, AdminError> {
     Ok(match command {
+        AdminCommand::Hooks { action } => {
+            crate::admin_events::run_hooks(admin, store, action).await?
+        }
+        AdminCommand::Audit(args) => crate::admin_events::run_audit(admin, args).await?,
         AdminCommand::Init => unreachable!("init opens no registry: see `admin`"),
         AdminCommand::Group {
             action: GroupAction::Create { path },
@@ -454,7 +470,7 @@ pub async fn admin(args: AdminArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = run_admin(&Admin::new(meta), args.command).await;
+    let result = run_admin(&Admin::new(meta), &store, args.command).await;
     match result {
         Ok(value) => {
             println!("{value}");

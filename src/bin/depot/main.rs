@@ -2,6 +2,7 @@
 //! `push` and `pull` (the client for CI jobs).
 
 mod admin;
+mod admin_events;
 mod http;
 mod serve;
 
