@@ -68,10 +68,15 @@ impl Bus {
         }
     }
 
-    /// Put `events` on the bus; for each, whether it was taken.
+    /// Put `events` on the bus; for each, whether it was taken. After a call that failed in
+    /// part, the rest are not sent (the batch goes again from the first failed one).
     pub async fn put(&self, events: &[&Event]) -> Vec<bool> {
         let mut taken = Vec::with_capacity(events.len());
         for chunk in events.chunks(PUT_EVENTS_ENTRIES) {
+            if taken.contains(&false) {
+                taken.extend(std::iter::repeat_n(false, chunk.len()));
+                continue;
+            }
             let entries: Vec<PutEventsRequestEntry> = chunk
                 .iter()
                 .map(|e| {

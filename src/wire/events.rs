@@ -65,6 +65,12 @@ impl AuditEventEntity {
             let target = format!("{}/{}", package.name, package.version);
             details.insert("target_details".into(), json!(target));
         }
+        if let Some(file) = &event.file {
+            details.insert("file_id".into(), json!(file.id));
+            details.insert("file_name".into(), json!(file.name));
+            details.insert("file_size".into(), json!(file.size));
+            details.insert("file_sha256".into(), json!(file.sha256));
+        }
         if let Value::Object(more) = &event.detail {
             for (k, v) in more {
                 details.entry(k.clone()).or_insert_with(|| v.clone());

@@ -30,7 +30,11 @@ impl Server {
     }
 
     /// `depot serve` with extra flags and environment (e.g. `--store aws`).
-    fn start_with(dir: tempfile::TempDir, flags: &[String], env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with(
+        dir: tempfile::TempDir,
+        flags: &[String],
+        env: &[(&str, &str)],
+    ) -> Self {
         let data = dir.path().to_path_buf();
         Self::start_command(Command::new(DEPOT), dir, &data, flags, env)
     }
@@ -121,7 +125,7 @@ impl Server {
             .to_string()
     }
 
-    fn stop(mut self) -> tempfile::TempDir {
+    pub(crate) fn stop(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())

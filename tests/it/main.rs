@@ -19,6 +19,7 @@ mod download_counts;
 mod download_races;
 mod durability;
 mod dynamo_ids;
+mod events;
 mod faults;
 mod http_downloads;
 mod http_generic;

@@ -11,7 +11,9 @@ pub mod dynamo;
 pub mod faults;
 pub mod oidc_issuer;
 pub mod prerequisites;
+pub mod receiver;
 pub mod s3;
+pub mod stream;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -157,6 +159,22 @@ impl TestApp {
             registry,
             router,
             admin,
+        }
+    }
+
+    /// The table's stream, read as the events function's event source reads it (AWS apps
+    /// whose table the test made); `None` on the local store, whose events are written with
+    /// their changes and need no delivery to be read back.
+    pub async fn event_pump(&self) -> Option<stream::StreamPump> {
+        match &self.stores {
+            Stores::Aws {
+                table: Some((client, table)),
+                ..
+            } => {
+                let endpoint = &dynamo::DynamoEmulator::shared().endpoint;
+                Some(stream::StreamPump::of(client, endpoint, table).await)
+            }
+            _ => None,
         }
     }
 
