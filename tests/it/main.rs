@@ -51,3 +51,4 @@ mod trusted_publishing;
 mod upload_guards;
 mod upstream_jobs;
 mod web_ui;
+mod webhooks;
