@@ -87,13 +87,13 @@ bench-tools:
 package: venv
 	@if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$' \
 	    || rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then \
-	  $(VENV_PATH) cargo lambda build --release --arm64 --bin lambda-api --bin lambda-purge --bin lambda-finalize --output-format zip; \
+	  $(VENV_PATH) cargo lambda build --release --arm64 --bin lambda-api --bin lambda-purge --bin lambda-finalize --bin lambda-events --output-format zip; \
 	else \
 	  echo "package: the aarch64-unknown-linux-gnu Rust target is unavailable here; building x86_64 instead."; \
 	  echo "package: deploy it with 'Architectures: [x86_64]' in template.yaml."; \
-	  $(VENV_PATH) cargo lambda build --release --x86-64 --bin lambda-api --bin lambda-purge --bin lambda-finalize --output-format zip; \
+	  $(VENV_PATH) cargo lambda build --release --x86-64 --bin lambda-api --bin lambda-purge --bin lambda-finalize --bin lambda-events --output-format zip; \
 	fi
-	@ls -l target/lambda/lambda-api/bootstrap.zip target/lambda/lambda-purge/bootstrap.zip target/lambda/lambda-finalize/bootstrap.zip
+	@ls -l target/lambda/lambda-api/bootstrap.zip target/lambda/lambda-purge/bootstrap.zip target/lambda/lambda-finalize/bootstrap.zip target/lambda/lambda-events/bootstrap.zip
 
 ## deploy: sam build + sam deploy --guided (needs AWS credentials; see README)
 deploy: venv

@@ -160,6 +160,7 @@ async fn every_write_records_one_event(backend: Backend) {
         !details.to_string().contains(&owner),
         "no secret in {details}"
     );
+    the_events_match_the_published_schema(&w).await;
     // Maintainers and above read a project's log.
     let uri = format!("{project}/audit_events");
     assert_eq!(call(&w.app, &developer, "GET", &uri, None).await.0, 403);
@@ -315,3 +316,58 @@ on_every_backend!(
     every_write_records_one_event,
     the_audit_log_pages_and_filters
 );
+
+/// Every event the store holds is an instance of `infra/event.schema.json`.
+async fn the_events_match_the_published_schema(w: &World) {
+    let schema: Value =
+        serde_json::from_str(include_str!("../../infra/event.schema.json")).unwrap();
+    let query = depot::domain::EventQuery {
+        page: 1,
+        per_page: 1000,
+        ..Default::default()
+    };
+    let (events, _) = w.app.meta().events(&query).await.unwrap();
+    assert!(events.len() >= 10);
+    let types = schema["properties"]["type"]["enum"].as_array().unwrap();
+    let all: Vec<Value> = depot::domain::EventType::ALL
+        .iter()
+        .map(|t| json!(t.as_str()))
+        .collect();
+    assert_eq!(types, &all, "the schema names every type");
+    for event in events {
+        let value: Value = serde_json::from_str(&event.to_json()).unwrap();
+        conforms(&value, &schema, "event");
+    }
+}
+
+/// A small check of `value` against `schema`: types, enums, required and unknown properties.
+fn conforms(value: &Value, schema: &Value, at: &str) {
+    if let Some(choices) = schema["enum"].as_array() {
+        assert!(choices.contains(value), "{at}: {value} not in {choices:?}");
+    }
+    let fits = match schema["type"].as_str() {
+        Some("object") => value.is_object(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        _ => true,
+    };
+    assert!(fits, "{at}: {value} is not a {}", schema["type"]);
+    let Some(properties) = schema["properties"].as_object() else {
+        return;
+    };
+    let object = value.as_object().unwrap();
+    for required in schema["required"].as_array().into_iter().flatten() {
+        let name = required.as_str().unwrap();
+        assert!(object.contains_key(name), "{at}: {name} is missing");
+    }
+    for (name, field) in object {
+        let Some(inner) = properties.get(name) else {
+            assert!(
+                schema["additionalProperties"] != false,
+                "{at}: {name} is not in the schema"
+            );
+            continue;
+        };
+        conforms(field, inner, &format!("{at}.{name}"));
+    }
+}

@@ -121,6 +121,20 @@ fn template_has_what_the_product_promises() {
         "MetricName: Throttles",
         "MetricName: ThrottledRequests",
         "Type: AWS::CloudWatch::Dashboard",
+        // Events: the stream, its function with a dead-letter queue and retries, the alarms,
+        // an example rule.
+        "StreamViewType: NEW_AND_OLD_IMAGES",
+        "Binary: lambda-events",
+        "Type: DynamoDB",
+        "ReportBatchItemFailures",
+        "Type: AWS::SQS::Queue",
+        "MetricName: ApproximateNumberOfMessagesVisible",
+        "MetricName: IteratorAge",
+        "Type: AWS::Events::Rule",
+        "source: [depot]",
+        "events:PutEvents",
+        "EventBusName:",
+        "AuditRetentionDays:",
     ] {
         assert!(t.contains(needle), "template.yaml lacks {needle:?}");
     }
