@@ -245,6 +245,11 @@ impl Registry {
         &self.metrics
     }
 
+    /// This process's counters, to share with its background tasks (webhooks).
+    pub fn metrics_handle(&self) -> Arc<crate::metrics::Metrics> {
+        self.metrics.clone()
+    }
+
     /// Keep identity reads (tokens, projects, memberships, group settings) for `ttl`: a change
     /// made by another process takes effect here within it. Zero keeps nothing.
     pub fn with_identity_ttl(mut self, ttl: std::time::Duration) -> Self {

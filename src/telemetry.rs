@@ -30,11 +30,42 @@ pub fn init_logging() {
 }
 
 /// What is known of the request being served, for the records it writes (events name the
-/// client's address and the request id). Set once per request by `api::log_request`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// client's address and the request id) and its metrics (time spent waiting for the stores).
+/// Set once per request by `api::log_request`.
+#[derive(Debug, Clone, Default)]
 pub struct RequestInfo {
     pub id: String,
     pub address: Option<String>,
+    pub store: std::sync::Arc<StoreClock>,
+}
+
+/// Calls a request made to its stores (SQLite, DynamoDB, S3) and the time they took.
+#[derive(Debug, Default)]
+pub struct StoreClock {
+    nanos: std::sync::atomic::AtomicU64,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl StoreClock {
+    /// Store calls so far, and their time in all.
+    pub fn read(&self) -> (u64, std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let nanos = self.nanos.load(Relaxed);
+        (
+            self.calls.load(Relaxed),
+            std::time::Duration::from_nanos(nanos),
+        )
+    }
+}
+
+/// Count one store call of `took` to the request being served, if any.
+pub fn store_call(took: std::time::Duration) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let _ = REQUEST.try_with(|r| {
+        r.store.calls.fetch_add(1, Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        r.store.nanos.fetch_add(nanos, Relaxed);
+    });
 }
 
 tokio::task_local! {

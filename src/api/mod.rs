@@ -251,6 +251,15 @@ async fn close_after_refused_body(request: Request, next: Next) -> Response {
     response
 }
 
+/// The `Content-Length` `headers` declare (0 when none).
+fn declared_length(headers: &axum::http::HeaderMap) -> u64 {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Does a request with `headers` carry a body (a non-zero `Content-Length`, or chunks)?
 pub fn declares_body(headers: &axum::http::HeaderMap) -> bool {
     let declared = headers
@@ -274,18 +283,30 @@ async fn log_request(
     let info = crate::telemetry::RequestInfo {
         id: id.clone(),
         address: client_address(&request),
+        store: Default::default(),
     };
+    let clock = info.store.clone();
+    let bytes_in = declared_length(request.headers());
     let started = Instant::now();
     let span = tracing::info_span!("request", request_id = %id);
     let served = next.run(request).instrument(span.clone());
     let mut response = crate::telemetry::serving(info, served).await;
     let took = started.elapsed();
     let status = response.status().as_u16();
-    registry.metrics().request(status, took);
+    let (store_calls, store_time) = clock.read();
+    let served = crate::metrics::Served {
+        operation: crate::metrics::operation_of(method.as_str(), &path),
+        status,
+        took,
+        bytes_in,
+        bytes_out: declared_length(response.headers()),
+        store_calls,
+        store_time,
+    };
+    registry.metrics().request(&served);
     if registry.emf() {
-        let operation = crate::metrics::operation_of(method.as_str(), &path);
         let now = crate::domain::Timestamp::now().millis();
-        println!("{}", crate::metrics::emf_line(operation, status, took, now));
+        println!("{}", crate::metrics::emf_line(&served, now));
     }
     span.in_scope(|| {
         tracing::info!(

@@ -18,6 +18,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let registry = registry.clone();
         async move {
             let records = on_s3_event(&registry, &event.payload).await?;
+            let state = |s: &str| records.iter().filter(|r| r["state"] == s).count();
+            let now = depot::domain::Timestamp::now().millis();
+            let line = depot::metrics::sessions_emf(state("committed"), state("refused"), now);
+            println!("{line}");
             Ok::<Value, lambda_runtime::Error>(json!({ "records": records }))
         }
     }))

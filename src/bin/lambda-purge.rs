@@ -41,6 +41,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     break;
                 }
             }
+            let now = depot::domain::Timestamp::now().millis();
+            let purged = [packages, files, blobs];
+            let cleaned_up = [cleaned.packages, cleaned.files];
+            println!("{}", depot::metrics::purge_emf(purged, cleaned_up, now));
             tracing::info!(
                 cleaned_packages = cleaned.packages,
                 cleaned_files = cleaned.files,

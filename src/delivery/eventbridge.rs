@@ -150,7 +150,7 @@ pub async fn handle(
     let delivered = taken.iter().filter(|ok| **ok).count();
     println!(
         "{}",
-        delivery_emf(delivered, taken.len() - delivered, lag.max(0), now)
+        crate::metrics::delivery_emf(delivered, taken.len() - delivered, lag.max(0), now)
     );
     failures(first_failed)
 }
@@ -162,28 +162,6 @@ fn failures(first: Option<&StreamRecord>) -> Value {
         .into_iter()
         .collect();
     json!({ "batchItemFailures": failed })
-}
-
-/// The events function's EMF line: events delivered and failed, and the lag of the oldest.
-pub fn delivery_emf(delivered: usize, failed: usize, lag_ms: i64, now_ms: i64) -> String {
-    json!({
-        "_aws": {
-            "Timestamp": now_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": "depot",
-                "Dimensions": [[]],
-                "Metrics": [
-                    {"Name": "EventsDelivered", "Unit": "Count"},
-                    {"Name": "EventsFailed", "Unit": "Count"},
-                    {"Name": "EventDeliveryLag", "Unit": "Milliseconds"}
-                ]
-            }]
-        },
-        "EventsDelivered": delivered,
-        "EventsFailed": failed,
-        "EventDeliveryLag": lag_ms,
-    })
-    .to_string()
 }
 
 #[cfg(test)]

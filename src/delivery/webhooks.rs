@@ -90,6 +90,7 @@ pub struct Webhooks {
     store: Arc<dyn HookStore>,
     client: reqwest::Client,
     retry: RetryPolicy,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Webhooks {
@@ -103,7 +104,14 @@ impl Webhooks {
             store,
             client,
             retry,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Count deliveries in `metrics` (the registry's, shown at `/metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// One pass: new events become deliveries, then what is due is sent; how many were tried.
@@ -155,6 +163,13 @@ impl Webhooks {
             Err(e) => (None, Some(without_url(&e))),
         };
         let attempt = self.retry.outcome(delivery, at, status, error);
+        let lag = (at.millis() - delivery.event.time.millis()).max(0) as u64;
+        let (outcome, lag) = match attempt.state {
+            DeliveryState::Delivered => ("delivered", Some(Duration::from_millis(lag))),
+            DeliveryState::Pending => ("refused", None),
+            DeliveryState::Failed => ("failed", None),
+        };
+        self.metrics.delivery(outcome, lag);
         if attempt.state != DeliveryState::Delivered {
             tracing::warn!(
                 hook = delivery.hook.id,

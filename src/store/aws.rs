@@ -166,3 +166,44 @@ mod tests {
         assert!(matches!(sdk_failure(built), StoreError::Backend(_)));
     }
 }
+
+/// Times every SDK call (from its start to its outcome, retries included) for the request
+/// being served ([`crate::telemetry::store_call`]): the store latency its metrics report.
+#[derive(Debug, Default)]
+pub(crate) struct StoreTiming;
+
+/// When the call began.
+#[derive(Debug, Clone, Copy)]
+struct Began(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for Began {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl aws_sdk_dynamodb::config::Intercept for StoreTiming {
+    fn name(&self) -> &'static str {
+        "StoreTiming"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        cfg.interceptor_state()
+            .store_put(Began(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(Began(at)) = cfg.load::<Began>() {
+            crate::telemetry::store_call(at.elapsed());
+        }
+        Ok(())
+    }
+}

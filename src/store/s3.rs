@@ -141,7 +141,8 @@ impl S3BlobStore {
             .timeout_config(s3_timeouts(patience))
             .force_path_style(true)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .interceptor(super::aws::StoreTiming);
         if let Some(url) = endpoint {
             config = config.endpoint_url(url);
         }

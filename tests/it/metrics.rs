@@ -18,7 +18,9 @@ async fn the_counters_follow_the_work(backend: Backend) {
     let dev = ("PRIVATE-TOKEN", w.token("developer"));
     for (file, body) in [("a.bin", &b"12345"[..]), ("b.bin", &b"123"[..])] {
         let uri = w.url(w.private_id, &format!("pkg/1.0/{file}"));
-        assert_eq!(w.app.put(&uri, &[dev], body).await.status.as_u16(), 201);
+        let length = body.len().to_string();
+        let headers = [dev, ("Content-Length", length.as_str())];
+        assert_eq!(w.app.put(&uri, &headers, body).await.status.as_u16(), 201);
     }
     let uri = w.url(w.private_id, "pkg/1.0/a.bin");
     for _ in 0..3 {
@@ -42,6 +44,13 @@ async fn the_counters_follow_the_work(backend: Backend) {
     assert_eq!(value(&text, "depot_requests_total{status=\"200\"}"), 3.0);
     assert_eq!(value(&text, "depot_requests_total{status=\"401\"}"), 1.0);
     assert_eq!(value(&text, "depot_request_duration_seconds_count"), 6.0);
+    // Refusals by reason, bodies in, and the time spent on the stores (every request here
+    // reads them; the publishes write).
+    assert_eq!(value(&text, "depot_refused_total{reason=\"unauthenticated\"}"), 1.0);
+    assert_eq!(value(&text, "depot_request_bytes_in_total"), 8.0);
+    assert!(value(&text, "depot_response_bytes_out_total") >= 15.0);
+    assert!(value(&text, "depot_store_calls_total") >= 6.0, "{text}");
+    assert!(value(&text, "depot_store_microseconds_total") > 0.0);
 }
 
 on_every_backend!(the_counters_follow_the_work);

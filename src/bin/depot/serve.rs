@@ -73,7 +73,7 @@ pub async fn serve(config: Config) -> ExitCode {
             first: config.events.hook_retry_first,
             ..RetryPolicy::default()
         };
-        let webhooks = Webhooks::new(hooks.clone(), retry);
+        let webhooks = Webhooks::new(hooks.clone(), retry).with_metrics(registry.metrics_handle());
         tokio::spawn(webhooks.run(config.events.hook_interval));
     }
     let timeouts = Timeouts {

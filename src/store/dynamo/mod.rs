@@ -36,7 +36,7 @@ mod web;
 
 pub use items::{TTL_ATTRIBUTE, changed_event};
 
-use super::aws::{dynamodb_timeouts, retry_config, sdk_failure};
+use super::aws::{StoreTiming, dynamodb_timeouts, retry_config, sdk_failure};
 use super::{StoreError, StoreResult};
 use crate::config::AwsPatience;
 use aws_sdk_dynamodb::Client;
@@ -106,7 +106,8 @@ impl DynamoMetaStore {
     ) -> Client {
         let mut config = aws_sdk_dynamodb::config::Builder::from(sdk)
             .retry_config(retry_config(patience))
-            .timeout_config(dynamodb_timeouts(patience));
+            .timeout_config(dynamodb_timeouts(patience))
+            .interceptor(StoreTiming);
         if let Some(url) = endpoint {
             config = config.endpoint_url(url);
         }

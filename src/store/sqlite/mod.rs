@@ -93,6 +93,18 @@ impl SqliteMetaStore {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let out = self.read_now(f).await;
+        crate::telemetry::store_call(started.elapsed());
+        out
+    }
+
+    /// [`Self::read`], untimed.
+    async fn read_now<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
         for reader in self.readers.iter() {
             match reader.try_lock() {
                 Ok(mut guard) => return f(&mut guard),
@@ -155,7 +167,10 @@ impl SqliteMetaStore {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        self.on_blocking_thread(f).await
+        let started = std::time::Instant::now();
+        let out = self.on_blocking_thread(f).await;
+        crate::telemetry::store_call(started.elapsed());
+        out
     }
 
     async fn on_blocking_thread<T, F>(&self, f: F) -> StoreResult<T>

@@ -277,7 +277,10 @@ impl PackageStore for SqliteMetaStore {
     }
 
     async fn publish(&self, f: NewFile) -> StoreResult<(Package, PackageFile)> {
-        self.publish_grouped(f).await
+        let started = std::time::Instant::now();
+        let published = self.publish_grouped(f).await;
+        crate::telemetry::store_call(started.elapsed());
+        published
     }
 
     async fn newest_file(

@@ -1,7 +1,14 @@
 //! What a process counts of its own work, for operators: requests by status and their time,
-//! publishes and downloads with their bytes, upload sessions committed, what the purge removed.
-//! `depot serve --metrics` shows them at `/metrics` in Prometheus's text format. Counters are
-//! per process and start at zero.
+//! refusals by reason, bytes in and out, time waiting for the stores, publishes and downloads
+//! with their bytes, upload sessions committed, what the purge removed, webhook deliveries and
+//! their lag. `depot serve --metrics` shows them at `/metrics` in Prometheus's text format;
+//! the Lambda functions print the same per request as EMF lines (`emf`). Counters are per
+//! process and start at zero.
+
+mod emf;
+pub use emf::{
+    Served, delivery_emf, emf_line, operation_of, purge_emf, refusal_reason, sessions_emf,
+};
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -12,7 +19,15 @@ use std::time::Duration;
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<u16, u64>>,
+    refusals: Mutex<BTreeMap<&'static str, u64>>,
     request_micros: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    store_calls: AtomicU64,
+    store_micros: AtomicU64,
+    deliveries: Mutex<BTreeMap<&'static str, u64>>,
+    /// Milliseconds between the last delivered event's change and its delivery.
+    delivery_lag_ms: AtomicU64,
     publishes: AtomicU64,
     published_bytes: AtomicU64,
     downloads: AtomicU64,
@@ -28,11 +43,31 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 impl Metrics {
-    /// A request answered with `status`, after `took`.
-    pub fn request(&self, status: u16, took: Duration) {
+    /// A request answered.
+    pub fn request(&self, served: &Served) {
         let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        *requests.entry(status).or_default() += 1;
-        add(&self.request_micros, took.as_micros() as u64);
+        *requests.entry(served.status).or_default() += 1;
+        drop(requests);
+        if let Some(reason) = refusal_reason(served.status) {
+            let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
+            *refusals.entry(reason).or_default() += 1;
+        }
+        add(&self.request_micros, served.took.as_micros() as u64);
+        add(&self.bytes_in, served.bytes_in);
+        add(&self.bytes_out, served.bytes_out);
+        add(&self.store_calls, served.store_calls);
+        add(&self.store_micros, served.store_time.as_micros() as u64);
+    }
+
+    /// A webhook delivery tried: `outcome` is `delivered`, `refused` (to be tried again) or
+    /// `failed` (given up); `lag` from the change to a delivery.
+    pub fn delivery(&self, outcome: &'static str, lag: Option<Duration>) {
+        let mut deliveries = self.deliveries.lock().unwrap_or_else(|p| p.into_inner());
+        *deliveries.entry(outcome).or_default() += 1;
+        if let Some(lag) = lag {
+            self.delivery_lag_ms
+                .store(lag.as_millis() as u64, Ordering::Relaxed);
+        }
     }
 
     /// A file published (directly or by an upload session's commit) of `bytes`.
@@ -82,7 +117,28 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE depot_request_duration_seconds summary");
         let _ = writeln!(out, "depot_request_duration_seconds_sum {seconds}");
         let _ = writeln!(out, "depot_request_duration_seconds_count {total}");
+        self.render_labelled(&mut out);
         let counters = [
+            (
+                "request_bytes_in",
+                "Bytes of request bodies declared.",
+                &self.bytes_in,
+            ),
+            (
+                "response_bytes_out",
+                "Bytes of answers declared.",
+                &self.bytes_out,
+            ),
+            (
+                "store_calls",
+                "Calls made to the stores.",
+                &self.store_calls,
+            ),
+            (
+                "store_microseconds",
+                "Time spent waiting for the stores.",
+                &self.store_micros,
+            ),
             ("publishes", "Files published.", &self.publishes),
             (
                 "published_bytes",
@@ -125,7 +181,40 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
+        let lag = self.delivery_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        let _ = writeln!(
+            out,
+            "# HELP depot_event_delivery_lag_seconds From the last delivered event's change to its delivery."
+        );
+        let _ = writeln!(out, "# TYPE depot_event_delivery_lag_seconds gauge");
+        let _ = writeln!(out, "depot_event_delivery_lag_seconds {lag}");
         out
+    }
+
+    /// Refusals by reason and webhook deliveries by outcome.
+    fn render_labelled(&self, out: &mut String) {
+        let series = [
+            (
+                "refused",
+                "Requests refused (4xx), by reason.",
+                "reason",
+                &self.refusals,
+            ),
+            (
+                "webhook_deliveries",
+                "Webhook deliveries tried, by outcome.",
+                "outcome",
+                &self.deliveries,
+            ),
+        ];
+        for (name, help, label, counts) in series {
+            let counts = counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let _ = writeln!(out, "# HELP depot_{name}_total {help}");
+            let _ = writeln!(out, "# TYPE depot_{name}_total counter");
+            for (value, n) in counts {
+                let _ = writeln!(out, "depot_{name}_total{{{label}=\"{value}\"}} {n}");
+            }
+        }
     }
 }
 
@@ -136,9 +225,20 @@ mod tests {
     #[test]
     fn counters_render_as_prometheus_text() {
         let m = Metrics::default();
-        m.request(201, Duration::from_millis(5));
-        m.request(404, Duration::from_millis(1));
-        m.request(201, Duration::from_millis(4));
+        let served = |status, ms| Served {
+            operation: "publish",
+            status,
+            took: Duration::from_millis(ms),
+            bytes_in: 7,
+            bytes_out: 0,
+            store_calls: 2,
+            store_time: Duration::from_millis(1),
+        };
+        m.request(&served(201, 5));
+        m.request(&served(404, 1));
+        m.request(&served(201, 4));
+        m.delivery("refused", None);
+        m.delivery("delivered", Some(Duration::from_millis(1500)));
         m.published(10, false);
         m.published(5, true);
         m.downloaded(10);
@@ -154,100 +254,15 @@ mod tests {
             "depot_upload_session_commits_total 1",
             "depot_downloads_total 1",
             "depot_purged_files_total 2",
+            "depot_refused_total{reason=\"not_found\"} 1",
+            "depot_request_bytes_in_total 21",
+            "depot_store_calls_total 6",
+            "depot_store_microseconds_total 3000",
+            "depot_webhook_deliveries_total{outcome=\"delivered\"} 1",
+            "depot_webhook_deliveries_total{outcome=\"refused\"} 1",
+            "depot_event_delivery_lag_seconds 1.5",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
-    }
-}
-
-/// One request as a CloudWatch Embedded Metric Format line (the Lambda functions print one per
-/// request on stdout; CloudWatch turns them into metrics in the `depot` namespace, by
-/// `Operation`): a request, its time, and whether it was refused (4xx) or failed (5xx).
-pub fn emf_line(operation: &str, status: u16, took: Duration, at_millis: i64) -> String {
-    let refused = u8::from((400..500).contains(&status));
-    let failed = u8::from(status >= 500);
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": at_millis,
-            "CloudWatchMetrics": [{
-                "Namespace": "depot",
-                "Dimensions": [["Operation"]],
-                "Metrics": [
-                    {"Name": "Requests", "Unit": "Count"},
-                    {"Name": "Refused", "Unit": "Count"},
-                    {"Name": "Failed", "Unit": "Count"},
-                    {"Name": "Latency", "Unit": "Milliseconds"},
-                ],
-            }],
-        },
-        "Operation": operation,
-        "Status": status,
-        "Requests": 1,
-        "Refused": refused,
-        "Failed": failed,
-        "Latency": took.as_secs_f64() * 1000.0,
-    })
-    .to_string()
-}
-
-/// What a request was, for its metrics: a few words, never a path's names.
-pub fn operation_of(method: &str, path: &str) -> &'static str {
-    let generic = path.contains("/packages/generic/");
-    match (method, generic) {
-        ("PUT", true) => "publish",
-        ("GET" | "HEAD", true) if path.ends_with("/uploads") || path.contains("/uploads/") => {
-            "upload_session"
-        }
-        ("POST" | "DELETE", true) => "upload_session",
-        ("GET" | "HEAD", true) => "download",
-        _ if path.starts_with("/api/v4/") && path.contains("/packages") => "packages_api",
-        _ if path.starts_with("/api/") => "api",
-        _ => "web",
-    }
-}
-
-#[cfg(test)]
-mod emf_tests {
-    use super::*;
-
-    /// The line is what CloudWatch's EMF specification asks: a `_aws` object with a
-    /// timestamp and metric directives whose every dimension and metric name is a
-    /// top-level member.
-    #[test]
-    fn lines_parse_as_embedded_metric_format() {
-        let line = emf_line(
-            "download",
-            404,
-            Duration::from_millis(12),
-            1_800_000_000_000,
-        );
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let aws = &v["_aws"];
-        assert!(aws["Timestamp"].is_i64());
-        let directive = &aws["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], "depot");
-        for dimension in directive["Dimensions"][0].as_array().unwrap() {
-            assert!(v[dimension.as_str().unwrap()].is_string());
-        }
-        for metric in directive["Metrics"].as_array().unwrap() {
-            assert!(v[metric["Name"].as_str().unwrap()].is_number(), "{metric}");
-        }
-        assert_eq!(
-            (v["Refused"].as_u64(), v["Failed"].as_u64()),
-            (Some(1), Some(0))
-        );
-        assert_eq!(
-            operation_of("PUT", "/api/v4/projects/1/packages/generic/p/1/f"),
-            "publish"
-        );
-        assert_eq!(
-            operation_of("GET", "/api/v4/projects/1/packages/generic/p/1/f"),
-            "download"
-        );
-        assert_eq!(
-            operation_of("GET", "/api/v4/projects/1/packages"),
-            "packages_api"
-        );
-        assert_eq!(operation_of("GET", "/demo/app/-/packages"), "web");
     }
 }
