@@ -46,7 +46,10 @@ async fn the_counters_follow_the_work(backend: Backend) {
     assert_eq!(value(&text, "depot_request_duration_seconds_count"), 6.0);
     // Refusals by reason, bodies in, and the time spent on the stores (every request here
     // reads them; the publishes write).
-    assert_eq!(value(&text, "depot_refused_total{reason=\"unauthenticated\"}"), 1.0);
+    assert_eq!(
+        value(&text, "depot_refused_total{reason=\"unauthenticated\"}"),
+        1.0
+    );
     assert_eq!(value(&text, "depot_request_bytes_in_total"), 8.0);
     assert!(value(&text, "depot_response_bytes_out_total") >= 15.0);
     assert!(value(&text, "depot_store_calls_total") >= 6.0, "{text}");
