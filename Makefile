@@ -59,7 +59,7 @@ build:
 ## (plus the arm64 Lambda build of `make package`, whose size it reports); never part of
 ## `make test`
 bench: bench-tools dynamodb-local package
-	$(CARGO) build --release --bin depot --bin lambda-api --bin lambda-finalize
+	$(CARGO) build --release --bin depot --bin lambda-api --bin lambda-finalize --bin lambda-events
 	bash benches/run.sh
 
 ## soak: the release `depot serve` on each store pair (SQLite + fs; DynamoDB Local + s3s-fs)

@@ -15,6 +15,7 @@
 mod support;
 
 mod billing;
+mod events;
 mod lambda;
 mod proxy;
 mod report;
@@ -123,6 +124,9 @@ async fn run() {
         assert_eq!(status, 201, "publish");
         (vec![took], 1, 0)
     });
+    // What their events cost: the events function on the table's stream so far.
+    let mut pump = stores_pump(&env).await;
+    let event_runs = events::measure(&calls, &env, &mut pump, 10).await;
     // The first download of a package also records last_downloaded_at (kept to the minute).
     let uri = format!("{base}/generic/pkg-1/1.0/f.bin");
     measure!("download 4 KiB, first in a minute", 1, |_i| {
@@ -179,6 +183,7 @@ async fn run() {
     drop(finalize);
 
     report(&results, &starts, peak_mib);
+    events::report(&event_runs);
     report::sizing(&results);
 }
 
@@ -293,6 +298,14 @@ fn s3_event(key: &str, size: usize) -> serde_json::Value {
             "bucket": {"name": "depot-bench", "arn": "arn:aws:s3:::depot-bench"},
             "object": {"key": key, "size": size, "sequencer": "0055AED6DCD90281E5"}}
     }]})
+}
+
+/// The stream of the function's table (read directly: a Lambda trigger's stream reads are
+/// free, and nothing of them is counted).
+async fn stores_pump(env: &[(&str, String)]) -> support::stream::StreamPump {
+    let table = &env.iter().find(|(k, _)| *k == "DEPOT_TABLE").unwrap().1;
+    let dynamo = DynamoEmulator::shared();
+    support::stream::StreamPump::of(&dynamo.client(), &dynamo.endpoint, table).await
 }
 
 /// The emulators behind the function, every request recorded in the returned `Calls`; the

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 /// AWS list prices, us-east-1, USD (as published by AWS in 2025; this machine cannot reach
 /// AWS to re-check them).
-mod price {
+pub mod price {
     /// API Gateway HTTP API, per request (first 300 million a month).
     pub const HTTP_API_REQUEST: f64 = 1.00 / 1e6;
     /// Lambda, per request.
@@ -22,6 +22,8 @@ mod price {
     pub const S3_GET: f64 = 0.0004 / 1e3;
     /// Data transfer out to the internet, per GB (first 10 TB a month).
     pub const EGRESS_GB: f64 = 0.09;
+    /// EventBridge, per custom event put (64 KB each).
+    pub const EVENTBRIDGE_EVENT: f64 = 1.00 / 1e6;
 }
 
 /// What one kind of operation cost, over its runs.

@@ -1,10 +1,11 @@
 //! The event routes: the audit log (`GET /projects/:id/audit_events`, `GET /audit_events`,
-//! GitLab's shape and filters, offset pagination) and a project's webhooks
-//! (`GET`/`POST /projects/:id/hooks`, `GET`/`DELETE /projects/:id/hooks/:hook_id`, GitLab's
-//! project hooks with depot's event types).
+//! GitLab's shape and filters, offset pagination) and webhooks of projects and groups
+//! (`GET`/`POST .../hooks`, `GET`/`DELETE .../hooks/:hook_id`, GitLab's project and group
+//! hooks with depot's event types).
 
 use super::AppState;
 use super::extract::{Incoming, integer_param, invalid};
+use super::members::open as open_place;
 use super::pagination::{base_url, paginated};
 use super::params::Params;
 use super::projects::page;
@@ -97,28 +98,28 @@ pub async fn instance_audit(
     Ok(audit_page(&registry, &incoming, found, page))
 }
 
-/// `GET /projects/:id/hooks`.
-pub async fn list_hooks(
+/// `GET .../hooks` of a project or group (`GROUP`).
+pub async fn list_hooks<const GROUP: bool>(
     State(registry): State<AppState>,
     Path(id): Path<String>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let (principal, access) = open(&registry, &incoming, &id).await?;
-    let hooks = registry.hooks(&principal, &access).await?;
+    let (principal, place) = open_place::<GROUP>(&registry, &incoming, &id, Action::Read).await?;
+    let hooks = registry.hooks(&principal, &place).await?;
     let body: Vec<HookEntity> = hooks.iter().map(|(h, l)| HookEntity::of(h, l)).collect();
     Ok(Json(body).into_response())
 }
 
-/// `POST /projects/:id/hooks`: `url` (required), `token` (the signing secret), `name`,
-/// `description`, `enable_ssl_verification`, and depot's `event_types` (default: package
-/// events); 201 and the hook.
-pub async fn create_hook(
+/// `POST .../hooks`: `url` (required), `token` (the signing secret), `name`, `description`,
+/// `enable_ssl_verification`, and depot's `event_types` (default: package events); 201 and
+/// the hook.
+pub async fn create_hook<const GROUP: bool>(
     State(registry): State<AppState>,
     Path(id): Path<String>,
     incoming: Incoming,
     params: Params,
 ) -> Result<Response, Error> {
-    let (principal, access) = open(&registry, &incoming, &id).await?;
+    let (principal, place) = open_place::<GROUP>(&registry, &incoming, &id, Action::Write).await?;
     let event_types = match params.list("event_types")? {
         None => None,
         Some(names) => Some(
@@ -137,31 +138,31 @@ pub async fn create_hook(
         event_types,
         enable_ssl_verification: params.boolean("enable_ssl_verification")?,
     };
-    let hook = registry.create_hook(&principal, &access, request).await?;
+    let hook = registry.create_hook(&principal, &place, request).await?;
     let body = HookEntity::of(&hook, &Default::default());
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// `GET /projects/:id/hooks/:hook_id`: the hook and its delivery log.
-pub async fn show_hook(
+/// `GET .../hooks/:hook_id`: the hook and its delivery log.
+pub async fn show_hook<const GROUP: bool>(
     State(registry): State<AppState>,
     Path((id, hook_id)): Path<(String, String)>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let (principal, access) = open(&registry, &incoming, &id).await?;
+    let (principal, place) = open_place::<GROUP>(&registry, &incoming, &id, Action::Read).await?;
     let hook_id = integer_param("hook_id", &hook_id)?;
-    let (hook, log) = registry.hook(&principal, &access, hook_id).await?;
+    let (hook, log) = registry.hook(&principal, &place, hook_id).await?;
     Ok(Json(HookEntity::of(&hook, &log)).into_response())
 }
 
-/// `DELETE /projects/:id/hooks/:hook_id`: 204.
-pub async fn delete_hook(
+/// `DELETE .../hooks/:hook_id`: 204.
+pub async fn delete_hook<const GROUP: bool>(
     State(registry): State<AppState>,
     Path((id, hook_id)): Path<(String, String)>,
     incoming: Incoming,
 ) -> Result<Response, Error> {
-    let (principal, access) = open(&registry, &incoming, &id).await?;
+    let (principal, place) = open_place::<GROUP>(&registry, &incoming, &id, Action::Write).await?;
     let hook_id = integer_param("hook_id", &hook_id)?;
-    registry.delete_hook(&principal, &access, hook_id).await?;
+    registry.delete_hook(&principal, &place, hook_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

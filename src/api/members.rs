@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 
 /// The caller (signed in: these routes are not for anonymous callers) and the place `id`
 /// names under a project (`GROUP = false`) or group route.
-async fn open<const GROUP: bool>(
+pub(super) async fn open<const GROUP: bool>(
     registry: &AppState,
     incoming: &Incoming,
     id: &str,

@@ -89,14 +89,6 @@ pub fn router(registry: Arc<Registry>) -> Router {
             get(events::project_audit),
         )
         .route(
-            "/api/v4/projects/{id}/hooks",
-            get(events::list_hooks).post(events::create_hook),
-        )
-        .route(
-            "/api/v4/projects/{id}/hooks/{hook_id}",
-            get(events::show_hook).delete(events::delete_hook),
-        )
-        .route(
             "/api/v4/projects/{id}/packages",
             get(packages::list_project),
         )
@@ -202,6 +194,14 @@ fn people_routes<const GROUP: bool>(kind: &str) -> Router<AppState> {
         .route(
             &at("trust_rules/{rule_id}"),
             delete(members::remove_trust_rule::<GROUP>),
+        )
+        .route(
+            &at("hooks"),
+            get(events::list_hooks::<GROUP>).post(events::create_hook::<GROUP>),
+        )
+        .route(
+            &at("hooks/{hook_id}"),
+            get(events::show_hook::<GROUP>).delete(events::delete_hook::<GROUP>),
         )
 }
 

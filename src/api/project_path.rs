@@ -33,7 +33,14 @@ fn reencode(mut request: Request) -> Request {
 
 /// The routes under a project or group id: what follows the id, so a decoded id is known by
 /// where it ends.
-const UNDER_ID: [&str; 4] = ["packages", "members", "deploy_tokens", "trust_rules"];
+const UNDER_ID: [&str; 6] = [
+    "packages",
+    "members",
+    "deploy_tokens",
+    "trust_rules",
+    "hooks",
+    "audit_events",
+];
 
 /// `uri` with its project or group id back in one segment, if it arrived decoded; `None` when
 /// nothing changes.
@@ -104,6 +111,8 @@ mod tests {
             ("g/p/other", Some(("g/p/other", ""))),
             ("g/p/members/5", Some(("g/p", "members/5"))),
             ("g/sub/p/deploy_tokens", Some(("g/sub/p", "deploy_tokens"))),
+            ("g/sub/p/hooks/3", Some(("g/sub/p", "hooks/3"))),
+            ("g/p/audit_events", Some(("g/p", "audit_events"))),
             ("g/sub/p/packages", Some(("g/sub/p", "packages"))),
             (
                 "g/p/packages/7/package_files",

@@ -1,7 +1,7 @@
 //! Events of the use cases: who made a change (the principal as an [`Actor`], with the
 //! request's address and id), the audit log's query, and webhooks (`depot serve`).
 
-use super::{Error, Missing, ProjectAccess, Registry};
+use super::{Error, Missing, Place, ProjectAccess, Registry};
 use crate::auth::{Principal, Source};
 use crate::domain::{
     Actor, Event, EventDraft, EventQuery, EventType, Hook, HookLog, MembershipTarget, Project,
@@ -143,33 +143,32 @@ impl Registry {
         self.hooks.as_deref().ok_or(Error::NotFound(Missing::Hooks))
     }
 
-    /// `GET /projects/:id/hooks`, each with its delivery log (Maintainers).
+    /// `GET .../hooks` of a project (its Maintainers) or group (its Owners), each with its
+    /// delivery log.
     pub async fn hooks(
         &self,
         principal: &Principal,
-        access: &ProjectAccess,
+        place: &Place,
     ) -> Result<Vec<(Hook, HookLog)>, Error> {
-        Self::manages_rules(principal, access)?;
+        self.manager(principal, place).await?;
         let store = self.hook_store()?;
-        let target = MembershipTarget::Project(access.project.id);
         let mut hooks = Vec::new();
-        for hook in store.hooks_of(&target).await? {
+        for hook in store.hooks_of(&place.target()).await? {
             let log = store.hook_log(hook.id).await?;
             hooks.push((hook, log));
         }
         Ok(hooks)
     }
 
-    /// `POST /projects/:id/hooks` (Maintainers).
+    /// `POST .../hooks`.
     pub async fn create_hook(
         &self,
         principal: &Principal,
-        access: &ProjectAccess,
+        place: &Place,
         request: HookRequest,
     ) -> Result<Hook, Error> {
-        Self::manages_rules(principal, access)?;
-        self.save_hook(MembershipTarget::Project(access.project.id), request)
-            .await
+        self.manager(principal, place).await?;
+        self.save_hook(place.target(), request).await
     }
 
     /// Save a hook of `target` (`depot admin hooks add` too: the caller checked who may).
@@ -201,32 +200,32 @@ impl Registry {
         Ok(self.hook_store()?.create_hook(hook).await?)
     }
 
-    /// `GET /projects/:id/hooks/:hook_id` (Maintainers).
+    /// `GET .../hooks/:hook_id`: the hook and its delivery log.
     pub async fn hook(
         &self,
         principal: &Principal,
-        access: &ProjectAccess,
+        place: &Place,
         id: i64,
     ) -> Result<(Hook, HookLog), Error> {
-        Self::manages_rules(principal, access)?;
+        self.manager(principal, place).await?;
         let store = self.hook_store()?;
         let hook = store
             .hook(id)
             .await?
-            .filter(|h| h.target == MembershipTarget::Project(access.project.id))
+            .filter(|h| h.target == place.target())
             .ok_or(Error::NotFound(Missing::Hook))?;
         let log = store.hook_log(id).await?;
         Ok((hook, log))
     }
 
-    /// `DELETE /projects/:id/hooks/:hook_id` (Maintainers).
+    /// `DELETE .../hooks/:hook_id`.
     pub async fn delete_hook(
         &self,
         principal: &Principal,
-        access: &ProjectAccess,
+        place: &Place,
         id: i64,
     ) -> Result<(), Error> {
-        let (hook, _) = self.hook(principal, access, id).await?;
+        let (hook, _) = self.hook(principal, place, id).await?;
         Ok(self.hook_store()?.delete_hook(hook.id).await?)
     }
 }

@@ -59,6 +59,15 @@ async fn hooks_get_signed_events_in_order_through_refusals() {
     let tokens_only = json!({"url": quiet.url, "event_types": ["token.created"]});
     let (status, _) = call(&w.app, &maintainer, "POST", &hooks_uri, Some(tokens_only)).await;
     assert_eq!(status, 201);
+    // A group's hook (its Owners') hears the events of every project under it.
+    let group = Receiver::start(0).await;
+    let group_hooks = "/api/v4/groups/grp/hooks";
+    let body = json!({"url": group.url});
+    let denied = call(&w.app, &maintainer, "POST", group_hooks, Some(body.clone())).await;
+    assert_eq!(denied.0, 403, "{}", denied.1);
+    let (status, made) = call(&w.app, w.token("owner"), "POST", group_hooks, Some(body)).await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["group_path"], "grp");
     let bad = json!({"url": "ftp://example/x"});
     let (status, refused) = call(&w.app, &maintainer, "POST", &hooks_uri, Some(bad)).await;
     assert_eq!(status, 400, "{refused}");
@@ -68,7 +77,10 @@ async fn hooks_get_signed_events_in_order_through_refusals() {
     }
     let store = w.app.registry.hook_store_of().unwrap().clone();
     let hooks = Webhooks::new(store, quick());
-    deliver_until(&hooks, || receiver.delivered().len() == 3).await;
+    deliver_until(&hooks, || {
+        receiver.delivered().len() == 3 && group.delivered().len() == 3
+    })
+    .await;
 
     let got = receiver.received();
     // The first event was refused twice and kept its delivery id; the others waited for it.
