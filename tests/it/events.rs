@@ -127,10 +127,17 @@ async fn every_write_records_one_event(backend: Backend) {
     );
     let member = format!("{members}/{stranger}");
     assert_eq!(call(&w.app, &owner, "DELETE", &member, None).await.0, 204);
+    let policy = format!("{project}/packages/cleanup_policy");
+    let body = json!({"keep_n_latest_versions": 5});
+    assert_eq!(
+        call(&w.app, &owner, "PUT", &policy, Some(body)).await.0,
+        200
+    );
     deliver(&w.app, &bus).await;
 
     let names = audit_names(&w, "per_page=100").await;
     let expected = [
+        "cleanup_policy.changed",
         "member.removed",
         "member.updated",
         "token.revoked",
@@ -265,6 +272,19 @@ async fn the_audit_log_pages_and_filters(backend: Backend) {
     let (status, all) = call(&w.app, &root, "GET", instance, None).await;
     assert_eq!(status, 200);
     assert_eq!(packages(&all), newest_first);
+    // A group's change is the group's, in the instance's log.
+    let mutation = r#"mutation { updateNamespacePackageSettings(input: {namespacePath: "grp",
+      genericDuplicatesAllowed: false}) { errors } }"#;
+    let body = json!({"query": mutation});
+    let (status, _) = call(&w.app, &owner, "POST", "/api/graphql", Some(body)).await;
+    assert_eq!(status, 200);
+    deliver(&w.app, &bus).await;
+    let settings = "/api/v4/audit_events?event_name=settings.changed";
+    let (_, changed) = call(&w.app, &root, "GET", settings, None).await;
+    assert_eq!(changed.as_array().unwrap().len(), 1, "{changed}");
+    assert_eq!(changed[0]["entity_type"], "Group");
+    assert_eq!(changed[0]["details"]["entity_path"], "grp");
+    assert_eq!(changed[0]["details"]["generic_duplicates_allowed"], false);
 }
 
 /// On AWS: a put EventBridge refuses in part is handed again from the refused record; no

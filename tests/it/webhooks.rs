@@ -211,7 +211,7 @@ async fn a_killed_server_delivers_after_restart_exactly_once() {
     // SIGKILL: the events are on disk, their deliveries not made.
     let dir = server.stop();
     let again = [("DEPOT_HOOK_INTERVAL", "50ms")];
-    let _server = Server::start_with(dir, &[], &again);
+    let restarted = Server::start_with(dir, &[], &again);
     let started = Instant::now();
     while receiver.delivered().len() < 2 {
         assert!(
@@ -234,5 +234,29 @@ async fn a_killed_server_delivers_after_restart_exactly_once() {
     assert!(
         got.iter()
             .all(|r| r.header("x-depot-signature") == signature("k", &r.body))
+    );
+    // `depot admin` reads the same store while the server runs: the hook's log, the audit log.
+    let dir = restarted.dir.path();
+    let hooks = crate::cli::admin(dir, &["hooks", "list", "demo/app"]);
+    assert_eq!(hooks[0]["deliveries"]["delivered"], 2, "{hooks}");
+    assert_eq!(hooks[0]["url"], receiver.url);
+    let audit = crate::cli::admin(dir, &["audit", "demo/app"]);
+    let names: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["package_file.published", "package.published"],
+        "{audit}"
+    );
+    let added = crate::cli::admin(dir, &["hooks", "add", "demo", "http://127.0.0.1:9/x"]);
+    assert_eq!(added["group_path"], "demo");
+    let id = added["id"].to_string();
+    assert_eq!(
+        crate::cli::admin(dir, &["hooks", "remove", &id])["removed"],
+        added["id"]
     );
 }

@@ -15,6 +15,10 @@ pub mod receiver;
 pub mod s3;
 pub mod stream;
 
+// The benches include this module and use neither.
+#[allow(unused_imports)]
+pub use stream::{draft, ev};
+
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use depot::admin::{Admin, DeployTarget, TokenSpec};
@@ -601,18 +605,4 @@ fn file_sizes(dir: &std::path::Path) -> Vec<u64> {
         }
     }
     sizes
-}
-
-/// An event for a test's direct store write (depot itself its actor).
-pub fn ev() -> depot::domain::Event {
-    depot::domain::Event::new(
-        depot::domain::EventType::SettingsChanged,
-        depot::domain::Actor::system(),
-        Timestamp::now(),
-    )
-}
-
-/// A publish's event draft for a test's direct store write.
-pub fn draft() -> depot::domain::EventDraft {
-    depot::domain::EventDraft::system(Timestamp::now())
 }

@@ -1,4 +1,5 @@
-//! The table's stream read as Lambda's event source mapping reads it: DynamoDB Local's
+//! Events in tests: what a test's direct store writes record (`ev`, `draft`), and the
+//! table's stream read as Lambda's event source mapping reads it: DynamoDB Local's
 //! Streams API (shards from their start, then each shard's next iterator), each batch handed
 //! to the events function's handler in Lambda's DynamoDB event shape; a batch that names a
 //! failed record is handed again from that record, as Lambda does.
@@ -170,4 +171,18 @@ fn av(v: &AttributeValue) -> Value {
         }
         _ => Value::Null,
     }
+}
+
+/// An event for a test's direct store write (depot itself its actor).
+pub fn ev() -> depot::domain::Event {
+    depot::domain::Event::new(
+        depot::domain::EventType::SettingsChanged,
+        depot::domain::Actor::system(),
+        depot::domain::Timestamp::now(),
+    )
+}
+
+/// A publish's event draft for a test's direct store write.
+pub fn draft() -> depot::domain::EventDraft {
+    depot::domain::EventDraft::system(depot::domain::Timestamp::now())
 }
