@@ -162,13 +162,15 @@ impl Admin {
                     .id,
             ),
         };
+        let group = NewGroup {
+            path: path.to_string(),
+            parent_id,
+            created_at: Timestamp::now(),
+            owner: None,
+        };
+        let event = events::admin_event(EventType::GroupCreated);
         self.meta
-            .create_group(NewGroup {
-                path: path.to_string(),
-                parent_id,
-                created_at: Timestamp::now(),
-                owner: None,
-            })
+            .create_group(group, &event)
             .await
             .map_err(store_err(format!("group {path:?}")))
     }
@@ -195,8 +197,9 @@ impl Admin {
         } else {
             Visibility::Private
         };
+        let event = events::admin_event(EventType::ProjectCreated);
         self.meta
-            .create_project(&group, name, visibility, Timestamp::now())
+            .create_project(&group, name, visibility, Timestamp::now(), &event)
             .await
             .map_err(store_err(format!("project {full_path:?}")))
     }
@@ -217,8 +220,10 @@ impl Admin {
             admin,
             created_at: Timestamp::now(),
         };
+        let event = events::admin_event(EventType::UserCreated)
+            .with_detail(serde_json::json!({ "username": username, "admin": admin }));
         self.meta
-            .create_user(user)
+            .create_user(user, &event)
             .await
             .map_err(store_err(format!("user {username:?}")))
     }

@@ -48,10 +48,16 @@ pub enum EventType {
     TrustRuleCreated,
     #[serde(rename = "trust_rule.deleted")]
     TrustRuleDeleted,
+    #[serde(rename = "group.created")]
+    GroupCreated,
+    #[serde(rename = "project.created")]
+    ProjectCreated,
+    #[serde(rename = "user.created")]
+    UserCreated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 19] = [
         Self::PackagePublished,
         Self::FilePublished,
         Self::FileDeleted,
@@ -68,6 +74,9 @@ impl EventType {
         Self::MemberRemoved,
         Self::TrustRuleCreated,
         Self::TrustRuleDeleted,
+        Self::GroupCreated,
+        Self::ProjectCreated,
+        Self::UserCreated,
     ];
 
     /// The name on the wire (`type`, EventBridge's `detail-type`).
@@ -89,6 +98,9 @@ impl EventType {
             Self::MemberRemoved => "member.removed",
             Self::TrustRuleCreated => "trust_rule.created",
             Self::TrustRuleDeleted => "trust_rule.deleted",
+            Self::GroupCreated => "group.created",
+            Self::ProjectCreated => "project.created",
+            Self::UserCreated => "user.created",
         }
     }
 

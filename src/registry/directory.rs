@@ -3,10 +3,11 @@
 //! projects and groups (an administrator anywhere; a group's maintainers its projects, its
 //! owners its subgroups). Whoever makes a group owns it.
 
+use super::events::event;
 use super::{Error, Missing, Registry};
 use crate::auth::{self, Action, Denied, Principal};
 use crate::domain::{
-    Group, GroupRef, NewGroup, Project, Role, Timestamp, User, Visibility, valid_path,
+    EventType, Group, GroupRef, NewGroup, Project, Role, Timestamp, User, Visibility, valid_path,
     valid_segment,
 };
 use crate::store::StoreError;
@@ -170,9 +171,17 @@ impl Registry {
         if self.meta.group_by_path(&full).await?.is_some() {
             return Err(taken());
         }
+        let created = event(EventType::ProjectCreated, principal)
+            .with_detail(serde_json::json!({ "visibility": visibility.as_str() }));
         let project = match self
             .meta
-            .create_project(&group, &request.path, visibility, Timestamp::now())
+            .create_project(
+                &group,
+                &request.path,
+                visibility,
+                Timestamp::now(),
+                &created,
+            )
             .await
         {
             Err(StoreError::AlreadyExists { .. }) => return Err(taken()),
@@ -229,7 +238,8 @@ impl Registry {
             created_at: Timestamp::now(),
             owner: Some(user.id),
         };
-        let group = match self.meta.create_group(new).await {
+        let event = event(EventType::GroupCreated, principal);
+        let group = match self.meta.create_group(new, &event).await {
             Err(StoreError::AlreadyExists { .. }) => return Err(failed("has already been taken")),
             other => other?,
         };

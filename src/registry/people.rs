@@ -153,7 +153,9 @@ impl Registry {
             admin,
             created_at: Timestamp::now(),
         };
-        match self.meta.create_user(user).await {
+        let event = event(EventType::UserCreated, principal)
+            .with_detail(serde_json::json!({ "username": username, "admin": admin }));
+        match self.meta.create_user(user, &event).await {
             Err(StoreError::AlreadyExists { .. }) => {
                 Err(Error::Conflict("Username has already been taken".into()))
             }

@@ -23,17 +23,19 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn is_empty(&self) -> StoreResult<bool>;
 
     /// Save a new group (its parent, looked up by the caller, exists: groups are never
-    /// removed); `AlreadyExists` if its path is taken.
-    async fn create_group(&self, group: NewGroup) -> StoreResult<Group>;
+    /// removed), and `event` (placed in the group); `AlreadyExists` if its path is taken.
+    async fn create_group(&self, group: NewGroup, event: &Event) -> StoreResult<Group>;
     async fn group_by_path(&self, path: &str) -> StoreResult<Option<Group>>;
     async fn group_by_id(&self, id: i64) -> StoreResult<Option<Group>>;
 
+    /// Save a new project, and `event` (placed in the project).
     async fn create_project(
         &self,
         group: &Group,
         name: &str,
         visibility: Visibility,
         now: Timestamp,
+        event: &Event,
     ) -> StoreResult<Project>;
     async fn project_by_id(&self, id: i64) -> StoreResult<Option<Project>>;
     async fn project_by_path(&self, path: &str) -> StoreResult<Option<Project>>;
@@ -45,8 +47,9 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Every project, by id.
     async fn projects(&self) -> StoreResult<Vec<Project>>;
 
-    /// Save a new user; `AlreadyExists` if the username is taken.
-    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    /// Save a new user, and `event` (its `detail` given the user's id); `AlreadyExists` if the
+    /// username is taken.
+    async fn create_user(&self, user: NewUser, event: &Event) -> StoreResult<User>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     /// Every user, by id.

@@ -19,9 +19,13 @@ fn user(name: &str, at: Timestamp) -> NewUser {
 
 async fn users_and_memberships(s: Subject) {
     let m = s.meta.as_ref();
-    let u = m.create_user(user("alice", t(1))).await.unwrap();
+    let u = m
+        .create_user(user("alice", t(1)), &crate::support::ev())
+        .await
+        .unwrap();
     assert!(matches!(
-        m.create_user(user("alice", t(2))).await,
+        m.create_user(user("alice", t(2)), &crate::support::ev())
+            .await,
         Err(StoreError::AlreadyExists { .. })
     ));
     assert_eq!(m.user_by_name("alice").await.unwrap(), Some(u.clone()));
@@ -62,7 +66,10 @@ async fn users_and_memberships(s: Subject) {
 
 async fn tokens(s: Subject) {
     let m = s.meta.as_ref();
-    let user = m.create_user(user("alice", t(0))).await.unwrap();
+    let user = m
+        .create_user(user("alice", t(0)), &crate::support::ev())
+        .await
+        .unwrap();
     let sha = [7u8; 32];
     let token = m
         .create_token(
@@ -139,13 +146,19 @@ async fn tokens(s: Subject) {
 async fn users_by_id_and_administrators(s: Subject) {
     let m = s.meta.as_ref();
     let admin = m
-        .create_user(NewUser {
-            admin: true,
-            ..user("root", t(1))
-        })
+        .create_user(
+            NewUser {
+                admin: true,
+                ..user("root", t(1))
+            },
+            &crate::support::ev(),
+        )
         .await
         .unwrap();
-    let plain = m.create_user(user("bob", t(2))).await.unwrap();
+    let plain = m
+        .create_user(user("bob", t(2)), &crate::support::ev())
+        .await
+        .unwrap();
     assert!(admin.admin && !plain.admin);
     assert_eq!(m.user_by_id(admin.id).await.unwrap(), Some(admin.clone()));
     assert_eq!(m.user_by_name("root").await.unwrap(), Some(admin.clone()));
@@ -156,8 +169,12 @@ async fn users_by_id_and_administrators(s: Subject) {
 async fn members_both_ways(s: Subject) {
     let m = s.meta.as_ref();
     let (a, b) = (
-        m.create_user(user("a", t(1))).await.unwrap(),
-        m.create_user(user("b", t(2))).await.unwrap(),
+        m.create_user(user("a", t(1)), &crate::support::ev())
+            .await
+            .unwrap(),
+        m.create_user(user("b", t(2)), &crate::support::ev())
+            .await
+            .unwrap(),
     );
     let group = MembershipTarget::Group("acme".into());
     let project = MembershipTarget::Project(7);
@@ -210,7 +227,10 @@ async fn members_both_ways(s: Subject) {
 
 async fn tokens_by_owner_and_last_use(s: Subject) {
     let m = s.meta.as_ref();
-    let alice = m.create_user(user("alice", t(0))).await.unwrap();
+    let alice = m
+        .create_user(user("alice", t(0)), &crate::support::ev())
+        .await
+        .unwrap();
     let group = MembershipTarget::Group("acme".into());
     let mut made = Vec::new();
     for (i, grant) in [
@@ -300,24 +320,42 @@ async fn every_group_and_project(s: Subject) {
     let sub = create_group(m, "acme/sub", t(2)).await.unwrap();
     let other = create_group(m, "other", t(3)).await.unwrap();
     let p1 = m
-        .create_project(&sub, "app", depot::domain::Visibility::Private, t(4))
+        .create_project(
+            &sub,
+            "app",
+            depot::domain::Visibility::Private,
+            t(4),
+            &crate::support::ev(),
+        )
         .await
         .unwrap();
     let p2 = m
-        .create_project(&other, "lib", depot::domain::Visibility::Public, t(5))
+        .create_project(
+            &other,
+            "lib",
+            depot::domain::Visibility::Public,
+            t(5),
+            &crate::support::ev(),
+        )
         .await
         .unwrap();
     assert_eq!(m.groups().await.unwrap(), vec![acme, sub, other]);
     assert_eq!(m.projects().await.unwrap(), vec![p1, p2]);
     // A group saved with its first owner: the membership is there both ways at once.
-    let boss = m.create_user(user("boss", t(6))).await.unwrap();
+    let boss = m
+        .create_user(user("boss", t(6)), &crate::support::ev())
+        .await
+        .unwrap();
     let owned = m
-        .create_group(depot::domain::NewGroup {
-            path: "owned".into(),
-            parent_id: None,
-            created_at: t(7),
-            owner: Some(boss.id),
-        })
+        .create_group(
+            depot::domain::NewGroup {
+                path: "owned".into(),
+                parent_id: None,
+                created_at: t(7),
+                owner: Some(boss.id),
+            },
+            &crate::support::ev(),
+        )
         .await
         .unwrap();
     let target = MembershipTarget::Group(owned.path.clone());
@@ -389,7 +427,10 @@ async fn trust_rules(s: Subject) {
 async fn web_sessions(s: Subject) {
     use depot::domain::WebSession;
     let m = s.meta.as_ref();
-    let alice = m.create_user(user("alice", t(0))).await.unwrap();
+    let alice = m
+        .create_user(user("alice", t(0)), &crate::support::ev())
+        .await
+        .unwrap();
     let session = WebSession {
         sha256: [3; 32],
         user_id: alice.id,

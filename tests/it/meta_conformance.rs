@@ -46,12 +46,15 @@ pub(crate) async fn create_group(
         Some((parent, _)) => Some(m.group_by_path(parent).await?.expect("parent group").id),
         None => None,
     };
-    m.create_group(NewGroup {
-        owner: None,
-        path: path.into(),
-        parent_id,
-        created_at: at,
-    })
+    m.create_group(
+        NewGroup {
+            owner: None,
+            path: path.into(),
+            parent_id,
+            created_at: at,
+        },
+        &crate::support::ev(),
+    )
     .await
 }
 
@@ -87,11 +90,11 @@ pub(crate) fn new_file(
 pub(crate) async fn two_projects(m: &dyn MetaStore) -> (Project, Project) {
     let g = create_group(m, "g", t(0)).await.unwrap();
     let a = m
-        .create_project(&g, "a", Visibility::Private, t(0))
+        .create_project(&g, "a", Visibility::Private, t(0), &crate::support::ev())
         .await
         .unwrap();
     let b = m
-        .create_project(&g, "b", Visibility::Private, t(0))
+        .create_project(&g, "b", Visibility::Private, t(0), &crate::support::ev())
         .await
         .unwrap();
     (a, b)
@@ -123,7 +126,7 @@ async fn groups_and_projects(s: Subject) {
     assert_eq!(m.group_by_path("missing").await.unwrap(), None);
 
     let p = m
-        .create_project(&sub, "cli", Visibility::Public, t(4))
+        .create_project(&sub, "cli", Visibility::Public, t(4), &crate::support::ev())
         .await
         .unwrap();
     assert_eq!(p.path_with_namespace, "acme/tools/cli");
@@ -132,13 +135,19 @@ async fn groups_and_projects(s: Subject) {
         (sub.id, Visibility::Public, t(4))
     );
     let q = m
-        .create_project(&g, "app", Visibility::Private, t(5))
+        .create_project(&g, "app", Visibility::Private, t(5), &crate::support::ev())
         .await
         .unwrap();
     assert_ne!(p.id, q.id);
     assert!(matches!(
-        m.create_project(&sub, "cli", Visibility::Private, t(6))
-            .await,
+        m.create_project(
+            &sub,
+            "cli",
+            Visibility::Private,
+            t(6),
+            &crate::support::ev()
+        )
+        .await,
         Err(StoreError::AlreadyExists { .. })
     ));
     assert_eq!(m.project_by_id(p.id).await.unwrap(), Some(p.clone()));
@@ -150,14 +159,20 @@ async fn groups_and_projects(s: Subject) {
     assert_eq!(m.group_by_id(9999).await.unwrap(), None);
     let deep = create_group(m, "acme/tools/deep", t(7)).await.unwrap();
     let r = m
-        .create_project(&deep, "r", Visibility::Private, t(8))
+        .create_project(&deep, "r", Visibility::Private, t(8), &crate::support::ev())
         .await
         .unwrap();
     // A sibling whose path shares the prefix `acme/tools` is not below `acme/tools`.
     let other = create_group(m, "acme/toolsmith", t(9)).await.unwrap();
-    m.create_project(&other, "x", Visibility::Private, t(9))
-        .await
-        .unwrap();
+    m.create_project(
+        &other,
+        "x",
+        Visibility::Private,
+        t(9),
+        &crate::support::ev(),
+    )
+    .await
+    .unwrap();
     let paths = |ps: Vec<Project>| {
         ps.into_iter()
             .map(|p| p.path_with_namespace)

@@ -247,11 +247,12 @@ async fn a_killed_server_delivers_after_restart_exactly_once() {
         .iter()
         .map(|e| e["event_name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        ["package_file.published", "package.published"],
-        "{audit}"
-    );
+    let expected = [
+        "package_file.published",
+        "package.published",
+        "project.created",
+    ];
+    assert_eq!(names, expected, "{audit}");
     let added = crate::cli::admin(dir, &["hooks", "add", "demo", "http://127.0.0.1:9/x"]);
     assert_eq!(added["group_path"], "demo");
     let id = added["id"].to_string();

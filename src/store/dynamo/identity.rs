@@ -63,21 +63,22 @@ impl DynamoMetaStore {
         &self,
         unique: (Record, Key, Counter),
         directory: Option<Directory>,
-        record: impl FnOnce(i64) -> T,
-        encode: fn(&T) -> Item,
+        (record, encode): (impl FnOnce(i64) -> T, fn(&T) -> Item),
+        event: impl FnOnce(&T) -> Event,
     ) -> StoreResult<T> {
-        self.create_unique_with(unique, directory, Vec::new(), record, encode)
+        self.create_unique_with(unique, directory, Vec::new(), (record, encode), event)
             .await
     }
 
-    /// [`Self::create_unique`], with `extra` items written in the same transaction.
+    /// [`Self::create_unique`], with `extra` items written in the same transaction; the
+    /// entity's item carries `event(&record)` (its directory copy does not).
     async fn create_unique_with<T>(
         &self,
         (what, alias, counter): (Record, Key, Counter),
         directory: Option<Directory>,
         extra: Vec<Item>,
-        record: impl FnOnce(i64) -> T,
-        encode: fn(&T) -> Item,
+        (record, encode): (impl FnOnce(i64) -> T, fn(&T) -> Item),
+        event: impl FnOnce(&T) -> Event,
     ) -> StoreResult<T> {
         if self.get(&alias).await?.is_some() {
             return Err(StoreError::already_exists(what, &alias.pk));
@@ -90,6 +91,7 @@ impl DynamoMetaStore {
             .into_iter()
             .chain(extra)
             .collect();
+        let item = with_event(item, &event(&created));
         self.put_with_alias(item, alias_item(&alias, id), mirrors, what, &alias.pk)
             .await?;
         Ok(created)
@@ -144,7 +146,7 @@ impl IdentityStore for DynamoMetaStore {
         Ok(out.items().is_empty())
     }
 
-    async fn create_group(&self, group: NewGroup) -> StoreResult<Group> {
+    async fn create_group(&self, group: NewGroup, event: &Event) -> StoreResult<Group> {
         let alias = Key::group_path(&group.path);
         let path = group.path.clone();
         // Its first owner's membership (both ways) is written with it, all or nothing.
@@ -163,7 +165,9 @@ impl IdentityStore for DynamoMetaStore {
         let extra = owner
             .map(|m| vec![membership_item(&m), member_item(&m)])
             .unwrap_or_default();
-        self.create_unique_with(unique, Some(Directory::Groups), extra, record, group_item)
+        let event = |g: &Group| event.clone().in_group(g.id, &g.path);
+        let groups = Some(Directory::Groups);
+        self.create_unique_with(unique, groups, extra, (record, group_item), event)
             .await
     }
 
@@ -187,6 +191,7 @@ impl IdentityStore for DynamoMetaStore {
         name: &str,
         visibility: Visibility,
         now: Timestamp,
+        event: &Event,
     ) -> StoreResult<Project> {
         let full_path = format!("{}/{}", group.path, name);
         let alias = Key::project_path(&full_path);
@@ -199,7 +204,9 @@ impl IdentityStore for DynamoMetaStore {
             created_at: now,
         };
         let unique = (Record::Project, alias, Counter::Project);
-        self.create_unique(unique, Some(Directory::Projects), record, project_item)
+        let event = |p: &Project| event.clone().in_project(p);
+        let projects = Some(Directory::Projects);
+        self.create_unique(unique, projects, (record, project_item), event)
             .await
     }
 
@@ -245,10 +252,12 @@ impl IdentityStore for DynamoMetaStore {
         self.directory(Directory::Projects, project_from).await
     }
 
-    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+    async fn create_user(&self, user: NewUser, event: &Event) -> StoreResult<User> {
         let unique = (Record::User, Key::username(&user.username), Counter::User);
         let directory = Some(Directory::Users);
-        self.create_unique(unique, directory, |id| user.into_user(id), user_item)
+        let event = |u: &User| event.clone().with_detail_field("user_id", u.id);
+        let record = |id| user.into_user(id);
+        self.create_unique(unique, directory, (record, user_item), event)
             .await
     }
 

@@ -31,7 +31,8 @@ impl IdentityStore for SqliteMetaStore {
         .await
     }
 
-    async fn create_group(&self, group: NewGroup) -> StoreResult<Group> {
+    async fn create_group(&self, group: NewGroup, event: &Event) -> StoreResult<Group> {
+        let event = event.clone();
         self.call(move |c| {
             let NewGroup {
                 path,
@@ -46,6 +47,7 @@ impl IdentityStore for SqliteMetaStore {
             )
             .map_err(exists_as(Record::Group, &path))?;
             let id = tx.last_insert_rowid();
+            record(&tx, &event.in_group(id, &path))?;
             if let Some(user_id) = owner {
                 tx.execute(
                     "INSERT INTO memberships (user_id, target_kind, target, access_level) \
@@ -81,27 +83,33 @@ impl IdentityStore for SqliteMetaStore {
         name: &str,
         visibility: Visibility,
         now: Timestamp,
+        event: &Event,
     ) -> StoreResult<Project> {
         let (group_id, full_path, name) = (
             group.id,
             format!("{}/{}", group.path, name),
             name.to_string(),
         );
+        let event = event.clone();
         self.call(move |c| {
-            c.execute_cached(
+            let tx = c.transaction().map_err(db_err)?;
+            tx.execute_cached(
                 "INSERT INTO projects (namespace_id, name, path, visibility, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![group_id, name, full_path, visibility.as_str(), now.millis()],
             )
             .map_err(exists_as(Record::Project, &full_path))?;
-            Ok(Project {
-                id: c.last_insert_rowid(),
+            let project = Project {
+                id: tx.last_insert_rowid(),
                 name,
                 path_with_namespace: full_path,
                 namespace_id: group_id,
                 visibility,
                 created_at: now,
-            })
+            };
+            record(&tx, &event.in_project(&project))?;
+            tx.commit().map_err(db_err)?;
+            Ok(project)
         })
         .await
     }
@@ -154,14 +162,19 @@ impl IdentityStore for SqliteMetaStore {
         self.read_all(sql, [], project_row).await
     }
 
-    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+    async fn create_user(&self, user: NewUser, event: &Event) -> StoreResult<User> {
+        let event = event.clone();
         self.call(move |c| {
-            c.execute_cached(
+            let tx = c.transaction().map_err(db_err)?;
+            tx.execute_cached(
                 "INSERT INTO users (username, admin, created_at) VALUES (?1, ?2, ?3)",
                 params![user.username, user.admin, user.created_at.millis()],
             )
             .map_err(exists_as(Record::User, &user.username))?;
-            Ok(user.into_user(c.last_insert_rowid()))
+            let user = user.into_user(tx.last_insert_rowid());
+            record(&tx, &event.with_detail_field("user_id", user.id))?;
+            tx.commit().map_err(db_err)?;
+            Ok(user)
         })
         .await
     }

@@ -434,12 +434,19 @@ async fn still_writable(m: &SqliteMetaStore) {
     m.set_group_settings(1, &strict, &event).await.unwrap();
     assert_eq!(m.group_settings(1).await.unwrap(), Some(strict));
     let new = m
-        .create_group(crate::domain::NewGroup {
-            owner: None,
-            path: "gamma".into(),
-            parent_id: None,
-            created_at: t(1001),
-        })
+        .create_group(
+            crate::domain::NewGroup {
+                owner: None,
+                path: "gamma".into(),
+                parent_id: None,
+                created_at: t(1001),
+            },
+            &crate::domain::Event::new(
+                crate::domain::EventType::GroupCreated,
+                crate::domain::Actor::system(),
+                crate::domain::Timestamp::now(),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!((new.id, m.group_settings(new.id).await.unwrap()), (4, None));
