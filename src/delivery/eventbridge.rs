@@ -125,9 +125,12 @@ pub async fn handle(
     bus: &Bus,
     keep_seconds: i64,
 ) -> Value {
+    // An event twice in one batch (a publish's retried write) goes out once.
+    let mut seen = std::collections::HashSet::new();
     let with_events: Vec<(&StreamRecord, &Event)> = records
         .iter()
         .filter_map(|r| r.event.as_ref().map(|e| (r, e)))
+        .filter(|(_, e)| seen.insert(e.id.as_str()))
         .collect();
     let events: Vec<Event> = with_events.iter().map(|(_, e)| (*e).clone()).collect();
     if let Err(e) = audit.record_audit(&events, keep_seconds).await {

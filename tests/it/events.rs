@@ -338,6 +338,30 @@ async fn a_refused_put_is_handed_again() {
     assert_eq!(names.iter().filter(|n| n.contains("published")).count(), 3);
 }
 
+/// On AWS: a record handed twice in one batch (a publish's retried write makes its event
+/// twice) is written and put once; one `BatchWriteItem` may not name a key twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_twice_in_a_batch_goes_out_once() {
+    let w = World::new(Backend::Aws).await;
+    let bus = EventBus::start().await;
+    let mut pump = w.app.event_pump().await.unwrap();
+    pump.deliver(&bus.bus(), 0).await;
+    let before = bus.entries().len();
+    assert_eq!(publish(&w, w.token("owner"), "tool", "f").await.0, 200);
+    let batch = pump.next_batch().await;
+    let mut records = depot::delivery::eventbridge::records_of(&batch);
+    records.retain(|r| r.event.is_some());
+    assert_eq!(records.len(), 1);
+    records.push(records[0].clone());
+    let (client, table) = w.app.dynamo_table().unwrap();
+    let audit = depot::store::dynamo::DynamoMetaStore::new(client.clone(), table);
+    let answer = depot::delivery::eventbridge::handle(&records, &audit, &bus.bus(), 86_400).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    assert_eq!(bus.entries().len() - before, 1);
+    let names = audit_names(&w, "event_name=package.published").await;
+    assert_eq!(names.len(), 1);
+}
+
 #[tokio::test]
 async fn hooks_are_local_on_aws_events_go_to_eventbridge() {
     let w = World::new(Backend::Aws).await;

@@ -19,10 +19,12 @@ const BATCH_WRITE_ITEMS: usize = 25;
 
 impl DynamoMetaStore {
     /// Write the audit entries of `events` (idempotent: an event's entries have fixed keys),
-    /// kept `keep_seconds`.
+    /// kept `keep_seconds`. An event given twice (a publish's retried write) is written once:
+    /// one `BatchWriteItem` may not name a key twice.
     pub async fn record_audit(&self, events: &[Event], keep_seconds: i64) -> StoreResult<()> {
         let mut items: Vec<Item> = Vec::with_capacity(events.len() * 2);
-        for event in events {
+        let mut seen = std::collections::HashSet::new();
+        for event in events.iter().filter(|e| seen.insert(e.id.as_str())) {
             items.push(audit_item(event, None, keep_seconds));
             if let Some(project) = &event.project {
                 items.push(audit_item(event, Some(project.id), keep_seconds));

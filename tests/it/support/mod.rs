@@ -166,22 +166,6 @@ impl TestApp {
         }
     }
 
-    /// The table's stream, read as the events function's event source reads it (AWS apps
-    /// whose table the test made); `None` on the local store, whose events are written with
-    /// their changes and need no delivery to be read back.
-    pub async fn event_pump(&self) -> Option<stream::StreamPump> {
-        match &self.stores {
-            Stores::Aws {
-                table: Some((client, table)),
-                ..
-            } => {
-                let endpoint = &dynamo::DynamoEmulator::shared().endpoint;
-                Some(stream::StreamPump::of(client, endpoint, table).await)
-            }
-            _ => None,
-        }
-    }
-
     /// Every object key in the bucket of an AWS app, read past any proxy.
     pub async fn object_keys(&self) -> Vec<String> {
         match &self.stores {

@@ -186,3 +186,32 @@ pub fn ev() -> depot::domain::Event {
 pub fn draft() -> depot::domain::EventDraft {
     depot::domain::EventDraft::system(depot::domain::Timestamp::now())
 }
+
+impl super::TestApp {
+    /// The DynamoDB client and table of an AWS app whose table the test made.
+    pub fn dynamo_table(&self) -> Option<(&aws_sdk_dynamodb::Client, &str)> {
+        match &self.stores {
+            super::Stores::Aws {
+                table: Some((client, table)),
+                ..
+            } => Some((client, table.as_str())),
+            _ => None,
+        }
+    }
+
+    /// The table's stream, read as the events function's event source reads it (AWS apps
+    /// whose table the test made); `None` on the local store, whose events are written with
+    /// their changes and need no delivery to be read back.
+    pub async fn event_pump(&self) -> Option<StreamPump> {
+        match &self.stores {
+            super::Stores::Aws {
+                table: Some((client, table)),
+                ..
+            } => {
+                let endpoint = &super::dynamo::DynamoEmulator::shared().endpoint;
+                Some(StreamPump::of(client, endpoint, table).await)
+            }
+            _ => None,
+        }
+    }
+}
