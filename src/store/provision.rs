@@ -2,7 +2,8 @@
 //! DynamoDB table with the indexes and TTL the template declares, and the bucket, each made
 //! only where it is missing. A deployed stack gets both from `template.yaml`; this is for
 //! emulators and for `depot serve --store aws` run by hand. On a table that exists, it also
-//! writes the mirror items an older build did not (`dynamo::backfill`).
+//! writes the mirror items an older build did not (`dynamo::backfill`), and turns on the
+//! stream the events function reads where an older build made the table without one.
 
 use super::aws::sdk_failure;
 use super::dynamo::DynamoMetaStore;
@@ -22,6 +23,9 @@ pub struct Provisioned {
     /// table; see `dynamo::backfill`).
     #[serde(skip_serializing_if = "is_zero")]
     pub mirrors_written: usize,
+    /// The existing table's stream (new and old images) was turned on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream_enabled: bool,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -36,6 +40,7 @@ pub async fn provision(
     bucket: &str,
 ) -> StoreResult<Provisioned> {
     let table_created = ensure_table(dynamo, table).await?;
+    let stream_enabled = !table_created && ensure_stream(dynamo, table).await?;
     let bucket_created = ensure_bucket(s3, bucket).await?;
     let mirrors_written = if table_created {
         0
@@ -50,7 +55,36 @@ pub async fn provision(
         bucket: bucket.to_string(),
         bucket_created,
         mirrors_written,
+        stream_enabled,
     })
+}
+
+/// Turn on the stream of new and old images where the table has none; `true` if it did.
+async fn ensure_stream(client: &aws_sdk_dynamodb::Client, table: &str) -> StoreResult<bool> {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(sdk_failure)?;
+    let spec = described.table().and_then(|t| t.stream_specification());
+    if spec.is_some_and(|s| s.stream_enabled()) {
+        return Ok(false);
+    }
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .map_err(StoreError::backend)?;
+    client
+        .update_table()
+        .table_name(table)
+        .stream_specification(stream)
+        .send()
+        .await
+        .map_err(sdk_failure)?;
+    Ok(true)
 }
 
 /// Create `table` unless it exists; `true` if it was created.

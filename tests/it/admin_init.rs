@@ -179,8 +179,51 @@ async fn init_backfills_the_mirrors_an_older_build_did_not_write() {
             .len(),
         1
     );
+    assert!(
+        made.get("stream_enabled").is_none(),
+        "the table has its stream"
+    );
     let (ok, again, err) = admin(&flags, &["init"]);
     assert!(ok, "{err}");
     assert_eq!(again["mirrors_written"], 7, "written again, harmlessly");
     assert_eq!(meta.users().await.unwrap().len(), 1);
+}
+
+/// A table an older build made has no stream: `init` turns it on (new and old images), once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_turns_on_the_stream_of_an_older_table() {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+    let s3 = S3Emulator::start().await;
+    let bucket = s3.bucket("stream").await;
+    let (client, table) = DynamoEmulator::shared().fresh_table().await;
+    let off = StreamSpecification::builder()
+        .stream_enabled(false)
+        .build()
+        .unwrap();
+    client
+        .update_table()
+        .table_name(&table)
+        .stream_specification(off)
+        .send()
+        .await
+        .unwrap();
+    let flags = aws_flags(&s3, &table, &bucket);
+    let (ok, made, err) = admin(&flags, &["init"]);
+    assert!(ok, "{err}");
+    assert_eq!(made["stream_enabled"], true, "{made}");
+    let described = client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let spec = described.table().unwrap().stream_specification().unwrap();
+    assert!(spec.stream_enabled());
+    assert_eq!(
+        spec.stream_view_type(),
+        Some(&StreamViewType::NewAndOldImages)
+    );
+    let (ok, again, err) = admin(&flags, &["init"]);
+    assert!(ok, "{err}");
+    assert!(again.get("stream_enabled").is_none(), "{again}");
 }
