@@ -41,10 +41,7 @@ impl Admin {
         let url =
             Hook::checked_url(url).map_err(|why| AdminError::Invalid(format!("url {why}")))?;
         let event_types = if event_types.is_empty() {
-            EventType::ALL
-                .into_iter()
-                .filter(|t| t.is_package_event())
-                .collect()
+            EventType::package_events()
         } else {
             event_types
         };

@@ -27,11 +27,7 @@ fn audit_query(incoming: &Incoming) -> Result<(EventQuery, crate::domain::Page),
         let Some(text) = incoming.query_value(name).filter(|t| !t.is_empty()) else {
             return Ok(None);
         };
-        let parsed = chrono::DateTime::parse_from_rfc3339(text)
-            .map(|t| Timestamp::from_millis(t.timestamp_millis()))
-            .ok()
-            .or_else(|| Timestamp::parse_date(text));
-        parsed
+        Timestamp::parse_iso(text)
             .map(Some)
             .ok_or_else(|| invalid(&format!("{name} is invalid")))
     };

@@ -108,7 +108,15 @@ impl EventType {
         Self::ALL.into_iter().find(|t| t.as_str() == name)
     }
 
-    /// Publishes and deletes of packages and files: what a hook gets unless it chooses.
+    /// What a hook takes unless it chooses: the package events.
+    pub fn package_events() -> Vec<Self> {
+        Self::ALL
+            .into_iter()
+            .filter(|t| t.is_package_event())
+            .collect()
+    }
+
+    /// Publishes and deletes of packages and files.
     pub fn is_package_event(self) -> bool {
         matches!(
             self,

@@ -36,6 +36,14 @@ impl Timestamp {
         Some(Self(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis()))
     }
 
+    /// An ISO 8601 time with its offset (`2026-11-30T08:00:00Z`), or a date (its midnight UTC).
+    pub fn parse_iso(text: &str) -> Option<Self> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| Self(t.timestamp_millis()))
+            .ok()
+            .or_else(|| Self::parse_date(text))
+    }
+
     /// The UTC date: `2021-10-12` (how GitLab shows token expiries, and the UI dates).
     pub fn to_date(self) -> String {
         DateTime::<Utc>::from_timestamp_millis(self.0)
@@ -120,5 +128,19 @@ mod tests {
         );
         assert!(Timestamp::parse_date("2021-13-01").is_none());
         assert!(Timestamp::parse_date("tomorrow").is_none());
+    }
+
+    #[test]
+    fn parses_iso_times_and_dates() {
+        let iso = |t: &str| Timestamp::parse_iso(t).map(Timestamp::to_iso8601);
+        let at = "2026-11-30T08:00:00.250Z";
+        assert_eq!(iso(at).as_deref(), Some(at));
+        let offset = iso("2026-11-30T09:00:00+01:00");
+        assert_eq!(offset.as_deref(), Some("2026-11-30T08:00:00.000Z"));
+        assert_eq!(
+            iso("2026-11-30").as_deref(),
+            Some("2026-11-30T00:00:00.000Z")
+        );
+        assert!(Timestamp::parse_iso("soon").is_none());
     }
 }

@@ -188,12 +188,9 @@ impl Registry {
             secret: request.token.filter(|t| !t.is_empty()),
             name: request.name,
             description: request.description,
-            event_types: request.event_types.unwrap_or_else(|| {
-                EventType::ALL
-                    .into_iter()
-                    .filter(|t| t.is_package_event())
-                    .collect()
-            }),
+            event_types: request
+                .event_types
+                .unwrap_or_else(EventType::package_events),
             enable_ssl_verification: request.enable_ssl_verification.unwrap_or(true),
             created_at: Timestamp::now(),
         };

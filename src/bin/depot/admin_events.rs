@@ -44,10 +44,7 @@ pub struct AuditArgs {
 
 fn time(text: Option<&str>) -> Result<Option<Timestamp>, AdminError> {
     let Some(text) = text else { return Ok(None) };
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| Timestamp::from_millis(t.timestamp_millis()))
-        .ok()
-        .or_else(|| Timestamp::parse_date(text))
+    Timestamp::parse_iso(text)
         .map(Some)
         .ok_or_else(|| AdminError::Invalid(format!("{text:?} is not an ISO 8601 date or time")))
 }
