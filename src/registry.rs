@@ -41,7 +41,7 @@ pub use directory::{ProjectRequest, SeenProject};
 pub use error::{Error, Missing, invalid};
 pub use events::{
     AUDIT_MAX_PER_PAGE, Audited, HookRequest, actor_of, event, project_event, publish_draft,
-    system_event, token_detail,
+    settings_event, system_event, token_detail,
 };
 pub use grants::{DeployTokenRequest, TrustRuleRequest};
 pub use inline::DEFAULT_INLINE_FILE_MAX;

@@ -410,12 +410,11 @@ impl Admin {
             }
             Err(RegexRefused::Invalid(message)) => return Err(AdminError::Invalid(message)),
         };
-        let event = events::admin_event(EventType::SettingsChanged)
-            .in_group(group.id, &group.path)
-            .with_detail(serde_json::json!({
-                "generic_duplicates_allowed": settings.generic_duplicates_allowed,
-                "generic_duplicate_exception_regex": settings.generic_duplicate_exception_regex,
-            }));
+        let event = crate::registry::settings_event(
+            events::admin_event(EventType::SettingsChanged),
+            &group,
+            &settings,
+        );
         let settings = self
             .meta
             .set_group_settings(group.id, &settings, &event)

@@ -245,3 +245,17 @@ pub fn token_detail(token: &crate::domain::NewToken) -> serde_json::Value {
         "expires_at": token.expires_at.map(|t| t.to_date()),
     })
 }
+
+/// `event` as a change of `group`'s package settings to `settings` (by whoever `event` names).
+pub fn settings_event(
+    event: Event,
+    group: &crate::domain::Group,
+    settings: &crate::domain::GroupSettings,
+) -> Event {
+    event
+        .in_group(group.id, &group.path)
+        .with_detail(serde_json::json!({
+            "generic_duplicates_allowed": settings.generic_duplicates_allowed,
+            "generic_duplicate_exception_regex": settings.generic_duplicate_exception_regex,
+        }))
+}

@@ -1,7 +1,7 @@
 //! Use cases of a group's package settings (GitLab's namespace package settings):
 //! who may read and change them, and the change itself with GitLab's validation.
 
-use super::events::event;
+use super::events::{event, settings_event};
 use super::{Error, Missing, Registry};
 use crate::auth::{Action, Principal};
 use crate::domain::{EventType, Group, GroupRef, GroupSettings, RegexRefused, Role};
@@ -97,12 +97,11 @@ impl Registry {
                 return Ok(Err(SettingsRefused::InvalidRegex(message)));
             }
         };
-        let event = event(EventType::SettingsChanged, principal)
-            .in_group(group.id, &group.path)
-            .with_detail(serde_json::json!({
-                "generic_duplicates_allowed": settings.generic_duplicates_allowed,
-                "generic_duplicate_exception_regex": settings.generic_duplicate_exception_regex,
-            }));
+        let event = settings_event(
+            event(EventType::SettingsChanged, principal),
+            &group,
+            &settings,
+        );
         let settings = self
             .meta
             .set_group_settings(group.id, &settings, &event)
