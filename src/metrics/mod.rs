@@ -38,6 +38,12 @@ pub struct Metrics {
     purged_blobs: AtomicU64,
 }
 
+/// A metric family's `# HELP` and `# TYPE` lines (`name` without the `depot_` prefix).
+fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP depot_{name} {help}");
+    let _ = writeln!(out, "# TYPE depot_{name} {kind}");
+}
+
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
@@ -100,21 +106,19 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let _ = writeln!(
-            out,
-            "# HELP depot_requests_total Requests answered, by status."
+        header(
+            &mut out,
+            "requests_total",
+            "Requests answered, by status.",
+            "counter",
         );
-        let _ = writeln!(out, "# TYPE depot_requests_total counter");
         for (status, n) in &requests {
             let _ = writeln!(out, "depot_requests_total{{status=\"{status}\"}} {n}");
         }
         let total: u64 = requests.values().sum();
         let seconds = self.request_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "# HELP depot_request_duration_seconds Time spent answering."
-        );
-        let _ = writeln!(out, "# TYPE depot_request_duration_seconds summary");
+        let about = "Time spent answering.";
+        header(&mut out, "request_duration_seconds", about, "summary");
         let _ = writeln!(out, "depot_request_duration_seconds_sum {seconds}");
         let _ = writeln!(out, "depot_request_duration_seconds_count {total}");
         self.render_labelled(&mut out);
@@ -173,8 +177,7 @@ impl Metrics {
             ),
         ];
         for (name, help, counter) in counters {
-            let _ = writeln!(out, "# HELP depot_{name}_total {help}");
-            let _ = writeln!(out, "# TYPE depot_{name}_total counter");
+            header(&mut out, &format!("{name}_total"), help, "counter");
             let _ = writeln!(
                 out,
                 "depot_{name}_total {}",
@@ -182,11 +185,8 @@ impl Metrics {
             );
         }
         let lag = self.delivery_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0;
-        let _ = writeln!(
-            out,
-            "# HELP depot_event_delivery_lag_seconds From the last delivered event's change to its delivery."
-        );
-        let _ = writeln!(out, "# TYPE depot_event_delivery_lag_seconds gauge");
+        let about = "From the last delivered event's change to its delivery.";
+        header(&mut out, "event_delivery_lag_seconds", about, "gauge");
         let _ = writeln!(out, "depot_event_delivery_lag_seconds {lag}");
         out
     }
@@ -209,8 +209,7 @@ impl Metrics {
         ];
         for (name, help, label, counts) in series {
             let counts = counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let _ = writeln!(out, "# HELP depot_{name}_total {help}");
-            let _ = writeln!(out, "# TYPE depot_{name}_total counter");
+            header(out, &format!("{name}_total"), help, "counter");
             for (value, n) in counts {
                 let _ = writeln!(out, "depot_{name}_total{{{label}=\"{value}\"}} {n}");
             }
